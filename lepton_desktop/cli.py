@@ -1,0 +1,119 @@
+"""The one entry point: the GUI, the headless commands, and ``worker`` (DESIGN §4).
+
+A user's mistake ends with one ``error: ...`` line on stderr and exit status 2,
+never a traceback. ``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from lepton_desktop import __version__
+from lepton_desktop.core.errors import InvalidOptionError, LeptonError
+
+COMMANDS = ("new", "info", "import", "prep", "demo", "worker")
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one ``error: ...`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise LeptonError(f"{self.prog.split()[-1]}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every headless command (the GUI form is handled in ``main``)."""
+    parser = _Parser(prog="lepton-desktop", description="Lepton Desktop command line.")
+    parser.add_argument("--version", action="version", version=f"lepton-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("new", help="create an empty project file")
+    p.add_argument("project", type=Path)
+
+    p = sub.add_parser("info", help="summarise a project")
+    p.add_argument("project", type=Path)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("import", help="import a CSV, Parquet or .npz file, or an image folder")
+    p.add_argument("project", type=Path)
+    p.add_argument("source", type=Path)
+    p.add_argument("--name", required=True, help="dataset name (an existing one gets a new version)")
+    p.add_argument("--kind", choices=("tabular", "images", "timeseries"))
+    p.add_argument("--target", help="the column to predict")
+    p.add_argument("--time-column", help="time series: the time column (default: first date column)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("prep", help="preprocess a dataset into a new version")
+    p.add_argument("project", type=Path)
+    p.add_argument("dataset", help="NAME (latest version) or NAME:VERSION")
+    p.add_argument("--dedupe", action="store_true", help="remove duplicate rows (runs first)")
+    p.add_argument("--fill", choices=("mean", "median", "mode", "zero", "drop"))
+    p.add_argument("--scale", choices=("standard", "minmax", "none"), default="none")
+    p.add_argument("--onehot", action="store_true", help="one-hot encode categorical columns")
+    p.add_argument("--split", help="train,val,test fractions, e.g. 0.7,0.15,0.15")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="create the demo project from the bundled sample data")
+    p.add_argument("project", type=Path, nargs="?", help="default: the per-user demo path")
+
+    p = sub.add_parser("worker", help="internal: run one queued job (started by the GUI)")
+    p.add_argument("kind", choices=("import", "prep"))
+    p.add_argument("--project", type=Path, required=True)
+    p.add_argument("--job", type=int, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        return _run_gui(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(_dispatch(args) or 0)
+    except LeptonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_gui(argv: list[str]) -> int:
+    # Imported here so that headless commands never load Qt.
+    from lepton_desktop.gui.app import run
+
+    return run(argv)
+
+
+def _dispatch(args: argparse.Namespace) -> int | None:
+    from lepton_desktop import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    return handler(args)
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    """Print exactly one JSON object on stdout."""
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+
+
+def parse_split(text: str | None) -> tuple[float, float, float] | None:
+    """``"0.7,0.15,0.15"`` -> fractions; refuses anything that is not three parts summing to 1."""
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InvalidOptionError(f"--split {text!r}: give three numbers, e.g. 0.7,0.15,0.15") from None
+    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6 or parts[0] == 0:
+        raise InvalidOptionError(
+            f"--split {text!r}: three fractions (train,val,test), train > 0, summing to 1"
+        )
+    return parts  # type: ignore[return-value]

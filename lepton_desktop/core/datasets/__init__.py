@@ -1,0 +1,1 @@
+"""Import and preparation of datasets (tables, image folders, time series)."""

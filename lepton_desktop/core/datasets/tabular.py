@@ -1,0 +1,178 @@
+"""Streaming import of a table into a new dataset version.
+
+Batches flow from the reader straight into SQLite (``executemany`` in short
+transactions), so memory stays flat whatever the file's size. Column types come from
+the first block; when a later block contradicts them (an integer column that turns
+out to hold ``2.5``), the import starts over with that column widened.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lepton_desktop.core.datasets.columns import ColumnStats, storage_for
+from lepton_desktop.core.datasets.sources import TableSource, find_bad_encoding
+from lepton_desktop.core.entities import Column, DatasetVersion
+from lepton_desktop.core.errors import DataImportError
+from lepton_desktop.core.progress import NullReporter, Reporter
+from lepton_desktop.core.store import datasets as store
+
+_WIDEN = {"int": pa.float64(), "other": pa.string()}
+_MAX_RESTARTS = 50
+
+
+def import_table(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    name: str,
+    kind: str = "tabular",
+    target: str | None = None,
+    time_column: str | None = None,
+    job_id: int | None = None,
+    reporter: Reporter | None = None,
+) -> DatasetVersion:
+    """Import a CSV, Parquet or .npz file as a new version of dataset ``name``.
+
+    Raises:
+        DataImportError: the file cannot be read; nothing is left in the project.
+        CancelledError: the reporter asked to stop; nothing is left in the project.
+    """
+    reporter = reporter or NullReporter()
+    column_types: dict[str, pa.DataType] = {}
+    for _ in range(_MAX_RESTARTS):
+        source = TableSource(path, column_types)
+        try:
+            if kind == "timeseries" and time_column is None:
+                time_column = _guess_time_column(source.schema)
+            _check_columns(source, target, time_column)
+            return _import_once(conn, source, name, kind, target, time_column, job_id, reporter)
+        except pa.ArrowInvalid as exc:
+            column_types.update(_widened(source, exc))
+        finally:
+            source.close()
+    raise DataImportError(f"{path}: column types keep changing; cannot import")
+
+
+def _guess_time_column(schema: pa.Schema) -> str:
+    # The first date or timestamp column, else the first column (a year, an index).
+    for field in schema:
+        if pa.types.is_temporal(field.type):
+            return str(field.name)
+    return str(schema.names[0])
+
+
+def _check_columns(source: TableSource, target: str | None, time_column: str | None) -> None:
+    names = list(source.schema.names)
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise DataImportError(f"{source.path}: duplicate column names: {', '.join(dupes)}")
+    for role, wanted in (("target", target), ("time", time_column)):
+        if wanted is not None and wanted not in names:
+            raise DataImportError(
+                f"{source.path}: no {role} column {wanted!r}; the columns are: {', '.join(names)}"
+            )
+    for field in source.schema:
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            raise DataImportError(find_bad_encoding(source.path))
+
+
+def _import_once(
+    conn: sqlite3.Connection,
+    source: TableSource,
+    name: str,
+    kind: str,
+    target: str | None,
+    time_column: str | None,
+    job_id: int | None,
+    reporter: Reporter,
+) -> DatasetVersion:
+    plans = [storage_for(f.type) for f in source.schema]
+    stats = [ColumnStats(f.name, dtype) for f, (_, dtype) in zip(source.schema, plans, strict=True)]
+    version_id = store.begin_version(
+        conn, name=name, kind=kind, source=str(source.path),
+        sql_types=[sql for sql, _ in plans], job_id=job_id,
+    )
+    try:
+        rows = _copy_rows(conn, source, version_id, stats, reporter)
+        if rows == 0:
+            raise DataImportError(f"{source.path}: the file has a header but no data rows")
+        columns = [s.to_column(i) for i, s in enumerate(stats)]
+        if kind == "timeseries":
+            _order_by_time(conn, version_id, columns, time_column)
+        return store.finish_version(
+            conn, version_id, columns=columns, target=target, time_column=time_column,
+            operations=[{"op": "import", "source": str(source.path), "kind": kind}],
+        )
+    except BaseException:
+        store.discard_version(conn, version_id)
+        raise
+
+
+def _copy_rows(
+    conn: sqlite3.Connection,
+    source: TableSource,
+    version_id: int,
+    stats: list[ColumnStats],
+    reporter: Reporter,
+) -> int:
+    width = len(stats) + 1
+    rows = 0
+    for batch in source.batches():
+        for column, arr in zip(stats, batch.columns, strict=True):
+            column.add(arr)
+        store.insert_rows(conn, version_id, width, _tuples(batch))
+        rows += batch.num_rows
+        reporter.update(source.progress(rows), source.total, f"{rows:,} rows")
+    return rows
+
+
+def _tuples(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
+    columns = [_python_values(arr) for arr in batch.columns]
+    columns.append([None] * batch.num_rows)  # _split: set by preparation
+    return zip(*columns, strict=True)
+
+
+def _python_values(arr: pa.Array) -> list[Any]:
+    kind = arr.type
+    if pa.types.is_integer(kind) and arr.null_count == 0:
+        return arr.to_numpy().tolist()
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        # NaN binds as NULL in SQLite, and numpy's tolist is far faster than to_pylist.
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64).tolist()
+    if pa.types.is_boolean(kind) or pa.types.is_temporal(kind) or pa.types.is_decimal(kind):
+        return pc.cast(arr, pa.string()).to_pylist()
+    return arr.to_pylist()
+
+
+def _widened(source: TableSource, exc: pa.ArrowInvalid) -> dict[str, pa.DataType]:
+    text = str(exc)
+    if "UTF8" in text or "UTF-8" in text:
+        raise DataImportError(find_bad_encoding(source.path)) from exc
+    found = re.search(r"In CSV column #(\d+): CSV conversion error to (\w+)", text)
+    if not found:
+        raise DataImportError(f"{source.path}: {text}") from exc
+    field = source.schema.field(int(found.group(1)))
+    wider = _WIDEN["int"] if pa.types.is_integer(field.type) else _WIDEN["other"]
+    return {field.name: wider}
+
+
+def _order_by_time(
+    conn: sqlite3.Connection, version_id: int, columns: list[Column], time_column: str | None
+) -> None:
+    if time_column is None:
+        raise DataImportError("a time series needs a time column")
+    time_col = next(c for c in columns if c.name == time_column)
+    if time_col.stats.get("missing"):
+        raise DataImportError(f"time column {time_column!r} has {time_col.stats['missing']} empty cells")
+    if not any(c.dtype == "numeric" for c in columns if c.name != time_column):
+        raise DataImportError("a time series needs at least one numeric value column")
+    store.sort_rows(conn, version_id, time_col)

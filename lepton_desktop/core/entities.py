@@ -1,0 +1,105 @@
+"""Frozen records handed out by the store; later writes never change them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+DATASET_KINDS = ("tabular", "images", "timeseries")
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One column of a dataset version, as the user named it, with its statistics."""
+
+    position: int
+    name: str
+    dtype: str  # numeric | categorical | text | datetime
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def sql_name(self) -> str:
+        """The column's name in the data table (user names may be anything)."""
+        return f"c{self.position}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a dataset: its rows live in table ``ds_<id>``."""
+
+    id: int
+    dataset_id: int
+    name: str
+    version: int
+    kind: str
+    status: str
+    source: str
+    n_rows: int
+    target: str | None
+    time_column: str | None
+    parent_id: int | None
+    operations: list[dict[str, Any]]
+    pipeline: list[dict[str, Any]]
+    splits: dict[str, int] | None
+    created_at: float
+    columns: tuple[Column, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name:version``, the form the command line accepts."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def table(self) -> str:
+        """Name of the SQLite table that holds the rows."""
+        return f"ds_{self.id}"
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name``; KeyError if there is none."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A unit of work run by a worker process, reported through the project file."""
+
+    id: int
+    kind: str
+    status: str
+    args: dict[str, Any]
+    progress_done: int
+    progress_total: int | None
+    message: str
+    error: str | None
+    result: dict[str, Any] | None
+    pid: int | None
+    heartbeat_at: float | None
+    cancel_requested: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def active(self) -> bool:
+        """True while queued or running."""
+        return self.status in ("queued", "running")
+
+    @property
+    def fraction(self) -> float | None:
+        """Progress in [0, 1], or None when the total is unknown."""
+        if not self.progress_total:
+            return None
+        return min(1.0, self.progress_done / self.progress_total)
+
+
+@dataclasses.dataclass(frozen=True)
+class Histogram:
+    """Bin edges and counts of a numeric column, or value counts of a categorical one."""
+
+    labels: list[str]
+    counts: list[int]
+    edges: list[float] | None = None

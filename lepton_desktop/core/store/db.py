@@ -1,0 +1,124 @@
+"""Opening project files: header checks, PRAGMAs and the one transaction helper."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lepton_desktop.core.errors import LeptonError, NotAProjectError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: ``PRAGMA application_id`` of every Lepton project: "LEPT" in ASCII.
+APPLICATION_ID = 0x4C455054
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_S = 30.0
+
+
+def read_header(path: Path) -> tuple[int, int]:
+    """Return ``(application_id, user_version)`` from the file header, reading only.
+
+    The checks use the 100-byte SQLite header so that a file that is not ours is
+    never opened by SQLite at all (which could create -wal/-shm files or roll back a
+    hot journal): the file stays byte-for-byte unchanged.
+
+    Raises:
+        NotAProjectError: the file is missing, empty, not SQLite, or truncated.
+    """
+    if not path.exists():
+        raise NotAProjectError(f"{path}: no such file")
+    if path.is_dir():
+        raise NotAProjectError(f"{path}: is a folder, not a project file")
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        header = fh.read(100)
+    if size == 0:
+        raise NotAProjectError(f"{path}: the file is empty; it is not a Lepton project")
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise NotAProjectError(f"{path}: not a Lepton project (not an SQLite database)")
+    _check_not_truncated(path, header, size)
+    user_version, application_id = struct.unpack(">i4xi", header[60:72])
+    if application_id != APPLICATION_ID:
+        raise NotAProjectError(
+            f"{path}: an SQLite database, but not a Lepton project (application_id "
+            f"{application_id:#x})"
+        )
+    return application_id, user_version
+
+
+def _check_not_truncated(path: Path, header: bytes, size: int) -> None:
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, page_count = struct.unpack(">II", header[24:32])
+    valid_for = struct.unpack(">I", header[92:96])[0]
+    wal = path.with_name(path.name + "-wal")
+    # The in-header page count is only trustworthy when its "valid-for" counter
+    # matches, and pages may still live in a WAL that is not yet checkpointed.
+    if change_counter != valid_for or (wal.exists() and wal.stat().st_size > 0):
+        return
+    if page_size < 512 or size < page_count * page_size:
+        raise NotAProjectError(
+            f"{path}: the file is truncated ({size} bytes, the header promises "
+            f"{page_count * page_size}); it cannot be opened safely"
+        )
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection with the project's PRAGMAs (WAL, busy timeout, foreign keys).
+
+    Each process and thread opens its own connection. ``isolation_level=None`` puts
+    transactions under our explicit control (:func:`transaction`).
+    """
+    if readonly:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    else:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block in one write transaction: commit on success, roll back on error.
+
+    ``BEGIN IMMEDIATE`` takes the write lock up front, so a busy database waits for
+    the busy timeout instead of failing half way. Nested use joins the outer
+    transaction. ``sqlite3.IntegrityError`` becomes a :class:`LeptonError`.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except sqlite3.IntegrityError as exc:
+        conn.execute("ROLLBACK")
+        raise LeptonError(f"the project refused the change: {exc}") from exc
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def integrity_ok(conn: sqlite3.Connection) -> bool:
+    """Return True when ``PRAGMA integrity_check`` reports ``ok``."""
+    return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def backup_to(conn: sqlite3.Connection, target: Path) -> None:
+    """Copy the whole database (WAL included) to ``target`` with SQLite's backup API."""
+    dest = sqlite3.connect(str(target))
+    try:
+        conn.backup(dest)
+    finally:
+        dest.close()

@@ -1,0 +1,137 @@
+"""Named, ordered schema migrations (the simonw/llm pattern, with Optuna's checks).
+
+``SCHEMA_VERSION`` is the number of migrations and is written to
+``PRAGMA user_version``. A file with a larger number was written by a newer release
+and is refused untouched; a file with a smaller one is upgraded only when the caller
+asks, after a backup copy (see :mod:`lepton_desktop.core.project`).
+
+Table names never clash with Optuna's RDB tables (``studies``, ``trials``,
+``version_info``, ``alembic_version``, ``trial_*``, ``study_*``), which live in the
+same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from lepton_desktop.core.store.db import APPLICATION_ID, transaction
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    """Project metadata and datasets with their versions and columns."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE lepton_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('tabular', 'images', 'timeseries')),
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE dataset_versions (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            parent_id INTEGER REFERENCES dataset_versions(id) ON DELETE SET NULL,
+            status TEXT NOT NULL CHECK (status IN ('importing', 'ready')),
+            source TEXT NOT NULL,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            target TEXT,
+            time_column TEXT,
+            operations TEXT NOT NULL DEFAULT '[]',
+            pipeline TEXT NOT NULL DEFAULT '[]',
+            splits TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (dataset_id, version)
+        );
+        CREATE TABLE dataset_columns (
+            version_id INTEGER NOT NULL REFERENCES dataset_versions(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            dtype TEXT NOT NULL,
+            stats TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (version_id, position)
+        );
+        """
+    )
+
+
+def m002_jobs(conn: sqlite3.Connection) -> None:
+    """Worker jobs with heartbeats, progress and a cancel flag; versions know their job."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted')),
+            args TEXT NOT NULL DEFAULT '{}',
+            progress_done INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER,
+            message TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            result TEXT,
+            pid INTEGER,
+            heartbeat_at REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL
+        );
+        CREATE INDEX jobs_by_status ON jobs(status);
+        ALTER TABLE dataset_versions ADD COLUMN job_id INTEGER
+            REFERENCES jobs(id) ON DELETE SET NULL;
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_jobs]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the caller's transaction first; a migration must
+    # stay all-or-nothing, so run the statements one by one inside it.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """Return the schema version stored in the file."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def initialize(conn: sqlite3.Connection, migrations: list[Migration] | None = None) -> None:
+    """Turn an empty database into a project at the newest schema (or ``migrations``)."""
+    with transaction(conn):
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(
+            "CREATE TABLE lepton_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        _apply(conn, migrations if migrations is not None else MIGRATIONS, start=0)
+
+
+def upgrade(conn: sqlite3.Connection) -> list[str]:
+    """Apply every pending migration in one transaction; return the names applied."""
+    with transaction(conn):
+        return _apply(conn, MIGRATIONS, start=user_version(conn))
+
+
+def _apply(conn: sqlite3.Connection, migrations: list[Migration], start: int) -> list[str]:
+    applied = []
+    for number, migration in enumerate(migrations[start:], start=start + 1):
+        migration(conn)
+        conn.execute(
+            "INSERT INTO lepton_migrations (name, applied_at) VALUES (?, ?)",
+            (migration.__name__, time.time()),
+        )
+        conn.execute(f"PRAGMA user_version = {number}")
+        applied.append(migration.__name__)
+    return applied

@@ -1,0 +1,43 @@
+"""A progress bar on the terminal for long commands (silent when not a terminal)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+
+class TerminalProgress:
+    """A Reporter that draws a tqdm bar on stderr when stderr is a terminal.
+
+    Args:
+        description: shown before the bar.
+        unit: what ``done``/``total`` count ("B" scales as bytes).
+    """
+
+    def __init__(self, description: str, unit: str = "B") -> None:
+        self._bar: Any = None
+        self._description = description
+        self._unit = unit
+        self._enabled = sys.stderr.isatty()
+
+    def update(self, done: int, total: int | None, message: str = "") -> None:
+        """Move the bar to ``done`` of ``total``."""
+        if not self._enabled:
+            return
+        if self._bar is None:
+            self._bar = tqdm(
+                total=total, desc=self._description, unit=self._unit, unit_scale=True,
+                file=sys.stderr, leave=False, dynamic_ncols=True,
+            )
+        self._bar.total = total
+        self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self._bar is not None:
+            self._bar.close()

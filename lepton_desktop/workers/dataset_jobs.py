@@ -1,0 +1,42 @@
+"""Job functions for datasets: import and preparation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lepton_desktop.core.entities import DatasetVersion, Job
+from lepton_desktop.core.project import Project
+from lepton_desktop.core.progress import Reporter
+
+
+def import_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Import ``args.source`` as dataset ``args.name``."""
+    args = job.args
+    version = project.import_dataset(
+        args["source"], args["name"], kind=args.get("kind"), target=args.get("target"),
+        time_column=args.get("time_column"), job_id=job.id, reporter=reporter,
+    )
+    return version_result(version)
+
+
+def prep_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Preprocess ``args.dataset`` with ``args.options`` into a new version."""
+    from lepton_desktop.core.datasets.prep import PrepOptions
+
+    options = PrepOptions.from_dict(job.args["options"])
+    version = project.prep(job.args["dataset"], options, job_id=job.id, reporter=reporter)
+    return version_result(version)
+
+
+def version_result(version: DatasetVersion) -> dict[str, Any]:
+    """What a dataset job reports: the new version."""
+    return {
+        "dataset": version.ref,
+        "version_id": version.id,
+        "rows": version.n_rows,
+        "columns": len(version.columns),
+        "splits": version.splits,
+    }
+
+
+JOB_FUNCTIONS = {"import": import_job, "prep": prep_job}
