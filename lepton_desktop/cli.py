@@ -42,10 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import a CSV, Parquet or .npz file, or an image folder")
     p.add_argument("project", type=Path)
     p.add_argument("source", type=Path)
-    p.add_argument("--name", required=True, help="dataset name (an existing one gets a new version)")
+    p.add_argument(
+        "--name", required=True, help="dataset name (an existing one gets a new version)"
+    )
     p.add_argument("--kind", choices=("tabular", "images", "timeseries"))
     p.add_argument("--target", help="the column to predict")
-    p.add_argument("--time-column", help="time series: the time column (default: first date column)")
+    p.add_argument(
+        "--time-column", help="time series: the time column (default: first date column)"
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("prep", help="preprocess a dataset into a new version")
@@ -72,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
-        return _run_gui(argv)
     try:
+        if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+            return _run_gui(argv)
         args = build_parser().parse_args(argv)
         return int(_dispatch(args) or 0)
     except LeptonError as exc:
@@ -86,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_gui(argv: list[str]) -> int:
+    paths = [a for a in argv if not a.startswith("-")]
+    if paths and not Path(paths[0]).exists():
+        commands = ", ".join(COMMANDS[:-1])
+        raise LeptonError(f"{paths[0]}: no such file (commands are: {commands})")
     # Imported here so that headless commands never load Qt.
     from lepton_desktop.gui.app import run
 
@@ -111,7 +119,9 @@ def parse_split(text: str | None) -> tuple[float, float, float] | None:
     try:
         parts = tuple(float(x) for x in text.split(","))
     except ValueError:
-        raise InvalidOptionError(f"--split {text!r}: give three numbers, e.g. 0.7,0.15,0.15") from None
+        raise InvalidOptionError(
+            f"--split {text!r}: give three numbers, e.g. 0.7,0.15,0.15"
+        ) from None
     if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6 or parts[0] == 0:
         raise InvalidOptionError(
             f"--split {text!r}: three fractions (train,val,test), train > 0, summing to 1"

@@ -46,15 +46,20 @@ def cmd_info(args: argparse.Namespace) -> None:
     for d in info["datasets"]:
         splits = "/".join(str(d["splits"][k]) for k in ("train", "val", "test"))
         target = f", target {d['target']}" if d["target"] else ""
-        print(f"  {d['ref']:<24} {d['kind']:<10} {d['rows']:>10,} rows x {d['columns']} columns"
-              f"{target}, split {splits}")
+        print(
+            f"  {d['ref']:<24} {d['kind']:<10} {d['rows']:>10,} rows x {d['columns']} columns"
+            f"{target}, split {splits}"
+        )
 
 
 def cmd_import(args: argparse.Namespace) -> None:
     """``import PROJECT SOURCE --name NAME [--kind K] [--target COL]``."""
     job_args = {
-        "source": str(args.source.resolve()), "name": args.name, "kind": args.kind,
-        "target": args.target, "time_column": args.time_column,
+        "source": str(args.source.resolve()),
+        "name": args.name,
+        "kind": args.kind,
+        "target": args.target,
+        "time_column": args.time_column,
     }
     result = _run_foreground(args.project, "import", job_args, f"importing {args.source.name}")
     _report(result, args.json, "imported")
@@ -65,13 +70,19 @@ def cmd_prep(args: argparse.Namespace) -> None:
     from lepton_desktop.core.datasets.prep import PrepOptions
 
     options = PrepOptions(
-        dedupe=args.dedupe, fill=args.fill, scale=args.scale, onehot=args.onehot,
-        split=parse_split(args.split), seed=args.seed,
+        dedupe=args.dedupe,
+        fill=args.fill,
+        scale=args.scale,
+        onehot=args.onehot,
+        split=parse_split(args.split),
+        seed=args.seed,
     )
     with open_project(args.project) as project:
         options.validate(project.dataset(args.dataset))
     job_args = {"dataset": args.dataset, "options": options.to_dict()}
-    result = _run_foreground(args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows")
+    result = _run_foreground(
+        args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows"
+    )
     _report(result, args.json, "prepared")
 
 

@@ -28,8 +28,13 @@ class TerminalProgress:
             return
         if self._bar is None:
             self._bar = tqdm(
-                total=total, desc=self._description, unit=self._unit, unit_scale=True,
-                file=sys.stderr, leave=False, dynamic_ncols=True,
+                total=total,
+                desc=self._description,
+                unit=self._unit,
+                unit_scale=True,
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
             )
         self._bar.total = total
         self._bar.n = done

@@ -10,6 +10,7 @@ the thread that opened it.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -98,9 +99,11 @@ class Project:
                 f"{path}: made by an older Lepton Desktop (schema {version}); it must be "
                 f"upgraded to schema {migrations.SCHEMA_VERSION} (a backup is kept)"
             )
+        backup = cls._backup(path, version) if version < migrations.SCHEMA_VERSION else None
         project = cls(path, connect(path))
-        if version < migrations.SCHEMA_VERSION:
-            project._upgrade(version)
+        if backup is not None:
+            migrations.upgrade(project.conn)
+            project.upgraded_from, project.backup_path = version, backup
         project.recover_stale_jobs()
         return project
 
@@ -109,13 +112,22 @@ class Project:
         """True when the file is a project with an older schema (checks the header only)."""
         return read_header(Path(path))[1] < migrations.SCHEMA_VERSION
 
-    def _upgrade(self, old_version: int) -> None:
+    @staticmethod
+    def _backup(path: Path, old_version: int) -> Path:
+        # Copied through a read-only connection before anything (even the switch to
+        # WAL) touches the original, so the backup is the file exactly as it was.
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = self.path.with_name(f"{self.path.stem}.schema{old_version}-{stamp}.bak{SUFFIX}")
-        backup_to(self.conn, backup)
-        migrations.upgrade(self.conn)
-        self.upgraded_from = old_version
-        self.backup_path = backup
+        backup = path.with_name(f"{path.stem}.schema{old_version}-{stamp}.bak{SUFFIX}")
+        wal = path.with_name(path.name + "-wal")
+        if not wal.exists() or wal.stat().st_size == 0:
+            shutil.copy2(path, backup)  # byte for byte
+            return backup
+        source = connect(path, readonly=True)  # committed pages may still sit in the WAL
+        try:
+            backup_to(source, backup)
+        finally:
+            source.close()
+        return backup
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -171,8 +183,14 @@ class Project:
         from lepton_desktop.core.datasets.importing import import_source
 
         return import_source(
-            self.conn, Path(source), name=name, kind=kind, target=target,
-            time_column=time_column, job_id=job_id, reporter=reporter,
+            self.conn,
+            Path(source),
+            name=name,
+            kind=kind,
+            target=target,
+            time_column=time_column,
+            job_id=job_id,
+            reporter=reporter,
         )
 
     def prep(
@@ -240,19 +258,20 @@ class Project:
     def recover_stale_jobs(self, stale_after: float = STALE_AFTER_S) -> list[int]:
         """Mark running jobs whose worker is gone as interrupted and clean up after them.
 
-        A worker is gone when its heartbeat is older than ``stale_after`` seconds, or
-        when its process no longer exists and it has missed two heartbeats.
+        A worker is gone when its process no longer exists, or when its heartbeat is
+        older than ``stale_after`` seconds (a hung worker).
         Returns the ids of the jobs marked.
         """
         now = time.time()
-        candidates = job_store.stale_running(self.conn, now - 2 * HEARTBEAT_INTERVAL_S)
         dead = [
             j.id
-            for j in candidates
-            if (j.heartbeat_at or 0) < now - stale_after or not _alive(j.pid)
+            for j in job_store.stale_running(self.conn, now + 1)
+            if not _alive(j.pid) or (j.heartbeat_at or 0) < now - stale_after
         ]
         for job_id in dead:
-            job_store.finish(self.conn, job_id, "interrupted", error="the worker stopped unexpectedly")
+            job_store.finish(
+                self.conn, job_id, "interrupted", error="the worker stopped unexpectedly"
+            )
         for version_id in dataset_store.unfinished_versions(self.conn):
             dataset_store.discard_version(self.conn, version_id)
         return dead
@@ -268,9 +287,7 @@ class Project:
             "runs": [],
             "models": [],
             "studies": [],
-            "jobs": [
-                {"id": j.id, "kind": j.kind, "status": j.status} for j in self.jobs()[:20]
-            ],
+            "jobs": [{"id": j.id, "kind": j.kind, "status": j.status} for j in self.jobs()[:20]],
         }
 
 

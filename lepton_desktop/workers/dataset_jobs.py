@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from lepton_desktop.core.entities import DatasetVersion, Job
-from lepton_desktop.core.project import Project
 from lepton_desktop.core.progress import Reporter
+from lepton_desktop.core.project import Project
 
 
 def import_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
     """Import ``args.source`` as dataset ``args.name``."""
     args = job.args
     version = project.import_dataset(
-        args["source"], args["name"], kind=args.get("kind"), target=args.get("target"),
-        time_column=args.get("time_column"), job_id=job.id, reporter=reporter,
+        args["source"],
+        args["name"],
+        kind=args.get("kind"),
+        target=args.get("target"),
+        time_column=args.get("time_column"),
+        job_id=job.id,
+        reporter=reporter,
     )
     return version_result(version)
 

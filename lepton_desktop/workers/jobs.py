@@ -17,8 +17,8 @@ from typing import Any
 
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
-from lepton_desktop.core.project import HEARTBEAT_INTERVAL_S, Project
 from lepton_desktop.core.progress import Reporter
+from lepton_desktop.core.project import HEARTBEAT_INTERVAL_S, Project
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store.db import connect
 

@@ -79,13 +79,16 @@ class ColumnStats:
         if len(self.uniques) > UNIQUE_CAP:
             self.uniques = None
 
+    def _few_distinct_strings(self, unique: int | None) -> bool:
+        # Strings repeating a few values are categories; mostly-distinct ones are text.
+        if self.dtype != "text" or unique is None or not self.count:
+            return False
+        return unique <= MAX_CATEGORIES and unique <= max(2, self.count // 2)
+
     def to_column(self, position: int) -> Column:
         """The finished column with its dtype settled and JSON-ready statistics."""
         unique = len(self.uniques) if self.uniques is not None else None
-        dtype = self.dtype
-        if dtype == "text" and unique is not None and self.count:
-            if unique <= MAX_CATEGORIES and unique <= max(2, self.count // 2):
-                dtype = "categorical"
+        dtype = "categorical" if self._few_distinct_strings(unique) else self.dtype
         stats: dict[str, Any] = {"count": self.count, "missing": self.missing, "unique": unique}
         if self.dtype == "numeric" and self.count:
             stats["mean"] = self.mean

@@ -44,11 +44,19 @@ def import_source(
         from lepton_desktop.core.datasets.images import import_images
 
         if not source.is_dir():
-            raise DataImportError(f"{source}: an image dataset is a folder with one sub-folder per class")
+            raise DataImportError(
+                f"{source}: an image dataset is a folder with one sub-folder per class"
+            )
         return import_images(conn, source, name=name, job_id=job_id, reporter=reporter)
     from lepton_desktop.core.datasets.tabular import import_table
 
     return import_table(
-        conn, source, name=name, kind=kind, target=target, time_column=time_column,
-        job_id=job_id, reporter=reporter,
+        conn,
+        source,
+        name=name,
+        kind=kind,
+        target=target,
+        time_column=time_column,
+        job_id=job_id,
+        reporter=reporter,
     )

@@ -222,7 +222,9 @@ def _npz_table(path: Path, arrays: dict[str, np.ndarray]) -> pa.Table:
     labels = arrays.get("y")
     if labels is not None:
         if len(labels) != len(features):
-            raise DataImportError(f"{path}: 'y' has {len(labels)} rows but 'X' has {len(features)}")
+            raise DataImportError(
+                f"{path}: 'y' has {len(labels)} rows but 'X' has {len(features)}"
+            )
         columns["y"] = labels
     return pa.table(columns)
 

@@ -96,10 +96,16 @@ def _import_once(
     reporter: Reporter,
 ) -> DatasetVersion:
     plans = [storage_for(f.type) for f in source.schema]
-    stats = [ColumnStats(f.name, dtype) for f, (_, dtype) in zip(source.schema, plans, strict=True)]
+    stats = [
+        ColumnStats(f.name, dtype) for f, (_, dtype) in zip(source.schema, plans, strict=True)
+    ]
     version_id = store.begin_version(
-        conn, name=name, kind=kind, source=str(source.path),
-        sql_types=[sql for sql, _ in plans], job_id=job_id,
+        conn,
+        name=name,
+        kind=kind,
+        source=str(source.path),
+        sql_types=[sql for sql, _ in plans],
+        job_id=job_id,
     )
     try:
         rows = _copy_rows(conn, source, version_id, stats, reporter)
@@ -109,7 +115,11 @@ def _import_once(
         if kind == "timeseries":
             _order_by_time(conn, version_id, columns, time_column)
         return store.finish_version(
-            conn, version_id, columns=columns, target=target, time_column=time_column,
+            conn,
+            version_id,
+            columns=columns,
+            target=target,
+            time_column=time_column,
             operations=[{"op": "import", "source": str(source.path), "kind": kind}],
         )
     except BaseException:
@@ -172,7 +182,9 @@ def _order_by_time(
         raise DataImportError("a time series needs a time column")
     time_col = next(c for c in columns if c.name == time_column)
     if time_col.stats.get("missing"):
-        raise DataImportError(f"time column {time_column!r} has {time_col.stats['missing']} empty cells")
+        raise DataImportError(
+            f"time column {time_column!r} has {time_col.stats['missing']} empty cells"
+        )
     if not any(c.dtype == "numeric" for c in columns if c.name != time_column):
         raise DataImportError("a time series needs at least one numeric value column")
     store.sort_rows(conn, version_id, time_col)

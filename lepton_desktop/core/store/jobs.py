@@ -57,7 +57,9 @@ def get(conn: sqlite3.Connection, job_id: int) -> Job:
     return _job(row)
 
 
-def list_jobs(conn: sqlite3.Connection, *, active_only: bool = False, limit: int = 200) -> list[Job]:
+def list_jobs(
+    conn: sqlite3.Connection, *, active_only: bool = False, limit: int = 200
+) -> list[Job]:
     """Return the newest jobs first (only queued and running ones if ``active_only``)."""
     where = "WHERE status IN ('queued', 'running')" if active_only else ""
     rows = conn.execute(
@@ -124,12 +126,18 @@ def finish(
     with transaction(conn):
         conn.execute(
             "UPDATE jobs SET status = ?, error = ?, result = ?, finished_at = ? WHERE id = ?",
-            (status, error, json.dumps(result) if result is not None else None, time.time(), job_id),
+            (
+                status,
+                error,
+                json.dumps(result) if result is not None else None,
+                time.time(),
+                job_id,
+            ),
         )
 
 
 def stale_running(conn: sqlite3.Connection, older_than: float) -> list[Job]:
-    """Return running jobs whose last heartbeat is older than ``older_than`` (epoch s)."""
+    """Running jobs whose last heartbeat is older than ``older_than`` (epoch seconds)."""
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM jobs WHERE status = 'running' "
         "AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
@@ -141,4 +149,6 @@ def stale_running(conn: sqlite3.Connection, older_than: float) -> list[Job]:
 def delete(conn: sqlite3.Connection, job_id: int) -> None:
     """Forget a finished job (its initiator has shown the outcome)."""
     with transaction(conn):
-        conn.execute("DELETE FROM jobs WHERE id = ? AND status NOT IN ('queued', 'running')", (job_id,))
+        conn.execute(
+            "DELETE FROM jobs WHERE id = ? AND status NOT IN ('queued', 'running')", (job_id,)
+        )

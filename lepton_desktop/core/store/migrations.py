@@ -57,7 +57,7 @@ def m001_initial(conn: sqlite3.Connection) -> None:
             stats TEXT NOT NULL DEFAULT '{}',
             PRIMARY KEY (version_id, position)
         );
-        """
+        """,
     )
 
 
@@ -87,7 +87,7 @@ def m002_jobs(conn: sqlite3.Connection) -> None:
         CREATE INDEX jobs_by_status ON jobs(status);
         ALTER TABLE dataset_versions ADD COLUMN job_id INTEGER
             REFERENCES jobs(id) ON DELETE SET NULL;
-        """
+        """,
     )
 
 
