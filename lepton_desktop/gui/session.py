@@ -1,0 +1,272 @@
+"""ProjectSession: the GUI's one way into an open project.
+
+The project (its SQLite connection) is opened on, and only ever used from, one DB
+executor thread, so every query is serialized (Anki's collection executor). Results
+come back to the GUI thread through :class:`~lepton_desktop.gui.tasks.TaskManager`.
+A timer polls the job table; when jobs end, :attr:`ProjectSession.changed` carries
+:class:`Changes` flags and each tab decides whether it cares (Anki's OpChanges).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from lepton_desktop.core.entities import Job
+from lepton_desktop.core.errors import LeptonError, NotFoundError
+from lepton_desktop.core.project import Project
+from lepton_desktop.gui.jobs import JobRunner
+from lepton_desktop.gui.tasks import OnError, TaskManager
+
+T = TypeVar("T")
+#: Job kinds whose end changes the dataset list.
+DATASET_JOB_KINDS = ("import", "prep")
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """What an operation or a finished job changed; screens refresh what they show."""
+
+    datasets: bool = False
+    jobs: bool = False
+
+    def __or__(self, other: Changes) -> Changes:
+        return Changes(self.datasets or other.datasets, self.jobs or other.jobs)
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenResult:
+    """How a project was opened (for the status bar)."""
+
+    path: Path
+    upgraded_from: int | None = None
+    backup_path: Path | None = None
+
+
+class ProjectSession(QObject):
+    """An open project, its DB thread, its job poller and its worker processes.
+
+    Args:
+        path: the ``.lepton`` file.
+        parent: the owning QObject.
+        poll_ms: how often active jobs are polled.
+        recover_ms: how often stale jobs (dead workers) are looked for.
+    """
+
+    opened = Signal(object)  # OpenResult
+    openFailed = Signal(object)  # the exception
+    needsUpgrade = Signal()
+    changed = Signal(object)  # Changes
+    jobsUpdated = Signal(list)  # active jobs, newest first
+    jobEnded = Signal(object)  # a Job that was active (or started here) and is not anymore
+    errorOccurred = Signal(object)  # an exception no caller handled
+    closed = Signal()
+
+    def __init__(
+        self, path: Path, parent: QObject | None = None, *, poll_ms: int = 500,
+        recover_ms: int = 30_000,
+    ) -> None:
+        super().__init__(parent)
+        self.path = Path(path).resolve()
+        self.is_open = False
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lepton-db")
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lepton-io")
+        self._tasks = TaskManager(self.errorOccurred.emit, self)
+        self._project: Project | None = None  # touched on the DB thread only
+        self._active: dict[int, Job] = {}
+        self._watched: set[int] = set()
+        self._exited: set[int] = set()
+        self._poll_pending = False
+        self._recover_due = False
+        self._closing = False
+        self._poll_timer = QTimer(self, interval=poll_ms, timeout=self.poll)
+        self._recover_timer = QTimer(self, interval=recover_ms, timeout=self._mark_recover_due)
+        self.jobs = JobRunner(self)
+        self.jobs.jobFinished.connect(self._on_process_exited)
+
+    # -- opening and closing ---------------------------------------------------------
+
+    def open(self, *, create: bool = False, upgrade: bool = False) -> None:
+        """Open (or create) the project on the DB thread; emits opened, openFailed or needsUpgrade.
+
+        Args:
+            create: create a new, empty project at :attr:`path`.
+            upgrade: upgrade an older file (core keeps a backup copy).
+        """
+        self._tasks.submit(
+            self._db, lambda: self._open_on_db_thread(create, upgrade),
+            self._on_open_done, self.openFailed.emit,
+        )
+
+    def _open_on_db_thread(self, create: bool, upgrade: bool) -> OpenResult | None:
+        if create:
+            self._project = Project.create(self.path)
+        elif not upgrade and Project.needs_upgrade(self.path):
+            return None  # the user is asked first; the file is not touched
+        else:
+            self._project = Project.open(self.path, upgrade=upgrade)  # recovers stale jobs
+        project = self._project
+        return OpenResult(project.path, project.upgraded_from, project.backup_path)
+
+    def _on_open_done(self, result: OpenResult | None) -> None:
+        if result is None:
+            self.needsUpgrade.emit()
+            return
+        self.is_open = True
+        self._poll_timer.start()
+        self._recover_timer.start()
+        self.opened.emit(result)
+        self.poll()
+
+    def close(self) -> None:
+        """Stop polling, close the project on its thread and drop pending results."""
+        if self._closing:
+            return
+        self._closing = True
+        self._poll_timer.stop()
+        self._recover_timer.stop()
+        self.jobs.detach()
+        self._tasks.close()
+        self._db.submit(self._close_on_db_thread)
+        self._db.shutdown(wait=False)
+        self._io.shutdown(wait=False, cancel_futures=True)
+        self.is_open = False
+        self.closed.emit()
+
+    def _close_on_db_thread(self) -> None:
+        if self._project is not None:
+            self._project.close()
+            self._project = None
+
+    # -- running work ----------------------------------------------------------------
+
+    def query(
+        self,
+        fn: Callable[[Project], T],
+        on_done: Callable[[T], None] | None = None,
+        on_error: OnError | None = None,
+        owner: QObject | None = None,
+    ) -> Future[None]:
+        """Run ``fn(project)`` on the DB thread; ``on_done(result)`` runs on the GUI thread.
+
+        Args:
+            fn: reads (or writes) through the Project; it must not touch widgets.
+            on_done: receives the result.
+            on_error: receives the exception (default: :attr:`errorOccurred`).
+            owner: skip the callbacks if this QObject is deleted meanwhile.
+        """
+        return self._tasks.submit(self._db, lambda: fn(self._require()), on_done, on_error, owner)
+
+    def command(
+        self,
+        fn: Callable[[Project], T],
+        changes: Changes,
+        on_done: Callable[[T], None] | None = None,
+        on_error: OnError | None = None,
+    ) -> Future[None]:
+        """Like :meth:`query` for a write: emits :attr:`changed` with ``changes`` on success."""
+
+        def done(result: T) -> None:
+            self.changed.emit(changes)
+            if on_done is not None:
+                on_done(result)
+
+        return self.query(fn, done, on_error)
+
+    def background(
+        self,
+        fn: Callable[[], T],
+        on_done: Callable[[T], None] | None = None,
+        on_error: OnError | None = None,
+        owner: QObject | None = None,
+    ) -> Future[None]:
+        """Run ``fn()`` (file reading, image decoding: no DB) on the background pool."""
+        return self._tasks.submit(self._io, fn, on_done, on_error, owner)
+
+    def _require(self) -> Project:
+        if self._project is None:
+            raise LeptonError("no project is open")
+        return self._project
+
+    # -- jobs --------------------------------------------------------------------------
+
+    @property
+    def active_jobs(self) -> list[Job]:
+        """Queued and running jobs as of the last poll, newest first."""
+        return sorted(self._active.values(), key=lambda j: j.id, reverse=True)
+
+    def watch_job(self, job_id: int) -> None:
+        """Report this job's end through :attr:`jobEnded`, however fast it finishes."""
+        self._watched.add(job_id)
+        self.poll()
+
+    def poll(self) -> None:
+        """Ask for active jobs and the rows of jobs that may just have ended."""
+        if self._poll_pending or not self.is_open or self._closing:
+            return
+        self._poll_pending = True
+        known = set(self._active) | self._watched
+        # A worker that exited without recording an outcome (killed, crashed) leaves
+        # its job "running"; recovering now marks it instead of in 30 s.
+        recover = self._recover_due or bool(self._exited & known)
+        self._recover_due = False
+        self.query(lambda p: _poll_jobs(p, known, recover), self._on_polled, self._on_poll_failed)
+
+    def _on_polled(self, result: tuple[list[Job], list[Job]]) -> None:
+        self._poll_pending = False
+        active, ended = result
+        self._active = {j.id: j for j in active}
+        for job in ended:
+            self._watched.discard(job.id)
+            self._exited.discard(job.id)
+        self.jobsUpdated.emit(active)
+        for job in ended:
+            self.jobEnded.emit(job)
+        if ended:
+            datasets = any(j.kind in DATASET_JOB_KINDS for j in ended)
+            self.changed.emit(Changes(datasets=datasets, jobs=True))
+
+    def _on_poll_failed(self, exc: BaseException) -> None:
+        # A busy file or a transient error: the next tick tries again; never a dialog
+        # every 500 ms.
+        self._poll_pending = False
+        sys.stderr.write(f"lepton-desktop: job poll failed: {exc}\n")
+
+    def _on_process_exited(self, job_id: int, exit_code: int) -> None:
+        self._exited.add(job_id)
+        self._watched.add(job_id)
+        self.poll()
+
+    def _mark_recover_due(self) -> None:
+        self._recover_due = True
+
+
+def _poll_jobs(project: Project, known: set[int], recover: bool) -> tuple[list[Job], list[Job]]:
+    """DB thread: active jobs, and the rows of known jobs that are no longer active."""
+    if recover:
+        project.recover_stale_jobs()
+    active = project.jobs(active_only=True)
+    active_ids = {j.id for j in active}
+    ended: list[Job] = []
+    for job_id in sorted(known - active_ids):
+        try:
+            ended.append(project.job(job_id))
+        except NotFoundError:
+            continue  # forgotten meanwhile (by another window or the CLI)
+    return active, ended
+
+
+def describe_job(job: Job) -> str:
+    """A short label for a job ("Importing iris", "Preparing iris:1")."""
+    args: dict[str, Any] = job.args
+    if job.kind == "import":
+        return f"Importing {args.get('name') or Path(str(args.get('source', ''))).name}"
+    if job.kind == "prep":
+        return f"Preparing {args.get('dataset', '')}"
+    return f"{job.kind.capitalize()} job {job.id}"

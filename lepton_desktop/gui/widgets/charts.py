@@ -1,0 +1,179 @@
+"""pyqtgraph charts that follow the app's palette (light or dark) live.
+
+Each chart keeps its plot items for its whole life and only calls ``setOpts`` /
+``setData`` on them (pyqtgraph's recipe), with peak downsampling and clip-to-view
+for long series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QWidget
+
+#: Line colours that read well on both light and dark backgrounds.
+SERIES_COLORS = ("#3a7bd5", "#e76f51", "#2a9d8f", "#e9c46a", "#9b5de5", "#f15bb5", "#00bbf9")
+_MAX_TICK_LABELS = 16
+_LABEL_CHARS = 12
+
+
+class ThemedPlot(pg.PlotWidget):
+    """A PlotWidget whose background, axes and text follow the widget palette.
+
+    Args:
+        parent: the parent widget.
+        title: shown above the plot.
+    """
+
+    def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
+        self._built = False  # pyqtgraph's constructor already sends PaletteChange
+        super().__init__(parent)
+        self._title = title
+        self.setMinimumHeight(160)
+        self.getPlotItem().hideButtons()
+        self.getPlotItem().setMenuEnabled(False)
+        self._built = True
+        self.apply_palette()
+
+    @property
+    def background_color(self) -> QColor:
+        """The background currently drawn."""
+        return QColor(self.backgroundBrush().color())
+
+    def set_title(self, title: str) -> None:
+        """Change the chart's title."""
+        self._title = title
+        self._draw_title()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Restyle when the palette changes (theme switch)."""
+        if event.type() == QEvent.Type.PaletteChange and self._built:
+            self.apply_palette()
+        super().changeEvent(event)
+
+    def apply_palette(self) -> None:
+        """Take background and foreground from the palette."""
+        palette = self.palette()
+        self.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        for name in ("left", "bottom"):
+            axis = self.getPlotItem().getAxis(name)
+            axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
+            axis.setTextPen(pg.mkPen(text))
+        self._draw_title()
+
+    def _draw_title(self) -> None:
+        color = self.palette().color(QPalette.ColorRole.Text).name()
+        self.getPlotItem().setTitle(self._title or None, color=color, size="10pt")
+
+    def accent(self) -> QColor:
+        """The palette's highlight colour (bars)."""
+        return self.palette().color(QPalette.ColorRole.Highlight)
+
+
+class BarChart(ThemedPlot):
+    """Bars: a numeric histogram (bin edges) or counts per label."""
+
+    def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
+        super().__init__(parent, title)
+        self._bars = pg.BarGraphItem(x=[], height=[], width=1.0)
+        self.addItem(self._bars)
+        self.getPlotItem().showGrid(y=True, alpha=0.15)
+        self.n_bars = 0
+
+    def apply_palette(self) -> None:
+        """Restyle axes and bars."""
+        super().apply_palette()
+        if hasattr(self, "_bars"):
+            self._bars.setOpts(brush=self.accent(), pen=pg.mkPen(self.accent().darker(130)))
+
+    def show_counts(
+        self, labels: Sequence[str], counts: Sequence[int], edges: Sequence[float] | None = None
+    ) -> None:
+        """Draw one bar per count; with ``edges`` the x axis is numeric (a histogram)."""
+        self.n_bars = len(counts)
+        axis = self.getPlotItem().getAxis("bottom")
+        if edges:
+            left = np.asarray(edges[:-1], dtype=float)
+            width = np.diff(np.asarray(edges, dtype=float))
+            self._bars.setOpts(x0=left, x=None, width=width, height=list(counts))
+            axis.setTicks(None)
+        else:
+            x = np.arange(len(counts), dtype=float)
+            self._bars.setOpts(x=x, x0=None, width=0.8, height=list(counts))
+            axis.setTicks([_label_ticks(labels)])
+        self.getPlotItem().enableAutoRange()
+
+    def clear_bars(self) -> None:
+        """Show nothing."""
+        self.show_counts([], [])
+
+
+class LineChart(ThemedPlot):
+    """One line per series over a shared x (numbers or epoch seconds)."""
+
+    def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
+        super().__init__(parent, title)
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._legend = self.getPlotItem().addLegend(offset=(10, 10))
+        self._dates = False
+        item = self.getPlotItem()
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setDownsampling(auto=True, mode="peak")
+        item.setClipToView(True)
+
+    def apply_palette(self) -> None:
+        """Restyle axes and the legend's text."""
+        super().apply_palette()
+        if hasattr(self, "_legend"):
+            self._legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+            for curve in self._curves.values():
+                self._legend.removeItem(curve)
+                self._legend.addItem(curve, curve.name())
+
+    def show_series(self, x: np.ndarray, series: dict[str, np.ndarray], dates: bool) -> None:
+        """Draw ``series`` (name -> y) against ``x``; ``dates``: x holds epoch seconds."""
+        self._set_date_axis(dates)
+        for name in list(self._curves):
+            if name not in series:
+                self._remove(name)
+        for i, (name, y) in enumerate(series.items()):
+            color = SERIES_COLORS[i % len(SERIES_COLORS)]
+            curve = self._curves.get(name) or self._add(name, color)
+            curve.setData(x, y, connect="finite")
+        self.getPlotItem().enableAutoRange()
+
+    @property
+    def series_names(self) -> list[str]:
+        """Names of the lines drawn."""
+        return list(self._curves)
+
+    def _add(self, name: str, color: str) -> pg.PlotDataItem:
+        curve = self.getPlotItem().plot(name=name, pen=pg.mkPen(color, width=1.6))
+        self._curves[name] = curve
+        return curve
+
+    def _remove(self, name: str) -> None:
+        self.getPlotItem().removeItem(self._curves.pop(name))
+
+    def _set_date_axis(self, dates: bool) -> None:
+        if dates == self._dates:
+            return
+        self._dates = dates
+        axis = pg.DateAxisItem("bottom", utcOffset=0) if dates else pg.AxisItem("bottom")
+        self.getPlotItem().setAxisItems({"bottom": axis})
+        self.apply_palette()
+
+
+def _label_ticks(labels: Sequence[str]) -> list[tuple[float, str]]:
+    """Category ticks, thinned so that labels do not overlap."""
+    step = max(1, -(-len(labels) // _MAX_TICK_LABELS))
+    return [(float(i), _short(label)) for i, label in enumerate(labels) if i % step == 0]
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
