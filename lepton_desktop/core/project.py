@@ -31,7 +31,7 @@ from lepton_desktop.core.store import migrations
 from lepton_desktop.core.store.db import backup_to, connect, integrity_ok, read_header
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.datasets.prep import PrepOptions
+    from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.progress import Reporter
 
 SUFFIX = ".lepton"
@@ -205,6 +205,16 @@ class Project:
         from lepton_desktop.core.datasets.prep import prepare
 
         return prepare(self.conn, self.dataset(ref), options, job_id=job_id, reporter=reporter)
+
+    def prep_preview(self, version: DatasetVersion, options: PrepOptions) -> PrepPreview:
+        """Rows and missing cells before and after ``options``, without writing anything.
+
+        Raises:
+            InvalidOptionError: the options do not fit ``version``.
+        """
+        from lepton_desktop.core.datasets.prep import preview
+
+        return preview(self.conn, version, options)
 
     def rows(self, version: DatasetVersion, start: int, count: int) -> list[tuple[Any, ...]]:
         """A page of rows (values, then the split index or None)."""

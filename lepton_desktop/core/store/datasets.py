@@ -347,3 +347,43 @@ def label_counts(conn: sqlite3.Connection, version: DatasetVersion, column: Colu
         f"SELECT {col}, COUNT(*) FROM {version.table} GROUP BY {col} ORDER BY {col}"
     ).fetchall()
     return {str(k): n for k, n in rows}
+
+
+def iter_images(
+    conn: sqlite3.Connection, version: DatasetVersion, batch_size: int = 256
+) -> Iterator[list[bytes]]:
+    """Yield the encoded images of an image dataset in row order, ``batch_size`` at a time."""
+    for start in range(0, version.n_rows, batch_size):
+        rows = conn.execute(
+            f"SELECT _image FROM {version.table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (start, start + batch_size),
+        ).fetchall()
+        yield [bytes(r[0]) for r in rows]
+
+
+def copy_rows(
+    conn: sqlite3.Connection,
+    source: DatasetVersion,
+    version_id: int,
+    picks: Iterable[tuple[int, int | None]],
+) -> None:
+    """Append rows of ``source`` to the unfinished version ``version_id``, inside SQLite.
+
+    Used for image datasets, so that blobs never travel through Python. The target
+    table must have the same columns as ``source`` (plus ``_split`` and ``_image``).
+
+    Args:
+        conn: the project's connection.
+        source: the version the rows come from.
+        version_id: the unfinished version being written.
+        picks: ``(source row, new split)`` pairs (0-based rows, split 0/1/2 or None),
+            in the order the rows should have in the new version.
+    """
+    # The new split is a bound parameter in the select list, between values and image.
+    cols = [c.sql_name for c in source.columns] + ["?"]
+    if source.kind == "images":
+        cols.append("_image")
+    selected = ", ".join(cols)
+    sql = f"INSERT INTO ds_{version_id} SELECT {selected} FROM {source.table} WHERE rowid = ?"
+    with transaction(conn):
+        conn.executemany(sql, ((split, row + 1) for row, split in picks))

@@ -1,0 +1,64 @@
+"""Assigning rows to train/val/test: stratified, in time order, or at random.
+
+Rows are split with a seeded generator, so the same seed gives the same split. A
+stratified split divides each class on its own, so every split keeps the class
+proportions (a class with a single row goes to train).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: A numeric target with at most this many distinct integer values is a class label.
+MAX_CLASSES = 20
+
+
+def is_classification(target: np.ndarray) -> bool:
+    """True for a text/categorical target or a numeric one with few integer values."""
+    if target.dtype.kind != "f":
+        return True
+    present = np.unique(target[~np.isnan(target)])
+    return len(present) <= MAX_CLASSES and bool(np.all(present == np.round(present)))
+
+
+def assign_split(
+    n: int,
+    fractions: tuple[float, float, float],
+    seed: int,
+    *,
+    groups: np.ndarray | None = None,
+    ordered: bool = False,
+) -> np.ndarray:
+    """Split codes (0 train, 1 val, 2 test) for ``n`` rows.
+
+    Args:
+        n: number of rows.
+        fractions: train, val and test fractions (summing to 1).
+        seed: seed of the shuffle (unused when ``ordered``).
+        groups: per-row group codes; each group is split on its own (stratified).
+        ordered: keep row order (time series): the first rows are train, the last test.
+
+    Returns:
+        An ``int8`` array of split codes.
+    """
+    split = np.empty(n, dtype=np.int8)
+    if ordered:
+        _assign(np.arange(n), fractions, split)
+        return split
+    rng = np.random.default_rng(seed)
+    buckets = [np.arange(n)] if groups is None else [
+        np.flatnonzero(groups == g) for g in np.unique(groups)
+    ]
+    for bucket in buckets:
+        _assign(rng.permutation(bucket), fractions, split)
+    return split
+
+
+def _assign(order: np.ndarray, fractions: tuple[float, float, float], split: np.ndarray) -> None:
+    n = len(order)
+    # Round half up (not to even), so 0.5 row boundaries always favour train, then val.
+    train = int(np.floor(n * fractions[0] + 0.5))
+    val_end = max(train, int(np.floor(n * (fractions[0] + fractions[1]) + 0.5)))
+    split[order[:train]] = 0
+    split[order[train:val_end]] = 1
+    split[order[val_end:]] = 2
