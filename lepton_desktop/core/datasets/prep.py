@@ -112,8 +112,8 @@ class PrepOptions:
                                      ("one-hot", self.onehot)) if on]
             if asked:
                 raise InvalidOptionError(
-                    f"{version.ref} is an image dataset: only dedupe and split apply "
-                    f"({' and '.join(asked)} are for tables)"
+                    f"{version.ref} is an image dataset: only dedupe and split apply, "
+                    f"not {' or '.join(asked)} (those are for tables)"
                 )
             return
         if self.scale and not scalable_columns(version):
@@ -284,8 +284,9 @@ def _drop_missing(
     drop = np.zeros(len(frame), dtype=bool)
     for name in names:
         drop |= steps.missing_mask(frame.columns[name])
-    operations.append({"op": "drop_missing", "removed": int(drop.sum()),
-                       "columns": "all" if method == "drop" else names})
+    if method == "drop" or drop.any():
+        operations.append({"op": "drop_missing", "removed": int(drop.sum()),
+                           "columns": "all" if method == "drop" else names})
     return frame.take(~drop)
 
 
