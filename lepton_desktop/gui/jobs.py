@@ -47,6 +47,7 @@ class JobRunner(QObject):
         self.kill_ms = kill_ms
         self._procs: dict[int, QProcess] = {}
         self._output: dict[int, bytes] = {}
+        self._started: set[int] = set()
 
     def submit(
         self,
@@ -76,11 +77,12 @@ class JobRunner(QObject):
         argv = paths.worker_argv(kind, self._session.path, job_id)
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        proc.setProcessEnvironment(_worker_environment())
+        proc.setProcessEnvironment(worker_environment())
         proc.readyReadStandardOutput.connect(lambda: self._collect(job_id, proc))
         proc.finished.connect(lambda code, status: self._on_finished(job_id, code, status))
         proc.errorOccurred.connect(lambda error: self._on_error(job_id, error))
         self._procs[job_id] = proc
+        self._started.add(job_id)
         self._session.watch_job(job_id)
         proc.start(argv[0], argv[1:])
         self.jobStarted.emit(job_id)
@@ -95,6 +97,10 @@ class JobRunner(QObject):
         """Cancel every job this runner started (``allFinished`` follows)."""
         for job_id in list(self._procs):
             self.cancel(job_id)
+
+    def owns(self, job_id: int) -> bool:
+        """True when this runner started the job (its outcome is ours to show)."""
+        return job_id in self._started
 
     def running_ids(self) -> list[int]:
         """Ids of jobs whose process is still running."""
@@ -160,7 +166,8 @@ class JobRunner(QObject):
             self.allFinished.emit()
 
 
-def _worker_environment() -> QProcessEnvironment:
+def worker_environment() -> QProcessEnvironment:
+    """The environment of ``lepton-desktop`` child processes (unbuffered, importable)."""
     env = QProcessEnvironment.systemEnvironment()
     env.insert("PYTHONUNBUFFERED", "1")
     if not paths.frozen():

@@ -64,12 +64,15 @@ class ThemeManager(QObject):
     Args:
         app: the application whose palette is set.
         settings: where the choice is remembered.
+        parent: the owner (default: the application).
     """
 
     themeChanged = Signal(str)  # the effective scheme: "light" or "dark"
 
-    def __init__(self, app: QApplication, settings: AppSettings) -> None:
-        super().__init__(app)
+    def __init__(
+        self, app: QApplication, settings: AppSettings, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent or app)
         self._app = app
         self._settings = settings
         self._choice = settings.theme()

@@ -121,15 +121,17 @@ class ColumnsPanel(QSplitter):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(70)
         self.table.setToolTip("Select a column to see its histogram")
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.chart = BarChart(self)
         self.addWidget(self.table)
         self.addWidget(self.chart)
-        self.setStretchFactor(0, 1)
-        self.setStretchFactor(1, 1)
+        self.setStretchFactor(0, 2)
+        self.setStretchFactor(1, 3)
         self.histogram: Histogram | None = None
 
     def set_version(self, session: ProjectSession | None, version: DatasetVersion | None) -> None:

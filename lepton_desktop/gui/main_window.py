@@ -1,0 +1,267 @@
+"""The main window: a thin shell that assembles the tabs, menus and status bar.
+
+Opening projects lives in ``opening.py``, the work of each tab in ``tabs/``; the
+window wires them together, remembers recent files and its layout, and routes drops.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QStackedWidget,
+    QTabWidget,
+)
+
+from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
+from lepton_desktop.gui import ops
+from lepton_desktop.gui.dialogs import ask, show_about, show_exception
+from lepton_desktop.gui.icons import app_icon
+from lepton_desktop.gui.opening import ProjectOpener
+from lepton_desktop.gui.session import OpenResult, ProjectSession
+from lepton_desktop.gui.settings import AppSettings
+from lepton_desktop.gui.tabs.datasets_tab import DatasetsTab
+from lepton_desktop.gui.theme import ThemeManager
+from lepton_desktop.gui.widgets.job_widgets import JobStatus
+from lepton_desktop.gui.widgets.start_page import StartPage
+
+PROJECT_FILTER = "Lepton projects (*.lepton);;All files (*)"
+DATA_SUFFIXES = (*TABULAR_SUFFIXES,)
+THEME_NAMES = (("system", "&System"), ("light", "&Light"), ("dark", "&Dark"))
+
+
+class MainWindow(QMainWindow):
+    """The one window: the start page, or the open project's tabs.
+
+    Args:
+        settings: where recent files, the theme and the layout are remembered.
+    """
+
+    def __init__(self, settings: AppSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.session: ProjectSession | None = None
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.theme = ThemeManager(QApplication.instance(), settings, self)  # type: ignore[arg-type]
+        self.opener = ProjectOpener(self)
+        self.opener.sessionOpened.connect(self._on_session_opened)
+        self.opener.failed.connect(settings.remove_recent)
+        self.start_page = StartPage(self)
+        self.datasets_tab = DatasetsTab(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.datasets_tab, "Datasets")
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+        self._build_menus()
+        self._build_status_bar()
+        self._connect_start_page()
+        self._show_project(None)
+        if not settings.restore_window(self):
+            self.resize(1200, 780)
+
+    # -- assembly ------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = self._add(file_menu, "&New Project…", QKeySequence.StandardKey.New,
+                                    self.new_project)
+        self.open_action = self._add(file_menu, "&Open Project…", QKeySequence.StandardKey.Open,
+                                     self.open_dialog)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
+        file_menu.addSeparator()
+        self.close_action = self._add(file_menu, "&Close Project", QKeySequence.StandardKey.Close,
+                                      self.close_project)
+        file_menu.addSeparator()
+        self.quit_action = self._add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.dataset_menu = self.menuBar().addMenu("&Dataset")
+        self.dataset_menu.addActions(self.datasets_tab.actions())
+        view_menu = self.menuBar().addMenu("&View")
+        self._build_theme_menu(view_menu.addMenu("&Theme"))
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = self._add(help_menu, "&About Lepton Desktop", None,
+                                      lambda: show_about(self, self.settings.store))
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+
+    def _add(self, menu: QMenu, text: str, key: QKeySequence.StandardKey | None, slot: object
+             ) -> QAction:
+        action = menu.addAction(text)
+        if key is not None:
+            action.setShortcut(QKeySequence(key))
+        action.triggered.connect(lambda: slot())  # type: ignore[operator]
+        return action
+
+    def _build_theme_menu(self, menu: QMenu) -> None:
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.theme_actions: dict[str, QAction] = {}
+        for name, text in THEME_NAMES:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(name == self.theme.choice)
+            action.triggered.connect(lambda checked, n=name: self.theme.set_theme(n))
+            group.addAction(action)
+            self.theme_actions[name] = action
+        self.theme_actions["system"].setToolTip("Follow the operating system's light/dark setting")
+
+    def _build_status_bar(self) -> None:
+        self.path_label = QLabel(self)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.job_status = JobStatus(self)
+        self.job_status.cancelRequested.connect(self._on_cancel_requested)
+        self.statusBar().addWidget(self.path_label, 1)
+        self.statusBar().addPermanentWidget(self.job_status)
+
+    def _connect_start_page(self) -> None:
+        self.start_page.newRequested.connect(self.new_project)
+        self.start_page.openRequested.connect(self.open_dialog)
+        self.start_page.demoRequested.connect(self.open_demo)
+        self.start_page.recentActivated.connect(self.open_path)
+
+    # -- projects ------------------------------------------------------------------------
+
+    def open_path(self, path: Path) -> None:
+        """Open the project at ``path`` (errors are shown; the file is left as it was)."""
+        self.opener.open(Path(path))
+
+    def open_dialog(self) -> None:
+        """Ask for a project file, then open it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open Project", "", PROJECT_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def new_project(self) -> None:
+        """Ask where to create a new project, then create and open it."""
+        path, _ = QFileDialog.getSaveFileName(self, "New Project", "untitled.lepton",
+                                              PROJECT_FILTER)
+        if path:
+            self.opener.create(Path(path).with_suffix(".lepton"))
+
+    def open_demo(self) -> None:
+        """Open the demo project (built from the sample data on first use)."""
+        self.opener.open_demo()
+
+    def close_project(self) -> None:
+        """Close the open project (asks first if its jobs are running)."""
+        self._when_jobs_stopped(lambda: self._show_project(None))
+
+    def _on_session_opened(self, session: ProjectSession, result: OpenResult) -> None:
+        self._when_jobs_stopped(lambda: self._show_project(session),
+                                otherwise=lambda: self.opener.discard(session))
+        self.settings.add_recent(result.path)
+        if result.upgraded_from is not None:
+            note = f"Upgraded from schema {result.upgraded_from}; backup: {result.backup_path}"
+            self.statusBar().showMessage(note, 15_000)
+
+    def _show_project(self, session: ProjectSession | None) -> None:
+        old, self.session = self.session, session
+        if old is not None and old is not session:
+            old.close()
+            old.deleteLater()
+        self.datasets_tab.set_session(session)
+        self.job_status.update_jobs([])
+        if session is not None:
+            session.jobsUpdated.connect(self.job_status.update_jobs)
+            session.errorOccurred.connect(lambda exc: show_exception(self, "Error", exc))
+        self.stack.setCurrentWidget(self.tabs if session else self.start_page)
+        self.start_page.set_recent(self.settings.recent_files())
+        self.path_label.setText(str(session.path) if session else "No project open")
+        title = f"{session.path.name} — Lepton Desktop" if session else "Lepton Desktop"
+        self.setWindowTitle(title)
+        self.close_action.setEnabled(session is not None)
+        self.dataset_menu.setEnabled(session is not None)
+
+    def _when_jobs_stopped(self, then: object, otherwise: object = None) -> None:
+        # Closing a project with running workers would orphan them: ask, cancel, wait.
+        running = self.session.jobs.running_ids() if self.session else []
+        if not running:
+            then()  # type: ignore[operator]
+            return
+        runner = self.session.jobs  # type: ignore[union-attr]
+        text = f"{len(running)} job(s) are still running. Cancel them and continue?"
+
+        def stop() -> None:
+            runner.allFinished.connect(lambda: then())  # type: ignore[operator]
+            runner.stop_all()
+            self.statusBar().showMessage("Stopping jobs…")
+
+        ask(self, "Jobs Running", text, "Cancel Jobs", stop, otherwise)  # type: ignore[arg-type]
+
+    def _on_cancel_requested(self, job_id: int) -> None:
+        if self.session is not None:
+            ops.cancel_job(self.session, job_id)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files():
+            action = self.recent_menu.addAction(str(path))
+            action.setEnabled(path.exists())
+            action.triggered.connect(lambda checked, p=path: self.open_path(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear Menu", self.settings.clear_recent)
+
+    # -- drag and drop -------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept project files, data files and folders."""
+        if any(_droppable(Path(u.toLocalFile())) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Open a dropped project, or import dropped data."""
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if self.drop_paths(paths):
+            event.acceptProposedAction()
+
+    def drop_paths(self, paths: list[Path]) -> bool:
+        """A ``.lepton`` opens; a data file or folder opens the Import dialog prefilled."""
+        path = next((p for p in paths if _droppable(p)), None)
+        if path is None:
+            return False
+        if path.suffix.lower() == ".lepton":
+            self.open_path(path)
+        elif self.session is None:
+            self.statusBar().showMessage("Open or create a project first, then drop data on it.",
+                                         8000)
+        else:
+            self.tabs.setCurrentWidget(self.datasets_tab)
+            self.datasets_tab.open_import_dialog(path)
+        return True
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Ask about running jobs; remember the layout; close the project."""
+        if self.session is not None and self.session.jobs.running_ids():
+            event.ignore()
+            self._when_jobs_stopped(self.close)
+            return
+        self.settings.save_window(self)
+        self._show_project(None)
+        super().closeEvent(event)
+
+
+def _droppable(path: Path) -> bool:
+    return path.suffix.lower() in (".lepton", *DATA_SUFFIXES) or path.is_dir()

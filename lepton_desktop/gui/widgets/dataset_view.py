@@ -1,0 +1,139 @@
+"""Everything about one dataset version: rows, columns, images or series."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
+from lepton_desktop.gui.widgets.column_stats import ColumnsPanel
+from lepton_desktop.gui.widgets.preview_model import PreviewModel
+from lepton_desktop.gui.widgets.series_panel import SeriesPanel
+from lepton_desktop.gui.widgets.thumbnails import ImagesPanel
+
+if TYPE_CHECKING:
+    from lepton_desktop.gui.session import ProjectSession
+
+_MAX_COLUMN_WIDTH = 280
+EMPTY_TEXT = "Select a dataset version on the left, or import data with Import… (Ctrl+I)."
+
+
+def summary_html(version: DatasetVersion, parent_ref: str | None) -> str:
+    """The one-paragraph description above the version's tabs."""
+    parts = [
+        f"<b>{html.escape(version.name)}</b> version {version.version}",
+        version.kind,
+        f"{version.n_rows:,} rows × {len(version.columns)} columns",
+    ]
+    if version.target:
+        parts.append(f"target <i>{html.escape(version.target)}</i>")
+    if version.time_column:
+        parts.append(f"time <i>{html.escape(version.time_column)}</i>")
+    if version.splits:
+        counts = " / ".join(f"{version.splits.get(n, 0):,}" for n in SPLIT_NAMES)
+        parts.append(f"split {counts} (train / val / test)")
+    ops = [op.get("op", "?") for op in version.operations if op.get("op") != "import"]
+    if parent_ref:
+        parts.append(f"from {html.escape(parent_ref)}" + (f" ({', '.join(ops)})" if ops else ""))
+    return " · ".join(parts)
+
+
+class DatasetView(QStackedWidget):
+    """A version's summary and its Rows, Columns, Images and Series tabs.
+
+    Args:
+        parent: the parent widget.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session: ProjectSession | None = None
+        self.version: DatasetVersion | None = None
+        self._sized = False
+        self.empty = QLabel(EMPTY_TEXT, self)
+        self.empty.setObjectName("emptyHint")
+        self.empty.setWordWrap(True)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("datasetSummary")
+        self.summary.setWordWrap(True)
+        self.preview = PreviewModel(self)
+        self.table = self._make_table()
+        self.columns_panel = ColumnsPanel(self)
+        self.images_panel = ImagesPanel(self)
+        self.series_panel = SeriesPanel(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.table, "Rows")
+        self.tabs.addTab(self.columns_panel, "Columns")
+        self.tabs.addTab(self.images_panel, "Images")
+        self.tabs.addTab(self.series_panel, "Series")
+        self.tabs.setTabToolTip(0, "Every row, read from the project file as you scroll")
+        self.tabs.setTabToolTip(1, "Statistics per column, and the selected column's distribution")
+        details = QWidget(self)
+        layout = QVBoxLayout(details)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.tabs, 1)
+        self.addWidget(self.empty)
+        self.addWidget(details)
+        self.preview.pageLoaded.connect(self._on_page_loaded)
+
+    def _make_table(self) -> QTableView:
+        table = QTableView(self)
+        table.setModel(self.preview)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        rows = table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measures 1M rows
+        rows.setDefaultSectionSize(table.fontMetrics().height() + 8)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        table.horizontalHeader().setDefaultSectionSize(110)
+        return table
+
+    def set_version(
+        self, session: ProjectSession | None, version: DatasetVersion | None,
+        parent_ref: str | None = None,
+    ) -> None:
+        """Show ``version`` (None: the hint); the same version again changes nothing."""
+        if session is self._session and _same(version, self.version):
+            return
+        self._session, self.version = session, version
+        self._sized = False
+        self.preview.set_version(session, version)
+        for panel in (self.columns_panel, self.images_panel, self.series_panel):
+            panel.set_version(session if version else None, version)
+        if version is None:
+            self.setCurrentWidget(self.empty)
+            return
+        self.summary.setText(summary_html(version, parent_ref))
+        self.tabs.setTabVisible(2, version.kind == "images")
+        self.tabs.setTabVisible(3, version.kind == "timeseries")
+        if not self.tabs.isTabVisible(self.tabs.currentIndex()):
+            self.tabs.setCurrentIndex(0)
+        self.setCurrentIndex(1)
+
+    def _on_page_loaded(self, page: int) -> None:
+        if page == 0 and not self._sized:
+            # Size columns once, from the rows on screen (never from all rows).
+            self._sized = True
+            self.table.resizeColumnsToContents()
+            header = self.table.horizontalHeader()
+            for i in range(header.count()):
+                header.resizeSection(i, min(max(header.sectionSize(i), 70), _MAX_COLUMN_WIDTH))
+
+
+def _same(a: DatasetVersion | None, b: DatasetVersion | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and a.id == b.id)
