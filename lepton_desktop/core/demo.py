@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lepton_desktop.core.datasets.prep import PrepOptions
-from lepton_desktop.core.errors import LeptonError, ProjectExistsError
+from lepton_desktop.core.errors import InvalidOptionError, LeptonError, ProjectExistsError
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.project import Project
 from lepton_desktop.paths import sample_data_dir
@@ -65,7 +65,10 @@ def create_demo(
     path = Path(path)
     if path.exists():
         raise ProjectExistsError(f"{path}: already exists; open it or choose another name")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidOptionError(f"{path.parent}: cannot create the folder ({exc})") from exc
     reporter = reporter or NullReporter()
     data = sample_data or sample_data_dir()
     # Same folder as the destination, so the final rename is atomic (same file system).

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from lepton_desktop.core.demo import create_demo
-from lepton_desktop.core.errors import CancelledError, DataImportError, ProjectExistsError
+from lepton_desktop.core.errors import (
+    CancelledError,
+    DataImportError,
+    InvalidOptionError,
+    ProjectExistsError,
+)
 from lepton_desktop.core.project import Project
 from tests.conftest import SAMPLE_DATA
 
@@ -83,3 +88,11 @@ def test_command_line_demo(tmp_path: Path, cli_env: dict[str, str], python: str)
     again = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
     assert again.returncode == 2
     assert "already exists" in again.stderr
+
+
+def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(InvalidOptionError, match="cannot create the folder"):
+        create_demo(blocker / "sub" / "demo.lepton")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

@@ -79,10 +79,22 @@ def test_a_chain_of_preparations_replays_in_order(tmp_project: Path, tmp_path: P
         project.prep("houses", PrepOptions(onehot=True))
         last = project.prep("houses", PrepOptions(scale="standard"))
         steps = pipeline_chain(project.conn, last)
-        assert [s["step"] for s in steps].count("input") == 3
-        assert last.pipeline == steps[-3:]  # a version stores only its own steps
+        assert [s["step"] for s in steps].count("input") == 4  # the root's, then 3 versions'
+        assert last.pipeline == steps[-4:-1]  # a version stores only its own steps
         names, features = apply_pipeline(steps, csv_records(source))
         assert np.allclose(features, feature_rows(project, last, names))
+
+
+def test_a_version_never_prepared_still_names_its_features(tmp_project: Path) -> None:
+    with Project.open(tmp_project) as project:
+        iris = project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
+        record = {"sepal_length": "5.1", "sepal_width": 3.5, "petal_length": 1.4,
+                  "petal_width": 0.2, "species": "setosa"}
+        names, features = apply_pipeline(pipeline_chain(project.conn, iris), [record])
+        assert names == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+        assert features.tolist() == [[5.1, 3.5, 1.4, 0.2]]
+        digits = project.import_dataset(SAMPLE_DATA / "digits", "digits")
+        assert pipeline_chain(project.conn, digits) == []
 
 
 def test_time_series_features_leave_out_time_and_target(tmp_project: Path) -> None:

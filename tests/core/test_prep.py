@@ -325,6 +325,9 @@ def test_images_dedupe_identical_bytes_and_split(tmp_project: Path, tmp_path: Pa
     (PrepOptions(fill="average"), "unknown fill 'average'"),
     (PrepOptions(scale="robust"), "unknown scale 'robust'"),
     (PrepOptions(dedupe=True, seed="1"), "seed must be an integer"),  # type: ignore[arg-type]
+    (PrepOptions(split=("0.5", "0.25", "0.25")), "three fractions"),  # type: ignore[arg-type]
+    (PrepOptions(dedupe="yes"), "dedupe must be true or false"),  # type: ignore[arg-type]
+    (PrepOptions(fill=""), "unknown fill ''"),
 ])
 def test_impossible_options_are_refused_before_writing(
     shop: tuple[Project, DatasetVersion], options: PrepOptions, message: str

@@ -127,10 +127,10 @@ class PrepOptions:
             )
 
     def _check_values(self) -> None:
-        if not (self.dedupe or self.fill or self.scale or self.onehot or self.split):
-            raise InvalidOptionError(
-                "nothing to do: choose at least one of dedupe, fill, scale, one-hot or split"
-            )
+        for flag in ("dedupe", "onehot"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidOptionError(f"{flag} must be true or false, not "
+                                         f"{getattr(self, flag)!r}")
         if self.fill is not None and self.fill not in FILL_METHODS:
             raise InvalidOptionError(f"unknown fill {self.fill!r}; use one of "
                                      f"{', '.join(FILL_METHODS)}")
@@ -141,15 +141,16 @@ class PrepOptions:
             _check_split(self.split)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidOptionError(f"the seed must be an integer, not {self.seed!r}")
+        if not (self.dedupe or self.fill or self.scale or self.onehot or self.split):
+            raise InvalidOptionError(
+                "nothing to do: choose at least one of dedupe, fill, scale, one-hot or split"
+            )
 
 
 def _check_split(split: tuple[float, ...]) -> None:
-    try:
-        parts = [float(p) for p in split]
-    except (TypeError, ValueError):
-        parts = []
-    if len(parts) != 3 or any(not p >= 0 for p in parts) or parts[0] <= 0 \
-            or abs(sum(parts) - 1) > 1e-6:
+    numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in split)
+    if not numbers or len(split) != 3 or any(not p >= 0 for p in split) or split[0] <= 0 \
+            or abs(sum(split) - 1) > 1e-6:
         raise InvalidOptionError(
             f"split {split!r}: give three fractions (train, val, test), train > 0, each "
             "≥ 0, summing to 1 (e.g. 0.7, 0.15, 0.15)"
@@ -237,7 +238,12 @@ def prepare(
 
 
 def pipeline_chain(conn: sqlite3.Connection, version: DatasetVersion) -> list[dict[str, Any]]:
-    """The full pipeline of ``version``: its ancestors' steps then its own, oldest first.
+    """The full pipeline of ``version``, ready for :func:`~.pipeline.apply_pipeline`.
+
+    The steps stored along the parent chain, oldest first, between an ``input`` step
+    for the imported (root) version's feature columns and a ``features`` step for
+    ``version``'s; so a version that was never prepared still says which raw columns
+    its features are. Image datasets have no tabular steps: their list is empty.
 
     Raises:
         NotFoundError: a parent is missing from the project.
@@ -245,7 +251,13 @@ def pipeline_chain(conn: sqlite3.Connection, version: DatasetVersion) -> list[di
     chain = [version]
     while chain[-1].parent_id is not None:
         chain.append(store.get_version(conn, chain[-1].parent_id))
-    return [step for v in reversed(chain) for step in v.pipeline]
+    if version.kind == "images":
+        return []
+    root = chain[-1]
+    first = {"step": "input", "columns": [{"name": n, "dtype": root.column(n).dtype}
+                                          for n in feature_columns(root)]}
+    stored = [step for v in reversed(chain) for step in v.pipeline]
+    return [first, *stored, {"step": "features", "names": feature_columns(version)}]
 
 
 def _describe(operations: list[dict[str, Any]]) -> str:
