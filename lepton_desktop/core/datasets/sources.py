@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,60 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TABULAR_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + (".npz",)
 _BLOCK_SIZE = 4 << 20
 _TIMESTAMP_FORMATS = [pacsv.ISO8601, "%Y-%m", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S"]
+#: Batches parsed ahead of the consumer (each is one ~4 MB block of a CSV).
+_READ_AHEAD = 2
+_END = object()
+
+
+class _ReadAhead:
+    """Runs an iterator in a background thread, at most ``depth`` items ahead.
+
+    Arrow parses with the GIL released, so the next block is parsed on the second
+    core while the caller binds the current one into SQLite: a 1,000,000-row CSV
+    imports about 20% faster (bench/import_bench.py). An exception in the thread
+    is raised again in the consumer, where it would have been raised anyway.
+    """
+
+    def __init__(self, items: Iterable[pa.RecordBatch], depth: int) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._produce, args=(items,), name="csv-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, items: Iterable[pa.RecordBatch]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed over; the consumer re-raises it
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        # Wait for room, but give up as soon as the consumer has gone away.
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop the thread (after the block it is parsing) and wait for it."""
+        self._stop.set()
+        self._thread.join()
 
 
 class _CountingFile(io.RawIOBase):
@@ -59,6 +115,7 @@ class TableSource:
         self.path = path
         self._column_types = column_types or {}
         self._counter: _CountingFile | None = None
+        self._read_ahead: _ReadAhead | None = None
         check_readable(path)
         suffix = path.suffix.lower()
         if suffix in PARQUET_SUFFIXES:
@@ -116,7 +173,14 @@ class TableSource:
         return self._counter.bytes_read if self._counter else rows_done
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Yield record batches; parse problems become DataImportError."""
+        """Yield record batches, parsed one ahead; parse problems become DataImportError."""
+        self._read_ahead = _ReadAhead(self._parsed_batches(), _READ_AHEAD)
+        try:
+            yield from self._read_ahead
+        finally:
+            self._read_ahead.close()
+
+    def _parsed_batches(self) -> Iterator[pa.RecordBatch]:
         while True:
             try:
                 batch = next(self._batches)
@@ -127,7 +191,9 @@ class TableSource:
             yield batch
 
     def close(self) -> None:
-        """Release the file."""
+        """Release the file (stopping the read-ahead thread first: it reads the file)."""
+        if self._read_ahead is not None:
+            self._read_ahead.close()
         if self._counter is not None:
             self._counter.close()
 
