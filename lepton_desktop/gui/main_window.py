@@ -80,18 +80,18 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._add(file_menu, "&New Project…", QKeySequence.StandardKey.New,
+        self.new_action = self._add(file_menu, "&New Project…", "Ctrl+N",
                                     self.new_project)
-        self.open_action = self._add(file_menu, "&Open Project…", QKeySequence.StandardKey.Open,
+        self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O",
                                      self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
         file_menu.addSeparator()
-        self.close_action = self._add(file_menu, "&Close Project", QKeySequence.StandardKey.Close,
+        self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W",
                                       self.close_project)
         file_menu.addSeparator()
-        self.quit_action = self._add(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.quit_action = self._add(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.dataset_menu = self.menuBar().addMenu("&Dataset")
         self.dataset_menu.addActions(self.datasets_tab.actions())
@@ -102,8 +102,9 @@ class MainWindow(QMainWindow):
                                       lambda: show_about(self, self.settings.store))
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
-    def _add(self, menu: QMenu, text: str, key: QKeySequence.StandardKey | None, slot: object
-             ) -> QAction:
+    def _add(self, menu: QMenu, text: str, key: str | None, slot: object) -> QAction:
+        # Explicit keys: the platform's standard ones vary (Close is Ctrl+F4 on some);
+        # on macOS Qt maps Ctrl to Cmd.
         action = menu.addAction(text)
         if key is not None:
             action.setShortcut(QKeySequence(key))

@@ -55,7 +55,7 @@ class ProjectSession(QObject):
     Args:
         path: the ``.lepton`` file.
         parent: the owning QObject.
-        poll_ms: how often active jobs are polled.
+        poll_ms: how often active jobs are polled (default :attr:`POLL_MS`).
         recover_ms: how often stale jobs (dead workers) are looked for.
     """
 
@@ -68,9 +68,12 @@ class ProjectSession(QObject):
     errorOccurred = Signal(object)  # an exception no caller handled
     closed = Signal()
 
+    POLL_MS = 500
+    RECOVER_MS = 30_000
+
     def __init__(
-        self, path: Path, parent: QObject | None = None, *, poll_ms: int = 500,
-        recover_ms: int = 30_000,
+        self, path: Path, parent: QObject | None = None, *, poll_ms: int | None = None,
+        recover_ms: int | None = None,
     ) -> None:
         super().__init__(parent)
         self.path = Path(path).resolve()
@@ -85,8 +88,10 @@ class ProjectSession(QObject):
         self._poll_pending = False
         self._recover_due = False
         self._closing = False
-        self._poll_timer = QTimer(self, interval=poll_ms, timeout=self.poll)
-        self._recover_timer = QTimer(self, interval=recover_ms, timeout=self._mark_recover_due)
+        self._poll_timer = QTimer(self, interval=poll_ms or self.POLL_MS, timeout=self.poll)
+        self._recover_timer = QTimer(
+            self, interval=recover_ms or self.RECOVER_MS, timeout=self._mark_recover_due
+        )
         self.jobs = JobRunner(self)
         self.jobs.jobFinished.connect(self._on_process_exited)
 

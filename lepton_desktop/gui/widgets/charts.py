@@ -84,6 +84,7 @@ class BarChart(ThemedPlot):
         self.addItem(self._bars)
         self.getPlotItem().showGrid(y=True, alpha=0.15)
         self.n_bars = 0
+        self.apply_palette()
 
     def apply_palette(self) -> None:
         """Restyle axes and bars."""
@@ -125,6 +126,7 @@ class LineChart(ThemedPlot):
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
+        self.apply_palette()
 
     def apply_palette(self) -> None:
         """Restyle axes and the legend's text."""

@@ -79,6 +79,7 @@ class ThumbnailModel(QAbstractListModel):
         self._pages: collections.OrderedDict[int, list[_Thumb]] = collections.OrderedDict()
         self._pending: set[int] = set()
         self._generation = 0
+        self._placeholder: QPixmap | None = None
 
     def set_version(self, session: ProjectSession | None, version: DatasetVersion | None) -> None:
         """Show the images of ``version``."""
@@ -97,15 +98,24 @@ class ThumbnailModel(QAbstractListModel):
         """The label (display) and thumbnail (decoration) of one row."""
         if not index.isValid() or self._version is None:
             return None
+        if role == Qt.ItemDataRole.SizeHintRole:
+            # Fixed: with uniform sizes the view measures one item, maybe a placeholder.
+            return QSize(THUMB + 24, THUMB + 26)
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
                         Qt.ItemDataRole.ToolTipRole):
             return None
         item = self._item(index.row())
         if role == Qt.ItemDataRole.DecorationRole:
-            return item[1] if item else None
+            return item[1] if item and item[1] is not None else self._blank()
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"Row {index.row() + 1:,}: {item[0]}" if item else None
         return item[0] if item else "…"
+
+    def _blank(self) -> QPixmap:
+        if self._placeholder is None:
+            self._placeholder = QPixmap(THUMB, THUMB)
+            self._placeholder.fill(Qt.GlobalColor.transparent)
+        return self._placeholder
 
     def is_loaded(self, row: int) -> bool:
         """True when the thumbnail of ``row`` is ready."""
@@ -164,6 +174,9 @@ class ImagesPanel(QSplitter):
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setIconSize(QSize(THUMB, THUMB))
         self.grid.setGridSize(QSize(THUMB + 28, THUMB + 30))
+        self.grid.setSpacing(4)
+        self.grid.setWordWrap(False)
+        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.grid.setUniformItemSizes(True)
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
