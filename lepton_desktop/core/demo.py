@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import os
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,9 @@ from lepton_desktop.core.errors import InvalidOptionError, LeptonError, ProjectE
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.project import Project
 from lepton_desktop.paths import sample_data_dir
+
+#: A partial build untouched for this long (seconds) was killed; it may be removed.
+STALE_PARTIAL_S = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +74,7 @@ def create_demo(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidOptionError(f"{path.parent}: cannot create the folder ({exc})") from exc
+    _remove_stale_partials(path)
     reporter = reporter or NullReporter()
     data = sample_data or sample_data_dir()
     # Same folder as the destination, so the final rename is atomic (same file system).
@@ -94,6 +100,15 @@ def _build(partial: Path, data: Path, reporter: Reporter) -> None:
     wal = partial.with_name(partial.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise LeptonError(f"{partial}: the project could not be checkpointed; try again")
+
+
+def _remove_stale_partials(path: Path) -> None:
+    # A build killed outright (the GUI's Cancel kills the process) cannot clean up
+    # after itself; the next build does, sparing any that may still be running.
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        with contextlib.suppress(OSError):
+            if time.time() - partial.stat().st_mtime > STALE_PARTIAL_S:
+                _remove(partial)
 
 
 def _remove(partial: Path) -> None:

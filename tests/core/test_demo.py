@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -96,3 +97,14 @@ def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidOptionError, match="cannot create the folder"):
         create_demo(blocker / "sub" / "demo.lepton")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_killed_build_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    stale = tmp_path / ".demo.lepton.0badf00d.partial"
+    stale.write_bytes(b"half a project")
+    Path(str(stale) + "-wal").write_bytes(b"")
+    os.utime(stale, (0, 0))
+    running = tmp_path / ".demo.lepton.12345678.partial"  # a build still going on
+    running.write_bytes(b"being built")
+    create_demo(tmp_path / "demo.lepton")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "demo.lepton"]

@@ -166,3 +166,23 @@ def test_constant_columns_scale_without_dividing_by_zero() -> None:
     steps = [{"step": "input", "columns": [{"name": "x", "dtype": "numeric"}]},
              {"step": "scale", "method": "minmax", "columns": {"x": {"min": 4.0, "max": 4.0}}}]
     assert apply_pipeline(steps, [{"x": 4}, {"x": 6}])[1].tolist() == [[0.0], [2.0]]
+
+
+def test_only_columns_the_features_use_are_required(tmp_project: Path) -> None:
+    with Project.open(tmp_project) as project:
+        iris = project.import_dataset(SAMPLE_DATA / "iris.csv", "iris")  # no target chosen
+        chain = pipeline_chain(project.conn, iris)
+        assert chain[-1]["names"][-1] == "species"  # a feature, as far as the data knows
+        # A model that predicts species appends its own features step without it.
+        numeric = {"step": "features", "names": chain[-1]["names"][:4]}
+        record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                  "petal_width": 0.2}
+        assert apply_pipeline([*chain, numeric], [record])[1].shape == (1, 4)
+        with pytest.raises(RecordError, match="record 0: missing feature 'species'"):
+            apply_pipeline(chain, [record])
+
+
+def test_a_onehot_source_column_is_required() -> None:
+    steps = numeric_steps()
+    with pytest.raises(RecordError, match="record 0: missing feature 'c'"):
+        apply_pipeline(steps, [{"x": 1}])

@@ -258,13 +258,49 @@ def apply_pipeline(
         RecordError: a record lacks a feature, or a numeric feature is not a number;
             the message names the record (0-based) and the feature.
     """
-    spec = next((s["columns"] for s in steps if s.get("step") == "input"), None)
-    if spec is None:
-        spec = [{"name": k, "dtype": _guess_dtype(records, k)} for k in (records or [{}])[0]]
-    columns = apply_steps(steps, _read_records(records, spec))
+    spec = _input_columns(steps) or [
+        {"name": k, "dtype": _guess_dtype(records, k)} for k in (records or [{}])[0]
+    ]
+    columns, lacking = _read_records(records, spec)
     names = next((list(s["names"]) for s in reversed(steps) if s.get("step") == "features"),
-                 list(columns))
+                 None)
+    # Only columns some feature derives from are required: a chain may read columns
+    # (an earlier target, an id) that the final features no longer use.
+    required = _sources(steps, names) if names is not None else list(columns)
+    for name in required:
+        if name in lacking:
+            raise RecordError(f"record {lacking[name]}: missing feature {name!r}")
+    columns = apply_steps(steps, columns)
+    names = names if names is not None else list(columns)
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise RecordError(f"missing feature {unknown[0]!r}")
     return names, _matrix([columns[n] for n in names], len(records))
+
+
+def _input_columns(steps: Sequence[Step]) -> list[dict[str, str]]:
+    # The raw columns: the union over the chain's input steps, less the columns that
+    # earlier steps make (one-hot outputs); the first (rawest) dtype of a name wins.
+    dtypes: dict[str, str] = {}
+    made: set[str] = set()
+    for step in steps:
+        if step.get("step") == "onehot":
+            made.update(onehot_name(c, v) for c, cats in step["columns"].items() for v in cats)
+        if step.get("step") == "input":
+            for spec in step["columns"]:
+                if spec["name"] not in made:
+                    dtypes.setdefault(spec["name"], spec["dtype"])
+    return [{"name": n, "dtype": d} for n, d in dtypes.items()]
+
+
+def _sources(steps: Sequence[Step], names: Sequence[str]) -> list[str]:
+    origin: dict[str, str] = {}
+    for step in steps:
+        if step.get("step") == "onehot":
+            for column, categories in step["columns"].items():
+                for category in categories:
+                    origin[onehot_name(column, category)] = origin.get(column, column)
+    return list(dict.fromkeys(origin.get(n, n) for n in names))
 
 
 def _matrix(arrays: list[np.ndarray], rows: int) -> np.ndarray:
@@ -282,18 +318,20 @@ def _guess_dtype(records: Sequence[Mapping[str, Any]], name: str) -> str:
 
 def _read_records(
     records: Sequence[Mapping[str, Any]], spec: Sequence[Mapping[str, str]]
-) -> Columns:
+) -> tuple[Columns, dict[str, int]]:
+    # A column a record lacks reads as missing; ``lacking`` keeps the first such record.
     columns: Columns = {}
+    lacking: dict[str, int] = {}
     for col in spec:
         name, numeric = col["name"], col["dtype"] == "numeric"
         read = _number if numeric else _text
         values = []
         for row, record in enumerate(records):
             if name not in record:
-                raise RecordError(f"record {row}: missing feature {name!r}")
-            values.append(read(record[name], row, name))
+                lacking.setdefault(name, row)
+            values.append(read(record.get(name), row, name))
         columns[name] = np.array(values, dtype=np.float64 if numeric else object)
-    return columns
+    return columns, lacking
 
 
 def _number(value: Any, row: int, name: str) -> float:
