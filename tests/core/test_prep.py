@@ -162,6 +162,7 @@ def test_fill_drop_removes_rows_with_any_missing_cell(
     complete = sum(1 for x, c in zip(raw["x1"], raw["color"], strict=True)
                    if x is not None and c is not None)
     assert prepared.n_rows == complete
+    assert [op["op"] for op in prepared.operations] == ["drop_missing"]
     assert prepared.operations[0] == {"op": "drop_missing", "removed": 63 - complete,
                                       "columns": "all"}
     assert all(c.stats["missing"] == 0 for c in prepared.columns)

@@ -96,7 +96,7 @@ def load_frame(conn: sqlite3.Connection, version: DatasetVersion, reporter: Repo
 def _array(values: tuple[Any, ...], numeric: bool) -> np.ndarray:
     if numeric:
         return np.fromiter((math.nan if v is None else v for v in values), np.float64, len(values))
-    return np.array([None if v is None else str(v) for v in values] or [], dtype=object)
+    return np.array([None if v is None else str(v) for v in values], dtype=object)
 
 
 def _concat(chunks: list[np.ndarray], numeric: bool) -> np.ndarray:

@@ -332,7 +332,8 @@ def _fit_and_apply(
     columns = frame.columns
     if options.fill:
         step = steps.fit_fill(columns, features, options.fill, fit_rows)
-        operations.append(_fill_operation(columns, step, fitted_on))
+        if options.fill != "drop":  # "drop_missing" already says what drop did
+            operations.append(_fill_operation(columns, step, fitted_on))
         columns = steps.apply_steps([step], columns)
         fitted.append(step)
     if options.scale:
