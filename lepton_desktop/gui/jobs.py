@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from lepton_desktop import paths
@@ -144,8 +145,8 @@ class JobRunner(QObject):
 
     def _on_finished(self, job_id: int, code: int, status: QProcess.ExitStatus) -> None:
         proc = self._procs.pop(job_id, None)
-        if proc is None:
-            return
+        if proc is None or not (shiboken6.isValid(self) and shiboken6.isValid(proc)):
+            return  # the runner is being destroyed with its processes
         proc.deleteLater()
         crashed = status != QProcess.ExitStatus.NormalExit
         self.jobFinished.emit(job_id, -1 if crashed else code)

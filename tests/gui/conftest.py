@@ -41,7 +41,8 @@ def window(qtbot: QtBot, settings: AppSettings) -> Iterator[MainWindow]:
     """The real main window, shown offscreen; its jobs stopped and project closed after."""
     create_app()
     win = MainWindow(settings)
-    qtbot.addWidget(win)
+    # Not qtbot.addWidget: that closes the window before this fixture's teardown, and a
+    # window with running jobs asks before closing.
     win.show()
     qtbot.waitExposed(win)
     yield win
@@ -49,7 +50,8 @@ def window(qtbot: QtBot, settings: AppSettings) -> Iterator[MainWindow]:
     if session is not None and session.jobs.running_ids():
         session.jobs.stop_all()
         qtbot.waitUntil(lambda: not session.jobs.running_ids(), timeout=WORKER_TIMEOUT_MS)
-    win.close()
+    assert win.close()
+    win.deleteLater()
 
 
 @pytest.fixture

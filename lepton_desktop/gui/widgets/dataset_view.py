@@ -100,6 +100,9 @@ class DatasetView(QStackedWidget):
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measures 1M rows
         rows.setDefaultSectionSize(table.fontMetrics().height() + 8)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # Fitting columns to their contents looks at the visible rows only (Qt's default
+        # reads 1,000 rows, which would fetch pages nobody sees).
+        table.horizontalHeader().setResizeContentsPrecision(0)
         table.horizontalHeader().setDefaultSectionSize(110)
         return table
 
