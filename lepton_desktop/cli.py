@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import InvalidOptionError, LeptonError
 
-COMMANDS = ("new", "info", "import", "prep", "demo", "worker")
+COMMANDS = ("new", "info", "import", "prep", "train", "models", "demo", "worker")
 EXIT_USAGE = 2
 
 
@@ -63,14 +63,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
 
+    _add_train(sub)
+
+    p = sub.add_parser("models", help="list registered model versions")
+    p.add_argument("project", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--alias",
+        nargs=2,
+        metavar=("MODEL[:VERSION]", "ALIAS"),
+        help="point ALIAS (e.g. champion) at a version first",
+    )
+
     p = sub.add_parser("demo", help="create the demo project from the bundled sample data")
     p.add_argument("project", type=Path, nargs="?", help="default: the per-user demo path")
 
     p = sub.add_parser("worker", help="internal: run one queued job (started by the GUI)")
-    p.add_argument("kind", choices=("import", "prep"))
+    p.add_argument("kind", choices=("import", "prep", "train"))
     p.add_argument("--project", type=Path, required=True)
     p.add_argument("--job", type=int, required=True)
     return parser
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sizes like 128,64") from None
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a model on a dataset (or resume a run)")
+    p.add_argument("project", type=Path)
+    p.add_argument("dataset", nargs="?", help="NAME or NAME:VERSION (omit with --resume)")
+    p.add_argument("--resume", type=int, metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument("--arch", choices=("mlp", "cnn", "rnn"))
+    p.add_argument("--task", choices=("classification", "regression", "forecasting"))
+    p.add_argument("--target", help="column to predict (default: the dataset's target)")
+    p.add_argument("--epochs", type=int, help="default: about 3000 steps, 5..200 epochs")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
+    p.add_argument("--loss", choices=("cross_entropy", "mse", "huber"))
+    p.add_argument(
+        "--class-weights", action="store_true", default=None, help="weight classes by rarity"
+    )
+    p.add_argument("--schedule", choices=("none", "cosine", "step", "plateau"))
+    p.add_argument("--patience", type=int, help="early stopping: epochs without improvement")
+    p.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--hidden", type=_sizes, help="MLP widths, e.g. 128,64")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--channels", type=_sizes, help="CNN channels per block, e.g. 32,64")
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.add_argument("--cell", choices=("lstm", "gru"))
+    p.add_argument("--window", type=int, help="time series: input length")
+    p.add_argument("--horizon", type=int, help="time series: steps ahead to forecast")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", dest="model_name", help="model name (default: DATASET-ARCH)")
+    p.add_argument("--json", action="store_true")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,10 @@ from typing import Any
 
 from lepton_desktop.cli import parse_split, print_json
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.jobs import run_job
 from lepton_desktop.core.project import Project
 from lepton_desktop.terminal import TerminalProgress
-from lepton_desktop.workers.dataset_jobs import JOB_FUNCTIONS
-from lepton_desktop.workers.jobs import run_job
+from lepton_desktop.workers.job_functions import JOB_FUNCTIONS
 
 
 def open_project(path: Path) -> Project:
@@ -86,6 +86,77 @@ def cmd_prep(args: argparse.Namespace) -> None:
     _report(result, args.json, "prepared")
 
 
+TRAIN_OPTIONS = (
+    "arch",
+    "task",
+    "target",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "loss",
+    "class_weights",
+    "schedule",
+    "patience",
+    "grad_clip",
+    "weight_decay",
+    "hidden",
+    "dropout",
+    "channels",
+    "augment",
+    "cell",
+    "window",
+    "horizon",
+    "device",
+    "seed",
+    "model_name",
+)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """``train PROJECT DATASET --arch A [...]`` or ``train PROJECT --resume RUN``."""
+    from lepton_desktop.core.training.config import TrainConfig
+
+    with open_project(args.project) as project:
+        if args.resume is not None:
+            job_id = project.runs.queue_resume(args.resume)
+        else:
+            if not args.dataset or not args.arch:
+                raise LeptonError("train: give DATASET and --arch (or --resume RUN_ID)")
+            options = {k: v for k in TRAIN_OPTIONS if (v := getattr(args, k)) is not None}
+            _, job_id = project.runs.queue(args.dataset, TrainConfig.from_dict(options))
+    result = _run_job(args.project, job_id, "train", "training", unit="epoch")
+    if args.json:
+        print_json(result)
+        return
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items())
+    baseline = ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items())
+    print(
+        f"run {result['run_id']} {result['status']}: model {result['model']} "
+        f"({result['epochs']} epochs on {result['device']})"
+    )
+    print(f"  test:     {metrics}")
+    print(f"  baseline: {baseline}")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    """``models PROJECT [--json] [--alias MODEL ALIAS]``."""
+    with open_project(args.project) as project:
+        if args.alias:
+            project.models.set_alias(*args.alias)
+        summary = project.models.summary()
+    if args.json:
+        print_json({"models": summary})
+        return
+    if not summary:
+        print("no models yet")
+    for m in summary:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in m["metrics"].items())
+        aliases = f" @{', @'.join(m['aliases'])}" if m["aliases"] else ""
+        head = f"{m['model']:<28} {m['arch']:<4} {m['task']:<15} run {m['run_id']}"
+        print(f"  {head}{aliases}  {metrics}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """``demo [PROJECT]``: build the demo project from the bundled sample data."""
     from lepton_desktop.core.demo import create_demo
@@ -109,6 +180,12 @@ def _run_foreground(
     # same path as the GUI's worker process, with a progress bar instead of polling.
     with open_project(project_path) as project:
         job_id = project.create_job(kind, job_args)
+    return _run_job(project_path, job_id, kind, description, unit)
+
+
+def _run_job(
+    project_path: Path, job_id: int, kind: str, description: str, unit: str
+) -> dict[str, Any]:
     bar = TerminalProgress(description, unit=unit)
     try:
         job = run_job(project_path, job_id, JOB_FUNCTIONS[kind], echo=bar)

@@ -103,3 +103,95 @@ class Histogram:
     labels: list[str]
     counts: list[int]
     edges: list[float] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run: its configuration, state and (once finished) evaluation."""
+
+    id: int
+    job_id: int | None
+    dataset_version_id: int | None
+    dataset_ref: str
+    arch: str
+    task: str
+    config: dict[str, Any]
+    status: str
+    control: str | None
+    device: str | None
+    error: str | None
+    epochs_done: int
+    best_epoch: int | None
+    best_value: float | None
+    monitor: str | None
+    evaluation: dict[str, Any] | None
+    archived: bool
+    notes: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (or None while it has not started)."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.started_at) - self.started_at
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``train --resume`` can continue this run."""
+        return self.status in ("interrupted", "stopped", "failed", "paused")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricPoint:
+    """One logged value: a per-step loss or a per-epoch metric."""
+
+    id: int
+    run_id: int
+    name: str
+    step: int
+    epoch: int
+    value: float | None
+    t: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemPoint:
+    """One system sample of a run (None where a device is absent)."""
+
+    id: int
+    run_id: int
+    t: float
+    cpu_percent: float | None
+    rss_mb: float | None
+    gpu_percent: float | None
+    gpu_mem_mb: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version (weights are fetched separately: they may be large)."""
+
+    id: int
+    model_id: int
+    name: str
+    version: int
+    run_id: int | None
+    dataset_version_id: int | None
+    arch: str
+    task: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    pipeline: list[dict[str, Any]]
+    signature: dict[str, Any]
+    notes: str
+    archived: bool
+    aliases: tuple[str, ...]
+    created_at: float
+
+    @property
+    def ref(self) -> str:
+        """``name:version``."""
+        return f"{self.name}:{self.version}"

@@ -21,6 +21,7 @@ import psutil
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion, Histogram, Job
 from lepton_desktop.core.errors import (
     InvalidOptionError,
+    LeptonError,
     ProjectExistsError,
     SchemaTooNewError,
     SchemaTooOldError,
@@ -33,9 +34,10 @@ from lepton_desktop.core.store.db import backup_to, connect, integrity_ok, read_
 if TYPE_CHECKING:
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.progress import Reporter
+    from lepton_desktop.core.registry.registry import ModelRegistry
+    from lepton_desktop.core.training.manager import RunManager, TrainResult
 
 SUFFIX = ".lepton"
-HEARTBEAT_INTERVAL_S = 2.0
 #: A running job whose heartbeat is older than this is considered dead.
 STALE_AFTER_S = 30.0
 
@@ -128,6 +130,56 @@ class Project:
         finally:
             source.close()
         return backup
+
+    @property
+    def runs(self) -> RunManager:
+        """Training runs: queue, watch, pause, resume, stop, delete."""
+        from lepton_desktop.core.training.manager import RunManager
+
+        return RunManager(self)
+
+    @property
+    def models(self) -> ModelRegistry:
+        """Registered model versions and their aliases."""
+        from lepton_desktop.core.registry.registry import ModelRegistry
+
+        return ModelRegistry(self)
+
+    def train(
+        self, dataset: str, *, reporter: Reporter | None = None, **options: Any
+    ) -> TrainResult:
+        """Train a model now, in this process, as ``lepton-desktop train`` does.
+
+        Args:
+            dataset: ``name`` or ``name:version``.
+            reporter: receives per-epoch progress.
+            **options: :class:`~lepton_desktop.core.training.config.TrainConfig` fields,
+                e.g. ``arch="mlp", epochs=30, batch_size=64, loss="cross_entropy",
+                optimizer="adam"``.
+
+        Returns:
+            The finished run with ``.metrics`` (test split) and ``.model`` (the version).
+
+        Raises:
+            InvalidOptionError: impossible options; nothing is written.
+            LeptonError: training failed (the run records why).
+        """
+        from lepton_desktop.core.jobs import run_job
+        from lepton_desktop.core.training.config import TrainConfig
+        from lepton_desktop.core.training.manager import TrainResult
+        from lepton_desktop.core.training.service import train_job
+
+        run, job_id = self.runs.queue(dataset, TrainConfig.from_dict(options))
+        job = run_job(self.path, job_id, train_job, echo=reporter)
+        if job.status != "succeeded" or job.result is None:
+            raise LeptonError(job.error or f"training ended {job.status}")
+        result = job.result
+        return TrainResult(
+            self.runs.get(run.id),
+            result["metrics"],
+            result["baseline"],
+            self.models.get(result["model"]),
+        )
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -282,6 +334,10 @@ class Project:
             job_store.finish(
                 self.conn, job_id, "interrupted", error="the worker stopped unexpectedly"
             )
+        if dead:
+            from lepton_desktop.core.store import runs as run_store
+
+            run_store.interrupt_runs_of(self.conn, dead)
         for version_id in dataset_store.unfinished_versions(self.conn):
             dataset_store.discard_version(self.conn, version_id)
         return dead
@@ -294,8 +350,18 @@ class Project:
             "path": str(self.path),
             "schema_version": self.schema_version,
             "datasets": [_dataset_info(v) for v in self.datasets()],
-            "runs": [],
-            "models": [],
+            "runs": [
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "dataset": r.dataset_ref,
+                    "arch": r.arch,
+                    "task": r.task,
+                    "best_value": r.best_value,
+                }
+                for r in self.runs.list(include_archived=True)
+            ],
+            "models": self.models.summary(),
             "studies": [],
             "jobs": [{"id": j.id, "kind": j.kind, "status": j.status} for j in self.jobs()[:20]],
         }

@@ -13,9 +13,10 @@ import importlib, pathlib, sys
 import lepton_desktop
 root = pathlib.Path(lepton_desktop.__file__).parent
 # Walk the files, not the packages: pkgutil.walk_packages would import gui/ to list it.
+parts = [p.relative_to(root).with_suffix("").parts for p in root.rglob("*.py")]
 names = sorted(
-    ".".join(("lepton_desktop",) + p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
-    for p in root.rglob("*.py") if "gui" not in p.relative_to(root).parts
+    ".".join(("lepton_desktop", *part)).removesuffix(".__init__")
+    for part in parts if "gui" not in part
 )
 for name in names:
     importlib.import_module(name)

@@ -60,7 +60,8 @@ def test_upgrade_keeps_data_and_writes_a_backup_first(v1_copy: Path) -> None:
 def test_each_migration_is_named_and_recorded_in_order(v1_copy: Path) -> None:
     with Project.open(v1_copy, upgrade=True) as project:
         rows = project.conn.execute("SELECT name FROM lepton_migrations ORDER BY rowid").fetchall()
-    assert [r[0] for r in rows] == ["m001_initial", "m002_jobs"]
+    assert [r[0] for r in rows] == [m.__name__ for m in migrations.MIGRATIONS]
+    assert rows[:2] == [("m001_initial",), ("m002_jobs",)]
 
 
 def test_a_failing_migration_rolls_back_entirely(
@@ -71,7 +72,7 @@ def test_a_failing_migration_rolls_back_entirely(
         raise RuntimeError("migration bug")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, m003_broken])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", len(migrations.MIGRATIONS))
     with pytest.raises(RuntimeError, match="migration bug"):
         Project.open(v1_copy, upgrade=True)
     conn = sqlite3.connect(v1_copy)

@@ -129,7 +129,9 @@ def begin_version(
         version_id = int(cur.lastrowid or 0)
         # A temporary negative number keeps UNIQUE(dataset_id, version) satisfied until
         # finish_version hands out the real, gap-free number.
-        conn.execute("UPDATE dataset_versions SET version = ? WHERE id = ?", (-version_id, version_id))
+        conn.execute(
+            "UPDATE dataset_versions SET version = ? WHERE id = ?", (-version_id, version_id)
+        )
         cols = [f"c{i} {t}" for i, t in enumerate(sql_types)] + ["_split INTEGER"]
         if with_image:
             cols.append("_image BLOB")
@@ -152,7 +154,9 @@ def _dataset_id(conn: sqlite3.Connection, name: str, kind: str) -> int:
     return int(row[0])
 
 
-def insert_rows(conn: sqlite3.Connection, version_id: int, width: int, rows: Iterable[Sequence[Any]]) -> None:
+def insert_rows(
+    conn: sqlite3.Connection, version_id: int, width: int, rows: Iterable[Sequence[Any]]
+) -> None:
     """Append rows (tuples of ``width`` values, then split and image if present)."""
     marks = ", ".join("?" * width)
     with transaction(conn):
@@ -209,7 +213,7 @@ def _split_counts(conn: sqlite3.Connection, version_id: int) -> dict[str, int] |
     ).fetchall()
     if not rows:
         return None
-    counts = {name: 0 for name in SPLIT_NAMES}
+    counts = dict.fromkeys(SPLIT_NAMES, 0)
     for split, count in rows:
         counts[SPLIT_NAMES[split]] = count
     return counts
@@ -246,7 +250,9 @@ def discard_version(conn: sqlite3.Connection, version_id: int) -> None:
             )
 
 
-def unfinished_versions(conn: sqlite3.Connection, job_ids: Sequence[int] | None = None) -> list[int]:
+def unfinished_versions(
+    conn: sqlite3.Connection, job_ids: Sequence[int] | None = None
+) -> list[int]:
     """Ids of ``importing`` versions (of the given jobs, or with no live job at all)."""
     if job_ids is not None:
         marks = ", ".join("?" * len(job_ids))
@@ -265,11 +271,19 @@ def delete_dataset(conn: sqlite3.Connection, name: str) -> None:
         row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NotFoundError(f"no dataset {name!r}")
-        ids = [r[0] for r in conn.execute("SELECT id FROM dataset_versions WHERE dataset_id = ?", (row[0],))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM dataset_versions WHERE dataset_id = ?", (row[0],)
+            )
+        ]
         for version_id in ids:
             conn.execute(f"DROP TABLE IF EXISTS ds_{version_id}")
-        conn.execute("UPDATE dataset_versions SET parent_id = NULL WHERE parent_id IN "
-                     f"({', '.join('?' * len(ids))})", ids)
+        conn.execute(
+            "UPDATE dataset_versions SET parent_id = NULL WHERE parent_id IN "
+            f"({', '.join('?' * len(ids))})",
+            ids,
+        )
         conn.execute("DELETE FROM datasets WHERE id = ?", (row[0],))
 
 
@@ -294,7 +308,9 @@ def iter_batches(
 
 def fetch_image(conn: sqlite3.Connection, version: DatasetVersion, row: int) -> bytes:
     """The encoded image (PNG or JPEG bytes) of row ``row`` (0-based)."""
-    found = conn.execute(f"SELECT _image FROM {version.table} WHERE rowid = ?", (row + 1,)).fetchone()
+    found = conn.execute(
+        f"SELECT _image FROM {version.table} WHERE rowid = ?", (row + 1,)
+    ).fetchone()
     if found is None:
         raise NotFoundError(f"{version.ref} has no row {row}")
     return bytes(found[0])
@@ -340,7 +356,9 @@ def series(
     ).fetchall()
 
 
-def label_counts(conn: sqlite3.Connection, version: DatasetVersion, column: Column) -> dict[str, int]:
+def label_counts(
+    conn: sqlite3.Connection, version: DatasetVersion, column: Column
+) -> dict[str, int]:
     """How many rows carry each value of ``column`` (class counts)."""
     col = column.sql_name
     rows = conn.execute(

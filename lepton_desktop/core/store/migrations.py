@@ -91,7 +91,97 @@ def m002_jobs(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_jobs]
+def m003_training(conn: sqlite3.Connection) -> None:
+    """Training runs, their metrics and system samples, checkpoints, and model versions."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id) ON DELETE SET NULL,
+            dataset_ref TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            task TEXT NOT NULL,
+            config TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'paused', 'finished',
+                'failed', 'stopped', 'interrupted')),
+            control TEXT CHECK (control IN ('pause', 'stop')),
+            device TEXT,
+            error TEXT,
+            epochs_done INTEGER NOT NULL DEFAULT 0,
+            best_epoch INTEGER,
+            best_value REAL,
+            monitor TEXT,
+            evaluation TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            notes TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL
+        );
+        CREATE TABLE run_metrics (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            epoch INTEGER NOT NULL,
+            value REAL,
+            t REAL NOT NULL
+        );
+        CREATE INDEX run_metrics_by_run ON run_metrics(run_id, id);
+        CREATE TABLE run_system (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            t REAL NOT NULL,
+            cpu_percent REAL,
+            rss_mb REAL,
+            gpu_percent REAL,
+            gpu_mem_mb REAL
+        );
+        CREATE INDEX run_system_by_run ON run_system(run_id, id);
+        CREATE TABLE checkpoints (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('best', 'last')),
+            epoch INTEGER NOT NULL,
+            state BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, kind)
+        );
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id) ON DELETE SET NULL,
+            arch TEXT NOT NULL,
+            task TEXT NOT NULL,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            params TEXT NOT NULL DEFAULT '{}',
+            pipeline TEXT NOT NULL DEFAULT '[]',
+            signature TEXT NOT NULL DEFAULT '{}',
+            weights BLOB NOT NULL,
+            notes TEXT NOT NULL DEFAULT '',
+            archived INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            UNIQUE (model_id, version)
+        );
+        CREATE TABLE model_aliases (
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            alias TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+            PRIMARY KEY (model_id, alias)
+        )
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_jobs, m003_training]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

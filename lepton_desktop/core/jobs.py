@@ -1,5 +1,9 @@
 """Running one job: claim it, beat the heart, report progress, record the outcome.
 
+Workers (``lepton-desktop worker KIND``), the CLI and the Python API all run jobs
+through :func:`run_job`, so foreground work is as visible to other processes (and as
+safe from stale-job recovery) as background work.
+
 Each job kind registers a function ``(project, job) -> result dict``. The runner
 owns everything around it, so every kind of work gets heartbeats, the cancel flag,
 progress and a clean failure for free.
@@ -13,16 +17,21 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
 from lepton_desktop.core.progress import Reporter
-from lepton_desktop.core.project import HEARTBEAT_INTERVAL_S, Project
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store.db import connect
 
-JobFunction = Callable[[Project, Job, Reporter], dict[str, Any]]
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
+
+#: Seconds between heartbeats of a running job.
+HEARTBEAT_INTERVAL_S = 2.0
+
+JobFunction = Callable[["Project", Job, Reporter], dict[str, Any]]
 #: Progress is written at most this often (seconds); cancel is checked as often.
 PROGRESS_EVERY_S = 0.2
 
@@ -87,6 +96,8 @@ def run_job(
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_cancel)
+    from lepton_desktop.core.project import Project  # the facade imports this module
+
     with Project.open(project_path) as project:
         job_store.mark_running(project.conn, job_id)
         beat = _Heartbeat(project_path, job_id)

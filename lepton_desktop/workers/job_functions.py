@@ -1,4 +1,4 @@
-"""Job functions for datasets: import and preparation."""
+"""The job functions a worker runs, by kind: import, prep, train."""
 
 from __future__ import annotations
 
@@ -44,4 +44,11 @@ def version_result(version: DatasetVersion) -> dict[str, Any]:
     }
 
 
-JOB_FUNCTIONS = {"import": import_job, "prep": prep_job}
+def train_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Train (or resume) the run ``args.run_id`` (torch is imported only now)."""
+    from lepton_desktop.core.training.service import train_job as run
+
+    return run(project, job, reporter)
+
+
+JOB_FUNCTIONS = {"import": import_job, "prep": prep_job, "train": train_job}

@@ -1,0 +1,1 @@
+"""The model registry: versions, aliases, notes, and loading a version back."""

@@ -1,0 +1,1 @@
+"""System metrics: CPU, memory and (when present) GPU load, sampled cheaply."""

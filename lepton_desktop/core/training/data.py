@@ -1,0 +1,333 @@
+"""Turning a dataset version into arrays a model trains on, with the steps to redo it.
+
+Whatever the version's own preparation, training fits a last encoding on the train
+split (median/mode fill, standard scaling, one-hot for categories) and appends it to
+the version's pipeline, so a model always sees well-conditioned inputs and serving
+can replay exactly the same steps on raw records (:mod:`~lepton_desktop.core.datasets.pipeline`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import sqlite3
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lepton_desktop.core.datasets import pipeline as steps
+from lepton_desktop.core.datasets.frame import Frame, load_frame
+from lepton_desktop.core.datasets.prep import pipeline_chain
+from lepton_desktop.core.datasets.splits import assign_split, is_classification
+from lepton_desktop.core.entities import DatasetVersion
+from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.progress import NullReporter, Reporter
+from lepton_desktop.core.store import datasets as store
+from lepton_desktop.core.training.config import ARCH_KINDS, TrainConfig
+
+SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+
+
+@dataclasses.dataclass
+class TrainData:
+    """Arrays per split plus everything needed to interpret and reproduce them.
+
+    Attributes:
+        task: classification, regression or forecasting.
+        x, y: split name -> inputs and targets (``y`` is class indices or floats).
+        classes: class labels (classification).
+        feature_names: model input names (tabular).
+        groups: source column -> input indices (for permutation importance).
+        pipeline: the steps from a raw record to an input row.
+        target_mean, target_std: targets are standardized for training (regression).
+        target: the target (or forecast) column.
+        baseline_x: forecasting: the last observed value of each window (persistence).
+    """
+
+    task: str
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    classes: list[str] | None
+    feature_names: list[str]
+    groups: dict[str, list[int]]
+    pipeline: list[dict[str, Any]]
+    target: str
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    baseline_x: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input (without the batch axis)."""
+        return tuple(self.x["train"].shape[1:])
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units: one per class, else one."""
+        return len(self.classes) if self.classes else 1
+
+
+def check_fits(version: DatasetVersion, config: TrainConfig) -> None:
+    """Refuse an architecture that does not fit the dataset kind, before any work."""
+    kinds = ARCH_KINDS[config.arch]
+    if version.kind not in kinds:
+        fitting = [a for a, k in ARCH_KINDS.items() if version.kind in k]
+        raise InvalidOptionError(
+            f"--arch {config.arch} trains on {' or '.join(kinds)} data, but {version.ref} is "
+            f"{version.kind}; use --arch {fitting[0]}"
+        )
+    if version.kind != "timeseries" and not (config.target or version.target):
+        raise InvalidOptionError(
+            f"{version.ref} has no target column; import it with --target COLUMN "
+            "or train with --target COLUMN"
+        )
+    target = config.target or version.target
+    if target is not None and target not in [c.name for c in version.columns]:
+        raise InvalidOptionError(f"--target {target!r}: {version.ref} has no such column")
+
+
+def load(
+    conn: sqlite3.Connection,
+    version: DatasetVersion,
+    config: TrainConfig,
+    reporter: Reporter | None = None,
+) -> TrainData:
+    """Arrays for ``version`` (see :class:`TrainData`). Raises InvalidOptionError."""
+    check_fits(version, config)
+    frame = load_frame(conn, version, reporter or NullReporter())
+    if version.kind == "timeseries":
+        return _timeseries(frame, version, config)
+    if version.kind == "images":
+        return _images(conn, frame, version, config)
+    return _tabular(conn, frame, version, config)
+
+
+# -- targets and splits ----------------------------------------------------------------
+
+
+def _target_split(frame: Frame, target: str, config: TrainConfig, classify: bool) -> Frame:
+    keep = ~steps.missing_mask(frame.columns[target])
+    frame = frame.take(keep)
+    if not frame.has_split():
+        groups = _codes(frame.columns[target])[0] if classify else None
+        frame.split = assign_split(len(frame), DEFAULT_FRACTIONS, config.seed, groups=groups)
+    for code, name in enumerate(SPLITS):
+        if not (frame.split == code).any():
+            raise InvalidOptionError(
+                f"the {name} split is empty; prepare the dataset with a split that gives "
+                "every part some rows"
+            )
+    return frame
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    labels = np.array([_label(v) for v in values], dtype=object)
+    classes = sorted(set(labels), key=_sort_key)
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in labels], dtype=np.int64), classes
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _sort_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+def _task(config: TrainConfig, target: np.ndarray, kind: str) -> str:
+    if config.task:
+        return config.task
+    if kind == "timeseries":
+        return "forecasting"
+    return "classification" if is_classification(target) else "regression"
+
+
+def _split_targets(data: TrainData, y: np.ndarray, split: np.ndarray) -> None:
+    if data.task == "classification":
+        codes, data.classes = _codes(y)
+        data.y = {n: codes[split == i] for i, n in enumerate(SPLITS)}
+        return
+    values = y.astype(np.float64)
+    train = values[split == 0]
+    data.target_mean = float(train.mean())
+    data.target_std = float(train.std()) or 1.0
+    scaled = ((values - data.target_mean) / data.target_std).astype(np.float32)
+    data.y = {n: scaled[split == i] for i, n in enumerate(SPLITS)}
+
+
+# -- tabular -----------------------------------------------------------------------------
+
+
+def _tabular(
+    conn: sqlite3.Connection, frame: Frame, version: DatasetVersion, config: TrainConfig
+) -> TrainData:
+    target = str(config.target or version.target)
+    task = _task(config, frame.columns[target], version.kind)
+    frame = _target_split(frame, target, config, task == "classification")
+    encoded, auto_steps, names = _encode_features(frame, version, target)
+    groups = _feature_groups(auto_steps, names)
+    x = np.column_stack([encoded[n] for n in names]).astype(np.float32)
+    data = TrainData(
+        task=task,
+        x={n: x[frame.split == i] for i, n in enumerate(SPLITS)},
+        y={},
+        classes=None,
+        feature_names=names,
+        groups=groups,
+        pipeline=pipeline_chain(conn, version) + auto_steps,
+        target=target,
+    )
+    _split_targets(data, frame.columns[target], frame.split)
+    return data
+
+
+def _encode_features(
+    frame: Frame, version: DatasetVersion, target: str
+) -> tuple[steps.Columns, list[dict[str, Any]], list[str]]:
+    skip = {target, version.time_column}
+    numeric = [n for n, d in frame.dtypes.items() if d == "numeric" and n not in skip]
+    categorical = [n for n, d in frame.dtypes.items() if d == "categorical" and n not in skip]
+    if not numeric and not categorical:
+        raise InvalidOptionError(f"{version.ref} has no numeric or categorical feature columns")
+    fit_rows = frame.split == 0
+    inputs = numeric + categorical
+    auto = [{"step": "input", "columns": [{"name": n, "dtype": frame.dtypes[n]} for n in inputs]}]
+    columns = {n: frame.columns[n] for n in inputs}
+    for fit in (
+        lambda c: steps.fit_fill(c, inputs, "median", fit_rows),
+        lambda c: steps.fit_scale(c, numeric, "standard", fit_rows),
+        lambda c: steps.fit_onehot(c, categorical, fit_rows),
+    ):
+        step = fit(columns)
+        columns = steps.apply_steps([step], columns)
+        auto.append(step)
+    names = [n for n in columns if n in numeric or n not in inputs]
+    auto.append({"step": "features", "names": names})
+    for name in names:
+        columns[name] = np.nan_to_num(columns[name].astype(np.float64))
+    return columns, auto, names
+
+
+def _feature_groups(auto_steps: list[dict[str, Any]], names: list[str]) -> dict[str, list[int]]:
+    onehot = next(s for s in auto_steps if s["step"] == "onehot")["columns"]
+    groups: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        source = next((c for c in onehot if name.startswith(f"{c}=")), name)
+        groups.setdefault(source, []).append(index)
+    return groups
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+def _images(
+    conn: sqlite3.Connection, frame: Frame, version: DatasetVersion, config: TrainConfig
+) -> TrainData:
+    target = str(config.target or version.target or "label")
+    frame = _target_split(frame, target, config, classify=True)
+    blobs = [b for batch in store.iter_images(conn, version) for b in batch]
+    pictures = [Image.open(io.BytesIO(blobs[int(r)])) for r in frame.rows]
+    mode = "L" if all(p.mode in ("L", "1", "P", "LA", "I;16") for p in pictures) else "RGB"
+    size = Counter(p.size for p in pictures).most_common(1)[0][0]
+    x = np.stack([_pixels(p, mode, size) for p in pictures])
+    train = x[frame.split == 0]
+    mean, std = float(train.mean()), float(train.std()) or 1.0
+    x = ((x - mean) / std).astype(np.float32)
+    step = {"step": "image", "mode": mode, "size": list(size), "mean": mean, "std": std}
+    data = TrainData(
+        task="classification",
+        x={n: x[frame.split == i] for i, n in enumerate(SPLITS)},
+        y={},
+        classes=None,
+        feature_names=[],
+        groups={},
+        pipeline=[step],
+        target=target,
+    )
+    _split_targets(data, frame.columns[target], frame.split)
+    return data
+
+
+def _pixels(picture: Image.Image, mode: str, size: tuple[int, int]) -> np.ndarray:
+    picture = picture.convert(mode)
+    if picture.size != size:
+        picture = picture.resize(size, Image.Resampling.BILINEAR)
+    array = np.asarray(picture, dtype=np.float32) / 255.0
+    return array[None] if mode == "L" else array.transpose(2, 0, 1)
+
+
+# -- time series -------------------------------------------------------------------------
+
+
+def _timeseries(frame: Frame, version: DatasetVersion, config: TrainConfig) -> TrainData:
+    target = config.target or version.target or _first_value_column(frame, version)
+    if frame.dtypes.get(target) != "numeric":
+        raise InvalidOptionError(f"--target {target!r}: a forecast needs a numeric column")
+    series = _interpolated(frame.columns[target].astype(np.float64))
+    split = (
+        frame.split
+        if frame.has_split()
+        else assign_split(len(series), DEFAULT_FRACTIONS, 0, ordered=True)
+    )
+    n_train = int((split == 0).sum())
+    window = config.window or min(24, max(2, n_train // 8))
+    if window + config.horizon >= n_train:
+        raise InvalidOptionError(
+            f"--window {window} with --horizon {config.horizon} does not fit the "
+            f"{n_train} training points of {version.ref}; use a shorter window"
+        )
+    mean, std = float(series[split == 0].mean()), float(series[split == 0].std()) or 1.0
+    scaled = ((series - mean) / std).astype(np.float32)
+    ends = np.arange(window + config.horizon - 1, len(series))
+    starts = ends - config.horizon - window + 1
+    x = np.stack([scaled[s : s + window] for s in starts])[:, :, None]
+    last = scaled[starts + window - 1]
+    codes = split[ends]
+    step = {
+        "step": "window",
+        "column": target,
+        "window": window,
+        "horizon": config.horizon,
+        "mean": mean,
+        "std": std,
+    }
+    return TrainData(
+        task="forecasting",
+        x={n: x[codes == i] for i, n in enumerate(SPLITS)},
+        y={n: scaled[ends][codes == i] for i, n in enumerate(SPLITS)},
+        classes=None,
+        feature_names=[target],
+        groups={},
+        pipeline=[step],
+        target=target,
+        target_mean=mean,
+        target_std=std,
+        baseline_x={n: last[codes == i] for i, n in enumerate(SPLITS)},
+    )
+
+
+def _first_value_column(frame: Frame, version: DatasetVersion) -> str:
+    for name, dtype in frame.dtypes.items():
+        if dtype == "numeric" and name != version.time_column:
+            return name
+    raise InvalidOptionError(f"{version.ref} has no numeric column to forecast")
+
+
+def _interpolated(values: np.ndarray) -> np.ndarray:
+    missing = np.isnan(values)
+    if missing.all():
+        raise InvalidOptionError("the series has no values")
+    if missing.any():
+        index = np.arange(len(values))
+        values = values.copy()
+        values[missing] = np.interp(index[missing], index[~missing], values[~missing])
+    return values

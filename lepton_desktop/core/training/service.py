@@ -1,0 +1,214 @@
+"""One training run from start to registered model: what a ``train`` worker runs.
+
+The run row is the source of truth: its configuration was validated when it was
+queued, its status moves queued → running (→ paused → running) → finished | stopped
+| failed, and a worker killed on the way leaves it ``interrupted``, resumable from
+its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from lepton_desktop.core.entities import Job, Run
+from lepton_desktop.core.errors import CancelledError, LeptonError, NotFoundError
+from lepton_desktop.core.progress import NullReporter, Reporter
+from lepton_desktop.core.project import Project
+from lepton_desktop.core.store import models as model_store
+from lepton_desktop.core.store import runs as run_store
+from lepton_desktop.core.training import data as training_data
+from lepton_desktop.core.training.config import TrainConfig
+from lepton_desktop.core.training.evaluate import evaluate
+from lepton_desktop.core.training.loop import (
+    Trainer,
+    deserialize,
+    seed_everything,
+    select_device,
+    serialize,
+)
+from lepton_desktop.core.training.models import build, model_spec, parameter_count
+from lepton_desktop.core.training.tracking import RunTracker
+
+HEADLINE = {
+    "classification": ("accuracy", "precision", "recall", "f1", "roc_auc"),
+    "regression": ("mse", "mae", "rmse", "r2"),
+    "forecasting": ("mse", "mae", "rmse", "r2"),
+}
+
+
+def train_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """The ``train`` job: args ``{"run_id": N, "resume": bool}``."""
+    return run_training(
+        project, int(job.args["run_id"]), reporter, resume=bool(job.args.get("resume"))
+    )
+
+
+def run_training(
+    project: Project, run_id: int, reporter: Reporter | None = None, *, resume: bool = False
+) -> dict[str, Any]:
+    """Train, evaluate and register run ``run_id``; return the CLI's ``--json`` result.
+
+    Raises:
+        LeptonError: bad data or options, or a diverging loss; the run is ``failed``
+            with the reason.
+    """
+    reporter = reporter or NullReporter()
+    run = run_store.get(project.conn, run_id)
+    config = TrainConfig.from_dict(run.config)
+    try:
+        return _train(project, run, config, reporter, resume)
+    except CancelledError:
+        _finish(project, run_id, "interrupted", error="cancelled by the user")
+        raise
+    except LeptonError as exc:
+        _finish(project, run_id, "failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        _finish(project, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _train(
+    project: Project, run: Run, config: TrainConfig, reporter: Reporter, resume: bool
+) -> dict[str, Any]:
+    version = project.dataset_by_id(run.dataset_version_id or 0)
+    data = training_data.load(project.conn, version, config)
+    device = select_device(config.device)
+    seed_everything(config.seed)
+    spec = model_spec(config, data.input_shape, data.n_outputs)
+    tracker = RunTracker(
+        project.path,
+        run.id,
+        device.index or 0 if device.type == "cuda" else None,
+        on_epoch=_progress(reporter, run, config, data),
+    )
+    trainer = Trainer(build(spec), data, config, tracker, device)
+    if resume:
+        _restore(project, run.id, trainer)
+    run_store.update(
+        project.conn,
+        run.id,
+        status="running",
+        device=str(device),
+        error=None,
+        started_at=run.started_at or time.time(),
+        control=None,
+    )
+    try:
+        result = trainer.fit()
+    finally:
+        tracker.close()
+    evaluation = evaluate(data, lambda x: _predict(trainer, result.best_state, x))
+    evaluation["parameters"] = parameter_count(trainer.model)
+    model = _register(project, run, config, data, spec, result.best_state, evaluation)
+    status = "stopped" if result.stopped else "finished"
+    _finish(project, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
+    return {
+        "run_id": run.id,
+        "status": status,
+        "model": model.ref,
+        "task": data.task,
+        "metrics": model.metrics,
+        "baseline": _flat(evaluation["baseline"], data.task),
+        "epochs": result.epochs_done,
+        "best_epoch": result.best_epoch,
+        "device": str(device),
+    }
+
+
+def _restore(project: Project, run_id: int, trainer: Trainer) -> None:
+    with contextlib.suppress(NotFoundError):  # killed before its first epoch: start over
+        _, blob = run_store.load_checkpoint(project.conn, run_id, "last")
+        trainer.restore(deserialize(blob))
+
+
+def _predict(trainer: Trainer, state: dict[str, torch.Tensor], x: np.ndarray) -> np.ndarray:
+    trainer.model.load_state_dict(state)
+    trainer.model.eval()
+    with torch.no_grad():
+        tensor = torch.from_numpy(np.ascontiguousarray(x)).to(trainer.device)
+        return torch.cat(
+            [
+                trainer.model(tensor[i : i + 4096]).float().cpu()
+                for i in range(0, len(tensor), 4096)
+            ]
+        ).numpy()
+
+
+def _progress(
+    reporter: Reporter, run: Run, config: TrainConfig, data: training_data.TrainData
+) -> Callable[[int, dict[str, float]], None]:
+    from lepton_desktop.core.training.loop import planned_epochs
+
+    total = planned_epochs(config, len(data.y["train"]))
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        shown = {k: v for k, v in metrics.items() if k.startswith("val_")}
+        text = " ".join(f"{k[4:]} {v:.4g}" for k, v in shown.items())
+        reporter.update(epoch, total, f"run {run.id} epoch {epoch}: {text}")
+
+    return report
+
+
+def _flat(metrics: dict[str, Any], task: str) -> dict[str, float]:
+    return {k: metrics[k] for k in HEADLINE[task] if k in metrics}
+
+
+def _register(
+    project: Project,
+    run: Run,
+    config: TrainConfig,
+    data: training_data.TrainData,
+    spec: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    evaluation: dict[str, Any],
+):
+    version = project.dataset_by_id(run.dataset_version_id or 0)
+    params = {
+        "spec": spec,
+        "config": config.to_dict(),
+        "task": data.task,
+        "classes": data.classes,
+        "target": data.target,
+        "target_mean": data.target_mean,
+        "target_std": data.target_std,
+        "feature_names": data.feature_names,
+        "dataset": version.ref,
+    }
+    signature = {
+        "inputs": _inputs(data, version),
+        "input_shape": list(data.input_shape),
+        "outputs": data.classes or [data.target],
+    }
+    return model_store.register(
+        project.conn,
+        config.model_name or f"{version.name}-{config.arch}",
+        weights=serialize(state),
+        arch=config.arch,
+        task=data.task,
+        run_id=run.id,
+        dataset_version_id=version.id,
+        metrics=_flat(evaluation["test"], data.task),
+        params=params,
+        pipeline=data.pipeline,
+        signature=signature,
+    )
+
+
+def _inputs(data: training_data.TrainData, version: Any) -> list[dict[str, str]]:
+    step = next((s for s in data.pipeline if s.get("step") == "input"), None)
+    if step is not None:
+        return list(step["columns"])
+    return [{"name": c.name, "dtype": c.dtype} for c in version.columns if c.name != data.target]
+
+
+def _finish(project: Project, run_id: int, status: str, **fields: Any) -> None:
+    run_store.update(
+        project.conn, run_id, status=status, finished_at=time.time(), control=None, **fields
+    )

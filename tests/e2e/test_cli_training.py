@@ -1,0 +1,91 @@
+"""``train`` and ``models`` on the command line, on a real project file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli import assert_user_error, cli
+from tests.helpers import snapshot
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli-train") / "template.lepton"
+    cli("new", path)
+    cli("import", path, SAMPLES / "iris.csv", "--name", "iris", "--target", "species")
+    cli("import", path, SAMPLES / "nile.csv", "--name", "nile", "--kind", "timeseries")
+    return path
+
+
+@pytest.fixture
+def project(_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "p.lepton"
+    shutil.copy(_template, path)
+    return path
+
+
+def test_train_json_then_models_and_info(project: Path) -> None:
+    out = cli(
+        "train", project, "iris", "--arch", "mlp", "--epochs", "5", "--seed", "2", "--json"
+    ).stdout
+    result = json.loads(out)
+    assert {"run_id", "model", "metrics"} <= set(result) and result["model"] == "iris-mlp:1"
+    assert set(result["metrics"]) >= {"accuracy", "precision", "recall", "f1"}
+    cli("models", project, "--alias", "iris-mlp:1", "champion")
+    models = json.loads(cli("models", project, "--json").stdout)["models"]
+    assert models[0]["aliases"] == ["champion"] and models[0]["run_id"] == result["run_id"]
+    info = json.loads(cli("info", project, "--json").stdout)
+    assert info["runs"][0] == {
+        "id": result["run_id"],
+        "status": "finished",
+        "dataset": "iris:1",
+        "arch": "mlp",
+        "task": "auto",
+        "best_value": info["runs"][0]["best_value"],
+    }
+    assert info["models"][0]["model"] == "iris-mlp:1"
+
+
+def test_forecast_with_window_and_horizon(project: Path) -> None:
+    result = json.loads(
+        cli(
+            "train",
+            project,
+            "nile",
+            "--arch",
+            "rnn",
+            "--window",
+            "5",
+            "--horizon",
+            "2",
+            "--epochs",
+            "5",
+            "--json",
+        ).stdout
+    )
+    assert (
+        set(result["metrics"]) == {"mse", "mae", "rmse", "r2"} and result["task"] == "forecasting"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["iris", "--arch", "mlp", "--lr", "-1"], "--lr -1.0: the learning rate must be"),
+        (["iris", "--arch", "mlp", "--epochs", "0"], "--epochs 0"),
+        (["iris", "--arch", "cnn"], "--arch cnn trains on images data"),
+        (["nile", "--arch", "rnn", "--window", "500"], "--window 500"),
+        (["iris"], "give DATASET and --arch"),
+        (["--resume", "99"], "no run 99"),
+    ],
+)
+def test_training_mistakes_are_refused_before_any_work(project: Path, args, message) -> None:
+    before = snapshot(project)
+    assert_user_error(cli("train", project, *args, check=False), message)
+    assert snapshot(project) == before
