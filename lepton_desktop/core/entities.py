@@ -140,8 +140,8 @@ class Run:
 
     @property
     def resumable(self) -> bool:
-        """Whether ``train --resume`` can continue this run."""
-        return self.status in ("interrupted", "stopped", "failed", "paused")
+        """Whether ``train --resume`` can continue this run (archiving drops checkpoints)."""
+        return self.status in ("interrupted", "stopped", "failed", "paused") and not self.archived
 
 
 @dataclasses.dataclass(frozen=True)

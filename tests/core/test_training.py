@@ -146,5 +146,9 @@ def test_aliases_notes_archive_and_delete(project: Project) -> None:
         project.models.get("iris-mlp:2")
     counts = snapshot(project.path)["counts"]
     assert counts["checkpoints"] == 2 and counts["model_versions"] == 1
+    project.runs.archive(first.run.id)
+    assert [r.id for r in project.runs.list()] == []
+    assert snapshot(project.path)["counts"]["checkpoints"] == 0
+    assert project.runs.get(first.run.id).archived
     module, version = project.models.load("iris-mlp@champion")
     assert version.ref == "iris-mlp:1" and not module.training

@@ -169,6 +169,12 @@ def load_checkpoint(conn: sqlite3.Connection, run_id: int, kind: str) -> tuple[i
     return int(row[0]), bytes(row[1])
 
 
+def drop_checkpoints(conn: sqlite3.Connection, run_id: int) -> int:
+    """Delete a run's checkpoints (the large blobs); return how many."""
+    with transaction(conn):
+        return conn.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,)).rowcount
+
+
 def delete(conn: sqlite3.Connection, run_id: int) -> None:
     """Delete a run with its metrics, samples and checkpoints (the blobs it owns)."""
     with transaction(conn):

@@ -105,8 +105,17 @@ class RunManager:
         run_store.update(self._conn, run_id, notes=notes)
 
     def archive(self, run_id: int, archived: bool = True) -> None:
-        """Hide (or show again) a run in listings, keeping its data."""
+        """Hide (or show again) a finished run, freeing its checkpoints.
+
+        Metrics, evaluation and registered model versions stay; the checkpoint blobs
+        go, so an archived run can no longer be resumed.
+        """
+        run = self.get(run_id)
+        if archived and run.status in ("queued", "running", "paused"):
+            raise InvalidOptionError(f"run {run_id} is {run.status}; stop it before archiving it")
         run_store.update(self._conn, run_id, archived=int(archived))
+        if archived:
+            run_store.drop_checkpoints(self._conn, run_id)
 
     def delete(self, run_id: int) -> None:
         """Delete a run with the blobs it owns: checkpoints, metrics, its model versions."""
