@@ -27,6 +27,8 @@ from lepton_desktop.gui.tasks import OnError, TaskManager
 T = TypeVar("T")
 #: Job kinds whose end changes the dataset list.
 DATASET_JOB_KINDS = ("import", "prep")
+#: Job kinds whose end changes the runs and the model versions.
+TRAINING_JOB_KINDS = ("train",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +37,12 @@ class Changes:
 
     datasets: bool = False
     jobs: bool = False
+    runs: bool = False
+    models: bool = False
 
     def __or__(self, other: Changes) -> Changes:
-        return Changes(self.datasets or other.datasets, self.jobs or other.jobs)
+        return Changes(*(a or b for a, b in zip(
+            dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +240,8 @@ class ProjectSession(QObject):
             self.jobEnded.emit(job)
         if ended:
             datasets = any(j.kind in DATASET_JOB_KINDS for j in ended)
-            self.changed.emit(Changes(datasets=datasets, jobs=True))
+            runs = any(j.kind in TRAINING_JOB_KINDS for j in ended)
+            self.changed.emit(Changes(datasets=datasets, jobs=True, runs=runs, models=runs))
 
     def _on_poll_failed(self, exc: BaseException) -> None:
         # A busy file or a transient error: the next tick tries again; never a dialog
@@ -274,4 +280,6 @@ def describe_job(job: Job) -> str:
         return f"Importing {args.get('name') or Path(str(args.get('source', ''))).name}"
     if job.kind == "prep":
         return f"Preparing {args.get('dataset', '')}"
+    if job.kind == "train":
+        return f"Training run {args.get('run_id', '')}"
     return f"{job.kind.capitalize()} job {job.id}"
