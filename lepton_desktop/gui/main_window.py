@@ -35,6 +35,7 @@ from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.tabs.datasets_tab import DatasetsTab
+from lepton_desktop.gui.tabs.training_tab import TrainingTab
 from lepton_desktop.gui.theme import ThemeManager
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
 from lepton_desktop.gui.widgets.start_page import StartPage
@@ -65,6 +66,8 @@ class MainWindow(QMainWindow):
         self.datasets_tab = DatasetsTab(self)
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.datasets_tab, "Datasets")
+        self.training_tab = TrainingTab(self)
+        self.tabs.addTab(self.training_tab, "Training")
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.tabs)
@@ -179,6 +182,7 @@ class MainWindow(QMainWindow):
             old.close()
             old.deleteLater()
         self.datasets_tab.set_session(session)
+        self.training_tab.set_session(session)
         self.job_status.update_jobs([])
         if session is not None:
             session.jobsUpdated.connect(self.job_status.update_jobs)
