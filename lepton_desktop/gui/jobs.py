@@ -49,6 +49,7 @@ class JobRunner(QObject):
         self._procs: dict[int, QProcess] = {}
         self._output: dict[int, bytes] = {}
         self._started: set[int] = set()
+        self._cancelled: set[int] = set()
 
     def submit(
         self,
@@ -90,6 +91,7 @@ class JobRunner(QObject):
 
     def cancel(self, job_id: int) -> None:
         """Ask the job to stop; terminate, then kill its process if it does not."""
+        self._cancelled.add(job_id)
         self._session.query(lambda p: p.cancel_job(job_id))
         if job_id in self._procs:
             QTimer.singleShot(self.grace_ms, self, lambda: self._terminate(job_id))
@@ -102,6 +104,10 @@ class JobRunner(QObject):
     def owns(self, job_id: int) -> bool:
         """True when this runner started the job (its outcome is ours to show)."""
         return job_id in self._started
+
+    def cancel_requested(self, job_id: int) -> bool:
+        """True when the user asked this job to stop (through :meth:`cancel`)."""
+        return job_id in self._cancelled
 
     def running_ids(self) -> list[int]:
         """Ids of jobs whose process is still running."""

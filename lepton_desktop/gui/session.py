@@ -116,13 +116,18 @@ class ProjectSession(QObject):
 
     def _open_on_db_thread(self, create: bool, upgrade: bool) -> OpenResult | None:
         if create:
-            self._project = Project.create(self.path)
+            # Closing checkpoints the WAL, so the new file's header (application id,
+            # schema version) is on disk before a worker process reads it.
+            Project.create(self.path).close()
         elif not upgrade and Project.needs_upgrade(self.path):
             return None  # the user is asked first; the file is not touched
-        else:
-            self._project = Project.open(self.path, upgrade=upgrade)  # recovers stale jobs
-        project = self._project
-        return OpenResult(project.path, project.upgraded_from, project.backup_path)
+        elif upgrade:
+            with Project.open(self.path, upgrade=True) as upgraded:  # core keeps a backup
+                result = OpenResult(upgraded.path, upgraded.upgraded_from, upgraded.backup_path)
+            self._project = Project.open(self.path)  # (the same header reason as above)
+            return result
+        self._project = Project.open(self.path)  # recovers stale jobs
+        return OpenResult(self._project.path)
 
     def _on_open_done(self, result: OpenResult | None) -> None:
         if result is None:
@@ -224,9 +229,11 @@ class ProjectSession(QObject):
         known = set(self._active) | self._watched
         # A worker that exited without recording an outcome (killed, crashed) leaves
         # its job "running"; recovering now marks it instead of in 30 s.
-        recover = self._recover_due or bool(self._exited & known)
+        exited = self._exited & known
+        recover = self._recover_due or bool(exited)
         self._recover_due = False
-        self.query(lambda p: _poll_jobs(p, known, recover), self._on_polled, self._on_poll_failed)
+        self.query(lambda p: _poll_jobs(p, known, exited, recover), self._on_polled,
+                   self._on_poll_failed)
 
     def _on_polled(self, result: tuple[list[Job], list[Job]]) -> None:
         self._poll_pending = False
@@ -258,11 +265,20 @@ class ProjectSession(QObject):
         self._recover_due = True
 
 
-def _poll_jobs(project: Project, known: set[int], recover: bool) -> tuple[list[Job], list[Job]]:
+def _poll_jobs(
+    project: Project, known: set[int], exited: set[int], recover: bool
+) -> tuple[list[Job], list[Job]]:
     """DB thread: active jobs, and the rows of known jobs that are no longer active."""
     if recover:
         project.recover_stale_jobs()
     active = project.jobs(active_only=True)
+    never_started = [j.id for j in active if j.id in exited and j.status == "queued"]
+    for job_id in never_started:
+        # Its worker exited before claiming it (it could not start or open the file):
+        # nobody will run it, so end it (the runner keeps the worker's output).
+        project.cancel_job(job_id)
+    if never_started:
+        active = project.jobs(active_only=True)
     active_ids = {j.id for j in active}
     ended: list[Job] = []
     for job_id in sorted(known - active_ids):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +60,37 @@ def test_import_a_csv_through_a_worker_and_see_its_rows(
     qtbot.waitUntil(lambda: stats.histogram is not None, timeout=10_000)
     assert stats.histogram.labels == ["setosa", "versicolor", "virginica"] or \
         sorted(stats.histogram.labels) == ["setosa", "versicolor", "virginica"]
+
+
+def test_a_new_project_takes_an_import_at_once(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    # The worker (another process) must be able to open a project the GUI just created.
+    path = tmp_path / "fresh.lepton"
+    window.opener.create(path)
+    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open,
+                    timeout=10_000)
+    _fill_import(qtbot, window, IRIS).accept()
+    tab = window.datasets_tab
+    qtbot.waitUntil(lambda: [v.ref for v in tab.versions] == ["iris:1"], timeout=WORKER_TIMEOUT_MS)
+
+
+def test_a_worker_that_dies_before_starting_its_job_is_reported(
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lepton_desktop import paths
+
+    monkeypatch.setattr(paths, "worker_argv", lambda kind, project, job_id: [
+        sys.executable, "-c", "import sys; sys.exit('error: the worker could not start')"])
+    open_project(tmp_project)
+    _fill_import(qtbot, window, IRIS).accept()
+    banner = window.datasets_tab.banner
+    qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "error",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert banner.text == "Importing iris failed: error: the worker could not start"
+    qtbot.waitUntil(lambda: _jobs(tmp_project) == [], timeout=10_000)
+    assert window.session.active_jobs == []
 
 
 def test_the_import_dialog_reports_an_unreadable_source_inline(

@@ -208,11 +208,11 @@ class DatasetsTab(QWidget):
             self._banner_timer.start(_SUCCESS_MS)
             return
         self._banner_timer.stop()
-        if job.status == "cancelled":
+        if job.status == "cancelled" and session.jobs.cancel_requested(job.id):
             self.banner.show_message(f"{describe_job(job)}: cancelled; nothing was kept.", "info")
         else:
-            error = job.error or session.jobs.output(job.id) or f"the job ended as {job.status}"
-            self.banner.show_message(f"{describe_job(job)} failed: {error}", "error")
+            self.banner.show_message(f"{describe_job(job)} failed: {_failure(job, session)}",
+                                     "error")
         ops.forget_job(session, job.id)
 
     def _hide_success(self) -> None:
@@ -222,6 +222,14 @@ class DatasetsTab(QWidget):
     def _show_error(self, exc: BaseException) -> None:
         self._banner_timer.stop()
         self.banner.show_message(str(exc), "error")
+
+
+def _failure(job: Job, session: ProjectSession) -> str:
+    """What went wrong: the job's recorded error, else the worker's last output line."""
+    if job.error and job.status != "cancelled":
+        return job.error
+    lines = session.jobs.output(job.id).strip().splitlines()
+    return lines[-1] if lines else f"the job ended as {job.status}"
 
 
 def _action(
