@@ -83,7 +83,9 @@ class RunTableModel(QAbstractTableModel):
         for row, run in enumerate(self.runs):
             if run.status == "running":
                 index = self.index(row, COLUMNS.index("Duration"))
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+                # No roles list: PySide6 6.12 mis-counts references of that list and
+                # aborts the interpreter at exit ("none_dealloc").
+                self.dataChanged.emit(index, index)
 
     def row_of(self, run_id: int) -> int | None:
         """The row of a run, or None."""
