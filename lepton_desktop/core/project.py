@@ -29,7 +29,13 @@ from lepton_desktop.core.errors import (
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import migrations
-from lepton_desktop.core.store.db import backup_to, connect, integrity_ok, read_header
+from lepton_desktop.core.store.db import (
+    backup_to,
+    checkpoint,
+    connect,
+    integrity_ok,
+    read_header,
+)
 
 if TYPE_CHECKING:
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
@@ -70,6 +76,7 @@ class Project:
         conn = connect(path)
         try:
             migrations.initialize(conn)
+            checkpoint(conn)
         except BaseException:
             conn.close()
             path.unlink(missing_ok=True)
@@ -105,6 +112,7 @@ class Project:
         project = cls(path, connect(path))
         if backup is not None:
             migrations.upgrade(project.conn)
+            checkpoint(project.conn)
             project.upgraded_from, project.backup_path = version, backup
         project.recover_stale_jobs()
         return project

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -116,3 +117,16 @@ def test_failed_transaction_leaves_nothing(tmp_project: Path) -> None:
             raise RuntimeError("boom")
         assert project.conn.execute("SELECT COUNT(*) FROM lepton_meta").fetchone()[0] == 0
         assert project.integrity_ok()
+
+
+def test_another_process_can_open_a_project_still_open_after_create(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.lepton"
+    with Project.create(path), Project.open(path) as second:  # reads the header on disk
+        assert second.schema_version == migrations.SCHEMA_VERSION
+
+
+def test_an_upgraded_project_opens_elsewhere_while_still_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.lepton"
+    shutil.copy(FIXTURES / "schema_v1.lepton", path)
+    with Project.open(path, upgrade=True), Project.open(path) as second:
+        assert second.dataset("flowers").n_rows == 3

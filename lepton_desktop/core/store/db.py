@@ -110,6 +110,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the main file now.
+
+    Other processes check the 100-byte header on disk before opening a project
+    (:func:`read_header`); after creating or upgrading a file its new application id
+    and schema version must be there, not only in the WAL.
+    """
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def integrity_ok(conn: sqlite3.Connection) -> bool:
     """Return True when ``PRAGMA integrity_check`` reports ``ok``."""
     return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
