@@ -10,9 +10,11 @@ then ``kill()``; a killed worker's job is marked ``interrupted`` by the session.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
@@ -83,6 +85,7 @@ class JobRunner(QObject):
         proc.readyReadStandardOutput.connect(lambda: self._collect(job_id, proc))
         proc.finished.connect(lambda code, status: self._on_finished(job_id, code, status))
         proc.errorOccurred.connect(lambda error: self._on_error(job_id, error))
+        proc.started.connect(lambda: lower_priority(proc.processId()))
         self._procs[job_id] = proc
         self._started.add(job_id)
         self._session.watch_job(job_id)
@@ -171,6 +174,19 @@ class JobRunner(QObject):
         self.jobFinished.emit(job_id, -1)
         if not self._procs:
             self.allFinished.emit()
+
+
+def lower_priority(pid: int) -> None:
+    """Run a background process below normal priority, so the window stays responsive.
+
+    On a busy machine the scheduler then prefers the GUI; an otherwise idle CPU still
+    goes to the worker in full.
+    """
+    try:
+        process = psutil.Process(pid)
+        process.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if sys.platform == "win32" else 10)
+    except (psutil.Error, OSError):
+        pass  # it already exited, or the OS refused: only a matter of speed
 
 
 def worker_environment() -> QProcessEnvironment:

@@ -9,8 +9,11 @@ A timer polls the job table; when jobs end, :attr:`ProjectSession.changed` carri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -83,13 +86,18 @@ class ProjectSession(QObject):
         super().__init__(parent)
         self.path = Path(path).resolve()
         self.is_open = False
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lepton-db")
-        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lepton-io")
+        self._db = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="lepton-db", initializer=_lower_thread_priority
+        )
+        self._io = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="lepton-io", initializer=_lower_thread_priority
+        )
         self._tasks = TaskManager(self.errorOccurred.emit, self)
         self._project: Project | None = None  # touched on the DB thread only
         self._active: dict[int, Job] = {}
         self._watched: set[int] = set()
         self._exited: set[int] = set()
+        self._ended: set[int] = set()  # reported through jobEnded already
         self._poll_pending = False
         self._recover_due = False
         self._closing = False
@@ -242,6 +250,7 @@ class ProjectSession(QObject):
         for job in ended:
             self._watched.discard(job.id)
             self._exited.discard(job.id)
+            self._ended.add(job.id)
         self.jobsUpdated.emit(active)
         for job in ended:
             self.jobEnded.emit(job)
@@ -257,12 +266,23 @@ class ProjectSession(QObject):
         sys.stderr.write(f"lepton-desktop: job poll failed: {exc}\n")
 
     def _on_process_exited(self, job_id: int, exit_code: int) -> None:
+        if job_id in self._ended:
+            return  # its outcome was already seen (the row changes before the exit)
         self._exited.add(job_id)
         self._watched.add(job_id)
         self.poll()
 
     def _mark_recover_due(self) -> None:
         self._recover_due = True
+
+
+def _lower_thread_priority() -> None:
+    # A long query (a histogram over a million rows) must not take CPU time from the
+    # GUI thread on a small machine. Linux schedules threads on their own, so a thread
+    # can be made "nicer" than the rest of the process; elsewhere this does nothing.
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
 
 
 def _poll_jobs(

@@ -200,4 +200,5 @@ def test_delete_a_dataset_after_confirming(
     qtbot.waitUntil(lambda: tab.versions == [] and tab.tree.version_count() == 0,
                     timeout=10_000)
     assert not tab.prep_action.isEnabled()
-    assert tab.view.currentWidget() is tab.view.empty
+    assert not tab.view.tabs.isEnabled()
+    assert tab.view.summary.text().startswith("Select a dataset version")

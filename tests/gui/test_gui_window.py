@@ -61,7 +61,7 @@ def test_menus_and_shortcuts(window: MainWindow) -> None:
                  (window.new_action, window.open_action, window.close_action, window.quit_action)}
     assert shortcuts == {"&New Project…": "Ctrl+N", "&Open Project…": "Ctrl+O",
                          "&Close Project": "Ctrl+W", "&Quit": "Ctrl+Q"}
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Datasets"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Datasets", "Training"]
     assert window.datasets_tab.import_action.shortcut().toString() == "Ctrl+I"
     assert window.datasets_tab.prep_action.shortcut().toString() == "Ctrl+P"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
-    QStackedWidget,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -49,8 +49,8 @@ def summary_html(version: DatasetVersion, parent_ref: str | None) -> str:
     return " · ".join(parts)
 
 
-class DatasetView(QStackedWidget):
-    """A version's summary and its Rows, Columns, Images and Series tabs.
+class DatasetView(QWidget):
+    """A version's summary and its Rows, Columns, Images and Series tabs (or a hint).
 
     Args:
         parent: the parent widget.
@@ -61,10 +61,7 @@ class DatasetView(QStackedWidget):
         self._session: ProjectSession | None = None
         self.version: DatasetVersion | None = None
         self._sized = False
-        self.empty = QLabel(EMPTY_TEXT, self)
-        self.empty.setObjectName("emptyHint")
-        self.empty.setWordWrap(True)
-        self.summary = QLabel(self)
+        self.summary = QLabel(EMPTY_TEXT, self)
         self.summary.setObjectName("datasetSummary")
         self.summary.setWordWrap(True)
         self.preview = PreviewModel(self)
@@ -80,13 +77,13 @@ class DatasetView(QStackedWidget):
         self.tabs.addTab(self.series_panel, "Series")
         self.tabs.setTabToolTip(0, "Every row, read from the project file as you scroll")
         self.tabs.setTabToolTip(1, "Statistics per column, and the selected column's distribution")
-        details = QWidget(self)
-        layout = QVBoxLayout(details)
+        self.tabs.setEnabled(False)
+        # One page, never swapped for an "empty" page: the widgets are laid out and
+        # polished when the tab is first shown, not when the first import finishes.
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
-        self.addWidget(self.empty)
-        self.addWidget(details)
         self.preview.pageLoaded.connect(self._on_page_loaded)
 
     def _make_table(self) -> QTableView:
@@ -116,22 +113,32 @@ class DatasetView(QStackedWidget):
         self._session, self.version = session, version
         self._sized = False
         self.preview.set_version(session, version)
-        for panel in (self.columns_panel, self.images_panel, self.series_panel):
-            panel.set_version(session if version else None, version)
+        kind = version.kind if version else None
+        # Each panel reads only what its kind has (no series of a table, no classes of
+        # a time series); the others are emptied.
+        self.columns_panel.set_version(session, version)
+        for panel, its_kind in ((self.images_panel, "images"), (self.series_panel, "timeseries")):
+            mine = kind == its_kind
+            panel.set_version(session if mine else None, version if mine else None)
+        self.tabs.setEnabled(version is not None)
         if version is None:
-            self.setCurrentWidget(self.empty)
+            self.summary.setText(EMPTY_TEXT)
             return
         self.summary.setText(summary_html(version, parent_ref))
         self.tabs.setTabVisible(2, version.kind == "images")
         self.tabs.setTabVisible(3, version.kind == "timeseries")
         if not self.tabs.isTabVisible(self.tabs.currentIndex()):
             self.tabs.setCurrentIndex(0)
-        self.setCurrentIndex(1)
 
     def _on_page_loaded(self, page: int) -> None:
         if page == 0 and not self._sized:
-            # Size columns once, from the rows on screen (never from all rows).
             self._sized = True
+            # After the repaint, in its own turn of the event loop: no single long stall.
+            QTimer.singleShot(0, self, self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        # From the rows on screen (never from all rows).
+        if self.version is not None:
             self.table.resizeColumnsToContents()
             header = self.table.horizontalHeader()
             for i in range(header.count()):

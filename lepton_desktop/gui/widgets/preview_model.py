@@ -36,6 +36,13 @@ MAX_IN_FLIGHT = 2
 PLACEHOLDER = "…"
 MISSING = "—"
 _Index = QModelIndex | QPersistentModelIndex
+# Plain ints: ``data`` runs for every visible cell and role on each repaint, and
+# comparing or combining Qt's Python enums there shows up in profiles.
+_DISPLAY = Qt.ItemDataRole.DisplayRole.value
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _Page = list[tuple[Any, ...]]
 
 
@@ -69,7 +76,7 @@ class PreviewModel(QAbstractTableModel):
         self._pending: set[int] = set()  # queued or in flight
         self._in_flight = 0
         self._generation = 0
-        self._numeric: list[bool] = []
+        self._alignments: list[Qt.AlignmentFlag] = []
         self.pages_requested = 0
 
     @property
@@ -87,7 +94,7 @@ class PreviewModel(QAbstractTableModel):
         self._pending.clear()
         self.pages_requested = 0
         columns = version.columns if version else ()
-        self._numeric = [c.dtype == "numeric" for c in columns]
+        self._alignments = [_RIGHT if c.dtype == "numeric" else _LEFT for c in columns] + [_LEFT]
         self.endResetModel()
 
     @property
@@ -123,14 +130,12 @@ class PreviewModel(QAbstractTableModel):
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """A cell: its text, a placeholder while its page loads, alignment, colour."""
-        if not index.isValid() or self._version is None:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(index.row(), index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return self._alignment(index.column())
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(index.row(), index.column())
+        if role == _DISPLAY:
+            return self._display(index.row(), index.column()) if self._version else None
+        if role == _ALIGNMENT:
+            return self._alignments[index.column()] if self._version else None
+        if role == _FOREGROUND:
+            return self._foreground(index.row(), index.column()) if self._version else None
         return None
 
     def _display(self, row: int, column: int) -> str:
@@ -141,11 +146,6 @@ class PreviewModel(QAbstractTableModel):
             split = values[-1]
             return SPLIT_NAMES[split] if split is not None else MISSING
         return format_value(values[column])
-
-    def _alignment(self, column: int) -> Qt.AlignmentFlag:
-        numeric = column < len(self._numeric) and self._numeric[column]
-        horizontal = Qt.AlignmentFlag.AlignRight if numeric else Qt.AlignmentFlag.AlignLeft
-        return horizontal | Qt.AlignmentFlag.AlignVCenter
 
     def _foreground(self, row: int, column: int) -> Any:
         page = self._pages.get(row // PAGE_ROWS)
