@@ -23,7 +23,7 @@ class Notifier(QObject):
         self._widget = widget
         self._tray: QSystemTrayIcon | None = None
         self._hide_timer = QTimer(self, singleShot=True, timeout=self._hide_tray)
-        self.last: tuple[str, str] | None = None  # (title, text), for tests
+        self.last: tuple[str, str, str] | None = None  # (title, text, where), for tests
 
     def notify(self, title: str, text: str, ok: bool = True) -> str:
         """Show ``text`` in the status bar, and in the tray where there is one.
@@ -31,14 +31,15 @@ class Notifier(QObject):
         Returns:
             ``tray`` when the tray showed it, else ``status bar``.
         """
-        self.last = (title, text)
         window = self._widget.window()
         if isinstance(window, QMainWindow):
             window.statusBar().showMessage(text, 3 * SHOW_MS)
+        where = "status bar"
         if QSystemTrayIcon.isSystemTrayAvailable() and QSystemTrayIcon.supportsMessages():
             self._tray_message(title, text, ok)
-            return "tray"
-        return "status bar"
+            where = "tray"
+        self.last = (title, text, where)
+        return where
 
     def _tray_message(self, title: str, text: str, ok: bool) -> None:
         if self._tray is None:
