@@ -49,6 +49,7 @@ class StallProbe:
         self._timer.timeout.connect(self._tick)
         self._last = 0.0
         self.stalls_ms: list[float] = []
+        self.mark = 0  # ticks before this index belong to the import itself
 
     def start(self) -> None:
         """Start measuring (the first tick only sets the clock)."""
@@ -64,11 +65,16 @@ class StallProbe:
         self.stalls_ms.append(max(0.0, (now - self._last) * 1000 - PROBE_MS))
         self._last = now
 
+    def mark_import_end(self) -> None:
+        """Split the ticks: the import so far, the refresh after it from now on."""
+        self.mark = len(self.stalls_ms)
+
     def summary(self) -> dict[str, float]:
-        """Longest and 99th-percentile stall, in ms, and the number of ticks."""
+        """Longest and 99th-percentile stall (ms), overall and during the import alone."""
         stalls = np.asarray(self.stalls_ms or [0.0])
+        during = np.asarray(self.stalls_ms[: self.mark] or [0.0])
         return {"max_ms": float(stalls.max()), "p99_ms": float(np.percentile(stalls, 99)),
-                "ticks": float(len(self.stalls_ms))}
+                "import_max_ms": float(during.max()), "ticks": float(len(self.stalls_ms))}
 
 
 def _window(workdir: Path) -> Any:
@@ -112,13 +118,14 @@ def run_ours(csv_path: Path, workdir: Path) -> dict[str, Any]:
     app, window = _window(workdir)
     _open_new_project(app, window, workdir / "ours.lepton")
     session, tab = window.session, window.datasets_tab
+    probe = StallProbe()
     ended: list[Any] = []
     session.jobEnded.connect(ended.append)
+    session.jobEnded.connect(lambda job: probe.mark_import_end())
     args = {"source": str(csv_path), "name": "bench", "kind": "tabular", "target": "target",
             "time_column": None}
-    probe = StallProbe()
-    probe.start()
     started = time.perf_counter()
+    probe.start()
     session.jobs.submit("import", args)
     _run_until(app, lambda: bool(ended), 3600)
     seconds = time.perf_counter() - started
@@ -139,14 +146,15 @@ def run_anchor(csv_path: Path, workdir: Path) -> dict[str, Any]:
 
     app, window = _window(workdir)
     result: dict[str, Any] = {}
+    probe = StallProbe()
 
     def import_on_gui_thread() -> None:
         started = time.perf_counter()
         with Project.create(workdir / "anchor.lepton") as project:
             version = project.import_dataset(csv_path, "bench", target="target")
         result.update(seconds=time.perf_counter() - started, rows=version.n_rows)
+        probe.mark = len(probe.stalls_ms) + 1  # the next tick records the import's gap
 
-    probe = StallProbe()
     probe.start()
     QTimer.singleShot(100, import_on_gui_thread)
     _run_until(app, lambda: bool(result), 3600)
@@ -164,7 +172,7 @@ def child_main(method: str, csv_path: Path, workdir: Path) -> None:
     emit_result({"method": method, **run(csv_path, workdir)})
 
 
-def report(results: dict[str, dict[str, Any]], csv_path: Path, rows: int) -> str:
+def report(results: dict[str, dict[str, Any]], csv_path: Path, rows: int, load: str) -> str:
     """The side-by-side table, with the goal and the anchor/ours ratio."""
     labels = {"ours": "worker process + session polling (ours)",
               "anchor": "import on the GUI thread (anchor)"}
@@ -172,18 +180,21 @@ def report(results: dict[str, dict[str, Any]], csv_path: Path, rows: int) -> str
     for method in METHODS:
         r = results[method]
         verdict = "pass" if r["max_ms"] <= GOAL_MS else "FAIL"
-        table.append([labels[method], f"{r['max_ms']:,.1f}", f"{r['p99_ms']:,.1f}",
-                      f"{r['seconds']:,.1f}", f"{int(r['rows']):,}",
+        table.append([labels[method], f"{r['import_max_ms']:,.1f}", f"{r['max_ms']:,.1f}",
+                      f"{r['p99_ms']:,.1f}", f"{r['seconds']:,.1f}", f"{int(r['rows']):,}",
                       f"≤ {GOAL_MS:.0f} ms: {verdict}"])
     ratio = results["anchor"]["max_ms"] / max(results["ours"]["max_ms"], 0.1)
     size_mb = csv_path.stat().st_size / 1e6
     return "\n".join([
         f"GUI responsiveness during a CSV import ({rows:,} rows x 20 columns, {size_mb:,.0f} MB)",
         machine_line(),
-        f"probe: {PROBE_MS} ms QTimer; stall = gap between ticks minus {PROBE_MS} ms",
+        f"load average (1, 5, 15 min) at the start: {load}",
+        f"probe: {PROBE_MS} ms QTimer; stall = gap between ticks minus {PROBE_MS} ms. "
+        "'while importing' ends when the job ends; 'longest' also covers the refresh "
+        "that follows (dataset list, first page of rows, column statistics).",
         "",
-        markdown_table(["method", "longest stall ms", "p99 stall ms", "import s", "rows",
-                        "goal"], table),
+        markdown_table(["method", "longest stall while importing ms", "longest stall ms",
+                        "p99 stall ms", "import s", "rows", "goal (longest)"], table),
         "",
         f"longest stall, anchor / ours: {ratio:,.0f}x",
     ])
@@ -208,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from bench.import_bench import generate_csv
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="lepton-gui-bench-") as tmp:
         csv_path = args.csv or Path(tmp) / "bench.csv"
         if not csv_path.exists():
@@ -225,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             if results[method]["status"] != "succeeded":
                 raise RuntimeError(f"{method}: the import ended as {results[method]['status']}")
         rows = int(results["ours"]["rows"])
-        print(report(results, csv_path, rows))
+        print(report(results, csv_path, rows, load))
     return 0
 
 
