@@ -57,6 +57,8 @@ def test_import_a_csv_through_a_worker_and_see_its_rows(
     assert model.data(model.index(149, 4)) == "virginica"
     assert tab.banner.level == "success"
     stats = tab.view.columns_panel
+    assert stats.histogram is None  # read only once its tab is shown
+    tab.view.tabs.setCurrentWidget(stats)
     qtbot.waitUntil(lambda: stats.histogram is not None, timeout=10_000)
     assert stats.histogram.labels == ["setosa", "versicolor", "virginica"] or \
         sorted(stats.histogram.labels) == ["setosa", "versicolor", "virginica"]

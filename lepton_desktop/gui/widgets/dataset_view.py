@@ -78,6 +78,9 @@ class DatasetView(QWidget):
         self.tabs.setTabToolTip(0, "Every row, read from the project file as you scroll")
         self.tabs.setTabToolTip(1, "Statistics per column, and the selected column's distribution")
         self.tabs.setEnabled(False)
+        self._panels = (self.columns_panel, self.images_panel, self.series_panel)
+        self._loaded: set[int] = set()
+        self.tabs.currentChanged.connect(lambda _: self._load_current_tab())
         # One page, never swapped for an "empty" page: the widgets are laid out and
         # polished when the tab is first shown, not when the first import finishes.
         layout = QVBoxLayout(self)
@@ -113,13 +116,9 @@ class DatasetView(QWidget):
         self._session, self.version = session, version
         self._sized = False
         self.preview.set_version(session, version)
-        kind = version.kind if version else None
-        # Each panel reads only what its kind has (no series of a table, no classes of
-        # a time series); the others are emptied.
-        self.columns_panel.set_version(session, version)
-        for panel, its_kind in ((self.images_panel, "images"), (self.series_panel, "timeseries")):
-            mine = kind == its_kind
-            panel.set_version(session if mine else None, version if mine else None)
+        self._loaded = set()
+        for panel in self._panels:
+            panel.set_version(None, None)
         self.tabs.setEnabled(version is not None)
         if version is None:
             self.summary.setText(EMPTY_TEXT)
@@ -129,6 +128,16 @@ class DatasetView(QWidget):
         self.tabs.setTabVisible(3, version.kind == "timeseries")
         if not self.tabs.isTabVisible(self.tabs.currentIndex()):
             self.tabs.setCurrentIndex(0)
+        self._load_current_tab()
+
+    def _load_current_tab(self) -> None:
+        # A panel reads its data (a histogram scans every row) only once it is shown.
+        index = self.tabs.currentIndex()
+        panel = self.tabs.widget(index)
+        if self.version is None or index in self._loaded or panel not in self._panels:
+            return
+        self._loaded.add(index)
+        panel.set_version(self._session, self.version)  # type: ignore[attr-defined]
 
     def _on_page_loaded(self, page: int) -> None:
         if page == 0 and not self._sized:

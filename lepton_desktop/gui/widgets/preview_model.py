@@ -85,17 +85,43 @@ class PreviewModel(QAbstractTableModel):
         return self._version
 
     def set_version(self, session: ProjectSession | None, version: DatasetVersion | None) -> None:
-        """Show ``version`` (or nothing); cached pages are dropped."""
+        """Show ``version`` (or nothing); cached pages are dropped.
+
+        The first page is read before the model switches, so the view paints the new
+        rows once instead of a screen of placeholders first.
+        """
+        self._generation += 1
+        if session is None or version is None or version.n_rows == 0:
+            self._switch(session, version, None)
+            return
+        generation = self._generation
+        self.pages_requested = 1
+        self.pageRequested.emit(0)
+        session.query(
+            lambda p: p.rows(version, 0, PAGE_ROWS),
+            lambda rows: self._switch(session, version, rows, generation),
+            lambda exc: self._switch(session, version, None, generation),
+            owner=self,
+        )
+
+    def _switch(
+        self, session: ProjectSession | None, version: DatasetVersion | None,
+        first_page: _Page | None, generation: int | None = None,
+    ) -> None:
+        if generation is not None and generation != self._generation:
+            return  # another version was chosen meanwhile
         self.beginResetModel()
         self._session, self._version = session, version
-        self._generation += 1
         self._pages.clear()
         self._queue.clear()
         self._pending.clear()
-        self.pages_requested = 0
+        if first_page is not None:
+            self._pages[0] = first_page
         columns = version.columns if version else ()
         self._alignments = [_RIGHT if c.dtype == "numeric" else _LEFT for c in columns] + [_LEFT]
         self.endResetModel()
+        if first_page is not None:
+            self.pageLoaded.emit(0)
 
     @property
     def has_split(self) -> bool:
