@@ -185,6 +185,9 @@ class ImportDialog(QDialog):
         self.target.addItem(NONE)
         self.target.addItems(info.columns)
         guess = next((c for c in info.columns if c.lower() in TARGET_NAMES), None)
+        if guess is None and info.kind == "timeseries":
+            # A series is usually forecast: its first value column is the target.
+            guess = next((c for c in info.columns if c not in info.time_columns), None)
         self.target.setCurrentText(guess or NONE)
         self.time_column.clear()
         self.time_column.addItem(AUTO_TIME)
