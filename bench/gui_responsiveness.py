@@ -7,7 +7,8 @@ numpy by ``bench.import_bench.generate_csv``) are measured, each in its own proc
 
 - ``ours``: the import dialog's code path. ``JobRunner`` starts a worker process, the
   session polls the job table every 500 ms on its DB thread, the tab shows progress,
-  and when the job ends the tab reloads the dataset list and the preview's first page.
+  and when the job ends the tab reloads the dataset list and shows the new version's
+  first page of rows.
 - ``anchor``: what the design forbids, ``project.import_dataset`` called on the GUI
   thread (as a naive slot would).
 
@@ -191,7 +192,7 @@ def report(results: dict[str, dict[str, Any]], csv_path: Path, rows: int, load: 
         f"load average (1, 5, 15 min) at the start: {load}",
         f"probe: {PROBE_MS} ms QTimer; stall = gap between ticks minus {PROBE_MS} ms. "
         "'while importing' ends when the job ends; 'longest' also covers the refresh "
-        "that follows (dataset list, first page of rows, column statistics).",
+        "that follows (dataset list, first page of rows).",
         "",
         markdown_table(["method", "longest stall while importing ms", "longest stall ms",
                         "p99 stall ms", "import s", "rows", "goal (longest)"], table),

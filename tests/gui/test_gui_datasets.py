@@ -183,9 +183,10 @@ def test_prep_dialog_previews_validates_and_makes_a_version(
     qtbot.waitUntil(lambda: "iris:2" in [v.ref for v in tab.versions], timeout=WORKER_TIMEOUT_MS)
     qtbot.waitUntil(lambda: tab.view.version is not None and tab.view.version.ref == "iris:2",
                     timeout=10_000)
-    model = tab.view.preview
+    model = tab.view.preview  # switches once the first page of iris:2 is read
+    qtbot.waitUntil(lambda: model.version is tab.view.version and model.is_loaded(0),
+                    timeout=10_000)
     assert model.has_split and model.headerData(5, Qt.Orientation.Horizontal) == "split"
-    qtbot.waitUntil(lambda: model.is_loaded(0), timeout=10_000)
     assert model.data(model.index(0, 5)) in ("train", "val", "test")
     assert "from iris:1" in tab.view.summary.text()
 

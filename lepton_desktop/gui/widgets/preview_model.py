@@ -41,6 +41,7 @@ _Index = QModelIndex | QPersistentModelIndex
 _DISPLAY = Qt.ItemDataRole.DisplayRole.value
 _ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
+_VERTICAL = Qt.Orientation.Vertical
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _Page = list[tuple[Any, ...]]
@@ -146,9 +147,9 @@ class PreviewModel(QAbstractTableModel):
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         """Column names across; 1-based row numbers down."""
-        if role != Qt.ItemDataRole.DisplayRole or self._version is None:
+        if role != _DISPLAY or self._version is None:
             return None
-        if orientation == Qt.Orientation.Vertical:
+        if orientation == _VERTICAL:
             return f"{section + 1:,}"
         if section < len(self._version.columns):
             return self._version.columns[section].name
