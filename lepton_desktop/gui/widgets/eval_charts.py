@@ -107,11 +107,10 @@ class GroupedBarChart(ThemedPlot):
         item = self.getPlotItem()
         self._legend = item.addLegend(offset=(-8, 4), labelTextSize="8pt", colCount=3)
         self.bars = []
-        for i, (_key, label) in enumerate(_PER_CLASS):
+        for i, _ in enumerate(_PER_CLASS):
             color = SERIES_COLORS[i]
             bar = pg.BarGraphItem(x=[], height=[], width=0.26, brush=color, pen=pg.mkPen(color))
             item.addItem(bar)
-            self._legend.addItem(bar, label)
             self.bars.append(bar)
         item.showGrid(y=True, alpha=0.15)
         item.setMouseEnabled(x=False, y=False)
@@ -132,11 +131,13 @@ class GroupedBarChart(ThemedPlot):
                                     padding=0)
 
     def apply_palette(self) -> None:
-        """Restyle axes and the legend's text."""
+        """Restyle axes and the legend (its labels take the colour when added)."""
         super().apply_palette()
-        if hasattr(self, "_legend"):
+        if hasattr(self, "bars"):
+            self._legend.clear()
             self._legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
-            self._legend.setBrush(pg.mkBrush(self.palette().color(QPalette.ColorRole.Base)))
+            for (_key, label), bar in zip(_PER_CLASS, self.bars, strict=True):
+                self._legend.addItem(bar, label)
 
 
 class ImportanceChart(ThemedPlot):
@@ -154,7 +155,6 @@ class ImportanceChart(ThemedPlot):
         self.addItem(self.bars)
         item = self.getPlotItem()
         item.invertY(True)
-        item.showGrid(x=True, alpha=0.15)
         item.setMouseEnabled(x=False, y=False)
         self.columns: list[str] = []
         self.apply_palette()

@@ -122,17 +122,34 @@ class EvaluationView(QWidget):
 
     def _build_page(self) -> QWidget:
         page = QWidget(self)
-        grid = QGridLayout(page)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(6)
-        grid.addWidget(self.metrics, 0, 0)
-        grid.addWidget(self.confusion, 0, 1)
-        grid.addWidget(self.scatter, 0, 1)
-        grid.addWidget(self.per_class, 1, 0)
-        grid.addWidget(self.importance, 1, 1)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
+        self.grid = QGridLayout(page)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(6)
+        self.grid.setColumnStretch(0, 1)
+        self.grid.setColumnStretch(1, 1)
+        self.grid.setRowStretch(0, 1)
+        self.grid.setRowStretch(1, 1)
         return page
+
+    def _arrange(self, classification: bool, importance: bool) -> None:
+        """Classification: metrics and confusion above, per-class and importance below.
+        Regression: metrics and importance on the left, the scatter on the right."""
+        for widget in (self.metrics, self.confusion, self.per_class, self.scatter,
+                       self.importance):
+            self.grid.removeWidget(widget)
+        shown = {self.confusion: classification, self.per_class: classification,
+                 self.scatter: not classification, self.importance: importance}
+        for widget, visible in shown.items():
+            widget.setVisible(visible)
+        if classification:
+            self.grid.addWidget(self.metrics, 0, 0)
+            self.grid.addWidget(self.confusion, 0, 1)
+            self.grid.addWidget(self.per_class, 1, 0)
+            self.grid.addWidget(self.importance, 1, 1)
+            return
+        self.grid.addWidget(self.metrics, 0, 0, 1 if importance else 2, 1)
+        self.grid.addWidget(self.importance, 1, 0)
+        self.grid.addWidget(self.scatter, 0, 1, 2, 1)
 
     @property
     def has_evaluation(self) -> bool:
@@ -158,17 +175,14 @@ class EvaluationView(QWidget):
         test, baseline = evaluation["test"], evaluation.get("baseline") or {}
         self.metrics.show_metrics(test, baseline, evaluation.get("baseline_name", "baseline"))
         classification = "confusion_matrix" in test
-        self.confusion.setVisible(classification)
-        self.per_class.setVisible(classification)
-        self.scatter.setVisible(not classification)
+        importance = evaluation.get("importance") or {}
+        self._arrange(classification, bool(importance))
         if classification:
             self.confusion.show_matrix(test["confusion_matrix"], test.get("classes", []))
             self.per_class.show_classes(test.get("per_class", {}))
         else:
             scatter = evaluation.get("scatter") or {}
             self.scatter.show_points(scatter.get("true", []), scatter.get("pred", []))
-        importance = evaluation.get("importance") or {}
-        self.importance.setVisible(bool(importance))
         if importance:
             self.importance.show_importance(importance)
 

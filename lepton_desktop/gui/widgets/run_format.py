@@ -83,11 +83,11 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A metric value with four significant digits (``—`` when missing)."""
+    """A metric value: four decimals below 10, else one (``—`` when missing)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, int | float):
-        return f"{value:.4g}"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
 
 

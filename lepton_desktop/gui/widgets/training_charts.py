@@ -184,7 +184,8 @@ class LiveChart(ThemedPlot):
         index = self._runs.index(key[0]) if key[0] in self._runs else 0
         style = Qt.PenStyle.DashLine if series.dashed else Qt.PenStyle.SolidLine
         color = SERIES_COLORS[index % len(SERIES_COLORS)]
-        series.curve.setPen(pg.mkPen(color, width=1.6, style=style))
+        # Width 1: thicker antialiased pens make noisy million-point curves paint slowly.
+        series.curve.setPen(pg.mkPen(color, width=1, style=style))
 
     def _fill_legend(self) -> None:
         self._legend.clear()
@@ -298,11 +299,14 @@ class TrainingCharts(QWidget):
     def _retitle(self) -> None:
         shown = set(self._shown)
         gpu = bool(shown & self._gpu_runs)
-        regression = bool(shown) and shown <= self._regression_runs
+        regression = shown & self._regression_runs
+        metric = "Accuracy per epoch"
+        if regression:
+            metric = "R² per epoch" if regression == shown else "Accuracy or R² per epoch"
         titles = {
             "cpu": "CPU and GPU %" if gpu else "CPU % (no GPU)",
             "memory": "Memory MB (RSS, GPU)" if gpu else "Memory MB (RSS)",
-            "metric": "R² per epoch" if regression else "Accuracy per epoch",
+            "metric": metric,
         }
         for name, title in titles.items():
             if self.title(name) != title:
