@@ -156,6 +156,33 @@ def test_cancel_an_import_job(
         assert project.integrity_ok()
 
 
+def test_cancel_escalates_to_terminate_then_kill(
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lepton_desktop import paths
+
+    # A worker that never looks at its cancel flag and ignores SIGTERM.
+    stubborn = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(120)")
+    monkeypatch.setattr(paths, "worker_argv",
+                        lambda kind, project, job_id: [sys.executable, "-c", stubborn])
+    open_project(tmp_project)
+    runner = window.session.jobs
+    runner.grace_ms, runner.kill_ms = 300, 300
+    with qtbot.waitSignal(runner.jobStarted, timeout=10_000) as started:
+        _fill_import(qtbot, window, IRIS).accept()
+    job_id = started.args[0]
+    qtbot.waitUntil(lambda: "ready" in runner.output(job_id), timeout=WORKER_TIMEOUT_MS)
+    with qtbot.waitSignal(runner.jobFinished, timeout=10_000) as finished:
+        runner.cancel(job_id)
+    assert finished.args == [job_id, -1]  # killed: it would not stop by itself
+    banner = window.datasets_tab.banner
+    qtbot.waitUntil(lambda: banner.isVisible(), timeout=10_000)
+    assert banner.level == "info" and "cancelled" in banner.text
+    qtbot.waitUntil(lambda: _jobs(tmp_project) == [], timeout=10_000)
+
+
 def test_prep_dialog_previews_validates_and_makes_a_version(
     qtbot: QtBot, window: MainWindow, iris_project: Path, open_project: OpenProject
 ) -> None:
