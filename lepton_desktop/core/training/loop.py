@@ -28,6 +28,10 @@ EVAL_BATCH = 4096
 #: With no --epochs, aim for about this many optimizer steps (bounded below and above).
 TARGET_STEPS = 3000
 EPOCH_RANGE = (5, 200)
+#: With fewer validation rows (or windows) than this, the validation loss is too noisy
+#: to choose an epoch by: one or two rows decide it, often at an under-trained epoch.
+#: The last weights are kept instead (as scikit-learn's MLP does without early stopping).
+MIN_VAL_ROWS = 10
 
 
 class DivergedError(LeptonError):
@@ -163,6 +167,7 @@ class Trainer:
         self.y = {k: torch.from_numpy(v).to(device) for k, v in data.y.items()}
         self.step_no, self.epoch_no, self.bad_epochs = 0, 0, 0
         self.best_value, self.best_epoch = math.inf, 0
+        self.last_val_loss = math.inf
         self.best_state = copy.deepcopy(self.model.state_dict())
 
     # -- state -----------------------------------------------------------------------
@@ -198,7 +203,11 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------
 
     def fit(self) -> FitResult:
-        """Train until the planned epochs, early stopping, or a stop request."""
+        """Train until the planned epochs, early stopping, or a stop request.
+
+        The result holds the weights of the best validation epoch, or the last weights
+        when the validation split is too small to judge by (:data:`MIN_VAL_ROWS`).
+        """
         stopped = False
         while self.epoch_no < self.epochs:
             if self._train_epoch() == "stop":
@@ -206,11 +215,15 @@ class Trainer:
                 break
             self.epoch_no += 1
             metrics = self._epoch_metrics()
+            self.last_val_loss = metrics["val_loss"]
             improved = self._track_best(metrics["val_loss"])
             self.hooks.epoch(self.epoch_no, metrics, improved)
             self.hooks.checkpoint("last", self.epoch_no, serialize(self.state()))
             if self.config.patience and self.bad_epochs >= self.config.patience:
                 break
+        if len(self.y["val"]) < MIN_VAL_ROWS and self.epoch_no > 0:
+            last = copy.deepcopy(self.model.state_dict())
+            return FitResult(last, self.epoch_no, self.last_val_loss, self.epoch_no, stopped)
         return FitResult(self.best_state, self.best_epoch, self.best_value, self.epoch_no, stopped)
 
     def _train_epoch(self) -> str | None:

@@ -41,6 +41,7 @@ def model_spec(
             "layers": config.rnn_layers,
             "hidden": config.rnn_hidden,
             "bidirectional": config.bidirectional,
+            "anchor": "last",
         }
     return spec
 
@@ -106,7 +107,15 @@ class CNN(nn.Module):
 
 
 class RNN(nn.Module):
-    """An LSTM or GRU over a window; the last step's state predicts the horizon."""
+    """An LSTM or GRU over a window; the last step's state predicts the horizon.
+
+    With ``anchor: "last"`` (every new model; older specs lack the key) the network sees
+    the window relative to its last value and predicts the change from it: a forecast
+    starts as the persistence forecast (the head starts at zero) and learns corrections,
+    and a trending series whose later values leave the training range (GDP, CO2, prices)
+    looks the same to the network as the ones it trained on. With the levels themselves
+    as input, such series are forecast hundreds of times worse than persistence.
+    """
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
@@ -121,11 +130,19 @@ class RNN(nn.Module):
         )
         width = spec["hidden"] * (2 if spec["bidirectional"] else 1)
         self.head = nn.Linear(width, spec["n_outputs"])
+        self.anchored = spec.get("anchor") == "last"
+        if self.anchored:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One value per window ``(N, window, features)``."""
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1])
+        if not self.anchored:
+            out, _ = self.rnn(x)
+            return self.head(out[:, -1])
+        last = x[:, -1:, :]
+        out, _ = self.rnn(x - last)
+        return self.head(out[:, -1]) + last[:, 0, : self.head.out_features]
 
 
 def parameter_count(model: nn.Module) -> int:
