@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
@@ -174,6 +174,22 @@ def test_stop_a_long_run_and_overlay_two_runs(
     assert len(step._legend.items) == 2
     tab.table.select_ids([short])
     assert {key[0] for key in step.visible_curves()} == {short}
+
+    tab.actions_.archive.trigger()  # archived runs leave the table (their data stays)
+    qtbot.waitUntil(lambda: tab.table.runs.row_of(short) is None, timeout=10_000)
+    tab.show_archived.setChecked(True)
+    qtbot.waitUntil(lambda: tab.table.runs.row_of(short) is not None, timeout=10_000)
+    assert _cell(tab, short, "Status") == "finished (archived)"
+    tab.table.select_ids([long])
+    tab.actions_.delete.trigger()
+    box = window.findChild(QMessageBox, "questionBox")
+    qtbot.waitUntil(box.isVisible)
+    next(b for b in box.buttons() if b.text() == "Delete").click()
+    qtbot.waitUntil(lambda: tab.table.runs.row_of(long) is None, timeout=10_000)
+    assert step.points(long, "loss") == 0  # its cached points are dropped too
+    with Project.open(iris_project) as project:
+        assert [r.id for r in project.runs.list(include_archived=True)] == [short]
+        assert [v.run_id for v in project.models.list()] == [short]
 
 
 def test_qt_calls_keep_none_and_true_alive(qtbot: QtBot) -> None:

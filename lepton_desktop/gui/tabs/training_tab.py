@@ -161,6 +161,7 @@ class TrainingTab(QWidget):
         if session is not None:
             session.changed.connect(self._on_changed)
             session.jobEnded.connect(self._on_job_ended)
+            session.jobsUpdated.connect(self._on_jobs_updated)
             self._dirty_runs = self._dirty_datasets = True
             self.refresh_if_needed()
         self._update_actions()
@@ -197,6 +198,14 @@ class TrainingTab(QWidget):
         self._dirty_datasets |= changes.datasets
         self._dirty_runs |= changes.runs or changes.models
         self.refresh_if_needed()
+
+    def _on_jobs_updated(self, jobs: list[Job]) -> None:
+        # Runs started elsewhere (the command line, a script, another window).
+        known = {r.id for r in self.table.runs.runs}
+        runs = {j.args.get("run_id") for j in jobs if j.kind in TRAINING_JOB_KINDS}
+        if runs - known - {None}:
+            self._dirty_runs = True
+            self.refresh_if_needed()
 
     def _on_runs(self, snapshot: RunsSnapshot) -> None:
         before = {r.id for r in self.table.runs.runs}
@@ -305,20 +314,22 @@ class TrainingTab(QWidget):
     def archive_selected(self) -> None:
         """Archive the selected runs (or unarchive them when all are archived)."""
         runs = [r for i in self.table.selected_ids() if (r := self.table.runs.run(i))]
-        archived = not all(r.archived for r in runs)
+        archived, stale = not all(r.archived for r in runs), self.table.runs.stale
         for run in runs:
-            ops.archive_run(self.session, run.id, archived, self._show_error)  # type: ignore[arg-type]
+            ops.archive_run(self.session, run.id, archived, run.id in stale,  # type: ignore[arg-type]
+                            self._show_error)
 
     def delete_selected(self) -> None:
         """Ask, then delete the selected runs with everything they own."""
         ids = self.table.selected_ids()
         if self.session is None or not ids:
             return
-        session, names = self.session, ", ".join(str(i) for i in ids)
+        session, stale = self.session, set(self.table.runs.stale)
+        names = ", ".join(str(i) for i in ids)
         text = (f"Delete run(s) {names} with their metrics, checkpoints and model versions? "
                 "This cannot be undone.")
         ask(self, "Delete Runs", text, "Delete",
-            lambda: [ops.delete_run(session, i, self._show_error) for i in ids])
+            lambda: [ops.delete_run(session, i, i in stale, self._show_error) for i in ids])
 
     def set_champion(self) -> None:
         """Point the model's ``champion`` alias at the focused run's version."""

@@ -77,7 +77,8 @@ class RunActions:
 
 def can_resume(run: Run, stale: bool) -> bool:
     """Paused runs continue in their worker; interrupted, stopped, failed or stale ones
-    continue from their last checkpoint (archived runs have none)."""
-    if run.archived:
+    continue from their last checkpoint (archived runs have none). A run whose worker
+    never started (still queued) has nothing to continue from."""
+    if run.archived or run.status == "queued":
         return False
     return stale or run.resumable

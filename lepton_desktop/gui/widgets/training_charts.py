@@ -108,6 +108,9 @@ class LiveChart(ThemedPlot):
     def append(self, key: Key, x: np.ndarray, y: np.ndarray, label: str, dashed: bool) -> None:
         """Queue points of one series for the next :meth:`redraw`."""
         series = self._series.get(key) or self._add(key, label, dashed)
+        if series.buffer.size and len(x) and x[0] <= series.buffer.x[-1]:
+            # A resumed run repeats the steps after its last checkpoint: break the line.
+            series.buffer.extend(x[:1], np.array([np.nan]))
         series.buffer.extend(x, y)
         series.dirty = True
 

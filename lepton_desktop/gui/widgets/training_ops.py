@@ -225,14 +225,28 @@ def control_run(session: ProjectSession, run_id: int, request: str, on_error: On
     )
 
 
-def archive_run(session: ProjectSession, run_id: int, archived: bool, on_error: OnError) -> None:
-    """Hide a run from the table (or show it again); its data is kept."""
-    session.command(lambda p: p.runs.archive(run_id, archived), RUNS, on_error=on_error)
+def archive_run(
+    session: ProjectSession, run_id: int, archived: bool, stale: bool, on_error: OnError
+) -> None:
+    """Hide a run from the table (or show it again); its metrics and model are kept."""
+
+    def archive(project: Project) -> None:
+        if stale:
+            project.recover_stale_jobs()  # a dead worker's run is interrupted, not running
+        project.runs.archive(run_id, archived)
+
+    session.command(archive, RUNS, on_error=on_error)
 
 
-def delete_run(session: ProjectSession, run_id: int, on_error: OnError) -> None:
+def delete_run(session: ProjectSession, run_id: int, stale: bool, on_error: OnError) -> None:
     """Delete a run with its metrics, checkpoints and model versions."""
-    session.command(lambda p: p.runs.delete(run_id), RUNS_AND_MODELS, on_error=on_error)
+
+    def delete(project: Project) -> None:
+        if stale:
+            project.recover_stale_jobs()
+        project.runs.delete(run_id)
+
+    session.command(delete, RUNS_AND_MODELS, on_error=on_error)
 
 
 def set_champion(session: ProjectSession, model_ref: str, on_error: OnError) -> None:
