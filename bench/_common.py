@@ -13,6 +13,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class Measurement:
         rows: rows found in the written table afterwards (counted, not assumed).
         peak_rss_mb: the child's peak resident set size, in MiB.
         note: how the method was run (settings worth knowing).
+        cpu_seconds: CPU time (user + system, all threads) of the same work; on a
+            shared machine it moves far less than wall time does.
     """
 
     method: str
@@ -39,11 +42,41 @@ class Measurement:
     rows: int
     peak_rss_mb: float
     note: str = ""
+    cpu_seconds: float = 0.0
 
     @property
     def rows_per_s(self) -> float:
         """Throughput; 0 for a run that took no measurable time."""
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class Stopwatch:
+    """Wall-clock and CPU time of a ``with`` block (CPU: this process, all threads).
+
+    Attributes:
+        seconds: wall-clock seconds, set when the block ends.
+        cpu_seconds: user + system CPU seconds, set when the block ends.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.cpu_seconds = 0.0
+        self._wall = 0.0
+        self._cpu = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu_now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = _cpu_now() - self._cpu
+
+
+def _cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> float:

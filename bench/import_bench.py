@@ -29,7 +29,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from bench._common import (
     Measurement,
+    Stopwatch,
     emit_result,
     machine_line,
     markdown_table,
@@ -91,36 +91,33 @@ def _missing(rng: np.random.Generator, rows: int, gappy: bool) -> np.ndarray | N
 # -- the methods (each runs in its own child process) -----------------------------
 
 
-def run_lepton(csv_path: Path, db_path: Path) -> tuple[float, int, str]:
+def run_lepton(csv_path: Path, db_path: Path) -> tuple[Stopwatch, int, str]:
     """Our import, exactly as ``lepton-desktop import`` runs it (minus the job row)."""
     from lepton_desktop.core.datasets import tabular  # noqa: F401  (import before the clock)
     from lepton_desktop.core.project import Project
 
-    start = time.perf_counter()
-    with Project.create(db_path) as project:
+    with Stopwatch() as clock, Project.create(db_path) as project:
         version = project.import_dataset(csv_path, "bench", target="target")
-    seconds = time.perf_counter() - start
-    return seconds, _count(db_path, version.table), "Project.import_dataset (streaming pyarrow)"
+    return clock, _count(db_path, version.table), "Project.import_dataset (streaming pyarrow)"
 
 
-def run_pandas(csv_path: Path, db_path: Path) -> tuple[float, int, str]:
+def run_pandas(csv_path: Path, db_path: Path) -> tuple[Stopwatch, int, str]:
     """pandas' everyday route: the whole file into a DataFrame, then ``to_sql``."""
     import pandas as pd
 
-    start = time.perf_counter()
-    frame = pd.read_csv(csv_path)
-    conn = sqlite3.connect(db_path)
-    try:
-        frame.to_sql("t", conn, index=False)
-        conn.commit()
-    finally:
-        conn.close()
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        frame = pd.read_csv(csv_path)
+        conn = sqlite3.connect(db_path)
+        try:
+            frame.to_sql("t", conn, index=False)
+            conn.commit()
+        finally:
+            conn.close()
     note = f"read_csv + to_sql(index=False), pandas {pd.__version__}"
-    return seconds, _count(db_path, "t"), note
+    return clock, _count(db_path, "t"), note
 
 
-def run_sqlite_utils(csv_path: Path, db_path: Path) -> tuple[float, int, str]:
+def run_sqlite_utils(csv_path: Path, db_path: Path) -> tuple[Stopwatch, int, str]:
     """sqlite-utils' CSV route: DictReader -> insert_all via TypeTracker -> transform."""
     import csv
     import importlib.metadata
@@ -128,20 +125,19 @@ def run_sqlite_utils(csv_path: Path, db_path: Path) -> tuple[float, int, str]:
     import sqlite_utils
     from sqlite_utils.utils import TypeTracker
 
-    start = time.perf_counter()
-    db = sqlite_utils.Database(db_path)
-    tracker = TypeTracker()
-    with csv_path.open(newline="", encoding="utf-8") as fh:
-        db["t"].insert_all(tracker.wrap(csv.DictReader(fh)))
-    db["t"].transform(types=tracker.types)  # type: ignore[union-attr]
-    db.close()
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        db = sqlite_utils.Database(db_path)
+        tracker = TypeTracker()
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            db["t"].insert_all(tracker.wrap(csv.DictReader(fh)))
+        db["t"].transform(types=tracker.types)  # type: ignore[union-attr]
+        db.close()
     version = importlib.metadata.version("sqlite-utils")
     note = f"csv.DictReader -> insert_all(TypeTracker) -> transform, sqlite-utils {version}"
-    return seconds, _count(db_path, "t"), note
+    return clock, _count(db_path, "t"), note
 
 
-_RUNNERS: dict[str, Callable[[Path, Path], tuple[float, int, str]]] = {
+_RUNNERS: dict[str, Callable[[Path, Path], tuple[Stopwatch, int, str]]] = {
     "lepton": run_lepton,
     "pandas": run_pandas,
     "sqlite-utils": run_sqlite_utils,
@@ -161,10 +157,10 @@ def child_main(method: str, csv_path: Path, workdir: Path) -> None:
     db_path = workdir / f"{method}.db"
     for leftover in workdir.glob(f"{method}.db*"):
         leftover.unlink()
-    seconds, rows, note = _RUNNERS[method](csv_path, db_path)
+    clock, rows, note = _RUNNERS[method](csv_path, db_path)
     emit_result({
-        "method": method, "seconds": seconds, "rows": rows,
-        "peak_rss_mb": peak_rss_mb(), "note": note,
+        "method": method, "seconds": clock.seconds, "cpu_seconds": clock.cpu_seconds,
+        "rows": rows, "peak_rss_mb": peak_rss_mb(), "note": note,
     })
 
 
@@ -195,6 +191,7 @@ def _summary(results: list[Measurement]) -> Measurement:
         note += f" (median of {len(results)}: " + ", ".join(f"{s:.1f}" for s in seconds) + " s)"
     return dataclasses.replace(
         results[0], seconds=statistics.median(seconds),
+        cpu_seconds=statistics.median(m.cpu_seconds for m in results),
         peak_rss_mb=max(m.peak_rss_mb for m in results), note=note,
     )
 
@@ -207,10 +204,13 @@ def report(results: list[Measurement], csv_path: Path) -> str:
     for m in results:
         ratio = f"{m.rows_per_s / anchor.rows_per_s:.2f}x" if anchor else "n/a"
         rows.append([m.method, f"{m.seconds:.1f}", f"{m.rows_per_s:,.0f}",
-                     f"{m.peak_rss_mb:,.0f}", ratio, f"{m.rows:,}"])
-    header = ["method", "seconds", "rows/s", "peak RSS MB", f"rows/s vs {ANCHOR}", "rows"]
+                     f"{m.peak_rss_mb:,.0f}", ratio, f"{m.cpu_seconds:.1f}", f"{m.rows:,}"])
+    header = ["method", "seconds", "rows/s", "peak RSS MB", f"rows/s vs {ANCHOR}", "CPU s",
+              "rows"]
     parts = [markdown_table(header, rows), "", _goals(by_method), ""]
     parts += [f"- {m.method}: {m.note}" for m in results]
+    parts.append("- CPU s: user + system time of the same work, all threads (wall time moves "
+                 "with other load on a shared machine; CPU time much less)")
     size_mb = csv_path.stat().st_size / 1024**2
     parts.append(f"- CSV: {csv_path.name}, {size_mb:,.0f} MB; {machine_line()}")
     return "\n".join(parts)
