@@ -318,8 +318,15 @@ class Project:
         return job_store.list_jobs(self.conn, active_only=active_only)
 
     def cancel_job(self, job_id: int) -> None:
-        """Ask a job's worker to stop at its next progress report."""
+        """Ask a job's worker to stop at its next progress report.
+
+        A job still queued is cancelled at once (and a run waiting for it becomes
+        ``interrupted``, so it can be resumed, archived or deleted).
+        """
+        from lepton_desktop.core.store import runs as run_store
+
         job_store.request_cancel(self.conn, job_id)
+        run_store.interrupt_orphans(self.conn)
 
     def forget_job(self, job_id: int) -> None:
         """Delete a finished job's row (after its outcome was shown to the user)."""
@@ -342,10 +349,9 @@ class Project:
             job_store.finish(
                 self.conn, job_id, "interrupted", error="the worker stopped unexpectedly"
             )
-        if dead:
-            from lepton_desktop.core.store import runs as run_store
+        from lepton_desktop.core.store import runs as run_store
 
-            run_store.interrupt_runs_of(self.conn, dead)
+        run_store.interrupt_orphans(self.conn)
         for version_id in dataset_store.unfinished_versions(self.conn):
             dataset_store.discard_version(self.conn, version_id)
         return dead

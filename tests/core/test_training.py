@@ -152,3 +152,16 @@ def test_aliases_notes_archive_and_delete(project: Project) -> None:
     assert project.runs.get(first.run.id).archived
     module, version = project.models.load("iris-mlp@champion")
     assert version.ref == "iris-mlp:1" and not module.training
+
+
+def test_a_run_whose_job_is_cancelled_before_it_starts_becomes_resumable(project: Project) -> None:
+    from lepton_desktop.core.training.config import TrainConfig
+
+    run, job_id = project.runs.queue("iris", TrainConfig(arch="mlp", epochs=2))
+    assert project.runs.get(run.id).status == "queued"
+    project.cancel_job(job_id)
+    cancelled = project.runs.get(run.id)
+    assert cancelled.status == "interrupted" and cancelled.resumable
+    assert "cancelled" in (cancelled.error or "")
+    project.runs.delete(run.id)
+    assert project.runs.list() == []

@@ -183,13 +183,20 @@ def delete(conn: sqlite3.Connection, run_id: int) -> None:
         raise NotFoundError(f"no run {run_id}")
 
 
-def interrupt_runs_of(conn: sqlite3.Connection, job_ids: Sequence[int]) -> None:
-    """Mark the unfinished runs of dead jobs ``interrupted`` (resumable)."""
-    marks = ", ".join("?" * len(job_ids))
+def interrupt_orphans(conn: sqlite3.Connection) -> int:
+    """Mark ``interrupted`` every unfinished run whose job is no longer queued or running.
+
+    That covers a worker killed mid-run, a job cancelled before its worker started,
+    and a worker that could not start; each run stays resumable from its checkpoint.
+    """
     with transaction(conn):
-        conn.execute(
-            f"UPDATE runs SET status = 'interrupted', control = NULL, error = "
-            f"'the worker stopped unexpectedly', finished_at = ? WHERE job_id IN ({marks}) "
-            "AND status IN ('queued', 'running', 'paused')",
-            (time.time(), *job_ids),
+        cur = conn.execute(
+            "UPDATE runs SET status = 'interrupted', control = NULL, finished_at = ?, "
+            "error = COALESCE((SELECT CASE j.status WHEN 'cancelled' THEN 'cancelled before "
+            "it finished' ELSE 'the worker stopped unexpectedly' END FROM jobs j "
+            "WHERE j.id = runs.job_id), 'the worker stopped unexpectedly') "
+            "WHERE status IN ('queued', 'running', 'paused') AND NOT EXISTS (SELECT 1 FROM "
+            "jobs j WHERE j.id = runs.job_id AND j.status IN ('queued', 'running'))",
+            (time.time(),),
         )
+    return cur.rowcount
