@@ -134,21 +134,19 @@ def _copy_rows(
     stats: list[ColumnStats],
     reporter: Reporter,
 ) -> int:
-    width = len(stats) + 1
+    width = len(stats)
     rows = 0
     for batch in source.batches():
         for column, arr in zip(stats, batch.columns, strict=True):
             column.add(arr)
-        store.insert_rows(conn, version_id, width, _tuples(batch))
+        store.insert_values(conn, version_id, width, _tuples(batch))
         rows += batch.num_rows
         reporter.update(source.progress(rows), source.total, f"{rows:,} rows")
     return rows
 
 
 def _tuples(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
-    columns = [_python_values(arr) for arr in batch.columns]
-    columns.append([None] * batch.num_rows)  # _split: set by preparation
-    return zip(*columns, strict=True)
+    return zip(*[_python_values(arr) for arr in batch.columns], strict=True)
 
 
 def _python_values(arr: pa.Array) -> list[Any]:
