@@ -444,11 +444,7 @@ def run_case(case: Case, seeds: list[int], folder: Path, extra: dict[str, Any]) 
     except ImportError as exc:
         outcome.error = f"skipped: {exc.name} is not installed (pip install {exc.name})"
         return outcome
-    path = work / f"{case.name}.lepton"
-    # Closed and reopened: a just-created project's header still sits in its WAL, and
-    # ``project.train`` opens the file again by path (reported; see the bench README).
-    Project.create(path).close()
-    with Project.open(path) as project:
+    with Project.create(work / f"{case.name}.lepton") as project:
         project.import_dataset(source, case.name, kind=case.kind, target=target)
         for seed in seeds:
             version = project.prep(f"{case.name}:1", PrepOptions(split=SPLIT, seed=seed))
