@@ -14,11 +14,17 @@ MAX_CLASSES = 20
 
 
 def is_classification(target: np.ndarray) -> bool:
-    """True for a text/categorical target or a numeric one with few integer values."""
+    """True for a text/categorical target, or a numeric one with few integer values.
+
+    The integer values must also repeat (on average at least twice each): twenty
+    whole-number weights over twenty rows are measurements, not twenty classes.
+    """
     if target.dtype.kind != "f":
         return True
-    present = np.unique(target[~np.isnan(target)])
-    return len(present) <= MAX_CLASSES and bool(np.all(present == np.round(present)))
+    values = target[~np.isnan(target)]
+    present = np.unique(values)
+    few = len(present) <= min(MAX_CLASSES, max(2, len(values) // 2))
+    return few and bool(np.all(present == np.round(present)))
 
 
 def assign_split(

@@ -81,6 +81,7 @@ def _train(
     data = training_data.load(project.conn, version, config)
     device = select_device(config.device)
     seed_everything(config.seed)
+    _limit_threads(data, config)
     spec = model_spec(config, data.input_shape, data.n_outputs)
     tracker = RunTracker(
         project.path,
@@ -120,6 +121,18 @@ def _train(
         "best_epoch": result.best_epoch,
         "device": str(device),
     }
+
+
+#: Below this many input values per batch, torch's thread pool costs more than it saves.
+SMALL_BATCH_VALUES = 50_000
+
+
+def _limit_threads(data: training_data.TrainData, config: TrainConfig) -> None:
+    # Tiny models on small batches ran 5-50x slower with two threads on a busy 2-core
+    # machine (bench/train_quality): the pool's hand-offs dominate such small ops.
+    values = config.batch_size * int(np.prod(data.input_shape))
+    if values < SMALL_BATCH_VALUES:
+        torch.set_num_threads(1)
 
 
 def _restore(project: Project, run_id: int, trainer: Trainer) -> None:
