@@ -116,6 +116,12 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--dropout", type=float)
     p.add_argument("--channels", type=_sizes, help="CNN channels per block, e.g. 32,64")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.add_argument(
+        "--flip",
+        action="store_true",
+        default=None,
+        help="CNN: also mirror images left-right when augmenting",
+    )
     p.add_argument("--cell", choices=("lstm", "gru"))
     p.add_argument("--window", type=int, help="time series: input length")
     p.add_argument("--horizon", type=int, help="time series: steps ahead to forecast")

@@ -104,6 +104,7 @@ TRAIN_OPTIONS = (
     "dropout",
     "channels",
     "augment",
+    "flip",
     "cell",
     "window",
     "horizon",

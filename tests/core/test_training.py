@@ -76,6 +76,8 @@ def test_cnn_trains_on_image_folders(project: Project) -> None:
     result = project.train("digits", arch="cnn", epochs=6, batch_size=32)
     assert result.model.signature["input_shape"] == [1, 8, 8]
     assert result.metrics["accuracy"] > 0.5
+    flipped = project.train("digits", arch="cnn", epochs=1, flip=True)
+    assert flipped.model.params["config"]["flip"] is True
 
 
 def _no_target(project: Project, tmp_path: Path) -> dict:

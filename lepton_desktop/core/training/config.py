@@ -51,6 +51,7 @@ class TrainConfig:
     channels: tuple[int, ...] = (32, 64)
     kernel: int = 3
     augment: bool = True
+    flip: bool = False
     cell: str = "lstm"
     rnn_layers: int = 1
     rnn_hidden: int = 64

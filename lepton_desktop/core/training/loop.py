@@ -254,7 +254,7 @@ class Trainer:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.config.augment and self.config.arch == "cnn":
-            x = augment(x, self.generator)
+            x = augment(x, self.generator, flip=self.config.flip)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, enabled=self.amp):
             out = self.model(x)

@@ -150,17 +150,25 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Light augmentation: shifts up to 10% and rotations up to 10 degrees.
+def augment(images: torch.Tensor, generator: torch.Generator, flip: bool = False) -> torch.Tensor:
+    """Light augmentation: shifts up to 10%, rotations up to 10 degrees, optional flips.
 
-    (No flips by default: they change the meaning of digits and letters.)
+    (Horizontal flips are off by default: they change the meaning of digits and
+    letters; photos of objects usually welcome them.)
     """
     n = images.shape[0]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * 0.2
-    cos, sin = torch.cos(angle), torch.sin(angle)
+    mirror = torch.ones(n)
+    if flip:
+        mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) * mirror, torch.sin(angle)
     theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+        [
+            torch.stack([cos, -sin, shift[:, 0]], 1),
+            torch.stack([sin * mirror, torch.cos(angle), shift[:, 1]], 1),
+        ],
+        1,
     ).to(images)
     grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
     return nn.functional.grid_sample(images, grid, padding_mode="border", align_corners=False)
