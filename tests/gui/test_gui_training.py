@@ -76,7 +76,10 @@ def test_train_watch_live_charts_and_read_the_evaluation(
     assert tab.form.arch.currentData() == "mlp"  # the architecture that fits a table
     assert not arch_items.item(1).isEnabled()  # no CNN on a table
     assert "images" in arch_items.item(1).toolTip()
-    run_id = _train(qtbot, tab, epochs=8)
+    # Long enough (no early stop) to span several flushes of the worker's metric writer,
+    # however fast the machine: the curve must be seen growing while the run is live.
+    tab.form.patience.setValue(0)
+    run_id = _train(qtbot, tab, epochs=300)
     step = tab.charts.charts["step"]
     seen: list[int] = []
     tab.poller.updated.connect(lambda _updates: seen.append(step.points(run_id, "loss")))
@@ -85,7 +88,7 @@ def test_train_watch_live_charts_and_read_the_evaluation(
     assert len(growing) >= 2, f"the loss curve never grew while training: {seen}"
     x, y = step.curve_data(run_id, "loss")
     assert len(x) == len(y) == step.points(run_id, "loss") == growing[-1]
-    assert tab.charts.charts["epoch_loss"].points(run_id, "val_loss") == 8
+    assert tab.charts.charts["epoch_loss"].points(run_id, "val_loss") == 300
     assert tab.charts.charts["cpu"].points(run_id, "cpu_percent") > 0
     assert tab.charts.title("cpu") == "CPU % (no GPU)"
     assert _cell(tab, run_id, "Status") == "finished"
