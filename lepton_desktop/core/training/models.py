@@ -46,6 +46,12 @@ def model_spec(
     return spec
 
 
+def _dropout(p: float) -> nn.Module:
+    """``nn.Dropout(p)``, or ``nn.Identity()`` for p = 0: the same output and the same
+    state_dict keys (neither has state), without a dropout call per layer and step."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 def build(spec: dict[str, Any]) -> nn.Module:
     """A fresh model for ``spec``."""
     return {"mlp": MLP, "cnn": CNN, "rnn": RNN}[spec["arch"]](spec)
@@ -62,7 +68,7 @@ class MLP(nn.Module):
             layers.append(nn.Linear(width, size))
             if spec["batch_norm"]:
                 layers.append(nn.BatchNorm1d(size))
-            layers += [_ACTIVATIONS[spec["activation"]](), nn.Dropout(spec["dropout"])]
+            layers += [_ACTIVATIONS[spec["activation"]](), _dropout(spec["dropout"])]
             width = size
         layers.append(nn.Linear(width, spec["n_outputs"]))
         self.net = nn.Sequential(*layers)
@@ -94,10 +100,10 @@ class CNN(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(spec["dropout"]),
+            _dropout(spec["dropout"]),
             nn.Linear(channels * pooled * pooled, 128),
             nn.ReLU(),
-            nn.Dropout(spec["dropout"]),
+            _dropout(spec["dropout"]),
             nn.Linear(128, spec["n_outputs"]),
         )
 
