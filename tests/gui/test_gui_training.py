@@ -154,6 +154,7 @@ def test_stop_a_long_run_and_overlay_two_runs(
 ) -> None:
     tab = _open_training(qtbot, window, iris_project, open_project)
     short = _train(qtbot, tab, epochs=3)
+    tab.form.patience.setValue(0)  # no early stop: only Stop ends the long run
     long = _train(qtbot, tab, epochs=5000)
     qtbot.waitUntil(lambda: _status(tab, long) == "running"
                     and tab.charts.charts["step"].points(long, "loss") > 0,
