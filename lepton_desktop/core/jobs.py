@@ -94,8 +94,17 @@ def run_job(
     caused end the job as ``failed`` with the message; unexpected ones keep the
     traceback in the job's error text and are re-raised.
     """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_cancel)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    # A script calling Project.train gets its own SIGTERM handler back afterwards.
+    previous = signal.signal(signal.SIGTERM, _raise_cancel) if on_main_thread else None
+    try:
+        return _run(project_path, job_id, function, echo)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(project_path: Path, job_id: int, function: JobFunction, echo: Reporter | None) -> Job:
     from lepton_desktop.core.project import Project  # the facade imports this module
 
     with Project.open(project_path) as project:

@@ -167,3 +167,15 @@ def test_a_run_whose_job_is_cancelled_before_it_starts_becomes_resumable(project
     assert "cancelled" in (cancelled.error or "")
     project.runs.delete(run.id)
     assert project.runs.list() == []
+
+
+def test_training_in_a_script_leaves_its_process_settings_alone(project: Project) -> None:
+    import signal
+
+    import torch
+
+    threads = torch.get_num_threads()
+    handler = signal.getsignal(signal.SIGTERM)
+    project.train("iris", arch="mlp", epochs=1)
+    assert torch.get_num_threads() == threads
+    assert signal.getsignal(signal.SIGTERM) is handler

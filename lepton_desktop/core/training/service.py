@@ -61,6 +61,7 @@ def run_training(
     reporter = reporter or NullReporter()
     run = run_store.get(project.conn, run_id)
     config = TrainConfig.from_dict(run.config)
+    threads = torch.get_num_threads()  # a script's own setting comes back afterwards
     try:
         return _train(project, run, config, reporter, resume)
     except CancelledError:
@@ -72,6 +73,8 @@ def run_training(
     except BaseException as exc:
         _finish(project, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _train(
@@ -86,7 +89,7 @@ def _train(
     tracker = RunTracker(
         project.path,
         run.id,
-        device.index or 0 if device.type == "cuda" else None,
+        (device.index or 0) if device.type == "cuda" else None,
         on_epoch=_progress(reporter, run, config, data),
     )
     trainer = Trainer(build(spec), data, config, tracker, device)
