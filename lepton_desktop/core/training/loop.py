@@ -161,6 +161,9 @@ class Trainer:
         self.model = model.to(device)
         self.data, self.config, self.hooks, self.device = data, config, hooks, device
         self.loss_fn = loss_function(config, data).to(device)
+        # Epoch metrics are computed on CPU arrays; a CPU twin avoids moving the loss
+        # (and its class weights) back and forth every epoch.
+        self.cpu_loss_fn = loss_function(config, data)
         n_train = len(data.y["train"])
         self.batch = effective_batch_size(config, n_train)
         self.epochs = planned_epochs(config, n_train)
@@ -320,8 +323,7 @@ class Trainer:
             out = torch.from_numpy(self.predict(rows))
             y = self.y[rows].cpu()
             pred = out if self.data.task == "classification" else out.squeeze(-1)
-            metrics[f"{split}_loss"] = float(self.loss_fn.cpu()(pred, y))
-            self.loss_fn.to(self.device)
+            metrics[f"{split}_loss"] = float(self.cpu_loss_fn(pred, y))
             metrics.update(_quick_metrics(split, out.numpy(), y.numpy(), self.data))
         metrics["lr"] = float(self.optimizer.param_groups[0]["lr"])
         if isinstance(self.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):

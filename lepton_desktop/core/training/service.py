@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lepton_desktop.core.entities import Job, Run
+from lepton_desktop.core.entities import DatasetVersion, Job, ModelVersion, Run
 from lepton_desktop.core.errors import CancelledError, LeptonError, NotFoundError
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.project import Project
@@ -110,7 +110,7 @@ def _train(
         tracker.close()
     evaluation = evaluate(data, lambda x: _predict(trainer, result.best_state, x))
     evaluation["parameters"] = parameter_count(trainer.model)
-    model = _register(project, run, config, data, spec, result.best_state, evaluation)
+    model = _register(project, run, version, config, data, spec, result.best_state, evaluation)
     status = "stopped" if result.stopped else "finished"
     _finish(project, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
     return {
@@ -179,13 +179,13 @@ def _flat(metrics: dict[str, Any], task: str) -> dict[str, float]:
 def _register(
     project: Project,
     run: Run,
+    version: DatasetVersion,
     config: TrainConfig,
     data: training_data.TrainData,
     spec: dict[str, Any],
     state: dict[str, torch.Tensor],
     evaluation: dict[str, Any],
-):
-    version = project.dataset_by_id(run.dataset_version_id or 0)
+) -> ModelVersion:
     params = {
         "spec": spec,
         "config": config.to_dict(),
@@ -217,7 +217,7 @@ def _register(
     )
 
 
-def _inputs(data: training_data.TrainData, version: Any) -> list[dict[str, str]]:
+def _inputs(data: training_data.TrainData, version: DatasetVersion) -> list[dict[str, str]]:
     step = next((s for s in data.pipeline if s.get("step") == "input"), None)
     if step is not None:
         return list(step["columns"])
