@@ -55,6 +55,10 @@ class ModelRegistry:
         module.load_state_dict(deserialize(model_store.weights(self._project.conn, version.id)))
         return module.eval(), version
 
+    def weights(self, ref: str) -> bytes:
+        """The version's serialized ``state_dict`` (read back with ``weights_only=True``)."""
+        return model_store.weights(self._project.conn, self.get(ref).id)
+
     def summary(self) -> list[dict[str, Any]]:
         """One JSON-ready entry per version (for ``models --json`` and ``info``)."""
         return [

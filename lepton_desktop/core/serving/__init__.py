@@ -1,0 +1,1 @@
+"""Serving: a FastAPI app under uvicorn in a worker process (DESIGN §5)."""
