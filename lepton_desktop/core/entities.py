@@ -195,3 +195,50 @@ class ModelVersion:
     def ref(self) -> str:
         """``name:version``."""
         return f"{self.name}:{self.version}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """One start of the local server: where it listens, what it serves, how it went."""
+
+    id: int
+    job_id: int | None
+    host: str
+    port: int
+    url: str | None
+    token: str | None
+    status: str  # queued | starting | running | stopped | failed | interrupted
+    models: list[str]
+    loaded: list[dict[str, Any]]
+    options: dict[str, Any]
+    error: str | None
+    pid: int | None
+    created_at: float
+    started_at: float | None
+    stopped_at: float | None
+
+    @property
+    def active(self) -> bool:
+        """True while queued, starting or running."""
+        return self.status in ("queued", "starting", "running")
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestRecord:
+    """One request the server answered, as its log writer stored it."""
+
+    id: int
+    deployment_id: int | None
+    ts: float
+    request_id: str
+    method: str
+    path: str
+    protocol: str
+    model: str | None
+    version: int | None
+    status: int
+    latency_ms: float
+    n_rows: int
+    inputs: Any
+    outputs: Any
+    error: str | None

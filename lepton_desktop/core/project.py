@@ -29,6 +29,7 @@ from lepton_desktop.core.errors import (
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import migrations
+from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.core.store.db import (
     backup_to,
     checkpoint,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.progress import Reporter
     from lepton_desktop.core.registry.registry import ModelRegistry
+    from lepton_desktop.core.serving.manager import ServingManager
     from lepton_desktop.core.training.manager import RunManager, TrainResult
 
 SUFFIX = ".lepton"
@@ -152,6 +154,13 @@ class Project:
         from lepton_desktop.core.registry.registry import ModelRegistry
 
         return ModelRegistry(self)
+
+    @property
+    def serving(self) -> ServingManager:
+        """Deployments of the local server and their request logs."""
+        from lepton_desktop.core.serving.manager import ServingManager
+
+        return ServingManager(self)
 
     def train(
         self, dataset: str, *, reporter: Reporter | None = None, **options: Any
@@ -327,6 +336,7 @@ class Project:
 
         job_store.request_cancel(self.conn, job_id)
         run_store.interrupt_orphans(self.conn)
+        serving_store.interrupt_orphans(self.conn)
 
     def forget_job(self, job_id: int) -> None:
         """Delete a finished job's row (after its outcome was shown to the user)."""
@@ -352,6 +362,7 @@ class Project:
         from lepton_desktop.core.store import runs as run_store
 
         run_store.interrupt_orphans(self.conn)
+        serving_store.interrupt_orphans(self.conn)
         for version_id in dataset_store.unfinished_versions(self.conn):
             dataset_store.discard_version(self.conn, version_id)
         return dead

@@ -181,7 +181,61 @@ def m003_training(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_jobs, m003_training]
+def m005_serving(conn: sqlite3.Connection) -> None:
+    """Deployments of the local server, their request log, and feedback on answers."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            url TEXT,
+            token TEXT,
+            status TEXT NOT NULL DEFAULT 'queued',
+            models TEXT NOT NULL DEFAULT '[]',
+            loaded TEXT NOT NULL DEFAULT '[]',
+            options TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            pid INTEGER,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            stopped_at REAL
+        );
+        CREATE TABLE request_log (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER REFERENCES deployments(id) ON DELETE CASCADE,
+            ts REAL NOT NULL,
+            request_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            protocol TEXT NOT NULL DEFAULT 'other',
+            model TEXT,
+            version INTEGER,
+            status INTEGER NOT NULL,
+            latency_ms REAL NOT NULL,
+            n_rows INTEGER NOT NULL DEFAULT 0,
+            inputs TEXT,
+            outputs TEXT,
+            error TEXT
+        );
+        CREATE INDEX request_log_deployment ON request_log (deployment_id, id);
+        CREATE INDEX request_log_request_id ON request_log (request_id);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER REFERENCES deployments(id) ON DELETE CASCADE,
+            request_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            label TEXT NOT NULL,
+            row INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX feedback_request_id ON feedback (request_id)
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_jobs, m003_training, m005_serving]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,181 @@
+"""``project.serving``: start, watch and stop the local server; read its request log.
+
+A deployment row is the server's record in the project file: the GUI queues one with
+:meth:`ServingManager.queue` and runs its ``serve`` job in a worker process; the
+worker fills in the address it bound and the models it loaded, and its log writer
+appends the requests it answered, which the GUI reads incrementally.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.entities import Deployment, RequestRecord
+from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.store import serving as serving_store
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+#: Server options and their defaults (the tab's "Advanced" settings).
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "cors": [],
+    "capture_inputs": True,
+    "max_batch": 32,
+    "max_wait_ms": 2.0,
+    "workers": 1,
+    "max_body_bytes": 8 * 1024 * 1024,
+    "timeout_s": 30.0,
+}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_address(host: str, port: int, token: str | None) -> None:
+    """Refuse an address the server must not bind. Raises InvalidOptionError."""
+    if not 0 <= port <= 65535:
+        raise InvalidOptionError(f"--port {port}: choose a port between 1 and 65535 (0: any)")
+    if not is_loopback(host) and not token:
+        raise InvalidOptionError(
+            f"--host {host}: serving beyond this machine needs a token; "
+            "pass --token TOKEN (the GUI generates one)"
+        )
+    if token is not None and len(token) < 16:
+        raise InvalidOptionError("--token: use at least 16 characters")
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Refuse impossible server options. Raises InvalidOptionError naming the option."""
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise InvalidOptionError(f"unknown server options: {', '.join(sorted(unknown))}")
+    counts = {k: options[k] for k in ("max_batch", "workers", "max_body_bytes") if k in options}
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidOptionError(f"--{name.replace('_', '-')} {value}: must be at least 1")
+    for name in ("max_wait_ms", "timeout_s"):
+        if name in options and not 0 <= float(options[name]) <= 3600:
+            raise InvalidOptionError(f"--{name.replace('_', '-')} {options[name]}: out of range")
+
+
+class ServingManager:
+    """Deployments of one project (reached as ``project.serving``)."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+
+    @property
+    def _conn(self) -> Any:
+        return self._project.conn
+
+    @staticmethod
+    def new_token() -> str:
+        """A fresh random token for ``Authorization: Bearer``."""
+        return secrets.token_urlsafe(24)
+
+    def create(
+        self,
+        models: Sequence[str] | None = None,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        token: str | None = None,
+        **options: Any,
+    ) -> Deployment:
+        """Validate and record a deployment (no job); see :meth:`queue`.
+
+        Raises:
+            InvalidOptionError: a non-loopback host without a token, a bad port or
+                option; NotFoundError: an unknown model. Nothing is written.
+        """
+        check_address(host, port, token)
+        merged = DEFAULT_OPTIONS | options
+        merged["cors"] = list(merged["cors"])
+        check_options(merged)
+        for ref in models or ():
+            self._project.models.get(ref)  # NotFoundError names the model
+        if not models and not self._project.models.list(include_archived=False):
+            raise InvalidOptionError("no model to serve: train or import a model first")
+        deployment_id = serving_store.create_deployment(
+            self._conn, host=host, port=port, token=token, models=list(models or []),
+            options=merged,
+        )  # fmt: skip
+        return self.get(deployment_id)
+
+    def queue(
+        self,
+        models: Sequence[str] | None = None,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        token: str | None = None,
+        **options: Any,
+    ) -> tuple[Deployment, int]:
+        """Record a deployment and queue its ``serve`` job; return ``(deployment, job id)``.
+
+        ``models`` are names or refs to serve (all models when empty); ``options`` are
+        those of :data:`DEFAULT_OPTIONS`.
+        """
+        deployment = self.create(models, host=host, port=port, token=token, **options)
+        job_id = self._project.create_job("serve", {"deployment_id": deployment.id})
+        serving_store.update_deployment(self._conn, deployment.id, job_id=job_id)
+        return self.get(deployment.id), job_id
+
+    def get(self, deployment_id: int) -> Deployment:
+        """One deployment. Raises NotFoundError."""
+        return serving_store.get_deployment(self._conn, deployment_id)
+
+    def list(self, limit: int = 100) -> list[Deployment]:
+        """Deployments, newest first."""
+        return serving_store.list_deployments(self._conn, limit)
+
+    def active(self) -> Deployment | None:
+        """The newest deployment that is queued, starting or running."""
+        return next((d for d in self.list(20) if d.active), None)
+
+    def update(self, deployment_id: int, **fields: Any) -> None:
+        """Record the server's state (used by the ``serve`` worker)."""
+        serving_store.update_deployment(self._conn, deployment_id, **fields)
+
+    def stop(self, deployment_id: int) -> None:
+        """Ask the deployment's worker to shut the server down."""
+        deployment = self.get(deployment_id)
+        if deployment.job_id is not None and deployment.active:
+            self._project.cancel_job(deployment.job_id)
+
+    def requests_since(
+        self, deployment_id: int | None, after_id: int = 0, limit: int = 1000
+    ) -> list[RequestRecord]:
+        """Logged requests with ``id > after_id`` (oldest first)."""
+        return serving_store.requests_since(self._conn, deployment_id, after_id, limit)
+
+    def request_count(self, deployment_id: int | None = None) -> int:
+        """How many requests were logged."""
+        return serving_store.request_count(self._conn, deployment_id)
+
+    def find_request(self, request_id: str) -> RequestRecord | None:
+        """A logged request by its id."""
+        return serving_store.find_request(self._conn, request_id)
+
+    def add_feedback(
+        self, request_id: str, label: Any, row: int = 0, deployment_id: int | None = None
+    ) -> int:
+        """Record the true label of one answered row (for live accuracy)."""
+        return serving_store.add_feedback(self._conn, deployment_id, request_id, label, row)
+
+    def feedback_for(self, request_id: str) -> list[tuple[int, Any]]:
+        """``(row, label)`` pairs given for a request."""
+        return serving_store.feedback_for(self._conn, request_id)

@@ -1,0 +1,108 @@
+"""Deployments and the request log in the project file (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.project import Project
+from lepton_desktop.core.store import serving as serving_store
+from tests.conftest import SAMPLE_DATA
+from tests.helpers import snapshot
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("serving") / "p.lepton"
+    with Project.create(path) as project:
+        project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
+        project.train("iris", arch="mlp", epochs=2, model_name="iris")
+    return path
+
+
+@pytest.fixture
+def project(served: Path, tmp_path: Path) -> Project:
+    copy = tmp_path / "copy.lepton"
+    with Project.open(served) as source:
+        source.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    copy.write_bytes(served.read_bytes())
+    return Project.open(copy)
+
+
+def test_queue_records_a_deployment_and_its_serve_job(project: Project) -> None:
+    deployment, job_id = project.serving.queue(["iris"], port=0, max_batch=8)
+    assert deployment.status == "queued" and deployment.active
+    assert deployment.job_id == job_id and project.job(job_id).kind == "serve"
+    assert deployment.options["max_batch"] == 8 and deployment.options["capture_inputs"]
+    assert project.serving.active() == deployment
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"host": "0.0.0.0"}, "needs a token"),
+        ({"host": "192.168.1.5", "token": "short"}, "at least 16"),
+        ({"port": 70000}, "between 1 and 65535"),
+        ({"max_batch": 0}, "--max-batch 0"),
+        ({"colour": "red"}, "unknown server options: colour"),
+    ],
+)
+def test_bad_options_are_refused_and_nothing_written(
+    project: Project, kwargs: dict[str, object], message: str
+) -> None:
+    before = snapshot(project.path)
+    with pytest.raises(InvalidOptionError, match=message):
+        project.serving.queue(**kwargs)  # type: ignore[arg-type]
+    assert snapshot(project.path) == before
+
+
+def test_unknown_model_is_refused(project: Project) -> None:
+    before = snapshot(project.path)
+    with pytest.raises(NotFoundError, match="nope"):
+        project.serving.queue(["nope"])
+    assert snapshot(project.path) == before
+
+
+def test_token_allows_other_addresses(project: Project) -> None:
+    token = project.serving.new_token()
+    deployment, _ = project.serving.queue(host="0.0.0.0", token=token)
+    assert deployment.token == token and deployment.models == []
+
+
+def test_request_log_is_read_incrementally(project: Project) -> None:
+    deployment = project.serving.create(["iris"])
+    rows = [
+        {
+            "deployment_id": deployment.id,
+            "ts": float(i),
+            "request_id": f"r{i}",
+            "method": "POST",
+            "path": "/predict",
+            "protocol": "predict",
+            "model": "iris",
+            "version": 1,
+            "status": 200,
+            "latency_ms": 1.5,
+            "n_rows": 1,
+            "inputs": [{"sepal_length": 5.1}],
+            "outputs": [{"label": "setosa"}],
+        }
+        for i in range(5)
+    ]
+    assert serving_store.add_requests(project.conn, rows) == 5
+    first = project.serving.requests_since(deployment.id, 0, limit=3)
+    rest = project.serving.requests_since(deployment.id, first[-1].id)
+    assert [r.request_id for r in first + rest] == [f"r{i}" for i in range(5)]
+    assert rest[0].inputs == [{"sepal_length": 5.1}]
+    assert project.serving.request_count(deployment.id) == 5
+    project.serving.add_feedback("r3", "setosa", deployment_id=deployment.id)
+    assert project.serving.feedback_for("r3") == [(0, "setosa")]
+    assert project.serving.find_request("r4") is not None
+
+
+def test_a_deployment_whose_worker_died_is_interrupted(project: Project) -> None:
+    deployment, job_id = project.serving.queue()
+    project.cancel_job(job_id)  # a queued job is cancelled at once
+    assert project.serving.get(deployment.id).status == "interrupted"
