@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import InvalidOptionError, LeptonError
 
-COMMANDS = ("new", "info", "import", "prep", "train", "models", "demo", "worker")
+COMMANDS = ("new", "info", "import", "prep", "train", "models", "export", "demo", "worker")
 EXIT_USAGE = 2
 
 
@@ -75,11 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="point ALIAS (e.g. champion) at a version first",
     )
 
+    p = sub.add_parser("export", help="export a model as TorchScript, ONNX, a bundle or Triton")
+    p.add_argument("project", type=Path)
+    p.add_argument("model", help="NAME (latest), NAME:VERSION or NAME@ALIAS")
+    p.add_argument("--format", required=True, choices=("torchscript", "onnx", "bundle", "triton"))
+    p.add_argument(
+        "--out", required=True, type=Path, help="file to write (triton: repository directory)"
+    )
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("demo", help="create the demo project from the bundled sample data")
     p.add_argument("project", type=Path, nargs="?", help="default: the per-user demo path")
 
     p = sub.add_parser("worker", help="internal: run one queued job (started by the GUI)")
-    p.add_argument("kind", choices=("import", "prep", "train"))
+    p.add_argument("kind", choices=("import", "prep", "train", "export"))
     p.add_argument("--project", type=Path, required=True)
     p.add_argument("--job", type=int, required=True)
     return parser
@@ -161,6 +170,10 @@ def _run_gui(argv: list[str]) -> int:
 def _dispatch(args: argparse.Namespace) -> int | None:
     from lepton_desktop import commands
 
+    if args.command == "export":
+        from lepton_desktop.commands_export import cmd_export
+
+        return cmd_export(args)
     handler = getattr(commands, f"cmd_{args.command}")
     return handler(args)
 

@@ -51,4 +51,12 @@ def train_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
     return run(project, job, reporter)
 
 
-JOB_FUNCTIONS = {"import": import_job, "prep": prep_job, "train": train_job}
+def export_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Export ``args.model`` as ``args.format`` to ``args.out`` (see core/export)."""
+    from lepton_desktop.core.export import export_model
+
+    args = job.args
+    return export_model(project, args["model"], args["format"], args["out"], reporter).to_dict()
+
+
+JOB_FUNCTIONS = {"import": import_job, "prep": prep_job, "train": train_job, "export": export_job}

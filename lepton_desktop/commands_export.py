@@ -1,0 +1,37 @@
+"""``lepton-desktop export``: write a model version as TorchScript, ONNX, a bundle or a
+Triton repository (argument parsing is in cli.py, the work in core/export)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lepton_desktop.cli import print_json
+from lepton_desktop.commands import open_project
+from lepton_desktop.terminal import TerminalProgress
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """``export PROJECT MODEL[:VERSION] --format F --out PATH [--json]``.
+
+    Runs in the foreground without a job row: an export reads the project and writes
+    only ``--out``, so a failed one leaves the project exactly as it was.
+    """
+    from lepton_desktop.core.export import export_model
+
+    bar = TerminalProgress(f"exporting {args.model}", unit="step")
+    try:
+        with open_project(args.project) as project:
+            result = export_model(project, args.model, args.format, args.out, bar)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(result.to_dict())
+        return
+    size = f"{result.bytes / 1e6:.2f} MB" if result.bytes >= 100_000 else f"{result.bytes:,} B"
+    print(f"exported {result.model} as {result.format}: {result.path} ({size})")
+    print(f"  checked on {result.checked_on}: max abs diff {result.max_abs_diff:.3g}")
+    if result.sha256:
+        print(f"  sha256 {result.sha256}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)

@@ -1,0 +1,178 @@
+"""A model's lineage and its model card: where it came from, how it was made, how good.
+
+Both are written into bundles (``model.json`` keeps the lineage as data,
+``MODEL_CARD.md`` says the same for people) so an exported model carries its story
+without the project file it came from.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.entities import ModelVersion
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.serving.predictor import ModelParts
+
+
+def lineage(project: Project, version: ModelVersion) -> dict[str, Any]:
+    """Run, creation time and the dataset versions the model was trained on, newest first."""
+    return {
+        "run_id": version.run_id,
+        "created_at": version.created_at,
+        "dataset": version.params.get("dataset"),
+        "datasets": _dataset_chain(project, version.dataset_version_id),
+        "notes": version.notes,
+    }
+
+
+def _dataset_chain(project: Project, version_id: int | None) -> list[dict[str, Any]]:
+    chain: list[dict[str, Any]] = []
+    while version_id is not None:
+        try:
+            dataset = project.dataset_by_id(version_id)
+        except NotFoundError:  # deleted since: the lineage stops at what is left
+            chain.append({"id": version_id, "missing": True})
+            break
+        chain.append(
+            {
+                "ref": dataset.ref,
+                "kind": dataset.kind,
+                "rows": dataset.n_rows,
+                "source": dataset.source,
+                "operations": [op.get("op", op.get("step", "?")) for op in dataset.operations],
+                "created_at": dataset.created_at,
+            }
+        )
+        version_id = dataset.parent_id
+    return chain
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "unknown"
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def model_card(parts: ModelParts, story: dict[str, Any], files: list[str]) -> str:
+    """``MODEL_CARD.md`` for ``parts`` with lineage ``story`` (see :func:`lineage`)."""
+    sections = [
+        _header(parts, story),
+        _data(parts, story),
+        _training(parts, story),
+        _metrics(parts),
+        _use(parts, files),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _header(parts: ModelParts, story: dict[str, Any]) -> str:
+    lines = [
+        f"# Model card: {parts.ref}",
+        "",
+        f"A {parts.task} model ({parts.arch.upper()}) trained with Lepton Desktop on "
+        f"{_when(story.get('created_at'))}; exported on {_when(story.get('exported_at'))}.",
+    ]
+    if parts.aliases:
+        lines.append(f"Aliases when exported: {', '.join('@' + a for a in parts.aliases)}.")
+    if story.get("notes"):
+        lines += ["", f"Notes: {story['notes']}"]
+    return "\n".join(lines)
+
+
+def _data(parts: ModelParts, story: dict[str, Any]) -> str:
+    params = parts.params
+    lines = ["## Data", ""]
+    lines.append(f"- Trained on dataset version `{story.get('dataset')}`.")
+    for entry in story.get("datasets", []):
+        if entry.get("missing"):
+            lines.append(f"  - dataset version id {entry['id']}: deleted from the project")
+            continue
+        ops = f", steps: {', '.join(entry['operations'])}" if entry["operations"] else ""
+        lines.append(
+            f"  - `{entry['ref']}` ({entry['kind']}, {entry['rows']:,} rows, from "
+            f"`{entry['source']}`{ops})"
+        )
+    lines.append(f"- Target: `{params.get('target')}`.")
+    if params.get("classes"):
+        lines.append(f"- Classes: {', '.join(f'`{c}`' for c in params['classes'])}.")
+    inputs = ", ".join(f"`{i['name']}` ({i['dtype']})" for i in parts.signature.get("inputs", []))
+    lines.append(f"- Raw inputs: {inputs or 'see the pipeline'}.")
+    shape = ", ".join(str(d) for d in parts.params["spec"]["input_shape"])
+    lines.append(
+        f"- Model input: float32 of shape [N, {shape}], made from raw inputs by the "
+        f"{len(parts.pipeline)} pipeline step(s) in `model.json`."
+    )
+    return "\n".join(lines)
+
+
+#: Hyperparameters that only mean something for some architectures.
+_ONLY_FOR = {
+    "hidden": "mlp", "activation": "mlp", "batch_norm": "mlp",
+    "channels": "cnn", "kernel": "cnn", "augment": "cnn", "flip": "cnn",
+    "cell": "rnn", "rnn_layers": "rnn", "rnn_hidden": "rnn", "window": "rnn",
+    "horizon": "rnn", "bidirectional": "rnn",
+}  # fmt: skip
+
+
+def _training(parts: ModelParts, story: dict[str, Any]) -> str:
+    config = {
+        k: v
+        for k, v in parts.params.get("config", {}).items()
+        if _ONLY_FOR.get(k, parts.arch) == parts.arch
+    }
+    lines = [
+        "## Training",
+        "",
+        f"- Run {story.get('run_id')}.",
+        "",
+        "| hyperparameter | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | `{json.dumps(v)}` |" for k, v in sorted(config.items()) if v is not None]
+    lines += [
+        "",
+        "Architecture (rebuilds the model with the weights):",
+        "",
+        "```json",
+        json.dumps(parts.params.get("spec")),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def _metrics(parts: ModelParts) -> str:
+    if not parts.metrics:
+        return "## Metrics\n\nNone recorded."
+    rows = [
+        f"| {k} | {v:.4g} |" if isinstance(v, int | float) else f"| {k} | {v} |"
+        for k, v in parts.metrics.items()
+    ]
+    return "\n".join(["## Metrics (test split)", "", "| metric | value |", "|---|---|", *rows])
+
+
+def _use(parts: ModelParts, files: list[str]) -> str:
+    outputs = "`logits` and `probabilities`" if parts.params.get("classes") else "`value`"
+    lines = [
+        "## How to use",
+        "",
+        "- Serve it: `lepton-desktop serve THIS_BUNDLE.zip` (HTTP: KServe V2, MLflow "
+        "scoring and `/predict` with raw records).",
+        "- In Python: `lepton_desktop.core.export.bundle.read_bundle(path)` checks the "
+        "bundle and returns its models; `Predictor(parts).predict(records)` answers.",
+    ]
+    if any(f.endswith("model.onnx") for f in files):
+        lines.append(
+            f"- `model.onnx` (onnxruntime and any ONNX runtime): input `input`, outputs "
+            f"{outputs}; the pipeline steps in `model.json` turn raw inputs into `input`."
+        )
+    lines.append(
+        "- `manifest.json` lists the SHA-256 of every file; `read_bundle` refuses a bundle "
+        "whose files do not match it."
+    )
+    return "\n".join(lines)

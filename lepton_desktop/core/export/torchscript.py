@@ -1,0 +1,75 @@
+"""TorchScript export: a ``.pt`` file torch (Python or C++) loads without Lepton.
+
+The traced graph is :class:`~lepton_desktop.core.export.outputs.ExportModule`: one
+input ``(batch, *input_shape)``; it returns ``(logits, probabilities)`` for
+classification and ``value`` ``(batch, 1)`` otherwise, like the ONNX export. The
+model's facts (labels, pipeline, signature) travel in the file as the extra file
+``lepton.json`` (``torch.jit.load(path, _extra_files={"lepton.json": ""})``).
+
+The written file is loaded back and run on the held-out batch and on one row before
+it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lepton_desktop.core.export.outputs import (
+    export_module,
+    model_metadata,
+    output_specs,
+    reference_outputs,
+)
+from lepton_desktop.core.export.verify import CheckBatch, Tolerance, compare
+from lepton_desktop.core.serving.predictor import Predictor
+
+#: The extra file inside the ``.pt`` that holds the model's metadata.
+METADATA_FILE = "lepton.json"
+
+
+def write_torchscript(
+    predictor: Predictor,
+    batch: CheckBatch,
+    path: Path,
+    tolerance: Tolerance,
+    reference: Predictor | None = None,
+) -> float:
+    """Trace, save to ``path``, reload and compare with ``reference`` (default: the model).
+
+    Returns:
+        The largest absolute difference found by the check.
+
+    Raises:
+        ExportMismatchError: the reloaded file answers differently.
+    """
+    import torch
+
+    metadata = json.dumps(model_metadata(predictor.parts))
+    with warnings.catch_warnings():
+        # torch 2.9+ marks torch.jit deprecated; TorchScript is still what C++ and
+        # older runtimes load, which is why this format is offered at all.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(
+            export_module(predictor), torch.from_numpy(batch.example), check_trace=False
+        )
+        torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: metadata})
+        loaded = torch.jit.load(str(path), map_location="cpu")
+    names = [spec.name for spec in output_specs(predictor)]
+    worst = 0.0
+    for x in (batch.x, batch.x[:1]):
+        with torch.inference_mode():
+            got = _by_name(names, loaded(torch.from_numpy(np.ascontiguousarray(x))))
+        expected = reference_outputs(reference or predictor, x)
+        worst = max(worst, compare("the TorchScript file", got, expected, tolerance))
+    return worst
+
+
+def _by_name(names: list[str], outputs: Any) -> dict[str, np.ndarray]:
+    if not isinstance(outputs, tuple | list):
+        outputs = (outputs,)
+    return {n: o.float().numpy() for n, o in zip(names, outputs, strict=False)}
