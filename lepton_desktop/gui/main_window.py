@@ -35,6 +35,7 @@ from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.tabs.datasets_tab import DatasetsTab
+from lepton_desktop.gui.tabs.serving_tab import ServingTab
 from lepton_desktop.gui.tabs.training_tab import TrainingTab
 from lepton_desktop.gui.theme import ThemeManager
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.datasets_tab, "Datasets")
         self.training_tab = TrainingTab(self)
         self.tabs.addTab(self.training_tab, "Training")
+        self.serving_tab = ServingTab(self)
+        self.tabs.addTab(self.serving_tab, "Serving")
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.tabs)
@@ -183,6 +186,7 @@ class MainWindow(QMainWindow):
             old.deleteLater()
         self.datasets_tab.set_session(session)
         self.training_tab.set_session(session)
+        self.serving_tab.set_session(session)
         self.job_status.update_jobs([])
         if session is not None:
             session.jobsUpdated.connect(self.job_status.update_jobs)

@@ -318,4 +318,8 @@ def describe_job(job: Job) -> str:
         return f"Preparing {args.get('dataset', '')}"
     if job.kind == "train":
         return f"Training run {args.get('run_id', '')}"
+    if job.kind == "serve":
+        return f"Serving (deployment {args.get('deployment_id', '')})"
+    if job.kind == "export":
+        return f"Exporting {args.get('model', '')} as {args.get('format', '')}"
     return f"{job.kind.capitalize()} job {job.id}"

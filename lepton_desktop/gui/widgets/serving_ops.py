@@ -1,0 +1,289 @@
+"""Reads and operations of the Serving tab.
+
+The reads run on the session's DB thread and return plain records (no widgets);
+the ops start and stop the ``serve`` worker, move aliases and run exports, and call
+back on the GUI thread. The tab never talks HTTP to its own server: what the server
+does reaches the tab through the project file (the deployment row and the request
+log, read incrementally: ``id > last_seen``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.entities import Deployment, ModelVersion, RequestRecord
+from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.gui.session import Changes, ProjectSession
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.gui.tasks import OnError
+
+#: Log rows read per poll at most (a long history is caught up over a few ticks).
+READ_LIMIT = 2000
+MODELS = Changes(models=True)
+JOBS = Changes(jobs=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """What the Start button asks for (``ServingManager.queue``'s arguments)."""
+
+    models: list[str]
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    cors: list[str] = dataclasses.field(default_factory=list)
+    capture_inputs: bool = True
+    max_batch: int = 32
+    max_wait_ms: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingUpdate:
+    """One poll's news.
+
+    Attributes:
+        deployment: the deployment shown (the active one, else the newest), or None.
+        records: its log rows newer than the cursor, oldest first.
+        total: how many requests it has logged in all.
+        job_error: the error of its job when the job ended without the deployment
+            recording an outcome (the worker could not start, was killed).
+    """
+
+    deployment: Deployment | None
+    records: list[RequestRecord]
+    total: int
+    job_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SnippetSample:
+    """What the example snippets send: a model's raw inputs and one real record."""
+
+    model: str
+    version: int
+    inputs: list[dict[str, str]]
+    record: dict[str, Any]
+
+
+# -- reads (DB thread) ------------------------------------------------------------------
+
+
+def read_update(
+    project: Project, deployment_id: int | None, after_id: int, limit: int = READ_LIMIT
+) -> ServingUpdate:
+    """DB thread: the deployment to show and its log rows after ``after_id``.
+
+    Args:
+        project: the open project.
+        deployment_id: the deployment shown until now (None: pick one). A newer
+            active deployment (started elsewhere) replaces it.
+        after_id: the id of the last log row read for ``deployment_id``.
+        limit: at most this many rows.
+    """
+    serving = project.serving
+    deployment = serving.active()
+    if deployment is None:
+        deployment = _current_or_newest(project, deployment_id)
+    if deployment is None:
+        return ServingUpdate(None, [], 0)
+    after = after_id if deployment.id == deployment_id else 0
+    records = serving.requests_since(deployment.id, after, limit)
+    total = serving.request_count(deployment.id)
+    return ServingUpdate(deployment, records, total, _job_error(project, deployment))
+
+
+def _current_or_newest(project: Project, deployment_id: int | None) -> Deployment | None:
+    if deployment_id is not None:
+        try:
+            return project.serving.get(deployment_id)
+        except NotFoundError:
+            pass  # deleted meanwhile
+    newest = project.serving.list(1)
+    return newest[0] if newest else None
+
+
+def _job_error(project: Project, deployment: Deployment) -> str | None:
+    """The job's error when it ended while the deployment still looks active."""
+    if not deployment.active or deployment.job_id is None:
+        return None
+    try:
+        job = project.job(deployment.job_id)
+    except NotFoundError:
+        return "the server's job is gone"
+    if job.active:
+        return None
+    return job.error or f"the server's worker ended ({job.status})"
+
+
+def read_models(project: Project) -> list[ModelVersion]:
+    """DB thread: the registered, unarchived model versions (by name, then number)."""
+    return project.models.list(include_archived=False)
+
+
+def read_snippet_sample(project: Project, ref: str) -> SnippetSample:
+    """DB thread: the raw inputs of version ``ref`` and the first row of its dataset."""
+    version = project.models.get(ref)
+    inputs = raw_inputs(version)
+    return SnippetSample(version.name, version.version, inputs, _sample_record(project, version))
+
+
+def raw_inputs(version: ModelVersion) -> list[dict[str, str]]:
+    """What a client sends to this version (as the server's Predictor reads it)."""
+    steps = {s.get("step"): s for s in version.pipeline}
+    if "image" in steps:
+        return [{"name": "image", "dtype": "image"}]
+    if "window" in steps:
+        return [{"name": str(steps["window"].get("column", "value")), "dtype": "series"}]
+    return [dict(i) for i in version.signature.get("inputs", [])]
+
+
+def _sample_record(project: Project, version: ModelVersion) -> dict[str, Any]:
+    """A record to send: the dataset's first row, so a pasted snippet gets an answer."""
+    inputs = raw_inputs(version)
+    dataset = _dataset(project, version)
+    if dataset is None or dataset.n_rows == 0:
+        return {i["name"]: _placeholder(i["dtype"], version) for i in inputs}
+    if inputs and inputs[0]["dtype"] == "series":
+        window = int(next(s for s in version.pipeline if s.get("step") == "window")["window"])
+        column = inputs[0]["name"]
+        position = [c.name for c in dataset.columns].index(column)
+        rows = project.rows(dataset, max(0, dataset.n_rows - window), window)
+        return {column: [row[position] for row in rows]}
+    if inputs and inputs[0]["dtype"] == "image":
+        return {"image": "<base64 of a PNG or JPEG>"}
+    names = [c.name for c in dataset.columns]
+    row = project.rows(dataset, 0, 1)[0]
+    values = dict(zip(names, row, strict=False))
+    return {i["name"]: values.get(i["name"]) for i in inputs}
+
+
+def _dataset(project: Project, version: ModelVersion) -> Any:
+    if version.dataset_version_id is None:
+        return None
+    try:
+        return project.dataset_by_id(version.dataset_version_id)
+    except NotFoundError:
+        return None
+
+
+def _placeholder(dtype: str, version: ModelVersion) -> Any:
+    if dtype == "series":
+        steps = [s for s in version.pipeline if s.get("step") == "window"]
+        return [0.0] * int(steps[0]["window"] if steps else 1)
+    return 0.0 if dtype == "numeric" else ""
+
+
+# -- ops (GUI thread) --------------------------------------------------------------------
+
+
+def poll(
+    session: ProjectSession,
+    deployment_id: int | None,
+    after_id: int,
+    on_done: Callable[[ServingUpdate], None],
+    on_error: OnError,
+    owner: Any,
+) -> None:
+    """Read the deployment and the log rows after ``after_id`` (see :func:`read_update`)."""
+    session.query(lambda p: read_update(p, deployment_id, after_id), on_done, on_error, owner)
+
+
+def load_models(
+    session: ProjectSession, on_done: Callable[[list[ModelVersion]], None], owner: Any
+) -> None:
+    """Read the model versions that can be served."""
+    session.query(read_models, on_done, owner=owner)
+
+
+def load_snippet_sample(
+    session: ProjectSession, ref: str, on_done: Callable[[SnippetSample], None], owner: Any
+) -> None:
+    """Read what the example snippets of ``ref`` send (errors leave the snippets as they are)."""
+    session.query(lambda p: read_snippet_sample(p, ref), on_done, lambda exc: None, owner)
+
+
+def load_request(
+    session: ProjectSession,
+    request_id: str,
+    on_done: Callable[[RequestRecord | None], None],
+    owner: Any,
+) -> None:
+    """Read one logged request with its captured inputs and outputs."""
+    session.query(lambda p: p.serving.find_request(request_id), on_done, owner=owner)
+
+
+def new_token(session: ProjectSession, on_done: Callable[[str], None], owner: Any) -> None:
+    """Generate a fresh bearer token."""
+    session.query(lambda p: p.serving.new_token(), on_done, owner=owner)
+
+
+def start_server(
+    session: ProjectSession,
+    options: ServerOptions,
+    on_done: Callable[[Deployment], None],
+    on_error: OnError,
+) -> None:
+    """Validate and record a deployment (core refuses bad options), then start its worker."""
+
+    def queue(project: Project) -> tuple[Deployment, int]:
+        return project.serving.queue(
+            options.models, host=options.host, port=options.port, token=options.token,
+            cors=list(options.cors), capture_inputs=options.capture_inputs,
+            max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
+        )  # fmt: skip
+
+    def queued(result: tuple[Deployment, int]) -> None:
+        deployment, job_id = result
+        session.jobs.start("serve", job_id)
+        on_done(deployment)
+
+    session.command(queue, JOBS, queued, on_error)
+
+
+def stop_server(session: ProjectSession, deployment: Deployment, on_error: OnError) -> None:
+    """Stop the server: through its worker's runner when this window started it (cancel
+    flag, then terminate, then kill), else through its job's cancel flag."""
+    job_id = deployment.job_id
+    if job_id is not None and job_id in session.jobs.running_ids():
+        session.jobs.cancel(job_id)
+        return
+    session.command(lambda p: p.serving.stop(deployment.id), JOBS, on_error=on_error)
+
+
+def set_alias(
+    session: ProjectSession, ref: str, on_done: Callable[[ModelVersion], None], on_error: OnError
+) -> None:
+    """Point the model's ``champion`` alias at ``ref`` (the server follows by itself)."""
+    session.command(lambda p: p.models.set_alias(ref, "champion"), MODELS, on_done, on_error)
+
+
+def rollback_target(versions: Sequence[ModelVersion], name: str) -> ModelVersion | None:
+    """The version a roll back of ``name``'s champion moves to: the newest one older than
+    the champion (None when there is no champion, or it is the oldest)."""
+    mine = sorted((v for v in versions if v.name == name), key=lambda v: v.version)
+    champion = next((v for v in mine if "champion" in v.aliases), None)
+    if champion is None:
+        return None
+    older = [v for v in mine if v.version < champion.version]
+    return older[-1] if older else None
+
+
+def start_export(
+    session: ProjectSession,
+    ref: str,
+    fmt: str,
+    out: str,
+    on_started: Callable[[int], None],
+    on_error: OnError,
+) -> None:
+    """Queue an ``export`` job of ``ref`` to ``out`` in format ``fmt`` and start its worker."""
+    session.jobs.submit("export", {"model": ref, "format": fmt, "out": out}, on_started, on_error)
+
+
+def forget_job(session: ProjectSession, job_id: int) -> None:
+    """Delete an ended job's row once its outcome has been shown."""
+    session.query(lambda p: p.forget_job(job_id), on_error=lambda exc: None)

@@ -1,0 +1,194 @@
+"""Example client code for the running server: curl, Python httpx and tritonclient.
+
+The snippets are generated for the address shown, the model picked and its raw inputs,
+with a real record (the first row of the model's dataset), so a pasted snippet gets
+an answer as it is. With a token they send ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lepton_desktop.gui.widgets.serving_controls import copy_text
+from lepton_desktop.gui.widgets.serving_ops import SnippetSample
+
+KINDS = ("curl", "Python (httpx)", "tritonclient")
+#: V2 datatypes of raw input kinds (text and categories travel as BYTES).
+_V2_TYPES = {"numeric": "FP32", "series": "FP32"}
+
+
+def curl_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
+    """A curl call of ``POST /predict`` with one record."""
+    body = json.dumps({"model": sample.model, "records": [sample.record]})
+    auth = f" \\\n  -H 'Authorization: Bearer {token}'" if token else ""
+    return (
+        f"curl -s {url}/predict \\\n  -H 'Content-Type: application/json'{auth} \\\n"
+        f"  -d '{_shell_quoted(body)}'\n"
+    )
+
+
+def httpx_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
+    """Python with httpx: one client (reused), ``POST /predict``, the answer printed."""
+    headers = f', headers={{"Authorization": "Bearer {token}"}}' if token else ""
+    record = json.dumps(sample.record, indent=4).replace("\n", "\n    ")
+    return (
+        "import httpx\n\n"
+        f'client = httpx.Client(base_url="{url}"{headers})\n'
+        f"record = {_pythonic(record)}\n"
+        f'response = client.post("/predict", json={{"model": "{sample.model}", '
+        '"records": [record]})\n'
+        "response.raise_for_status()\n"
+        'print(response.json()["predictions"][0])\n'
+    )
+
+
+def triton_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
+    """tritonclient over HTTP (Open Inference Protocol V2), one input per raw feature."""
+    parts = urlsplit(url)
+    lines = [
+        "import numpy as np",
+        "import tritonclient.http as httpclient",
+        "",
+        f'client = httpclient.InferenceServerClient("{parts.netloc}")',
+        "inputs = []",
+    ]
+    for name, value in sample.record.items():
+        dtype = _v2_type(sample, name)
+        array = _v2_array(value, dtype)
+        lines += [
+            f'tensor = httpclient.InferInput("{name}", {list(array["shape"])}, "{dtype}")',
+            f"tensor.set_data_from_numpy({array['numpy']}, binary_data=False)",
+            "inputs.append(tensor)",
+        ]
+    headers = f', headers={{"Authorization": "Bearer {token}"}}' if token else ""
+    lines += [
+        f'result = client.infer("{sample.model}", inputs{headers})',
+        'print(result.get_response()["outputs"])',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+SNIPPETS = {"curl": curl_snippet, "Python (httpx)": httpx_snippet, "tritonclient": triton_snippet}
+
+
+def snippet(kind: str, url: str, sample: SnippetSample, token: str | None) -> str:
+    """The ``kind`` snippet (one of :data:`KINDS`)."""
+    return SNIPPETS[kind](url.rstrip("/"), sample, token)
+
+
+def _v2_type(sample: SnippetSample, name: str) -> str:
+    dtype = next((i["dtype"] for i in sample.inputs if i["name"] == name), "numeric")
+    return _V2_TYPES.get(dtype, "BYTES")
+
+
+def _v2_array(value: Any, dtype: str) -> dict[str, Any]:
+    if dtype == "BYTES":
+        return {"shape": [1], "numpy": f"np.array([{json.dumps(str(value))}], dtype=object)"}
+    if isinstance(value, list):
+        return {
+            "shape": [1, len(value)],
+            "numpy": f"np.array([{json.dumps(value)}], dtype=np.float32)",
+        }
+    return {"shape": [1], "numpy": f"np.array([{json.dumps(value)}], dtype=np.float32)"}
+
+
+def _shell_quoted(text: str) -> str:
+    return text.replace("'", "'\\''")
+
+
+def _pythonic(text: str) -> str:
+    """JSON literals as Python ones (null, true, false)."""
+    return (
+        text.replace(": null", ": None").replace(": true", ": True").replace(": false", ": False")
+    )
+
+
+class SnippetView(QWidget):
+    """A snippet kind, a model, the read-only code and a Copy button.
+
+    Signals:
+        modelChanged(str): another model was picked (its sample is needed).
+    """
+
+    modelChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = QComboBox(self)
+        self.kind.addItems(KINDS)
+        self.model = QComboBox(self)
+        self.model.setMinimumContentsLength(12)
+        self.copy = QPushButton("Copy", self)
+        self.copy.setToolTip("Copy the snippet")
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setPlaceholderText("Examples appear here once there is a model to serve.")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Example", self))
+        row.addWidget(self.kind)
+        row.addWidget(QLabel("for", self))
+        row.addWidget(self.model, 1)
+        row.addWidget(self.copy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.text, 1)
+        self.url = ""
+        self.token: str | None = None
+        self.sample: SnippetSample | None = None
+        self.kind.currentTextChanged.connect(lambda _k: self._render())
+        self.model.currentTextChanged.connect(self._on_model_changed)
+        self.copy.clicked.connect(lambda: copy_text(self.text.toPlainText()))
+
+    def set_models(self, names: list[str]) -> None:
+        """The models to choose from (the current one is kept when still there)."""
+        current = self.model.currentText()
+        if names == [self.model.itemText(i) for i in range(self.model.count())]:
+            return
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItems(names)
+        self.model.blockSignals(False)
+        if current in names:
+            self.model.setCurrentText(current)
+        self._on_model_changed(self.model.currentText())
+
+    def set_target(self, url: str, token: str | None) -> None:
+        """The address and token the snippets use."""
+        if (url, token) != (self.url, self.token):
+            self.url, self.token = url, token
+            self._render()
+
+    def set_sample(self, sample: SnippetSample) -> None:
+        """What the snippets send (for the current model only)."""
+        if sample.model == self.model.currentText():
+            self.sample = sample
+            self._render()
+
+    def _on_model_changed(self, name: str) -> None:
+        self.sample = None
+        self._render()
+        if name:
+            self.modelChanged.emit(name)
+
+    def _render(self) -> None:
+        if self.sample is None or not self.url:
+            self.text.clear()
+            return
+        self.text.setPlainText(snippet(self.kind.currentText(), self.url, self.sample, self.token))

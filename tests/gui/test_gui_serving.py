@@ -1,0 +1,322 @@
+"""The Serving tab: the request log, charts, settings, models and snippets on real
+project files, then one real ``serve`` worker answering real HTTP requests."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication
+from pytestqt.qtbot import QtBot
+
+from lepton_desktop.core.entities import RequestRecord
+from lepton_desktop.core.project import Project
+from lepton_desktop.core.store import serving as serving_store
+from lepton_desktop.gui.main_window import MainWindow
+from lepton_desktop.gui.tabs.serving_tab import ServingTab
+from lepton_desktop.gui.widgets import serving_ops as ops
+from lepton_desktop.gui.widgets.serving_charts import RequestStats
+from lepton_desktop.gui.widgets.serving_controls import OptionsError, parse_origins
+from lepton_desktop.gui.widgets.serving_live import ServingPoller
+from lepton_desktop.gui.widgets.serving_log import COLUMNS, STATUS_COLORS, RequestLogModel
+from lepton_desktop.gui.widgets.serving_snippets import snippet
+from tests.gui.conftest import IRIS
+from tests.helpers import snapshot
+
+pytestmark = pytest.mark.gui
+OpenProject = Callable[[Path], None]
+
+
+@pytest.fixture(autouse=True)
+def _fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ServingPoller, "INTERVAL_MS", 100)
+
+
+@pytest.fixture(scope="module")
+def _trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """iris with two model versions (trained once for the module, in-process)."""
+    path = tmp_path_factory.mktemp("serving") / "trained.lepton"
+    with Project.create(path) as project:
+        project.import_dataset(IRIS, "iris", target="species")
+        for _ in range(2):
+            project.train("iris", epochs=3, seed=0)
+    return path
+
+
+@pytest.fixture
+def trained(_trained: Path, tmp_path: Path) -> Path:
+    """A copy of the trained project for one test."""
+    path = tmp_path / "trained.lepton"
+    shutil.copy(_trained, path)
+    return path
+
+
+def _record(i: int, ts: float, status: int = 200, latency: float = 2.0) -> RequestRecord:
+    return RequestRecord(
+        id=i, deployment_id=1, ts=ts, request_id=f"r{i}", method="POST", path="/predict",
+        protocol="predict", model="iris-mlp", version=2, status=status, latency_ms=latency,
+        n_rows=1, inputs=[{"sepal_length": 5.1}], outputs=[{"label": "setosa"}], error=None,
+    )  # fmt: skip
+
+
+def _log_rows(deployment_id: int, start: int, count: int, **fields: Any) -> list[dict[str, Any]]:
+    now = time.time()
+    return [
+        {
+            "deployment_id": deployment_id, "ts": now - 1 + i * 0.01, "request_id": f"req-{i}",
+            "method": "POST", "path": "/predict", "protocol": "predict", "model": "iris-mlp",
+            "version": 2, "status": 200, "latency_ms": 1.5 + i % 3, "n_rows": 1,
+            "inputs": [{"sepal_length": 5.1 + i}], "outputs": [{"label": "setosa"}],
+        } | fields
+        for i in range(start, start + count)
+    ]  # fmt: skip
+
+
+def _running_deployment(path: Path) -> int:
+    """A deployment row as a running server leaves it (no worker: the tab only reads)."""
+    with Project.open(path) as project:
+        deployment = project.serving.create(port=8765)
+        serving_store.update_deployment(
+            project.conn, deployment.id, status="running", url="http://127.0.0.1:8765",
+            started_at=time.time(), loaded=[
+                {"name": "iris-mlp", "version": 1, "aliases": []},
+                {"name": "iris-mlp", "version": 2, "aliases": ["champion"]},
+            ],
+        )  # fmt: skip
+        project.models.set_alias("iris-mlp:2", "champion")
+        serving_store.add_requests(project.conn, _log_rows(deployment.id, 0, 5))
+    return deployment.id
+
+
+def _open_serving(
+    qtbot: QtBot, window: MainWindow, path: Path, open_project: OpenProject
+) -> ServingTab:
+    open_project(path)
+    tab = window.serving_tab
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: len(tab.versions) == 2, timeout=10_000)
+    return tab
+
+
+# -- widgets on synthetic rows ------------------------------------------------------------
+
+
+def test_log_model_appends_in_batches_caps_rows_and_colours_statuses(qtbot: QtBot) -> None:
+    model = RequestLogModel(max_rows=5)
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    now = time.time()
+    model.append([_record(i, now + i) for i in range(3)])
+    model.append([_record(i, now + i, status=500 if i == 6 else 200) for i in range(3, 7)])
+    assert inserted == [(0, 2), (1, 4)]  # two rows dropped first, then one insert
+    assert model.rowCount() == 5
+    assert [r.id for r in model.records] == [2, 3, 4, 5, 6]  # the oldest were dropped
+    assert all(r.inputs is None for r in model.records)  # slim rows; details are read apart
+    status = COLUMNS.index("Status")
+    cell = model.index(4, status)
+    assert model.data(cell) == "500"
+    assert model.data(cell, Qt.ItemDataRole.ForegroundRole) == QColor(STATUS_COLORS[5])
+    assert model.data(model.index(0, status), Qt.ItemDataRole.ForegroundRole) == QColor(
+        STATUS_COLORS[2]
+    )
+    assert model.data(model.index(0, COLUMNS.index("Model"))) == "iris-mlp:2"
+
+
+def test_stats_bin_rate_and_latency_percentiles() -> None:
+    stats = RequestStats(window_s=60)
+    now = 1_000_000.0
+    # 10 requests in the last second (out of order), 1 to 100 ms; one older than the window.
+    records = [
+        _record(i, now - 0.05 - 0.09 * (i % 10), latency=float(1 + i * 11)) for i in range(10)
+    ]
+    stats.add([_record(99, now - 120)])
+    stats.add(list(reversed(records)))
+    assert list(stats.ts) == sorted(stats.ts)
+    stats.prune(now)
+    assert len(stats.ts) == 10
+    x, rate = stats.rate(now)
+    assert x[-1] == pytest.approx(0.0) and rate[-1] == 10 and rate.sum() == 10
+    _, p50, p99 = stats.latency_percentiles(now)
+    latencies = [r.latency_ms for r in records]
+    assert p50[-1] == pytest.approx(sorted(latencies)[4] / 2 + sorted(latencies)[5] / 2)
+    assert p99[-1] == pytest.approx(max(latencies), rel=0.02)
+    assert all(v != v for v in p50[:-1])  # NaN where no request fell
+    assert stats.recent(now, span_s=10)[0] == pytest.approx(1.0)
+
+
+def test_cors_origins_are_checked_line_by_line() -> None:
+    assert parse_origins("https://app.example.com\n\n  http://localhost:3000/ \n*") == [
+        "https://app.example.com",
+        "http://localhost:3000",
+        "*",
+    ]
+    with pytest.raises(OptionsError, match=r"line 2 \('ftp://files'\)"):
+        parse_origins("https://ok.example\nftp://files")
+    with pytest.raises(OptionsError, match="line 1"):
+        parse_origins("https://app.example.com/path")
+
+
+def test_snippets_send_a_real_row_to_the_shown_url(trained: Path) -> None:
+    with Project.open(trained) as project:
+        sample = ops.read_snippet_sample(project, "iris-mlp")
+        first = project.rows(project.dataset("iris"), 0, 1)[0]
+    assert sample.model == "iris-mlp" and sample.version == 2
+    assert [i["name"] for i in sample.inputs] == [
+        "sepal_length",
+        "sepal_width",
+        "petal_length",
+        "petal_width",
+    ]
+    assert sample.record["sepal_length"] == first[0]
+    url = "http://127.0.0.1:9999"
+    curl = snippet("curl", url, sample, None)
+    assert f"{url}/predict" in curl and '"iris-mlp"' in curl and "Authorization" not in curl
+    assert str(first[0]) in curl
+    httpx_code = snippet("Python (httpx)", url, sample, "s3cret-token-of-16+")
+    compile(httpx_code, "<snippet>", "exec")
+    assert 'base_url="http://127.0.0.1:9999"' in httpx_code
+    assert "Bearer s3cret-token-of-16+" in httpx_code
+    triton = snippet("tritonclient", url, sample, None)
+    compile(triton, "<snippet>", "exec")
+    assert 'InferenceServerClient("127.0.0.1:9999")' in triton
+    assert triton.count("httpclient.InferInput(") == 4
+
+
+# -- the tab on a project file --------------------------------------------------------------
+
+
+def test_tab_follows_a_running_server_log_promotes_and_rolls_back(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
+) -> None:
+    deployment_id = _running_deployment(trained)
+    tab = _open_serving(qtbot, window, trained, open_project)
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 5, timeout=10_000)
+    assert tab.panel.status.text().startswith("Running since")
+    assert tab.panel.toggle.text() == "Stop server"
+    assert tab.panel.url.text() == "http://127.0.0.1:8765"
+    assert not tab.panel.settings.isEnabled()  # start-up settings are locked while running
+    tab.panel.copy_url.click()
+    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:8765"
+    qtbot.waitUntil(
+        lambda: "http://127.0.0.1:8765/predict" in tab.snippets.text.toPlainText(), timeout=10_000
+    )
+
+    # New rows arrive incrementally; the error is counted and coloured.
+    with Project.open(trained) as project:
+        serving_store.add_requests(project.conn, _log_rows(deployment_id, 5, 2))
+        serving_store.add_requests(
+            project.conn,
+            _log_rows(
+                deployment_id,
+                7,
+                1,
+                status=422,
+                error="record 0: missing 'petal_width'",
+                inputs=None,
+                outputs=None,
+            ),
+        )
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 8, timeout=10_000)
+    assert (tab.total, tab.errors) == (8, 1)
+    assert "<b>8</b> requests" in tab.counters.text()
+    assert "<b>1</b> errors" in tab.counters.text()
+    assert tab.charts.stats.rate(time.time())[1].sum() == 8
+
+    # Clicking a row shows what it sent and got back (read from the file on demand).
+    tab.log.selectRow(1)
+    qtbot.waitUntil(lambda: '"sepal_length": 6.1' in tab.detail.toPlainText(), timeout=10_000)
+    assert '"label": "setosa"' in tab.detail.toPlainText()
+    tab.log.selectRow(7)
+    qtbot.waitUntil(lambda: "were not captured" in tab.detail.toPlainText(), timeout=10_000)
+    assert "missing 'petal_width'" in tab.detail.toPlainText()
+
+    # Promote v1, then roll back to it from v2 (the server is told by the alias alone).
+    loaded = tab.loaded
+    loaded.select("iris-mlp:2")
+    assert not loaded.promote.isEnabled()  # already the champion
+    assert loaded.rollback.isEnabled()
+    loaded.rollback.click()
+    qtbot.waitUntil(lambda: _champion(trained) == 1, timeout=10_000)
+    with Project.open(trained) as project:  # what the server reports once it follows
+        project.serving.update(deployment_id, loaded=[
+            {"name": "iris-mlp", "version": 1, "aliases": ["champion"]},
+            {"name": "iris-mlp", "version": 2, "aliases": []},
+        ])  # fmt: skip
+    qtbot.waitUntil(lambda: _tree_aliases(tab) == {"v1": "champion", "v2": ""}, timeout=10_000)
+    loaded.select("iris-mlp:2")
+    qtbot.waitUntil(loaded.promote.isEnabled, timeout=10_000)
+    assert not loaded.rollback.isEnabled()  # v1 is the oldest: nothing before it
+    loaded.promote.click()
+    qtbot.waitUntil(lambda: _champion(trained) == 2, timeout=10_000)
+
+    # The server stops (another window pressed Stop): the tab says so.
+    with Project.open(trained) as project:
+        project.serving.update(deployment_id, status="stopped", stopped_at=time.time())
+    qtbot.waitUntil(lambda: tab.panel.toggle.text() == "Start server", timeout=10_000)
+    assert tab.panel.status.text() == "Stopped"
+    assert tab.panel.settings.isEnabled()
+    assert tab.loaded.tree.topLevelItemCount() == 0
+    assert tab.log.log.rowCount() == 8  # the log of the last run stays readable
+
+
+def _tree_aliases(tab: ServingTab) -> dict[str, str]:
+    tree = tab.loaded.tree
+    if tree.topLevelItemCount() != 1:
+        return {}
+    model = tree.topLevelItem(0)
+    return {model.child(i).text(0): model.child(i).text(1) for i in range(model.childCount())}
+
+
+def _champion(path: Path) -> int | None:
+    with Project.open(path) as project:
+        return next((v.version for v in project.models.list() if "champion" in v.aliases), None)
+
+
+def test_refused_settings_name_the_problem_and_write_nothing(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
+) -> None:
+    tab = _open_serving(qtbot, window, trained, open_project)
+    before = snapshot(trained)
+    tab.panel.cors.setPlainText("https://app.example.com\nnot an origin")
+    qtbot.mouseClick(tab.panel.toggle, Qt.MouseButton.LeftButton)
+    assert tab.panel.error.isVisible()
+    assert "CORS origin on line 2 ('not an origin')" in tab.panel.error.text()
+
+    # Core refuses too: every model was archived meanwhile (by the command line, say).
+    tab.panel.cors.setPlainText("")
+    with Project.open(trained) as project:
+        project.models.archive("iris-mlp:1")
+        project.models.archive("iris-mlp:2")
+    before = snapshot(trained)
+    qtbot.mouseClick(tab.panel.toggle, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "no model to serve" in tab.panel.error.text(), timeout=10_000)
+    assert tab.panel.toggle.isEnabled()
+    after = snapshot(trained)
+    assert after["counts"]["deployments"] == before["counts"]["deployments"] == 0
+    assert after["counts"]["jobs"] == before["counts"]["jobs"]
+    assert after["integrity"] == "ok"
+
+
+def test_local_network_needs_a_token_and_shows_it(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
+) -> None:
+    tab = _open_serving(qtbot, window, trained, open_project)
+    panel = tab.panel
+    assert panel.options([]).host == "127.0.0.1" and panel.options([]).token is None
+    panel.lan.setChecked(True)
+    qtbot.waitUntil(lambda: len(panel.token.text()) >= 16, timeout=10_000)
+    first = panel.token.text()
+    options = panel.options([])
+    assert (options.host, options.token) == ("0.0.0.0", first)
+    assert panel.network_label.isVisible() and "token" in panel.network_label.text()
+    panel.regenerate.click()
+    qtbot.waitUntil(lambda: panel.token.text() != first, timeout=10_000)
+    panel.copy_token.click()
+    assert QGuiApplication.clipboard().text() == panel.token.text()
+    panel.lan.setChecked(False)
+    assert panel.options([]).token is None
