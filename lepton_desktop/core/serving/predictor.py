@@ -83,12 +83,14 @@ class Predictor:
     def __init__(self, parts: ModelParts) -> None:
         import torch
 
-        from lepton_desktop.core.training.loop import deserialize
         from lepton_desktop.core.training.models import build
 
         self.parts = parts
         self.module = build(parts.params["spec"])
-        self.module.load_state_dict(deserialize(parts.weights))
+        # torch.load directly, not training.loop.deserialize: that module imports pandas,
+        # a second the server's cold start does not need to spend.
+        state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
+        self.module.load_state_dict(state)
         self.module.eval()
         self._torch = torch
         self._lock = threading.Lock()  # a torch module is not re-entrant across threads

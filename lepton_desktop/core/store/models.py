@@ -147,6 +147,19 @@ def resolve(conn: sqlite3.Connection, ref: str) -> ModelVersion:
     return _version(conn, row)
 
 
+def registry_stamp(conn: sqlite3.Connection) -> tuple[Any, ...]:
+    """A cheap fingerprint of the registry: it changes when a version is added, deleted,
+    archived or restored, or an alias moves (a running server polls it every second)."""
+    versions = conn.execute(
+        "SELECT COALESCE(MAX(id), 0), COUNT(*), "
+        "COALESCE(GROUP_CONCAT(CASE WHEN archived THEN id END), '') FROM model_versions"
+    ).fetchone()
+    aliases = conn.execute(
+        "SELECT model_id, alias, version_id FROM model_aliases ORDER BY model_id, alias"
+    ).fetchall()
+    return (*versions, tuple(aliases))
+
+
 def weights(conn: sqlite3.Connection, version_id: int) -> bytes:
     """The serialized weights (a ``torch.save`` state dict) of a version."""
     row = conn.execute("SELECT weights FROM model_versions WHERE id = ?", (version_id,)).fetchone()

@@ -1,0 +1,125 @@
+"""Dynamic batching: concurrent requests to one model version share one forward pass.
+
+Each request encodes its own rows on the event loop and hands the array to the
+version's :class:`Batcher`. The batcher's drain task takes every pending request (up
+to ``max_batch`` rows), concatenates them, runs the forward pass in a thread
+(``run_in_executor``, so the loop keeps accepting requests meanwhile) and hands each
+request its slice of the outputs.
+
+No request waits for company when the server is quiet: a lone request is forwarded
+at once. Only when the previous pass was shared (the server is under load) does the
+batcher wait up to ``max_wait_ms`` for more requests to fill the batch; requests
+that arrive during a pass join the next one anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+class Batcher:
+    """The batching queue of one model version (create and use on one event loop).
+
+    Args:
+        forward: inputs ``(N, ...)`` -> outputs ``(N, ...)``; thread-safe.
+        max_batch: most rows in one pass (a larger single request runs alone).
+        max_wait_s: how long a pass under load waits for more requests.
+        on_batch: called with each pass's row and request counts (for metrics).
+    """
+
+    def __init__(
+        self,
+        forward: Forward,
+        *,
+        max_batch: int = 32,
+        max_wait_s: float = 0.002,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._forward = forward
+        self.max_batch = max(1, max_batch)
+        self.max_wait_s = max(0.0, max_wait_s)
+        self._on_batch = on_batch
+        self._pending: deque[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = deque()
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None
+        self._loaded = False  # whether the last pass was shared (load is on)
+        #: Passes run and requests served (for tests and the bench).
+        self.passes = 0
+        self.requests = 0
+
+    async def run(self, x: np.ndarray) -> np.ndarray:
+        """The outputs for inputs ``x``, computed in some shared pass."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._pending.append((x, future))
+        if not self._draining:
+            self._draining = True
+            self._task = loop.create_task(self._drain())  # a reference keeps it alive
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch = self._take()
+                if self._loaded and self.max_wait_s and _rows(batch) < self.max_batch:
+                    await asyncio.sleep(self.max_wait_s)
+                    batch += self._take(self.max_batch - _rows(batch), joining=True)
+                await self._run_batch(loop, batch)
+        finally:
+            self._draining = False
+
+    def _take(
+        self, room: int | None = None, *, joining: bool = False
+    ) -> list[tuple[np.ndarray, asyncio.Future]]:
+        # A request larger than the room runs alone, unless it would join a batch.
+        room = self.max_batch if room is None else room
+        taken: list[tuple[np.ndarray, asyncio.Future]] = []
+        rows = 0
+        while self._pending:
+            x, future = self._pending[0]
+            if future.done():  # the request timed out or its client left
+                self._pending.popleft()
+                continue
+            if (taken or joining) and rows + len(x) > room:
+                break
+            taken.append(self._pending.popleft())
+            rows += len(x)
+            if rows >= room:
+                break
+        return taken
+
+    async def _run_batch(
+        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[np.ndarray, asyncio.Future]]
+    ) -> None:
+        batch = [(x, f) for x, f in batch if not f.done()]
+        if not batch:
+            return
+        inputs = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
+        try:
+            outputs = await loop.run_in_executor(None, self._forward, inputs)
+        except Exception as exc:  # a bug in a pass fails its requests, not the server
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self._loaded = len(batch) > 1
+        self.passes += 1
+        self.requests += len(batch)
+        if self._on_batch is not None:
+            self._on_batch(len(inputs), len(batch))
+        start = 0
+        for x, future in batch:
+            if not future.done():
+                future.set_result(outputs[start : start + len(x)])
+            start += len(x)
+
+
+def _rows(batch: list[tuple[np.ndarray, asyncio.Future]]) -> int:
+    return sum(len(x) for x, _ in batch)

@@ -1,0 +1,406 @@
+"""Running the server: uvicorn in this process (or N worker processes) until stopped.
+
+:class:`ServerRunner` binds the socket itself (port 0 picks a free one, and a port in
+use is a clear error rather than uvicorn's exit), loads the models, and runs uvicorn
+in a thread; with ``workers > 1`` it starts that many processes sharing the socket,
+each with its own models, batchers and log writer. :func:`serve_job` is the
+``serve`` job of a deployment: the GUI's worker and ``lepton-desktop serve`` both run
+it; it records the deployment's state (starting, running with its real address and
+models, stopped or failed with the error) and watches the job's cancel flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.errors import CancelledError, LeptonError
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.entities import Job
+    from lepton_desktop.core.progress import Reporter
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.serving.app import ASGIApp
+    from lepton_desktop.core.serving.logwriter import RequestLogWriter
+    from lepton_desktop.core.serving.models import ModelSet
+    from lepton_desktop.core.serving.predictor import ModelParts
+
+log = logging.getLogger(__name__)
+#: How often the job looks at its cancel flag (seconds).
+CANCEL_CHECK_S = 0.5
+
+
+@dataclasses.dataclass
+class ServeSpec:
+    """Everything a server process needs; plain JSON, so worker processes get it too.
+
+    ``project``: serve its models (``models``: names or refs; empty: all) and follow
+    its registry. ``bundle``: serve an exported bundle instead. ``log_path``: the
+    project file that receives the request log (None: no log).
+    """
+
+    project: str | None = None
+    bundle: str | None = None
+    models: list[str] = dataclasses.field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    deployment_id: int | None = None
+    log_path: str | None = None
+
+    @property
+    def workers(self) -> int:
+        """uvicorn worker processes."""
+        return int(self.options.get("workers", 1))
+
+
+def load_models(spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> ModelSet:
+    """The spec's models: from its project, its bundle, or ``parts`` already read."""
+    from lepton_desktop.core.serving.models import ModelSet
+
+    if parts is not None:
+        return ModelSet.from_parts(parts)
+    if spec.bundle is not None:
+        from lepton_desktop.core.export.bundle import read_bundle
+
+        return ModelSet.from_parts(read_bundle(Path(spec.bundle)))
+    if spec.project is None:
+        raise LeptonError("nothing to serve: give a project or a bundle")
+    return ModelSet.from_project(Path(spec.project), spec.models)
+
+
+def build_app(spec: ServeSpec, models: ModelSet) -> tuple[ASGIApp, RequestLogWriter | None]:
+    """The app for ``models`` with the spec's options, and its log writer if any."""
+    from lepton_desktop.core.serving.app import ServeOptions, create_app
+    from lepton_desktop.core.serving.logwriter import RequestLogWriter
+
+    writer = None
+    if spec.log_path is not None:
+        writer = RequestLogWriter(Path(spec.log_path), spec.deployment_id)
+    options = ServeOptions.from_options(spec.options, spec.token)
+    return create_app(models, options, writer), writer
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A bound socket for ``host:port`` (0: any free port).
+
+    Raises:
+        LeptonError: the address cannot be bound (in use, not this machine's).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise LeptonError(f"--host {host}: unknown address ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise LeptonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(host: str, port: int) -> str:
+    """``http://host:port`` (IPv6 in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _torch_threads(workers: int) -> None:
+    # Throughput comes from batching and worker processes; a small model's forward
+    # pass gains nothing from more threads, which would fight the event loop.
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // (2 * workers)))
+
+
+def _uvicorn_config(app: Any, spec: ServeSpec) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+        lifespan="off",
+    )
+
+
+class ServerRunner:
+    """One server: start, watch, stop (see the module docstring).
+
+    Args:
+        spec: what to serve and how.
+        parts: models already read (a bundle), instead of the spec's source.
+    """
+
+    def __init__(self, spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> None:
+        self.spec = spec
+        self._parts = parts
+        self.models: ModelSet | None = None
+        self.app: ASGIApp | None = None
+        self.writer: RequestLogWriter | None = None
+        self._sock: socket.socket | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._children: list[Any] = []
+        self._metrics_dir: str | None = None
+        self._stopping = False
+        self.port = 0
+        self.url = ""
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Bind, load, serve; return the URL once the server answers.
+
+        Raises:
+            LeptonError: the address cannot be bound, a model cannot be loaded, or the
+                server did not come up.
+        """
+        self._sock = bind(self.spec.host, self.spec.port)
+        self.port = self._sock.getsockname()[1]
+        self.url = url_of(self.spec.host, self.port)
+        try:
+            if self.spec.workers > 1:
+                self._start_children(timeout)
+            else:
+                self._start_thread(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _start_thread(self, timeout: float) -> None:
+        import uvicorn
+
+        _torch_threads(1)
+        self.models = load_models(self.spec, self._parts)
+        self.app, self.writer = build_app(self.spec, self.models)
+        self._server = uvicorn.Server(_uvicorn_config(self.app, self.spec))
+        sock = self._sock
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise LeptonError(f"the server on {self.url} did not start")
+            time.sleep(0.01)
+
+    def _start_children(self, timeout: float) -> None:
+        # The parent only checks the models exist (cheaply); each child loads its own.
+        if self.spec.project is not None and self._parts is None:
+            self._check_refs()
+        self._metrics_dir = tempfile.mkdtemp(prefix="lepton-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
+        context = multiprocessing.get_context("spawn")
+        payload = json.dumps(dataclasses.asdict(self.spec))
+        for index in range(self.spec.workers):
+            child = context.Process(
+                target=child_main, args=(payload, self._sock), name=f"lepton-serve-{index}"
+            )
+            child.start()
+            self._children.append(child)
+        self._wait_ready(timeout)
+
+    def _check_refs(self) -> None:
+        from lepton_desktop.core.project import Project
+
+        with Project.open(Path(self.spec.project or "")) as project:
+            for ref in self.spec.models:
+                project.models.get(ref)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        local = url_of("127.0.0.1", self.port) if self.spec.host == "0.0.0.0" else self.url
+        request = urllib.request.Request(local + "/v2/health/ready")
+        while time.monotonic() < deadline:
+            if not any(c.is_alive() for c in self._children):
+                raise LeptonError("the server's worker processes exited while starting")
+            try:
+                with urllib.request.urlopen(request, timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise LeptonError(f"the server on {self.url} did not start within {timeout:.0f} s")
+
+    # -- watching and stopping -----------------------------------------------------------
+
+    def alive(self) -> bool:
+        """Whether the server still runs."""
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return any(c.is_alive() for c in self._children)
+
+    @property
+    def served(self) -> int:
+        """Requests answered (this process's server; 0 with worker processes)."""
+        if self.app is None:
+            return 0
+        from lepton_desktop.core.serving.app import app_state
+
+        return app_state(self.app).served
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """The loaded models, for the deployment row."""
+        if self.models is not None:
+            return self.models.loaded()
+        return [{"name": ref} for ref in self.spec.models]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut down gracefully (answers in flight are finished), then write the log."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for child in self._children:
+            child.terminate()  # SIGTERM: uvicorn finishes what is in flight
+        for child in self._children:
+            child.join(timeout)
+            if child.is_alive():
+                child.kill()
+        if self.models is not None:
+            self.models.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._metrics_dir is not None:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            self._metrics_dir = None
+
+    def follow_registry(self, on_change: Any = None) -> None:
+        """Pick up new versions and moved aliases while serving (projects only)."""
+        if self.models is not None:
+            self.models.watch(on_change=on_change)
+
+    def __enter__(self) -> ServerRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def child_main(payload: str, sock: socket.socket) -> None:
+    """A worker process of a multi-process server: load, serve until SIGTERM."""
+    import uvicorn
+
+    spec = ServeSpec(**json.loads(payload))
+    _torch_threads(spec.workers)
+    models = load_models(spec)
+    if spec.project is not None:
+        models.watch()
+    app, writer = build_app(spec, models)
+    try:
+        uvicorn.Server(_uvicorn_config(app, spec)).run(sockets=[sock])
+    finally:
+        models.close()
+        if writer is not None:
+            writer.close()
+
+
+# -- the ``serve`` job ----------------------------------------------------------------
+
+
+def spec_for_deployment(project: Project, deployment_id: int) -> ServeSpec:
+    """The spec of a deployment recorded in ``project``."""
+    deployment = project.serving.get(deployment_id)
+    return ServeSpec(
+        project=str(project.path),
+        models=list(deployment.models),
+        host=deployment.host,
+        port=deployment.port,
+        token=deployment.token,
+        options=dict(deployment.options),
+        deployment_id=deployment.id,
+        log_path=str(project.path),
+    )
+
+
+def serve_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Run deployment ``job.args["deployment_id"]`` until the job is cancelled.
+
+    The deployment goes starting -> running (with the bound URL and port, and the
+    loaded models, kept current as the registry changes) -> stopped, or failed with
+    the error.
+    """
+    deployment_id = int(job.args["deployment_id"])
+    spec = spec_for_deployment(project, deployment_id)
+    project.serving.update(deployment_id, status="starting", pid=os.getpid(), error=None)
+    runner = ServerRunner(spec)
+    try:
+        runner.start()
+    except BaseException as exc:
+        stopped = isinstance(exc, CancelledError | KeyboardInterrupt)
+        _finish(project, deployment_id, "stopped" if stopped else "failed", _message(exc))
+        raise
+    project.serving.update(
+        deployment_id, status="running", url=runner.url, port=runner.port,
+        loaded=runner.loaded(), started_at=time.time(),
+    )  # fmt: skip
+    runner.follow_registry(on_change=_loaded_writer(project.path, deployment_id))
+    error = _watch(runner, reporter)
+    runner.stop()
+    _finish(project, deployment_id, "failed" if error else "stopped", error)
+    if error:
+        raise LeptonError(error)
+    return {"deployment_id": deployment_id, "url": runner.url, "served": runner.served}
+
+
+def _watch(runner: ServerRunner, reporter: Reporter) -> str | None:
+    """Wait for a cancel (None) or for the server to die (its error)."""
+    try:
+        while runner.alive():
+            reporter.update(runner.served, None, f"serving on {runner.url}")
+            time.sleep(CANCEL_CHECK_S)
+    except (CancelledError, KeyboardInterrupt):
+        return None
+    return "the server stopped unexpectedly"
+
+
+def _finish(project: Project, deployment_id: int, status: str, error: str | None) -> None:
+    project.serving.update(deployment_id, status=status, error=error, stopped_at=time.time())
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, LeptonError):
+        return str(exc)
+    if isinstance(exc, CancelledError | KeyboardInterrupt):
+        return "stopped while starting"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _loaded_writer(path: Path, deployment_id: int) -> Any:
+    def write(models: ModelSet) -> None:
+        from lepton_desktop.core.store import serving as serving_store
+        from lepton_desktop.core.store.db import connect
+
+        conn = connect(path)
+        try:
+            serving_store.update_deployment(conn, deployment_id, loaded=models.loaded())
+        finally:
+            conn.close()
+
+    return write
