@@ -89,6 +89,7 @@ class _Export:
     batch: CheckBatch
     tolerance: Tolerance
     reporter: Reporter
+    reference: Predictor
     notes: list[str] = dataclasses.field(default_factory=list)
 
     def step(self, done: int, message: str) -> None:
@@ -103,6 +104,7 @@ def export_model(
     reporter: Reporter | None = None,
     *,
     tolerance: Tolerance | None = None,
+    reference: str | None = None,
 ) -> ExportResult:
     """Export model version ``ref`` (``name``, ``name:N``, ``name@alias``) to ``out``.
 
@@ -114,6 +116,8 @@ def export_model(
             existing; the model goes into ``out/NAME``).
         reporter: progress, and cancellation between steps.
         tolerance: how far the file's outputs may be from the model's.
+        reference: check the file against this version's outputs instead of ``ref``'s
+            (how the tests prove that a file computing something else is refused).
 
     Raises:
         InvalidOptionError: an unknown format; ``out`` exists (OutputExistsError), or
@@ -139,7 +143,13 @@ def export_model(
     reporter.update(0, 4, f"loading {version.ref}")
     predictor = Predictor(ModelParts.from_project(project, version.ref))
     batch = check_batch(project, version)
-    job = _Export(project, version, predictor, batch, tolerance or Tolerance(), reporter)
+    if reference is not None:
+        check_against = Predictor(ModelParts.from_project(project, reference))
+    else:
+        check_against = predictor
+    job = _Export(
+        project, version, predictor, batch, tolerance or Tolerance(), reporter, check_against
+    )
     writer = {"torchscript": _torchscript, "onnx": _onnx, "bundle": _bundle, "triton": _triton}
     result = writer[format](job, out, target)
     job.step(4, f"wrote {result.path}")
@@ -175,7 +185,7 @@ def _torchscript(job: _Export, out: Path, target: Path) -> ExportResult:
 
     with staged(out) as temporary:
         job.step(1, "tracing")
-        diff = write_torchscript(job.predictor, job.batch, temporary, job.tolerance)
+        diff = write_torchscript(job.predictor, job.batch, temporary, job.tolerance, job.reference)
         job.step(3, f"checked on {job.batch.source}")
     return _result(job, "torchscript", out, diff, [out])
 
@@ -185,7 +195,7 @@ def _onnx(job: _Export, out: Path, target: Path) -> ExportResult:
 
     with staged(out) as temporary:
         job.step(1, "exporting to ONNX and checking in onnxruntime")
-        diff = write_onnx(job.predictor, job.batch, temporary, job.tolerance)
+        diff = write_onnx(job.predictor, job.batch, temporary, job.tolerance, job.reference)
         job.step(3, f"checked on {job.batch.source}")
     return _result(job, "onnx", out, diff, [out])
 
@@ -214,7 +224,7 @@ def _bundle(job: _Export, out: Path, target: Path) -> ExportResult:
         x = job.batch.x
         got = reference_outputs(Predictor(read), x)
         diff = compare(
-            "the bundle's model", got, reference_outputs(job.predictor, x), job.tolerance
+            "the bundle's model", got, reference_outputs(job.reference, x), job.tolerance
         )
     return _result(job, "bundle", out, diff, [out])
 
@@ -226,7 +236,7 @@ def _optional_onnx(job: _Export) -> bytes | None:
 
     try:
         model = onnx_bytes(job.predictor, job.batch.example)
-        check_onnx(model, job.predictor, job.batch, job.tolerance)
+        check_onnx(model, job.reference, job.batch, job.tolerance)
     except (OnnxExportError, ExportMismatchError) as exc:
         job.notes.append(f"no model.onnx in the bundle: {exc}")
         return None
@@ -248,7 +258,7 @@ def _triton(job: _Export, out: Path, target: Path) -> ExportResult:
     name = triton_name(job.version.name)
     job.step(1, "exporting to ONNX and checking in onnxruntime")
     model = onnx_bytes(job.predictor, job.batch.example)
-    diff = check_onnx(model, job.predictor, job.batch, job.tolerance)
+    diff = check_onnx(model, job.reference, job.batch, job.tolerance)
     with staged(target, directory=True) as temporary:
         job.step(3, "writing the model repository")
         folder = temporary if target != out else temporary / name

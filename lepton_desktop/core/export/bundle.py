@@ -353,10 +353,14 @@ def _check_weights(parts: ModelParts, where: str) -> None:
 
     try:
         state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError):
+        # (torch's own message advises loading the file unsafely: not repeated here)
         raise InvalidBundleError(
-            f"{where} is not a weights-only state dict ({str(exc).splitlines()[0][:200]}); refused"
+            f"{where} is not a weights-only state dict (torch.load with weights_only=True "
+            "refused it: it holds code, other objects or is damaged); refused"
         ) from None
+    if not isinstance(state, dict):
+        raise InvalidBundleError(f"{where} holds no state dict; refused")
     try:
         build(parts.params["spec"]).load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:

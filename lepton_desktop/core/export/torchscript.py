@@ -54,6 +54,9 @@ def write_torchscript(
         # torch 2.9+ marks torch.jit deprecated; TorchScript is still what C++ and
         # older runtimes load, which is why this format is offered at all.
         warnings.simplefilter("ignore", DeprecationWarning)
+        # "might not generalize": the RNN's checks of its input size are traced as
+        # constants (they are, for one model); the check below runs another batch size.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(
             export_module(predictor), torch.from_numpy(batch.example), check_trace=False
         )
