@@ -295,3 +295,18 @@ def test_bad_destinations_and_refs_change_nothing(
     left = {n for n in os.listdir(tmp_path) if not n.startswith("p.lepton")} - {"locked"}
     assert left == {"taken.onnx"}
     assert snapshot(path) == before and before["integrity"] == "ok"
+
+
+def test_without_its_dataset_a_model_is_checked_on_a_synthetic_batch(
+    export_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "p.lepton"
+    shutil.copy(export_project, path)
+    with Project.open(path) as project:
+        project.delete_dataset("iris")
+        result = export_model(project, "iris:1", "bundle", tmp_path / "iris.zip")
+    assert result.checked_on == "a synthetic batch of 64 rows" and result.max_abs_diff == 0.0
+    with zipfile.ZipFile(tmp_path / "iris.zip") as archive:
+        card = archive.read("models/0/MODEL_CARD.md").decode()
+    assert "no longer in the project" in card

@@ -89,9 +89,11 @@ def _data(parts: ModelParts, story: dict[str, Any]) -> str:
     params = parts.params
     lines = ["## Data", ""]
     lines.append(f"- Trained on dataset version `{story.get('dataset')}`.")
+    if not story.get("datasets"):
+        lines.append("  - no longer in the project (deleted since)")
     for entry in story.get("datasets", []):
         if entry.get("missing"):
-            lines.append(f"  - dataset version id {entry['id']}: deleted from the project")
+            lines.append(f"  - dataset version id {entry['id']}: no longer in the project")
             continue
         ops = f", steps: {', '.join(entry['operations'])}" if entry["operations"] else ""
         lines.append(

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
 #: Rows of the held-out batch.
 CHECK_ROWS = 64
-#: Datasets larger than this are not reloaded just to check an export (a synthetic
-#: batch is used instead): loading them would cost more than the export itself.
+#: Datasets larger than this (rows; images are decoded, so fewer) are not reloaded
+#: just to check an export (a synthetic batch is used instead): loading them would
+#: cost far more than the export itself.
 MAX_DATASET_ROWS = 200_000
+MAX_IMAGE_ROWS = 20_000
 #: Outputs may differ by ``ATOL + RTOL * |expected|`` (float32 kernels of different
 #: runtimes round differently; a wrong graph is off by far more).
 ATOL = 1e-4
@@ -83,7 +85,7 @@ def _test_rows(project: Project, version: ModelVersion) -> CheckBatch | None:
         return None
     try:
         dataset = project.dataset_by_id(version.dataset_version_id)
-        if dataset.n_rows > MAX_DATASET_ROWS:
+        if dataset.n_rows > (MAX_IMAGE_ROWS if dataset.kind == "images" else MAX_DATASET_ROWS):
             return None
         config = TrainConfig.from_dict(version.params["config"])
         data = training_data.load(project.conn, dataset, config)
