@@ -9,9 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.entities import RequestRecord
@@ -25,7 +27,7 @@ from lepton_desktop.gui.widgets.serving_controls import OptionsError, parse_orig
 from lepton_desktop.gui.widgets.serving_live import ServingPoller
 from lepton_desktop.gui.widgets.serving_log import COLUMNS, STATUS_COLORS, RequestLogModel
 from lepton_desktop.gui.widgets.serving_snippets import snippet
-from tests.gui.conftest import IRIS
+from tests.gui.conftest import IRIS, WORKER_TIMEOUT_MS
 from tests.helpers import snapshot
 
 pytestmark = pytest.mark.gui
@@ -320,3 +322,121 @@ def test_local_network_needs_a_token_and_shows_it(
     assert QGuiApplication.clipboard().text() == panel.token.text()
     panel.lan.setChecked(False)
     assert panel.options([]).token is None
+
+
+# -- a real server -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_start_real_server_answer_requests_see_them_logged_and_stop(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
+) -> None:
+    tab = _open_serving(qtbot, window, trained, open_project)
+    tab.panel.port.setValue(0)  # any free port: the tab shows the one the server got
+    qtbot.waitUntil(lambda: tab.snippets.sample is not None, timeout=10_000)
+    url = _start(qtbot, tab)
+    assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+    qtbot.waitUntil(lambda: _tree_aliases(tab) == {"v1": "", "v2": ""}, timeout=10_000)
+    qtbot.waitUntil(lambda: f"{url}/predict" in tab.snippets.text.toPlainText(), timeout=10_000)
+
+    record = tab.snippets.sample.record  # the dataset's first row, as the snippets send it
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for _ in range(4):
+            answer = client.post("/predict", json={"model": "iris-mlp", "records": [record]})
+            assert answer.status_code == 200, answer.text
+        bad = client.post("/predict", json={"records": [{"sepal_length": 5.0}]})
+        assert 400 <= bad.status_code < 500  # a client's mistake, never a 5xx
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 5, timeout=WORKER_TIMEOUT_MS)
+    rows = tab.log.log.records
+    assert [r.status for r in rows] == [200, 200, 200, 200, bad.status_code]
+    assert {_cell(tab, 0, "Model"), _cell(tab, 0, "Path")} == {"iris-mlp:2", "/predict"}
+    assert tab.errors == 1 and tab.total == 5
+    tab.log.selectRow(0)
+    qtbot.waitUntil(lambda: '"probabilities"' in tab.detail.toPlainText(), timeout=10_000)
+
+    # The Python snippet, run as the user would paste it, gets an answer from the server.
+    tab.snippets.kind.setCurrentText("Python (httpx)")
+    code = tab.snippets.text.toPlainText()
+    exec(compile(code, "<snippet>", "exec"), {})
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 6, timeout=WORKER_TIMEOUT_MS)
+
+    # Promote v1: the running server follows the alias by itself, and says so.
+    tab.loaded.select("iris-mlp:1")
+    tab.loaded.promote.click()
+    qtbot.waitUntil(
+        lambda: _tree_aliases(tab) == {"v1": "champion", "v2": ""}, timeout=WORKER_TIMEOUT_MS
+    )
+
+    tab.toggle_action.trigger()  # Ctrl+Shift+S
+    qtbot.waitUntil(lambda: tab.panel.status.text() == "Stopped", timeout=WORKER_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.session.jobs.running_ids(), timeout=WORKER_TIMEOUT_MS)
+    assert tab.panel.toggle.text() == "Start server"
+    with Project.open(trained) as project:
+        (deployment,) = project.serving.list()
+        assert deployment.status == "stopped" and deployment.port != 0
+        assert project.serving.request_count(deployment.id) == 6
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/v2/health/live", timeout=2)
+
+    # Start again, then quit the window while serving: asked, the server is stopped.
+    second = _start(qtbot, tab)
+    assert httpx.get(f"{second}/v2/health/ready", timeout=10).status_code == 200
+    _quit_answering_cancel_jobs(qtbot, window)
+    with Project.open(trained) as project:
+        assert [d.status for d in project.serving.list()] == ["stopped", "stopped"]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{second}/v2/health/live", timeout=2)
+
+
+def _start(qtbot: QtBot, tab: ServingTab) -> str:
+    """Press Start, wait until the server runs, return the address shown."""
+    qtbot.mouseClick(tab.panel.toggle, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: tab.panel.status.text().startswith("Running since"), timeout=WORKER_TIMEOUT_MS
+    )
+    return tab.panel.url.text()
+
+
+def _quit_answering_cancel_jobs(qtbot: QtBot, window: MainWindow) -> None:
+    window.close()
+    box = window.findChild(QMessageBox, "questionBox")
+    qtbot.waitUntil(lambda: box is not None and box.isVisible(), timeout=10_000)
+    next(b for b in box.buttons() if b.text() == "Cancel Jobs").click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WORKER_TIMEOUT_MS)
+
+
+def _cell(tab: ServingTab, row: int, column: str) -> str:
+    model = tab.log.log
+    return str(model.data(model.index(row, COLUMNS.index(column))))
+
+
+@pytest.mark.slow
+def test_export_served_model_runs_in_a_worker_and_reports(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject, tmp_path: Path
+) -> None:
+    tab = _open_serving(qtbot, window, trained, open_project)
+    dialog = tab.open_export_dialog()
+    assert dialog is not None
+    assert [dialog.format.itemData(i) for i in range(dialog.format.count())] == [
+        "onnx",
+        "torchscript",
+        "bundle",
+        "triton",
+    ]
+    dialog.format.setCurrentIndex(dialog.format.findData("bundle"))
+    assert dialog.model.currentText() == "iris-mlp:2"  # the newest first (nothing served)
+    assert dialog.path.text() == str(trained.parent / "iris-mlp-v2.zip")
+    out = tmp_path / "served.zip"
+    dialog.path.setText(str(out))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: tab.banner.isVisible(), timeout=WORKER_TIMEOUT_MS)
+    assert tab.banner.level == "success", tab.banner.text
+    assert tab.banner.text == f"Exported iris-mlp:2 to {out}"
+    assert out.is_file() and out.stat().st_size > 0
+
+    # The same path again: the worker refuses to overwrite, and the tab says why.
+    tab.banner.hide()
+    tab.export("iris-mlp:2", "bundle", str(out))
+    qtbot.waitUntil(lambda: tab.banner.isVisible(), timeout=WORKER_TIMEOUT_MS)
+    assert tab.banner.level == "error"
+    assert "failed" in tab.banner.text and "exists" in tab.banner.text

@@ -61,7 +61,8 @@ def test_menus_and_shortcuts(window: MainWindow) -> None:
                  (window.new_action, window.open_action, window.close_action, window.quit_action)}
     assert shortcuts == {"&New Project…": "Ctrl+N", "&Open Project…": "Ctrl+O",
                          "&Close Project": "Ctrl+W", "&Quit": "Ctrl+Q"}
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Datasets", "Training"]
+    tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert tabs[:2] == ["Datasets", "Training"] and "Serving" in tabs
     assert window.datasets_tab.import_action.shortcut().toString() == "Ctrl+I"
     assert window.datasets_tab.prep_action.shortcut().toString() == "Ctrl+P"
 

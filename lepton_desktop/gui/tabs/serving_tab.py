@@ -345,7 +345,8 @@ class ServingTab(QWidget):
             return None
         served = [f"{e['name']}:{e['version']}" for e in self.loaded.loaded]
         current = self.loaded.current_ref()
-        refs = ([current] if current else []) + served + [v.ref for v in self.versions]
+        newest_first = [v.ref for v in reversed(self.versions)]
+        refs = ([current] if current else []) + served + newest_first
         refs = list(dict.fromkeys(refs))
         dialog = ExportDialog(refs, Path(self.session.path).parent, self)
         dialog.exportRequested.connect(self.export)

@@ -32,11 +32,12 @@ FORMATS = {
 
 
 def default_path(folder: Path, ref: str, fmt: str) -> Path:
-    """``folder/NAME-vN.suffix`` (a folder name for Triton)."""
+    """``folder/NAME-vN.suffix``; for Triton the repository folder (the model goes
+    into ``model_repository/NAME``)."""
     name, _, version = ref.partition(":")
     stem = f"{name}-v{version}" if version else name
     suffix = FORMATS[fmt][1]
-    return folder / (stem + suffix if suffix else f"{stem}-triton")
+    return folder / (stem + suffix if suffix else "model_repository")
 
 
 class ExportDialog(QDialog):

@@ -67,6 +67,7 @@ class SnippetSample:
     version: int
     inputs: list[dict[str, str]]
     record: dict[str, Any]
+    outputs: tuple[str, ...] = ("value",)
 
 
 # -- reads (DB thread) ------------------------------------------------------------------
@@ -128,7 +129,10 @@ def read_snippet_sample(project: Project, ref: str) -> SnippetSample:
     """DB thread: the raw inputs of version ``ref`` and the first row of its dataset."""
     version = project.models.get(ref)
     inputs = raw_inputs(version)
-    return SnippetSample(version.name, version.version, inputs, _sample_record(project, version))
+    record = _sample_record(project, version)
+    # The server's V2 outputs: label and probabilities for classes, else value.
+    outputs = ("label", "probabilities") if version.params.get("classes") else ("value",)
+    return SnippetSample(version.name, version.version, inputs, record, outputs)
 
 
 def raw_inputs(version: ModelVersion) -> list[dict[str, str]]:

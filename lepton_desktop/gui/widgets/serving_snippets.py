@@ -31,24 +31,43 @@ KINDS = ("curl", "Python (httpx)", "tritonclient")
 _V2_TYPES = {"numeric": "FP32", "series": "FP32"}
 
 
+IMAGE_FILE = "picture.png"
+
+
+def _is_image(sample: SnippetSample) -> bool:
+    return bool(sample.inputs) and sample.inputs[0]["dtype"] == "image"
+
+
 def curl_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
-    """A curl call of ``POST /predict`` with one record."""
-    body = json.dumps({"model": sample.model, "records": [sample.record]})
-    auth = f" \\\n  -H 'Authorization: Bearer {token}'" if token else ""
-    return (
-        f"curl -s {url}/predict \\\n  -H 'Content-Type: application/json'{auth} \\\n"
-        f"  -d '{_shell_quoted(body)}'\n"
+    """A curl call of ``POST /predict`` with one record (an image model reads a file)."""
+    auth = f"  -H 'Authorization: Bearer {token}' \\\n" if token else ""
+    head = f"curl -s {url}/predict \\\n  -H 'Content-Type: application/json' \\\n{auth}"
+    if _is_image(sample):
+        # The file's base64 goes in through $(...), which double quotes leave running
+        # (and whose inside they do not escape).
+        body = _double_quoted(f'{{"model": "{sample.model}", "records": [{{"image": "@"}}]}}')
+        image = f"$(base64 < {IMAGE_FILE} | tr -d '\\n')"
+        return f'{head}  -d "{body.replace("@", image)}"\n'
+    body = (
+        f'{{"model": {json.dumps(sample.model)},\n'
+        f'       "records": [{json.dumps(sample.record)}]}}'
     )
+    return f"{head}  -d '{_shell_quoted(body)}'\n"
 
 
 def httpx_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
     """Python with httpx: one client (reused), ``POST /predict``, the answer printed."""
     headers = f', headers={{"Authorization": "Bearer {token}"}}' if token else ""
-    record = json.dumps(sample.record, indent=4).replace("\n", "\n    ")
+    if _is_image(sample):
+        imports = "import base64\nfrom pathlib import Path\n\nimport httpx\n\n"
+        record = f'{{"image": base64.b64encode(Path("{IMAGE_FILE}").read_bytes()).decode()}}'
+    else:
+        imports = "import httpx\n\n"
+        record = _pythonic(json.dumps(sample.record, indent=4))
     return (
-        "import httpx\n\n"
+        f"{imports}"
         f'client = httpx.Client(base_url="{url}"{headers})\n'
-        f"record = {_pythonic(record)}\n"
+        f"record = {record}\n"
         f'response = client.post("/predict", json={{"model": "{sample.model}", '
         '"records": [record]})\n'
         "response.raise_for_status()\n"
@@ -58,27 +77,22 @@ def httpx_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
 
 def triton_snippet(url: str, sample: SnippetSample, token: str | None) -> str:
     """tritonclient over HTTP (Open Inference Protocol V2), one input per raw feature."""
-    parts = urlsplit(url)
-    lines = [
-        "import numpy as np",
-        "import tritonclient.http as httpclient",
-        "",
-        f'client = httpclient.InferenceServerClient("{parts.netloc}")',
-        "inputs = []",
-    ]
+    lines = ["import numpy as np", "import tritonclient.http as httpclient"]
+    if _is_image(sample):
+        lines.insert(0, "from pathlib import Path\n")
+    lines += ["", f'client = httpclient.InferenceServerClient("{urlsplit(url).netloc}")',
+              "inputs = []"]  # fmt: skip
     for name, value in sample.record.items():
         dtype = _v2_type(sample, name)
-        array = _v2_array(value, dtype)
+        shape, array = _v2_array(sample, value, dtype)
         lines += [
-            f'tensor = httpclient.InferInput("{name}", {list(array["shape"])}, "{dtype}")',
-            f"tensor.set_data_from_numpy({array['numpy']}, binary_data=False)",
+            f'tensor = httpclient.InferInput("{name}", {shape}, "{dtype}")',
+            f"tensor.set_data_from_numpy({array})",
             "inputs.append(tensor)",
         ]
     headers = f', headers={{"Authorization": "Bearer {token}"}}' if token else ""
-    lines += [
-        f'result = client.infer("{sample.model}", inputs{headers})',
-        'print(result.get_response()["outputs"])',
-    ]
+    lines.append(f'result = client.infer("{sample.model}", inputs{headers})')
+    lines += [f'print("{name}", result.as_numpy("{name}"))' for name in sample.outputs]
     return "\n".join(lines) + "\n"
 
 
@@ -95,15 +109,20 @@ def _v2_type(sample: SnippetSample, name: str) -> str:
     return _V2_TYPES.get(dtype, "BYTES")
 
 
-def _v2_array(value: Any, dtype: str) -> dict[str, Any]:
+def _v2_array(sample: SnippetSample, value: Any, dtype: str) -> tuple[list[int], str]:
+    """The tensor's shape and the numpy expression of its one row."""
+    if _is_image(sample):
+        return [1], f'np.array([Path("{IMAGE_FILE}").read_bytes()], dtype=object)'
     if dtype == "BYTES":
-        return {"shape": [1], "numpy": f"np.array([{json.dumps(str(value))}], dtype=object)"}
+        return [1], f"np.array([{json.dumps(str(value))}], dtype=object)"
     if isinstance(value, list):
-        return {
-            "shape": [1, len(value)],
-            "numpy": f"np.array([{json.dumps(value)}], dtype=np.float32)",
-        }
-    return {"shape": [1], "numpy": f"np.array([{json.dumps(value)}], dtype=np.float32)"}
+        return [1, len(value)], f"np.array([{json.dumps(value)}], dtype=np.float32)"
+    return [1], f"np.array([{json.dumps(value)}], dtype=np.float32)"
+
+
+def _double_quoted(text: str) -> str:
+    """For a shell's double quotes (``$(...)`` still runs)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _shell_quoted(text: str) -> str:
