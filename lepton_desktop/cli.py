@@ -15,7 +15,19 @@ from typing import Any, NoReturn
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import InvalidOptionError, LeptonError
 
-COMMANDS = ("new", "info", "import", "prep", "train", "models", "export", "demo", "worker")
+COMMANDS = (
+    "new",
+    "info",
+    "import",
+    "prep",
+    "train",
+    "tune",
+    "models",
+    "export",
+    "serve",
+    "demo",
+    "worker",
+)
 EXIT_USAGE = 2
 
 
@@ -64,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     _add_train(sub)
+    _add_tune(sub)
 
     p = sub.add_parser("models", help="list registered model versions")
     p.add_argument("project", type=Path)
@@ -84,11 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+    _add_serve(sub)
+
     p = sub.add_parser("demo", help="create the demo project from the bundled sample data")
     p.add_argument("project", type=Path, nargs="?", help="default: the per-user demo path")
 
     p = sub.add_parser("worker", help="internal: run one queued job (started by the GUI)")
-    p.add_argument("kind", choices=("import", "prep", "train", "export"))
+    p.add_argument(
+        "kind", choices=("import", "prep", "train", "export", "tune", "trial", "serve")
+    )
     p.add_argument("--project", type=Path, required=True)
     p.add_argument("--job", type=int, required=True)
     return parser
@@ -99,6 +116,32 @@ def _sizes(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give sizes like 128,64") from None
+
+
+def _add_tune(sub: Any) -> None:
+    p = sub.add_parser("tune", help="tune hyperparameters with Optuna (or extend a study)")
+    p.add_argument("project", type=Path)
+    p.add_argument("dataset", nargs="?", help="NAME or NAME:VERSION (omit with --resume)")
+    p.add_argument("--arch", choices=("mlp", "cnn", "rnn"))
+    p.add_argument("--trials", type=int, help="trials to finish (with --resume: this many more)")
+    p.add_argument("--sampler", help="tpe (default), gp, grid, random or cmaes")
+    p.add_argument("--pruner", help="median (default), hyperband or none")
+    p.add_argument("--jobs", type=int, help="trials at once on this machine (default 1)")
+    p.add_argument("--storage", help="shared Optuna storage URL (default: the project file)")
+    p.add_argument("--space", type=Path, help="search space, a .json or .toml file")
+    p.add_argument("--metric", help="validation metric to optimize (default f1, or mse)")
+    p.add_argument("--objectives", help="several objectives, e.g. f1,params")
+    p.add_argument("--epochs", type=int, help="epochs per trial (default: as training decides)")
+    p.add_argument("--study", help="the study's name (join it on a shared --storage)")
+    p.add_argument("--resume", metavar="STUDY", help="extend a study with --trials more")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+
+def _add_serve(sub: Any) -> None:
+    from lepton_desktop.commands_serving import add_serve_parser
+
+    add_serve_parser(sub)
 
 
 def _add_train(sub: Any) -> None:
@@ -170,10 +213,18 @@ def _run_gui(argv: list[str]) -> int:
 def _dispatch(args: argparse.Namespace) -> int | None:
     from lepton_desktop import commands
 
+    if args.command == "tune":
+        from lepton_desktop.commands_tuning import cmd_tune
+
+        return cmd_tune(args)
     if args.command == "export":
         from lepton_desktop.commands_export import cmd_export
 
         return cmd_export(args)
+    if args.command == "serve":
+        from lepton_desktop.commands_serving import cmd_serve
+
+        return cmd_serve(args)
     handler = getattr(commands, f"cmd_{args.command}")
     return handler(args)
 

@@ -242,3 +242,64 @@ class RequestRecord:
     inputs: Any
     outputs: Any
     error: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A tuning study: our record of an Optuna study and what it is searching for.
+
+    The trials themselves live in Optuna's storage: the project file's own Optuna
+    tables (``storage`` None), or an external one (PostgreSQL, MySQL, a journal
+    file) that several machines share; a finished external study is copied into
+    the project file.
+
+    Attributes:
+        optuna_study_id: the study's id in the project file's Optuna tables; None
+            while it lives only in an external storage.
+        dataset: ``name:version`` of the dataset tuned on.
+        metric: the first objective (a validation metric such as ``f1``).
+        objectives: every objective (``["f1", "params"]`` for a multi-objective study).
+        directions: ``maximize`` or ``minimize`` per objective.
+        space: the search space (see :mod:`lepton_desktop.core.tuning.space`).
+        options: fixed training options of every trial (``epochs``, ``seed``).
+        n_trials: the trials the study is to finish (completed or pruned).
+        jobs: trials run at once on this machine.
+        storage: the external storage URL, or None for the project file.
+        best_model: ``name:version`` of the registered best model, or None.
+    """
+
+    id: int
+    name: str
+    optuna_study_id: int | None
+    dataset: str
+    dataset_version_id: int | None
+    arch: str
+    sampler: str
+    pruner: str
+    metric: str
+    objectives: list[str]
+    directions: list[str]
+    space: dict[str, dict[str, Any]]
+    options: dict[str, Any]
+    n_trials: int
+    jobs: int
+    storage: str | None
+    status: str
+    best_value: float | None
+    best_params: dict[str, Any] | None
+    best_trial: int | None
+    best_model: str | None
+    job_id: int | None
+    error: str | None
+    created_at: float
+    finished_at: float | None
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when the study has several objectives (a Pareto front, no pruning)."""
+        return len(self.objectives) > 1
+
+    @property
+    def active(self) -> bool:
+        """True while its tune job may still run trials."""
+        return self.status == "running"

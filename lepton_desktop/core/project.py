@@ -30,6 +30,7 @@ from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import migrations
 from lepton_desktop.core.store import serving as serving_store
+from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.store.db import (
     backup_to,
     checkpoint,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.registry.registry import ModelRegistry
     from lepton_desktop.core.serving.manager import ServingManager
     from lepton_desktop.core.training.manager import RunManager, TrainResult
+    from lepton_desktop.core.tuning.manager import TuningManager
 
 SUFFIX = ".lepton"
 #: A running job whose heartbeat is older than this is considered dead.
@@ -154,6 +156,13 @@ class Project:
         from lepton_desktop.core.registry.registry import ModelRegistry
 
         return ModelRegistry(self)
+
+    @property
+    def tuning(self) -> TuningManager:
+        """Tuning studies: create, run, stop, extend, promote the best."""
+        from lepton_desktop.core.tuning.manager import TuningManager
+
+        return TuningManager(self)
 
     @property
     def serving(self) -> ServingManager:
@@ -363,6 +372,7 @@ class Project:
 
         run_store.interrupt_orphans(self.conn)
         serving_store.interrupt_orphans(self.conn)
+        tuning_store.stop_orphans(self.conn)
         for version_id in dataset_store.unfinished_versions(self.conn):
             dataset_store.discard_version(self.conn, version_id)
         return dead
@@ -387,7 +397,7 @@ class Project:
                 for r in self.runs.list(include_archived=True)
             ],
             "models": self.models.summary(),
-            "studies": [],
+            "studies": self.tuning.summary(),
             "jobs": [{"id": j.id, "kind": j.kind, "status": j.status} for j in self.jobs()[:20]],
         }
 

@@ -51,6 +51,20 @@ def train_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
     return run(project, job, reporter)
 
 
+def tune_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Run the study ``args.study`` until ``args.n_trials`` trials are finished."""
+    from lepton_desktop.core.tuning.runner import tune_job as run
+
+    return run(project, job, reporter)
+
+
+def trial_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """One extra trial process of a ``tune`` job (``--jobs K`` starts K-1 of them)."""
+    from lepton_desktop.core.tuning.runner import trial_job as run
+
+    return run(project, job, reporter)
+
+
 def export_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
     """Export ``args.model`` as ``args.format`` to ``args.out`` (see core/export)."""
     from lepton_desktop.core.export import export_model
@@ -59,4 +73,19 @@ def export_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]
     return export_model(project, args["model"], args["format"], args["out"], reporter).to_dict()
 
 
-JOB_FUNCTIONS = {"import": import_job, "prep": prep_job, "train": train_job, "export": export_job}
+def serve_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Run the server of deployment ``args.deployment_id`` until the job is cancelled."""
+    from lepton_desktop.core.serving.worker import serve_job as run
+
+    return run(project, job, reporter)
+
+
+JOB_FUNCTIONS = {
+    "import": import_job,
+    "prep": prep_job,
+    "train": train_job,
+    "export": export_job,
+    "tune": tune_job,
+    "trial": trial_job,
+    "serve": serve_job,
+}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import struct
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,23 @@ if TYPE_CHECKING:
 APPLICATION_ID = 0x4C455054
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 30.0
+# Files this process has opened with SQLite (device, inode). POSIX drops every fcntl
+# lock a process holds on a file when it closes *any* descriptor of that file, so a
+# plain open()/close() of a project that SQLite has open here (our connections, or
+# Optuna's) would silently release SQLite's locks: another process could then take
+# the file for its "last connection" clean-up and delete the WAL under us ("disk I/O
+# error"; sqlite.org/howtocorrupt.html, 2.2). Such files are only ever read through
+# SQLite, whose VFS defers closing while locks are held.
+_SQLITE_FILES: set[tuple[int, int]] = set()
+_SQLITE_FILES_LOCK = threading.Lock()
+
+
+def remember_sqlite_file(path: Path | str) -> None:
+    """Note that this process opens ``path`` with SQLite (see ``_SQLITE_FILES``)."""
+    with contextlib.suppress(OSError):
+        stat = Path(path).stat()
+        with _SQLITE_FILES_LOCK:
+            _SQLITE_FILES.add((stat.st_dev, stat.st_ino))
 
 
 def read_header(path: Path) -> tuple[int, int]:
@@ -33,7 +52,10 @@ def read_header(path: Path) -> tuple[int, int]:
         raise NotAProjectError(f"{path}: no such file")
     if path.is_dir():
         raise NotAProjectError(f"{path}: is a folder, not a project file")
-    size = path.stat().st_size
+    stat = path.stat()
+    if _open_with_sqlite_here(stat):
+        return _read_header_with_sqlite(path)
+    size = stat.st_size
     with path.open("rb") as fh:
         header = fh.read(100)
     if size == 0:
@@ -42,6 +64,42 @@ def read_header(path: Path) -> tuple[int, int]:
         raise NotAProjectError(f"{path}: not a Lepton project (not an SQLite database)")
     _check_not_truncated(path, header, size)
     user_version, application_id = struct.unpack(">i4xi", header[60:72])
+    if application_id != APPLICATION_ID:
+        raise NotAProjectError(
+            f"{path}: an SQLite database, but not a Lepton project (application_id "
+            f"{application_id:#x})"
+        )
+    return application_id, user_version
+
+
+def _open_with_sqlite_here(stat: os.stat_result) -> bool:
+    key = (stat.st_dev, stat.st_ino)
+    if os.name != "posix" or key not in _SQLITE_FILES:
+        return False  # (Windows locks do not vanish with another handle's close)
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return True  # no way to look (macOS): assume SQLite still has it open
+    # Linux: exact, so a new file that reuses a closed project's inode is read raw.
+    for entry in os.listdir(fds):
+        with contextlib.suppress(OSError):
+            opened = os.stat(fds / entry)
+            if (opened.st_dev, opened.st_ino) == key:
+                return True
+    return False
+
+
+def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
+    # A file SQLite has open in this process was an SQLite database then; its
+    # application id and schema version are read without closing a raw descriptor.
+    try:
+        conn = connect(path, readonly=True)
+        try:
+            application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+            user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
     if application_id != APPLICATION_ID:
         raise NotAProjectError(
             f"{path}: an SQLite database, but not a Lepton project (application_id "
@@ -80,6 +138,7 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
+    remember_sqlite_file(path)
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

@@ -181,6 +181,45 @@ def m003_training(conn: sqlite3.Connection) -> None:
     )
 
 
+def m004_tuning(conn: sqlite3.Connection) -> None:
+    """Tuning studies: our link to each Optuna study (whose own tables Optuna creates)."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE tuning_studies (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            optuna_study_id INTEGER,
+            storage TEXT,
+            dataset_version_id INTEGER REFERENCES dataset_versions(id) ON DELETE SET NULL,
+            dataset_ref TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            sampler TEXT NOT NULL,
+            pruner TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            objectives TEXT NOT NULL,
+            directions TEXT NOT NULL,
+            space TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            n_trials INTEGER NOT NULL,
+            jobs INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL CHECK (status IN
+                ('created', 'running', 'stopped', 'finished', 'failed')),
+            best_value REAL,
+            best_params TEXT,
+            best_trial INTEGER,
+            best_model_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+            job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+            error TEXT,
+            finalizing_pid INTEGER,
+            finalizing_at REAL,
+            created_at REAL NOT NULL,
+            finished_at REAL
+        )
+        """,
+    )
+
+
 def m005_serving(conn: sqlite3.Connection) -> None:
     """Deployments of the local server, their request log, and feedback on answers."""
     _run_script(
@@ -235,7 +274,13 @@ def m005_serving(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_jobs, m003_training, m005_serving]
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_jobs,
+    m003_training,
+    m004_tuning,
+    m005_serving,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

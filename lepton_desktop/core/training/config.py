@@ -19,6 +19,9 @@ SCHEDULES = ("none", "cosine", "step", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 CELLS = ("lstm", "gru")
+#: What the model trains on: the train split, or train and validation together (a
+#: final fit once the hyperparameters are chosen; it keeps the last epoch's weights).
+TRAIN_ON = ("train", "train+val")
 #: Which dataset kinds each architecture fits.
 ARCH_KINDS = {"mlp": ("tabular",), "cnn": ("images",), "rnn": ("timeseries",)}
 
@@ -59,6 +62,7 @@ class TrainConfig:
     horizon: int = 1
     bidirectional: bool = False
     model_name: str | None = None
+    train_on: str = "train"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists)."""
@@ -89,6 +93,7 @@ class TrainConfig:
             "--device": (self.device, DEVICES),
             "--activation": (self.activation, ACTIVATIONS),
             "--cell": (self.cell, CELLS),
+            "--train-on": (self.train_on, TRAIN_ON),
         }
         if self.task is not None:
             choices["--task"] = (self.task, TASKS)

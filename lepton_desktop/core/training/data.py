@@ -70,6 +70,22 @@ class TrainData:
         return len(self.classes) if self.classes else 1
 
 
+def with_val_in_train(data: TrainData) -> TrainData:
+    """The same data with the validation rows added to the training rows.
+
+    For the final fit of chosen hyperparameters; the validation split stays as it
+    is (its curve is then an in-sample one). Fitted steps (scaling, target
+    standardization) keep their train-split parameters.
+    """
+    x, y = dict(data.x), dict(data.y)
+    x["train"] = np.concatenate([data.x["train"], data.x["val"]])
+    y["train"] = np.concatenate([data.y["train"], data.y["val"]])
+    baseline = dict(data.baseline_x)
+    if "train" in baseline and "val" in baseline:
+        baseline["train"] = np.concatenate([baseline["train"], baseline["val"]])
+    return dataclasses.replace(data, x=x, y=y, baseline_x=baseline)
+
+
 def check_fits(version: DatasetVersion, config: TrainConfig) -> None:
     """Refuse an architecture that does not fit the dataset kind, before any work."""
     kinds = ARCH_KINDS[config.arch]

@@ -248,7 +248,9 @@ class Trainer:
             self.hooks.checkpoint("last", self.epoch_no, serialize(self.state()))
             if self.config.patience and self.bad_epochs >= self.config.patience:
                 break
-        if len(self.y["val"]) < MIN_VAL_ROWS and self.epoch_no > 0:
+        # Validation rows inside the training data cannot choose an epoch either.
+        keep_last = len(self.y["val"]) < MIN_VAL_ROWS or self.config.train_on == "train+val"
+        if keep_last and self.epoch_no > 0:
             last = copy.deepcopy(self.model.state_dict())
             return FitResult(last, self.epoch_no, self.last_val_loss, self.epoch_no, stopped)
         return FitResult(self.best_state, self.best_epoch, self.best_value, self.epoch_no, stopped)

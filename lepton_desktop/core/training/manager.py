@@ -43,8 +43,13 @@ class RunManager:
         """One run. Raises NotFoundError."""
         return run_store.get(self._conn, run_id)
 
-    def queue(self, dataset: str, config: TrainConfig) -> tuple[Run, int]:
+    def queue(
+        self, dataset: str, config: TrainConfig, *, lineage: dict[str, Any] | None = None
+    ) -> tuple[Run, int]:
         """Validate and queue a run with its worker job; return ``(run, job id)``.
+
+        ``lineage`` goes into the registered model's params (e.g. the study and trial
+        of a tuned configuration).
 
         Raises:
             InvalidOptionError: impossible options or a dataset that does not fit;
@@ -64,7 +69,10 @@ class RunManager:
             task=config.task or "auto",
             config=config.to_dict(),
         )
-        job_id = self._project.create_job("train", {"run_id": run_id})
+        job_args: dict[str, Any] = {"run_id": run_id}
+        if lineage:
+            job_args["lineage"] = lineage
+        job_id = self._project.create_job("train", job_args)
         run_store.update(self._conn, run_id, job_id=job_id)
         return self.get(run_id), job_id
 

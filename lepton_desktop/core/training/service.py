@@ -45,14 +45,26 @@ HEADLINE = {
 def train_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
     """The ``train`` job: args ``{"run_id": N, "resume": bool}``."""
     return run_training(
-        project, int(job.args["run_id"]), reporter, resume=bool(job.args.get("resume"))
+        project,
+        int(job.args["run_id"]),
+        reporter,
+        resume=bool(job.args.get("resume")),
+        lineage=job.args.get("lineage"),
     )
 
 
 def run_training(
-    project: Project, run_id: int, reporter: Reporter | None = None, *, resume: bool = False
+    project: Project,
+    run_id: int,
+    reporter: Reporter | None = None,
+    *,
+    resume: bool = False,
+    lineage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate and register run ``run_id``; return the CLI's ``--json`` result.
+
+    ``lineage`` goes into the model version's params as is (a tuned model's
+    ``{"study": NAME, "trial": N}``).
 
     Raises:
         LeptonError: bad data or options, or a diverging loss; the run is ``failed``
@@ -63,7 +75,7 @@ def run_training(
     config = TrainConfig.from_dict(run.config)
     threads = torch.get_num_threads()  # a script's own setting comes back afterwards
     try:
-        return _train(project, run, config, reporter, resume)
+        return _train(project, run, config, reporter, resume, lineage or {})
     except CancelledError:
         _finish(project, run_id, "interrupted", error="cancelled by the user")
         raise
@@ -78,10 +90,17 @@ def run_training(
 
 
 def _train(
-    project: Project, run: Run, config: TrainConfig, reporter: Reporter, resume: bool
+    project: Project,
+    run: Run,
+    config: TrainConfig,
+    reporter: Reporter,
+    resume: bool,
+    lineage: dict[str, Any],
 ) -> dict[str, Any]:
     version = project.dataset_by_id(run.dataset_version_id or 0)
     data = training_data.load(project.conn, version, config)
+    if config.train_on == "train+val":
+        data = training_data.with_val_in_train(data)
     device = select_device(config.device)
     seed_everything(config.seed)
     _limit_threads(data, config)
@@ -110,7 +129,9 @@ def _train(
         tracker.close()
     evaluation = evaluate(data, lambda x: _predict(trainer, result.best_state, x))
     evaluation["parameters"] = parameter_count(trainer.model)
-    model = _register(project, run, version, config, data, spec, result.best_state, evaluation)
+    model = _register(
+        project, run, version, config, data, spec, result.best_state, evaluation, lineage
+    )
     status = "stopped" if result.stopped else "finished"
     _finish(project, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
     return {
@@ -185,8 +206,9 @@ def _register(
     spec: dict[str, Any],
     state: dict[str, torch.Tensor],
     evaluation: dict[str, Any],
+    lineage: dict[str, Any],
 ) -> ModelVersion:
-    params = {
+    params = lineage | {
         "spec": spec,
         "config": config.to_dict(),
         "task": data.task,

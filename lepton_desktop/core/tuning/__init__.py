@@ -1,0 +1,1 @@
+"""Hyperparameter tuning with Optuna: studies in the project file or a shared storage."""

@@ -1,0 +1,183 @@
+"""The end of a study: copy it home, retrain its best trial, register the model.
+
+Only one process finalizes a study at a time (a lease in ``tuning_studies``): with
+``tune`` running on several machines or twice on one project, each ends by
+finalizing, one after the other, and a best trial that already has its model is not
+retrained again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from lepton_desktop.core.entities import Job, ModelVersion, Study
+from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.store import runs as run_store
+from lepton_desktop.core.store import tuning as tuning_store
+from lepton_desktop.core.tuning import storage as storages
+from lepton_desktop.core.tuning.runner import POLL_S, best_trial, count_trials, load_study
+from lepton_desktop.core.tuning.trial import trial_config
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.progress import Reporter
+    from lepton_desktop.core.project import Project
+
+
+def finalize(project: Project, study: Study, job: Job, reporter: Reporter) -> dict[str, Any]:
+    """Copy (external storage), retrain and register the best; return the job's result.
+
+    Raises:
+        LeptonError: no trial completed.
+    """
+    _take_lease(project, study.name, reporter)
+    try:
+        if study.storage is not None:
+            copy_into_project(project, study)
+        study = tuning_store.get(project.conn, study.name)
+        optuna_study = load_study(study, project)
+        best = best_trial(optuna_study, study)
+        if best is None:
+            counts = count_trials(optuna_study)
+            raise LeptonError(
+                f"study {study.name}: no trial completed ({counts.pruned} pruned, "
+                f"{counts.failed} failed); widen the search space or add epochs"
+            )
+        model_id = _model_for(project, study, best, job, reporter)
+        tuning_store.update(
+            project.conn,
+            study.name,
+            status="finished",
+            best_value=best.values[0],
+            best_params=best.params,
+            best_trial=best.number,
+            best_model_id=model_id,
+            finished_at=time.time(),
+        )
+    finally:
+        tuning_store.release_finalize(project.conn, study.name)
+    return study_result(project, tuning_store.get(project.conn, study.name), optuna_study)
+
+
+def record_best(project: Project, study: Study) -> None:
+    """Write the best trial so far into our table (a study stopped before its end)."""
+    best = best_trial(load_study(study, project), study)
+    if best is not None:
+        tuning_store.update(
+            project.conn,
+            study.name,
+            best_value=best.values[0],
+            best_params=best.params,
+            best_trial=best.number,
+        )
+
+
+def _take_lease(project: Project, name: str, reporter: Reporter) -> None:
+    while not tuning_store.claim_finalize(project.conn, name):
+        reporter.update(0, None, "another process is registering the study's model")
+        time.sleep(POLL_S)
+
+
+def copy_into_project(project: Project, study: Study) -> None:
+    """Copy an external study into the project file, replacing an older copy."""
+    source = storages.open_storage(study.storage, project.path)
+    home = storages.open_storage(None, project.path)
+    with storages.quiet():
+        if study.name in tuning_store.optuna_study_names(project.conn):
+            optuna.delete_study(study_name=study.name, storage=home)
+        optuna.copy_study(from_study_name=study.name, from_storage=source, to_storage=home)
+    study_id = home.get_study_id_from_name(study.name)
+    tuning_store.update(project.conn, study.name, optuna_study_id=study_id)
+
+
+def _model_for(
+    project: Project, study: Study, best: optuna.trial.FrozenTrial, job: Job, reporter: Reporter
+) -> int:
+    if study.best_trial == best.number and study.best_model is not None:
+        return project.models.get(study.best_model).id  # registered by an earlier finalize
+    return retrain(project, study, best, job.id, reporter).id
+
+
+class _RetrainProgress:
+    """Shows the retraining of the best trial on the tune job's progress."""
+
+    def __init__(self, reporter: Reporter, trial: int) -> None:
+        self.reporter, self.trial = reporter, trial
+
+    def update(self, done: int, total: int | None, message: str = "") -> None:
+        """Forward with a prefix (the bar stays full: the trials are done)."""
+        self.reporter.update(1, 1, f"retraining the best trial {self.trial}: {message}")
+
+
+def retrain(
+    project: Project,
+    study: Study,
+    best: optuna.trial.FrozenTrial,
+    job_id: int | None,
+    reporter: Reporter,
+) -> ModelVersion:
+    """Train the best trial's configuration as a run and register its model.
+
+    The model's params carry ``study`` and ``trial`` (its lineage).
+    """
+    from lepton_desktop.core.training.service import run_training
+
+    config = trial_config(study, best.params)
+    version = project.dataset_by_id(study.dataset_version_id or 0)
+    run_id = run_store.create(
+        project.conn,
+        dataset_version_id=version.id,
+        dataset_ref=version.ref,
+        arch=config.arch,
+        task=config.task or "auto",
+        config=config.to_dict(),
+        job_id=job_id,
+    )
+    result = run_training(
+        project,
+        run_id,
+        _RetrainProgress(reporter, best.number),
+        lineage={"study": study.name, "trial": best.number},
+    )
+    return project.models.get(result["model"])
+
+
+def study_result(
+    project: Project, study: Study, optuna_study: optuna.Study | None = None
+) -> dict[str, Any]:
+    """What ``tune --json`` prints and the tune job returns."""
+    optuna_study = optuna_study or load_study(study, project)
+    counts = count_trials(optuna_study)
+    result: dict[str, Any] = {
+        "study": study.name,
+        "status": study.status,
+        "dataset": study.dataset,
+        "arch": study.arch,
+        "sampler": study.sampler,
+        "pruner": study.pruner,
+        "metric": study.metric,
+        "objectives": study.objectives,
+        "directions": study.directions,
+        "n_trials": counts.finished,
+        "target_trials": study.n_trials,
+        "trials": {
+            "complete": counts.complete,
+            "pruned": counts.pruned,
+            "failed": counts.failed,
+            "running": counts.running,
+        },
+        "best_trial": study.best_trial,
+        "best_value": study.best_value,
+        "best_params": study.best_params,
+        "model": study.best_model,
+        "storage": storages.redact(study.storage),
+        "optuna_study_id": study.optuna_study_id,
+    }
+    if study.multi_objective:
+        result["pareto"] = [
+            {"trial": t.number, "values": t.values, "params": t.params}
+            for t in sorted(optuna_study.best_trials, key=lambda t: t.number)
+        ]
+    return result
