@@ -14,14 +14,18 @@ What the exported graphs compute (TorchScript, ONNX, Triton) is described in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import InvalidOptionError
-from lepton_desktop.core.export.files import OutputExistsError, check_destination, staged
+from lepton_desktop.core.export.files import (
+    OutputExistsError,
+    check_destination,
+    file_sha256,
+    staged,
+)
 from lepton_desktop.core.export.verify import CheckBatch, ExportMismatchError, Tolerance
 
 if TYPE_CHECKING:
@@ -167,17 +171,9 @@ def _result(
         checked_on=job.batch.source,
         files=tuple(files),
         bytes=sum(f.stat().st_size for f in files),
-        sha256=_sha256(path) if single else None,
+        sha256=file_sha256(path) if single else None,
         notes=tuple(job.notes),
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _torchscript(job: _Export, out: Path, target: Path) -> ExportResult:

@@ -37,6 +37,7 @@ from typing import Any
 
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.export.files import file_sha256
 from lepton_desktop.core.serving.predictor import ModelParts
 
 FORMAT = "lepton-bundle"
@@ -111,15 +112,7 @@ def write_bundle(path: Path, models: list[tuple[ModelParts, dict[str, bytes]]]) 
         for name, data in files.items():
             binary = name.endswith((WEIGHTS, ONNX))  # floats barely compress: store them
             archive.writestr(name, data, zipfile.ZIP_STORED if binary else zipfile.ZIP_DEFLATED)
-    return _file_sha256(path)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 # -- reading -----------------------------------------------------------------------------
