@@ -28,7 +28,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import ModelVersion
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
-from lepton_desktop.core.serving.predictor import ModelParts, Predictor
+from lepton_desktop.core.serving.predictor import InvalidInputError, ModelParts, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,13 @@ class ModelSet:
         """``NAME``, ``NAME:N``, ``NAME@ALIAS``; ``None`` when exactly one model is served.
 
         Raises:
-            ModelNotFoundError: an unknown model or version, or no ref with several models.
+            ModelNotFoundError: an unknown model or version.
+            InvalidInputError: no ref while several models are served.
         """
         if ref is None:
             models = self._models
             if len(models) != 1:
-                raise ModelNotFoundError(
+                raise InvalidInputError(
                     f"this server has {len(models)} models ({', '.join(sorted(models))}); "
                     'name one with "model"'
                 )

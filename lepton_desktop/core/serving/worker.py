@@ -171,9 +171,13 @@ class ServerRunner:
         """Bind, load, serve; return the URL once the server answers.
 
         Raises:
+            InvalidOptionError: another address than this machine's without a token.
             LeptonError: the address cannot be bound, a model cannot be loaded, or the
                 server did not come up.
         """
+        from lepton_desktop.core.serving.manager import check_address
+
+        check_address(self.spec.host, self.spec.port, self.spec.token)
         self._sock = bind(self.spec.host, self.spec.port)
         self.port = self._sock.getsockname()[1]
         self.url = url_of(self.spec.host, self.port)
@@ -291,10 +295,10 @@ class ServerRunner:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             self._metrics_dir = None
 
-    def follow_registry(self, on_change: Any = None) -> None:
+    def follow_registry(self, on_change: Any = None, interval: float = 1.0) -> None:
         """Pick up new versions and moved aliases while serving (projects only)."""
         if self.models is not None:
-            self.models.watch(on_change=on_change)
+            self.models.watch(interval, on_change=on_change)
 
     def __enter__(self) -> ServerRunner:
         return self

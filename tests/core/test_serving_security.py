@@ -1,0 +1,127 @@
+"""Tokens, addresses, body and time limits, and a fuzzer that must find no 5xx."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.project import Project
+from lepton_desktop.core.serving.worker import ServerRunner, ServeSpec
+from tests.helpers import snapshot
+from tests.serving_factory import copy_project, rows, running, serving_project
+
+__all__ = ["serving_project"]
+TOKEN = "s3cret-token-of-24-chars"
+
+
+@pytest.fixture(scope="module")
+def project(serving_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(serving_project, tmp_path_factory.mktemp("security"))
+
+
+@pytest.fixture(scope="module")
+def guarded(project: Path) -> Iterator[Any]:
+    with running(project, token=TOKEN, max_body_bytes=64 * 1024) as runner:
+        yield runner
+
+
+def test_token_required_except_health(guarded: Any) -> None:
+    record = {"model": "iris", "records": rows()[:1]}
+    with httpx.Client(base_url=guarded.url) as client:
+        for path in ("/v2/health/live", "/v2/health/ready", "/ping", "/health"):
+            assert client.get(path).status_code == 200, path
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            answer = client.post("/predict", json=record, headers=headers)
+            assert answer.status_code == 401 and answer.json()["error"]
+            assert answer.headers["x-request-id"]
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/openapi.json").status_code == 401
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        assert client.post("/predict", json=record, headers=good).status_code == 200
+
+
+def test_body_size_limit_declared_and_streamed(guarded: Any) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    big = b'{"records": [' + b'{"a": 1},' * 20_000 + b'{"a": 1}]}'
+    with httpx.Client(base_url=guarded.url) as client:
+        answer = client.post("/predict", content=big, headers=auth)
+        assert answer.status_code == 413 and "larger" in answer.json()["error"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the size is counted as read
+            for _ in range(100):
+                yield b" " * 1024
+
+        answer = client.post("/predict", content=chunks(), headers=auth)
+        assert answer.status_code == 413
+        ok = client.post("/predict", json={"model": "iris", "records": rows()[:1]}, headers=auth)
+        assert ok.status_code == 200
+
+
+def test_request_time_limit(project: Path) -> None:
+    with running(project, log=False, timeout_s=1e-6) as runner, httpx.Client() as client:
+        answer = client.post(runner.url + "/predict", json={"model": "iris", "records": rows()})
+        assert answer.status_code == 504 and "no answer within" in answer.json()["error"]
+        assert client.get(runner.url + "/v2/health/live").status_code == 200
+
+
+def test_other_address_needs_a_token(project: Path) -> None:
+    before = snapshot(project)
+    with pytest.raises(InvalidOptionError, match="needs a token"):
+        ServerRunner(ServeSpec(project=str(project), host="0.0.0.0", port=0)).start()
+    with Project.open(project) as opened, pytest.raises(InvalidOptionError, match="--token"):
+        opened.serving.queue(host="0.0.0.0", port=0)
+    assert snapshot(project) == before
+
+
+def test_fuzzed_requests_never_get_a_server_error(project: Path) -> None:
+    """Schemathesis generates >= 1,000 requests from /openapi.json; none may get a 5xx."""
+    import requests
+    import schemathesis
+
+    with running(project, log=False) as runner, requests.Session() as session:
+        schema = schemathesis.openapi.from_url(runner.url + "/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        calls: list[tuple[str, int]] = []
+        for operation in operations:  # every operation, valid and invalid inputs
+            _fuzz(operation, runner.url, calls, 30, session)
+        posts = [op for op in operations if op.method.upper() == "POST"]
+        while len(calls) < 1000:  # then the ones with bodies, where the bugs would be
+            for operation in posts:
+                _fuzz(operation, runner.url, calls, 60, session)
+    print(f"{len(calls)} fuzzed requests: {Counter(c[1] for c in calls)}")
+    assert len(calls) >= 1000
+    assert not [c for c in calls if c[1] >= 500]
+    assert {c[1] for c in calls} >= {200, 400, 404}  # the cases reached the models
+
+
+def _fuzz(
+    operation: Any, url: str, calls: list[tuple[str, int]], examples: int, session: Any
+) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.errors import Unsatisfiable
+
+    for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(operation.as_strategy(mode))
+        def call(case: Any) -> None:
+            response = case.call(base_url=url, session=session, timeout=30)
+            calls.append((f"{case.method} {case.formatted_path}", response.status_code))
+            assert response.status_code < 500, (case.body, response.text)
+
+        with contextlib.suppress(Unsatisfiable):  # nothing invalid to generate
+            call()
