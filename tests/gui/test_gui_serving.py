@@ -271,7 +271,16 @@ def _tree_aliases(tab: ServingTab) -> dict[str, str]:
     if tree.topLevelItemCount() != 1:
         return {}
     model = tree.topLevelItem(0)
-    return {model.child(i).text(0): model.child(i).text(1) for i in range(model.childCount())}
+    return {
+        model.child(i).text(0).split()[0]: model.child(i).text(1)
+        for i in range(model.childCount())
+    }
+
+
+def _default_version(tab: ServingTab) -> str:
+    model = tab.loaded.tree.topLevelItem(0)
+    texts = [model.child(i).text(0) for i in range(model.childCount())]
+    return next(t.split()[0] for t in texts if t.endswith("(default)"))
 
 
 def _champion(path: Path) -> int | None:
@@ -337,6 +346,7 @@ def test_start_real_server_answer_requests_see_them_logged_and_stop(
     url = _start(qtbot, tab)
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
     qtbot.waitUntil(lambda: _tree_aliases(tab) == {"v1": "", "v2": ""}, timeout=10_000)
+    assert _default_version(tab) == "v2"  # what a request naming only the model gets
     qtbot.waitUntil(lambda: f"{url}/predict" in tab.snippets.text.toPlainText(), timeout=10_000)
 
     record = tab.snippets.sample.record  # the dataset's first row, as the snippets send it
@@ -366,8 +376,10 @@ def test_start_real_server_answer_requests_see_them_logged_and_stop(
     qtbot.waitUntil(
         lambda: _tree_aliases(tab) == {"v1": "champion", "v2": ""}, timeout=WORKER_TIMEOUT_MS
     )
+    assert _default_version(tab) == "v1"
 
-    tab.toggle_action.trigger()  # Ctrl+Shift+S
+    assert tab.toggle_action.shortcut().toString() == "Ctrl+Shift+S"
+    tab.toggle_action.trigger()
     qtbot.waitUntil(lambda: tab.panel.status.text() == "Stopped", timeout=WORKER_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not window.session.jobs.running_ids(), timeout=WORKER_TIMEOUT_MS)
     assert tab.panel.toggle.text() == "Start server"

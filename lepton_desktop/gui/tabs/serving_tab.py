@@ -98,7 +98,7 @@ class ServingTab(QWidget):
         log_split = QSplitter(Qt.Orientation.Vertical, self)
         log_split.addWidget(self.log)
         log_split.addWidget(self.detail)
-        log_split.setSizes([420, 120])
+        log_split.setSizes([380, 170])
         middle = QWidget(self)
         center = QVBoxLayout(middle)
         center.setContentsMargins(0, 0, 0, 0)
@@ -124,7 +124,7 @@ class ServingTab(QWidget):
         right = QSplitter(Qt.Orientation.Vertical, self)
         right.addWidget(loaded_box)
         right.addWidget(snippet_box)
-        right.setSizes([220, 360])
+        right.setSizes([210, 380])
         box = QWidget(self)
         column = QVBoxLayout(box)
         column.setContentsMargins(6, 0, 0, 0)
@@ -220,7 +220,8 @@ class ServingTab(QWidget):
             self.panel.url.text(),
             self.panel.token.text() if self.deployment and self.deployment.token else None,
         )
-        self.charts.redraw(time.time())
+        started = self.deployment.started_at if self.deployment else None
+        self.charts.redraw(time.time(), started)
         self._show_counters()
         self._update_enabled()
 

@@ -12,6 +12,9 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from lepton_desktop.core.entities import RequestRecord
@@ -21,6 +24,8 @@ from lepton_desktop.gui.widgets.charts import LineChart
 WINDOW_S = 300.0
 #: Width of the latency percentile bins (seconds): enough requests per bin for a p99.
 LATENCY_BIN_S = 5.0
+#: The shortest time span drawn (seconds).
+MIN_SPAN_S = 30.0
 #: The "now" rate averages over this many seconds.
 RATE_SPAN_S = 10.0
 
@@ -99,10 +104,25 @@ class ServingCharts(QWidget):
         for chart in (self.rate_chart, self.latency_chart):
             chart.setMinimumHeight(190)
             chart.getPlotItem().setLabel("bottom", "seconds ago")
+        self.rate_chart.getPlotItem().legend.hide()  # one line: the title names it
+        self._legend_backdrop()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.rate_chart)
         layout.addWidget(self.latency_chart)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow theme switches (the legend's backdrop)."""
+        if event.type() == QEvent.Type.PaletteChange:
+            self._legend_backdrop()
+        super().changeEvent(event)
+
+    def _legend_backdrop(self) -> None:
+        # Lines pass under the legend at the top left: a translucent backdrop keeps both
+        # readable.
+        base = self.palette().color(QPalette.ColorRole.Base)
+        base.setAlpha(200)
+        self.latency_chart.getPlotItem().legend.setBrush(pg.mkBrush(base))
 
     def clear(self) -> None:
         """Forget the requests seen (another deployment)."""
@@ -112,10 +132,20 @@ class ServingCharts(QWidget):
         """Take newer requests (drawn at the next :meth:`redraw`)."""
         self.stats.add(records)
 
-    def redraw(self, now: float) -> None:
-        """Draw the window ending at ``now`` (time moves on even without requests)."""
+    def redraw(self, now: float, since: float | None = None) -> None:
+        """Draw the window ending at ``now`` (time moves on even without requests).
+
+        Args:
+            now: the right end (epoch seconds).
+            since: when the server started: a server up for less than the window is
+                drawn over its own lifetime (at least :data:`MIN_SPAN_S`).
+        """
         self.stats.prune(now)
+        span = self.stats.window_s if since is None else now - since
+        span = min(self.stats.window_s, max(MIN_SPAN_S, span))
         x, rate = self.stats.rate(now)
-        self.rate_chart.show_series(x, {"requests/s": rate}, dates=False)
+        keep = x > -span - 1e-9
+        self.rate_chart.show_series(x[keep], {"requests/s": rate[keep]}, dates=False)
         lx, p50, p99 = self.stats.latency_percentiles(now)
-        self.latency_chart.show_series(lx, {"p50": p50, "p99": p99}, dates=False)
+        keep = lx > -span - LATENCY_BIN_S
+        self.latency_chart.show_series(lx[keep], {"p50": p50[keep], "p99": p99[keep]}, dates=False)

@@ -328,7 +328,6 @@ class ServerPanel(QWidget):
 
     def _on_lan_toggled(self, on: bool) -> None:
         self.token_row.setEnabled(on)
-        self.token.setPlaceholderText("" if on else "not needed on this machine only")
         if on and not self.token.text():
             self.tokenRequested.emit()
         self._show_address()

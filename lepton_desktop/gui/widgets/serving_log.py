@@ -216,13 +216,11 @@ class RequestDetail(QPlainTextEdit):
 
 def detail_text(record: RequestRecord, loading: bool = False) -> str:
     """The detail panel's text for one request."""
+    rows = f"{record.n_rows} row{'s' if record.n_rows != 1 else ''}"
     lines = [
-        f"{record.method} {record.path}  →  {record.status}",
-        f"time        {time_text(record.ts)}",
-        f"request id  {record.request_id}",
-        f"protocol    {record.protocol}",
-        f"model       {model_text(record) or '—'}",
-        f"latency     {record.latency_ms:.2f} ms   rows {record.n_rows}",
+        f"{record.method} {record.path}  →  {record.status}   {record.latency_ms:.2f} ms   {rows}",
+        f"{time_text(record.ts)}   {model_text(record) or 'no model'}   {record.protocol}   "
+        f"request {record.request_id}",
     ]
     if record.error:
         lines += ["", "Error", record.error]
@@ -242,7 +240,12 @@ def detail_text(record: RequestRecord, loading: bool = False) -> str:
 def _json(value: Any) -> str:
     if value is None:
         return "—"
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if isinstance(value, list):
+        # One record (or answer) a line: rows stay readable side by side.
+        items = (json.dumps(v, ensure_ascii=False, default=str) for v in value)
+        text = "[\n  " + ",\n  ".join(items) + "\n]"
+    else:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     # A captured image is base64 text: the panel shows its start, not megabytes of it.
     limit = 200_000
     return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more)"

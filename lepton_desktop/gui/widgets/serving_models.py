@@ -151,10 +151,13 @@ class LoadedModels(QWidget):
             parent = QTreeWidgetItem(self.tree, [name, ""])
             for entry in group:
                 ref = f"{name}:{entry['version']}"
-                child = QTreeWidgetItem(
-                    parent, [f"v{entry['version']}", ", ".join(entry.get("aliases") or [])]
-                )
+                default = bool(entry.get("default"))
+                text = f"v{entry['version']}" + ("  (default)" if default else "")
+                aliases = ", ".join(entry.get("aliases") or [])
+                child = QTreeWidgetItem(parent, [text, aliases])
                 child.setData(0, REF_ROLE, ref)
+                if default:
+                    child.setToolTip(0, f"Requests naming only {name!r} get this version")
                 if ref == current:
                     self.tree.setCurrentItem(child)
         self.tree.expandAll()
