@@ -4,6 +4,7 @@ project files, then one real ``serve`` worker answering real HTTP requests."""
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -452,3 +453,27 @@ def test_export_served_model_runs_in_a_worker_and_reports(
     qtbot.waitUntil(lambda: tab.banner.isVisible(), timeout=WORKER_TIMEOUT_MS)
     assert tab.banner.level == "error"
     assert "failed" in tab.banner.text and "exists" in tab.banner.text
+
+
+@pytest.mark.slow
+def test_a_port_in_use_fails_the_start_with_the_reason(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
+) -> None:
+    tab = _open_serving(qtbot, window, trained, open_project)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        tab.panel.port.setValue(port)
+        qtbot.mouseClick(tab.panel.toggle, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(
+            lambda: tab.panel.status.text().startswith("Failed"), timeout=WORKER_TIMEOUT_MS
+        )
+    assert str(port) in tab.panel.status.text()
+    assert tab.panel.toggle.text() == "Start server" and tab.panel.settings.isEnabled()
+    qtbot.waitUntil(lambda: not window.session.jobs.running_ids(), timeout=WORKER_TIMEOUT_MS)
+    qtbot.waitUntil(tab.panel.toggle.isEnabled, timeout=10_000)
+    with Project.open(trained) as project:
+        (deployment,) = project.serving.list()
+        assert deployment.status == "failed" and str(port) in (deployment.error or "")
+        assert project.integrity_ok()
