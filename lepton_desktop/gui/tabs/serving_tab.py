@@ -273,9 +273,9 @@ class ServingTab(QWidget):
         self._busy = self._stopping = True
         self.panel.status.setText("Stopping…")
         self._update_enabled()
-        # The worker is terminated, then killed, if it does not stop by itself; the
-        # button comes back anyway should the row never say so (a worker of another
-        # machine's session, say).
+        # This window's worker is terminated, then killed, if it does not stop by itself;
+        # the button comes back anyway should the row never say so (a server started
+        # from the command line that no longer answers its cancel flag, say).
         QTimer.singleShot(STOP_TIMEOUT_MS, self, self._stop_timed_out)
         ops.stop_server(self.session, self.deployment, self._on_refused)
 
