@@ -37,6 +37,7 @@ from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.tabs.datasets_tab import DatasetsTab
 from lepton_desktop.gui.tabs.serving_tab import ServingTab
 from lepton_desktop.gui.tabs.training_tab import TrainingTab
+from lepton_desktop.gui.tabs.tuning_tab import TuningTab
 from lepton_desktop.gui.theme import ThemeManager
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
 from lepton_desktop.gui.widgets.start_page import StartPage
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.datasets_tab, "Datasets")
         self.training_tab = TrainingTab(self)
         self.tabs.addTab(self.training_tab, "Training")
+        self.tuning_tab = TuningTab(self)
+        self.tabs.addTab(self.tuning_tab, "Tuning")
         self.serving_tab = ServingTab(self)
         self.tabs.addTab(self.serving_tab, "Serving")
         self.stack = QStackedWidget(self)
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
             old.deleteLater()
         self.datasets_tab.set_session(session)
         self.training_tab.set_session(session)
+        self.tuning_tab.set_session(session)
         self.serving_tab.set_session(session)
         self.job_status.update_jobs([])
         if session is not None:

@@ -32,6 +32,8 @@ T = TypeVar("T")
 DATASET_JOB_KINDS = ("import", "prep")
 #: Job kinds whose end changes the runs and the model versions.
 TRAINING_JOB_KINDS = ("train",)
+#: Job kinds whose end changes tuning studies (their trials are runs too).
+TUNING_JOB_KINDS = ("tune",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Changes:
     jobs: bool = False
     runs: bool = False
     models: bool = False
+    studies: bool = False
 
     def __or__(self, other: Changes) -> Changes:
         return Changes(*(a or b for a, b in zip(
@@ -256,8 +259,10 @@ class ProjectSession(QObject):
             self.jobEnded.emit(job)
         if ended:
             datasets = any(j.kind in DATASET_JOB_KINDS for j in ended)
-            runs = any(j.kind in TRAINING_JOB_KINDS for j in ended)
-            self.changed.emit(Changes(datasets=datasets, jobs=True, runs=runs, models=runs))
+            studies = any(j.kind in TUNING_JOB_KINDS for j in ended)
+            runs = studies or any(j.kind in TRAINING_JOB_KINDS for j in ended)
+            self.changed.emit(Changes(datasets=datasets, jobs=True, runs=runs, models=runs,
+                                      studies=studies))
 
     def _on_poll_failed(self, exc: BaseException) -> None:
         # A busy file or a transient error: the next tick tries again; never a dialog
@@ -318,6 +323,8 @@ def describe_job(job: Job) -> str:
         return f"Preparing {args.get('dataset', '')}"
     if job.kind == "train":
         return f"Training run {args.get('run_id', '')}"
+    if job.kind == "tune":
+        return f"Tuning {args.get('study', '')}"
     if job.kind == "serve":
         return f"Serving (deployment {args.get('deployment_id', '')})"
     if job.kind == "export":

@@ -266,16 +266,14 @@ def pareto_mask(values: np.ndarray, directions: tuple[str, ...]) -> np.ndarray:
 
 def _pareto_2d(costs: np.ndarray) -> np.ndarray:
     order = np.lexsort((costs[:, 1], costs[:, 0]))  # by first objective, then second
-    second = costs[order, 1]
+    first, second = costs[order, 0], costs[order, 1]
     best_before = np.concatenate([[np.inf], np.minimum.accumulate(second)[:-1]])
-    first = costs[order, 0]
-    # Ties on both objectives are all on the front; a tie on the first objective
-    # alone is dominated by the earlier, better second value.
-    same_first = np.concatenate([[False], first[1:] == first[:-1]])
-    prev_second = np.concatenate([[np.inf], second[:-1]])
-    front_sorted = (second < best_before) | (
-        same_first & (second == prev_second) & (second <= best_before)
-    )
+    record = second < best_before  # a new best second value: nothing earlier dominates it
+    # Equal to the best so far: on the front only as an exact copy of the point that
+    # set that best (any earlier point with a smaller first value dominates it).
+    setter = np.maximum.accumulate(np.where(record, np.arange(len(order)), 0))
+    previous_setter = np.concatenate([[0], setter[:-1]])
+    copy = (second == best_before) & (first[previous_setter] == first)
     front = np.zeros(len(costs), dtype=bool)
-    front[order] = front_sorted
+    front[order] = record | copy
     return front

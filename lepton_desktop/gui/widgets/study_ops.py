@@ -1,0 +1,278 @@
+"""The Tuning tab's operations, and the poller that keeps a study's view current.
+
+Functions named ``read_*`` run on the session's DB thread. The others are ops: they
+call ``project.tuning`` (core checks everything first; a refusal changes nothing) on
+the DB thread, report what changed, and start ``tune`` and ``train`` workers through
+the session's JobRunner. :class:`StudyPoller` reads only the trials that are new or
+were unfinished (``core/tuning/reading.py``) and merges them into a StudyView.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from lepton_desktop.core.entities import ModelVersion, Run, Study
+from lepton_desktop.core.store.optuna_trials import OptunaStudy
+from lepton_desktop.core.tuning import reading
+from lepton_desktop.core.tuning.study_view import StudyChange, StudyView
+from lepton_desktop.gui.session import Changes, ProjectSession
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.gui.tasks import OnError
+
+STUDIES = Changes(studies=True)
+STUDIES_AND_RUNS = Changes(studies=True, runs=True)
+Curves = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyEntry:
+    """One row of the study list: our record (if any) and Optuna's study (if in the file).
+
+    Attributes:
+        name: the study's name.
+        record: the tuning study as the project knows it; None for a study some script
+            made with Optuna directly in the project file.
+        optuna: Optuna's study in the project file; None while it lives only in an
+            external storage.
+        counts: trials per Optuna state.
+    """
+
+    name: str
+    record: Study | None
+    optuna: OptunaStudy | None
+    counts: dict[str, int]
+
+    @property
+    def finished(self) -> int:
+        """Completed and pruned trials (what a study's trial count counts)."""
+        return self.counts.get("COMPLETE", 0) + self.counts.get("PRUNED", 0)
+
+    @property
+    def planned(self) -> int | None:
+        """Trials the study is to finish (None: not one of ours)."""
+        return self.record.n_trials if self.record else None
+
+    @property
+    def status(self) -> str:
+        """The study's status (``external`` for a study made outside the app)."""
+        return self.record.status if self.record else "external"
+
+    @property
+    def active(self) -> bool:
+        """True while its tune job may still run trials."""
+        return bool(self.record and self.record.active) or self.counts.get("RUNNING", 0) > 0
+
+
+# -- reads (DB thread) --------------------------------------------------------------------
+
+
+def read_studies(project: Project) -> list[StudyEntry]:
+    """DB thread: our studies (newest first), then Optuna studies made outside the app."""
+    optuna_studies = {s.study_id: s for s in reading.list_studies(project)}
+    entries = []
+    for study in project.tuning.list():
+        found = optuna_studies.pop(study.optuna_study_id, None) if study.optuna_study_id else None
+        counts = reading.state_counts(project, found.study_id) if found else {}
+        entries.append(StudyEntry(study.name, study, found, counts))
+    for found in optuna_studies.values():
+        entries.append(
+            StudyEntry(found.name, None, found, reading.state_counts(project, found.study_id))
+        )
+    return entries
+
+
+def read_run_curves(project: Project, run_id: int) -> Curves:
+    """DB thread: a run's per-epoch metrics (``train_*`` and ``val_*``) as arrays."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for p in project.runs.metrics(run_id):
+        if p.name.startswith(("train_", "val_")):
+            points.setdefault(p.name, []).append((p.epoch, np.nan if p.value is None else p.value))
+    return {
+        name: (
+            np.array([e for e, _ in pairs], dtype=float),
+            np.array([v for _, v in pairs], dtype=float),
+        )
+        for name, pairs in points.items()
+    }
+
+
+# -- ops (GUI thread) -----------------------------------------------------------------------
+
+
+def load_studies(
+    session: ProjectSession, on_done: Callable[[list[StudyEntry]], None], owner: Any
+) -> None:
+    """Read the study list."""
+    session.query(read_studies, on_done, owner=owner)
+
+
+def load_run_curves(
+    session: ProjectSession, run_id: int, on_done: Callable[[Curves], None], owner: Any
+) -> None:
+    """Read a trial's training run's per-epoch metrics (a deleted run shows nothing)."""
+    session.query(lambda p: read_run_curves(p, run_id), on_done, lambda exc: on_done({}), owner)
+
+
+def create_study(
+    session: ProjectSession,
+    options: dict[str, Any],
+    start: bool,
+    on_done: Callable[[Study], None],
+    on_error: OnError,
+) -> None:
+    """Create a study (``project.tuning.create(**options)``); with ``start``, run it too."""
+
+    def create(project: Project) -> tuple[Study, int | None]:
+        study = project.tuning.create(**options)
+        return study, project.tuning.queue(study.name) if start else None
+
+    def created(result: tuple[Study, int | None]) -> None:
+        study, job_id = result
+        if job_id is not None:
+            session.jobs.start("tune", job_id)
+        on_done(study)
+
+    session.command(create, STUDIES, created, on_error)
+
+
+def start_study(
+    session: ProjectSession, name: str, n_trials: int | None, on_error: OnError
+) -> None:
+    """Queue a tune job (None: finish the planned trials; N: run N more) and start it."""
+    session.command(
+        lambda p: p.tuning.queue(name, n_trials),
+        STUDIES,
+        lambda job_id: session.jobs.start("tune", job_id),
+        on_error,
+    )
+
+
+def stop_study(session: ProjectSession, entry: StudyEntry, on_error: OnError) -> None:
+    """Ask the study's job and trial workers to stop (then terminate what this app runs)."""
+    job_id = entry.record.job_id if entry.record else None
+
+    def stopped(_result: None) -> None:
+        if job_id is not None and session.jobs.owns(job_id):
+            session.jobs.cancel(job_id)  # terminate, then kill, if it does not stop
+
+    session.command(lambda p: p.tuning.stop(entry.name), STUDIES, stopped, on_error)
+
+
+def promote_best(
+    session: ProjectSession,
+    name: str,
+    on_done: Callable[[ModelVersion], None],
+    on_error: OnError,
+) -> None:
+    """Point the ``champion`` alias at the study's best model."""
+    session.command(
+        lambda p: p.tuning.promote_best(name),
+        Changes(models=True, studies=True),
+        on_done,
+        on_error,
+    )
+
+
+def retrain_best(
+    session: ProjectSession, name: str, on_done: Callable[[Run], None], on_error: OnError
+) -> None:
+    """Queue a run of the best trial's settings on train+val, and start its worker."""
+
+    def queued(result: tuple[Run, int]) -> None:
+        run, job_id = result
+        session.jobs.start("train", job_id)
+        on_done(run)
+
+    session.command(
+        lambda p: p.tuning.queue_retrain_best(name), STUDIES_AND_RUNS, queued, on_error
+    )
+
+
+# -- polling ----------------------------------------------------------------------------------
+
+
+class StudyPoller(QObject):
+    """Keeps one study's :class:`StudyView` current by incremental reads.
+
+    Args:
+        parent: the owner.
+    """
+
+    updated = Signal(object)  # StudyChange, after the view merged it
+    INTERVAL_MS = 1000
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session: ProjectSession | None = None
+        self.view: StudyView | None = None
+        self.polls = 0
+        self.rows_fetched = 0
+        self._pending = False
+        self._again = False
+        self._generation = 0
+        self.timer = QTimer(self, interval=self.INTERVAL_MS, timeout=self.poll)
+
+    def set_session(self, session: ProjectSession | None) -> None:
+        """Start over for another project (or none)."""
+        self.session = session
+        self.show(None)
+
+    def show(self, study: OptunaStudy | None) -> StudyView | None:
+        """Follow this study (None: none); its trials are read at once."""
+        self.timer.stop()
+        self._generation += 1  # a read in flight for the previous study is dropped
+        self._pending = self._again = False
+        self.view = StudyView(study) if study is not None else None
+        if self.view is not None:
+            self.poll()
+        return self.view
+
+    def set_running(self, running: bool) -> None:
+        """Poll on the timer (the tab is visible and trials may come) or not."""
+        if running and self.view is not None and not self.timer.isActive():
+            self.timer.start()
+        elif not running:
+            self.timer.stop()
+
+    def poll(self) -> None:
+        """Read what changed (now, or as soon as the read in flight returns)."""
+        session, view = self.session, self.view
+        if session is None or view is None or not session.is_open:
+            return
+        if self._pending:
+            self._again = True
+            return
+        self._pending = True
+        cursor, generation = view.cursor(), self._generation
+        session.query(
+            lambda p: reading.read_delta(p, cursor),
+            lambda delta: self._on_read(generation, delta),
+            lambda exc: self._on_failed(generation, exc),
+            self,
+        )
+
+    def _on_read(self, generation: int, delta: reading.StudyDelta) -> None:
+        if generation != self._generation or self.view is None:
+            return
+        self._pending = False
+        self.polls += 1
+        self.rows_fetched += delta.rows_fetched
+        change: StudyChange = self.view.apply(delta)
+        self.updated.emit(change)
+        if self._again:
+            self._again = False
+            self.poll()
+
+    def _on_failed(self, generation: int, exc: BaseException) -> None:
+        # A busy file, or a study deleted meanwhile: the next tick tries again.
+        if generation == self._generation:
+            self._pending = False
+            sys.stderr.write(f"lepton-desktop: study poll failed: {exc}\n")
