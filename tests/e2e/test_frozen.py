@@ -145,3 +145,20 @@ def test_gui_starts_offscreen(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert still_running, f"the GUI exited with {proc.returncode}:\n{err}"
+
+
+def test_export_onnx_torchscript_and_bundle_in_the_bundle(tmp_path: Path) -> None:
+    # torch.onnx, onnx's checker and onnxruntime must all be in the frozen app.
+    from lepton_desktop.core.export.bundle import read_bundle
+
+    project = tmp_path / "p.lepton"
+    iris = REPO / "resources" / "sample_data" / "iris.csv"
+    with Project.create(project) as p:
+        p.import_dataset(iris, "iris", target="species")
+        p.train("iris", arch="mlp", epochs=2, model_name="iris")
+    for fmt, name in (("onnx", "iris.onnx"), ("torchscript", "iris.pt"), ("bundle", "iris.zip")):
+        args = ("export", project, "iris", "--format", fmt, "--out", tmp_path / name, "--json")
+        result = json.loads(ok(frozen(*args, cwd=tmp_path, timeout=300)))
+        assert result["max_abs_diff"] < 1e-4 and "test rows" in result["checked_on"], result
+    (parts,) = read_bundle(tmp_path / "iris.zip")
+    assert parts.ref == "iris:1"
