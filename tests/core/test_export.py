@@ -15,7 +15,12 @@ import onnxruntime
 import pytest
 import torch
 
-from lepton_desktop.core.errors import InvalidOptionError, LeptonError, NotFoundError
+from lepton_desktop.core.errors import (
+    CancelledError,
+    InvalidOptionError,
+    LeptonError,
+    NotFoundError,
+)
 from lepton_desktop.core.export import ExportMismatchError, OutputExistsError, export_model
 from lepton_desktop.core.export.bundle import read_bundle
 from lepton_desktop.core.export.onnx_model import check_onnx, onnx_bytes
@@ -118,6 +123,18 @@ def test_alias_and_progress(project: Project, tmp_path: Path) -> None:
     result = export_model(project, "iris@champion", "onnx", tmp_path / "m.onnx", Recorder())
     assert result.model == "iris:1"
     assert seen[0][2] == "loading iris:1" and seen[-1][0] == seen[-1][1] == 4
+
+
+@pytest.mark.parametrize("fmt", ["bundle", "triton"])
+def test_cancelling_midway_leaves_nothing(project: Project, tmp_path: Path, fmt: str) -> None:
+    class CancelAtWriting:
+        def update(self, done: int, total: int | None, message: str = "") -> None:
+            if done == 3:  # the file is being written and checked under its temporary name
+                raise CancelledError()
+
+    with pytest.raises(CancelledError):
+        export_model(project, "digits:1", fmt, tmp_path / "out", CancelAtWriting())
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx", "bundle", "triton"])
