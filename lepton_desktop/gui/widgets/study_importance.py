@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QWidget
 
 from lepton_desktop.core.tuning import importance
@@ -67,6 +68,10 @@ class ImportanceChart(StudyChart):
         key = (view.study.name, view.count(COMPLETE))
         if self._stale(view, key):
             self._start(view, key)
+        elif self.computed_for is None and self._pending is None:
+            self.set_title(
+                f"Hyperparameter importance (after {importance.MIN_TRIALS} completed trials)"
+            )
         self._show(self.importances)
 
     def _stale(self, view: StudyView, key: tuple[str, int]) -> bool:
@@ -123,7 +128,13 @@ class ImportanceChart(StudyChart):
         widths = np.array([values[n] for n in names], dtype=float)
         y = np.arange(len(names), dtype=float)
         self.bars.setOpts(x0=np.zeros(len(names)), y=y, width=widths, height=0.6)
-        self.getPlotItem().getAxis("left").setTicks([list(enumerate(names))])
+        axis = self.getPlotItem().getAxis("left")
+        axis.setTicks([list(enumerate(names))])
+        # Wide enough for the longest name now: pyqtgraph only widens an axis after a
+        # repaint, and skips the labels that do not fit meanwhile.
+        metrics = QFontMetrics(axis.style.get("tickFont") or self.font())
+        axis.setWidth(max([metrics.horizontalAdvance(n) for n in names], default=0) + 14)
+        self.getPlotItem().layout.activate()
         if len(names):
             self.getPlotItem().setRange(
                 xRange=(0, max(widths.max(), 1e-9) * 1.05),

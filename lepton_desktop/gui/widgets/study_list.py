@@ -177,7 +177,11 @@ def _settings(entry: StudyEntry) -> str:
     objectives = " and ".join(
         f"{o} ({d[:3]})" for o, d in zip(study.objectives, study.directions, strict=False)
     )
-    where = "" if study.storage is None else "<br>Storage: external (shared)"
+    where = ""
+    if study.storage is not None:
+        where = "<br>Storage: external (shared)"
+        if entry.optuna is None:
+            where += "; its trials show here once it is finished and copied into the project file"
     error = f"<br><span style='color:#d64545'>{study.error}</span>" if study.error else ""
     return (
         f"<b>{study.name}</b> · {study.status}<br>{study.dataset} · {study.arch.upper()} · "

@@ -135,8 +135,8 @@ class ParallelChart(StudyChart):
             color.setAlpha(alpha)
             curve.setPen(pg.mkPen(color, width=1))
             curve.setData(x, y, connect="finite", skipFiniteCheck=True)
-        shown = "" if len(group) == n_trials else f" ({len(group):,} of {n_trials:,} trials)"
-        self.set_title(f"Parallel coordinates{shown}")
+        shown = "" if len(group) == n_trials else f", {len(group):,} of {n_trials:,} trials"
+        self.set_title(f"Parallel coordinates (bright: best{shown})")
 
     def _normalise(self, column: ParamColumn) -> np.ndarray:
         low, high = coord_range(column.info)
@@ -272,9 +272,18 @@ class SliceCharts(QWidget):
         super().__init__(parent)
         self.charts: dict[str, SliceChart] = {}
         self.view: StudyView | None = None
-        self._grid = QGridLayout(self)
+        caption = QLabel(
+            "Each dot is a completed trial; colour shows when it ran (dark: early, bright: late).",
+            self,
+        )
+        caption.setEnabled(False)  # secondary text
+        self._grid = QGridLayout()
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(caption)
+        layout.addLayout(self._grid, 1)
 
     def set_view(self, view: StudyView | None) -> None:
         """Show another study: drop the old charts."""
@@ -312,6 +321,9 @@ class ContourChart(QWidget):
         row.addWidget(self.x_param, 1)
         row.addWidget(QLabel("y:", self))
         row.addWidget(self.y_param, 1)
+        caption = QLabel("cells: mean of the trials in them (bright: best)", self)
+        caption.setEnabled(False)
+        row.addWidget(caption)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
