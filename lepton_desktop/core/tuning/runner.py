@@ -21,6 +21,7 @@ not leave a hundred model versions.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import subprocess
 import time
 from collections import Counter
@@ -149,12 +150,16 @@ class TrialLoop:
         self.counts = TrialCounts()
         self.note = ""
         self.ran = 0
+        self._seeded: set[int] = set()
 
     def run(self) -> int:
         """Run trials until the study has ``target`` finished; return how many ran here."""
         failures: list[str] = []
         while not self._done():
-            if self._waiting_for_others():
+            if self._budget_taken():
+                if not self.heartbeat:
+                    break  # no heartbeat: a dead process's trial would never end
+                self._give_orphans_a_heartbeat()
                 time.sleep(POLL_S)
                 continue
             try:
@@ -185,11 +190,28 @@ class TrialLoop:
             self.optuna_study
         )
 
-    def _waiting_for_others(self) -> bool:
-        # Trials other processes are running fill the budget, unless they fail; a
-        # WAITING trial (a retried one) is ours to run.
+    def _budget_taken(self) -> bool:
+        # Trials other processes are running fill the budget, unless they fail: wait
+        # for them. A WAITING trial (a retried one) is ours to run.
         busy = self.counts.finished + self.counts.running
-        return self.counts.waiting == 0 and busy >= self.target and self.heartbeat
+        return self.counts.waiting == 0 and busy >= self.target
+
+    def _give_orphans_a_heartbeat(self) -> None:
+        # Optuna only fails RUNNING trials whose heartbeat went stale; a process killed
+        # between creating its trial and its first heartbeat leaves a trial that
+        # never would be. One heartbeat from here, once, for each trial running longer
+        # than a heartbeat takes, makes such an orphan go stale like any dead trial (a
+        # live trial just beats on; a dead one with heartbeats fails a little later).
+        storage = self.optuna_study._storage
+        old = datetime.datetime.now() - datetime.timedelta(
+            seconds=2 * storages.HEARTBEAT_INTERVAL_S
+        )
+        for trial in self.optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            started = trial.datetime_start
+            if trial._trial_id in self._seeded or started is None or started > old:
+                continue
+            self._seeded.add(trial._trial_id)
+            storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
     def _parent_running(self) -> bool:
         assert self.parent_job is not None

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: Seconds between a running trial's heartbeats in an RDB storage.
 HEARTBEAT_INTERVAL_S = 2
 #: A running trial without a heartbeat for this long is failed (and retried once).
-GRACE_PERIOD_S = 10
+GRACE_PERIOD_S = 8
 #: SQLite waits this long for a lock instead of failing with "database is locked".
 SQLITE_TIMEOUT_S = 30
 #: Connecting to a database server gives up after this many seconds.
