@@ -286,3 +286,28 @@ def test_csv_body_from_a_file(client: httpx.Client) -> None:
         "/invocations?model=iris", content="a,b\n1,2,3\n", headers={"Content-Type": "text/csv"}
     )
     assert broken.status_code == 400
+
+
+def test_numeric_fast_path_equals_the_full_pipeline() -> None:
+    from lepton_desktop.core.datasets.pipeline import apply_pipeline
+    from lepton_desktop.core.serving.predictor import _affine
+
+    pipeline = [
+        {"step": "input", "columns": [{"name": "a", "dtype": "numeric"},
+                                      {"name": "b", "dtype": "numeric"}]},
+        {"step": "fill", "method": "mean", "values": {"a": 1.0, "b": 2.0}, "columns": ["a", "b"]},
+        {"step": "scale", "method": "standard",
+         "columns": {"a": {"mean": 3.0, "std": 2.0}, "b": {"mean": -1.0, "std": 0.0}}},
+        {"step": "scale", "method": "minmax", "columns": {"a": {"min": -1.0, "max": 3.0}}},
+        {"step": "features", "names": ["b", "a"]},
+    ]  # fmt: skip
+    records = [{"a": 5.0, "b": 7}, {"a": -2.5, "b": 0.25, "extra": "x"}]
+    affine = _affine(pipeline)
+    assert affine is not None
+    fast = affine.apply(records)
+    _, general = apply_pipeline(pipeline, records)
+    np.testing.assert_allclose(fast, general.astype(np.float32), rtol=1e-6)
+    for odd in ({"a": "5", "b": 1.0}, {"a": None, "b": 1.0}, {"b": 1.0}, {"a": True, "b": 1}):
+        assert affine.apply([odd]) is None  # text, missing, bool: the full pipeline decides
+    text = [*pipeline[:1], {"step": "input", "columns": [{"name": "c", "dtype": "text"}]}]
+    assert _affine(text) is None

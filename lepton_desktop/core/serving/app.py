@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -26,6 +27,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -188,7 +190,11 @@ class Guard:
         ctx["body"] = body
         try:
             async with asyncio.timeout(options.timeout_s):
-                await self.app(scope, _replay(body, receive), send)
+                answer = await fast_answer(self.state, scope, ctx)
+                if answer is None:
+                    await self.app(scope, _replay(body, receive), send)
+                else:
+                    await _send_answer(send, answer)
         except TimeoutError:
             ctx["error"] = f"no answer within {options.timeout_s} s"
             if not ctx["started"]:
@@ -263,6 +269,16 @@ def _replay(body: bytes, receive: Callable) -> Callable:
     return replay
 
 
+async def _send_answer(send: Callable, answer: Answer) -> None:
+    headers = [
+        (b"content-type", answer.media.encode()),
+        (b"content-length", b"%d" % len(answer.body)),
+    ]
+    headers += [(k.encode(), v.encode()) for k, v in (answer.headers or {}).items()]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
 async def _send_json(send: Callable, status: int, payload: Any, www_auth: bool = False) -> None:
     body = orjson.dumps(payload)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -283,13 +299,21 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 def _error(request: Request, status: int, message: str) -> Response:
-    ctx = request.scope.get("lepton")
+    return _response(_error_answer(request.scope, status, message))
+
+
+def _error_answer(scope: dict, status: int, message: str) -> Answer:
+    ctx = scope.get("lepton")
     if ctx is not None:
         ctx["error"] = message
-    if request.url.path == "/invocations":
+    if scope["path"] == "/invocations":
         code = "RESOURCE_DOES_NOT_EXIST" if status == 404 else "BAD_REQUEST"
-        return Response(mlflow.error_body(message, code), status, media_type=_JSON)
-    return json_response({"error": message}, status)
+        return Answer(status, mlflow.error_body(message, code))
+    return Answer(status, orjson.dumps({"error": message}))
+
+
+def _response(answer: Answer) -> Response:
+    return Response(answer.body, answer.status, headers=answer.headers, media_type=answer.media)
 
 
 def _parse_json(body: bytes) -> Any:
@@ -419,21 +443,9 @@ def _add_v2_routes(api: FastAPI, state: ServerState) -> None:
         request: Request, model_name: str, model_version: str | None = None
     ) -> Response:
         ctx = request.scope["lepton"]
-        predictor = models.get(*_name_version(model_name, model_version))
-        ctx["model"], ctx["version"] = predictor.name, predictor.version
-        header_length = request.headers.get("inference-header-content-length")
-        parsed = v2.parse_infer(ctx["body"], header_length)
-        x, records = v2.model_inputs(predictor, parsed.inputs)
-        outputs = await state.forward(predictor, x)
-        body, headers = v2.infer_response(
-            predictor, parsed, v2.output_arrays(predictor, outputs), ctx["rid"]
+        return _response(
+            await infer_answer(state, ctx, request.headers, model_name, model_version)
         )
-        ctx["n_rows"] = len(x)
-        ctx["inputs"] = records if records is not None else x
-        ctx["outputs"] = _Decoded(predictor, outputs)
-        state.remember(ctx["rid"], len(x))
-        media = headers.pop("content-type")
-        return Response(body, 200, headers=headers, media_type=media)
 
     base = "/v2/models/{model_name}"
     versioned = base + "/versions/{model_version}"
@@ -482,8 +494,6 @@ class _Decoded:
 
 
 def _add_mlflow_routes(api: FastAPI, state: ServerState) -> None:
-    models = state.models
-
     @api.get("/ping", tags=["mlflow"], summary="Liveness (MLflow)")
     async def ping() -> Response:
         return Response(b"\n", 200, media_type="application/json")
@@ -504,16 +514,9 @@ def _add_mlflow_routes(api: FastAPI, state: ServerState) -> None:
     )
     async def invocations(request: Request) -> Response:
         ctx = request.scope["lepton"]
-        parsed = mlflow.parse_invocation(ctx["body"], request.headers.get("content-type", ""))
-        predictor = models.get_ref(request.query_params.get("model"))
-        ctx["model"], ctx["version"] = predictor.name, predictor.version
-        x = parsed.model_inputs(predictor)
-        answers = predictor.decode(await state.forward(predictor, x))
-        ctx["n_rows"] = len(answers)
-        ctx["inputs"] = parsed.records if parsed.records is not None else x
-        ctx["outputs"] = answers
-        state.remember(ctx["rid"], len(answers))
-        return json_response({"predictions": mlflow.predictions(answers, parsed.probabilities)})
+        return _response(
+            await invocations_answer(state, ctx, request.headers, request.query_params)
+        )
 
 
 # -- native ---------------------------------------------------------------------------
@@ -529,19 +532,7 @@ def _add_native_routes(api: FastAPI, state: ServerState) -> None:
         openapi_extra=json_body("PredictRequest"),
     )
     async def predict(request: Request) -> Response:
-        ctx = request.scope["lepton"]
-        ref, records = _predict_payload(_parse_json(ctx["body"]))
-        predictor = models.get_ref(ref)
-        ctx["model"], ctx["version"] = predictor.name, predictor.version
-        x = predictor.encode(records)
-        answers = predictor.decode(await state.forward(predictor, x))
-        ctx["n_rows"] = len(answers)
-        ctx["inputs"] = records
-        ctx["outputs"] = answers
-        state.remember(ctx["rid"], len(answers))
-        return json_response(
-            {"request_id": ctx["rid"], "model": predictor.parts.ref, "predictions": answers}
-        )
+        return _response(await predict_answer(state, request.scope["lepton"]))
 
     @api.post(
         "/feedback",
@@ -572,6 +563,112 @@ def _add_native_routes(api: FastAPI, state: ServerState) -> None:
     @api.get("/metrics", tags=["native"], summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(state.metrics.render(), 200, media_type=CONTENT_TYPE)
+
+
+# -- the hot routes: one implementation for FastAPI and the Guard's fast path -----------
+
+
+@dataclasses.dataclass
+class Answer:
+    """A response as plain data (status, body, media type, extra headers)."""
+
+    status: int
+    body: bytes
+    media: str = _JSON
+    headers: dict[str, str] | None = None
+
+
+def _ok(payload: Any) -> Answer:
+    return Answer(200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+async def predict_answer(state: ServerState, ctx: dict) -> Answer:
+    """``POST /predict``."""
+    ref, records = _predict_payload(_parse_json(ctx["body"]))
+    predictor = state.models.get_ref(ref)
+    ctx["model"], ctx["version"] = predictor.name, predictor.version
+    x = predictor.encode(records)
+    answers = predictor.decode(await state.forward(predictor, x))
+    ctx["n_rows"] = len(answers)
+    ctx["inputs"] = records
+    ctx["outputs"] = answers
+    state.remember(ctx["rid"], len(answers))
+    return _ok({"request_id": ctx["rid"], "model": predictor.parts.ref, "predictions": answers})
+
+
+async def invocations_answer(
+    state: ServerState, ctx: dict, headers: Mapping[str, str], query: Mapping[str, str]
+) -> Answer:
+    """``POST /invocations`` (MLflow)."""
+    parsed = mlflow.parse_invocation(ctx["body"], headers.get("content-type", ""))
+    predictor = state.models.get_ref(query.get("model"))
+    ctx["model"], ctx["version"] = predictor.name, predictor.version
+    x = parsed.model_inputs(predictor)
+    answers = predictor.decode(await state.forward(predictor, x))
+    ctx["n_rows"] = len(answers)
+    ctx["inputs"] = parsed.records if parsed.records is not None else x
+    ctx["outputs"] = answers
+    state.remember(ctx["rid"], len(answers))
+    return _ok({"predictions": mlflow.predictions(answers, parsed.probabilities)})
+
+
+async def infer_answer(
+    state: ServerState,
+    ctx: dict,
+    headers: Mapping[str, str],
+    model_name: str,
+    model_version: str | None = None,
+) -> Answer:
+    """``POST /v2/models/NAME[/versions/V]/infer``."""
+    predictor = state.models.get(*_name_version(model_name, model_version))
+    ctx["model"], ctx["version"] = predictor.name, predictor.version
+    parsed = v2.parse_infer(ctx["body"], headers.get("inference-header-content-length"))
+    x, records = v2.model_inputs(predictor, parsed.inputs)
+    outputs = await state.forward(predictor, x)
+    body, extra = v2.infer_response(
+        predictor, parsed, v2.output_arrays(predictor, outputs), ctx["rid"]
+    )
+    ctx["n_rows"] = len(x)
+    ctx["inputs"] = records if records is not None else x
+    ctx["outputs"] = _Decoded(predictor, outputs)
+    state.remember(ctx["rid"], len(x))
+    media = extra.pop("content-type")
+    return Answer(200, body, media, extra or None)
+
+
+_INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+
+
+async def fast_answer(state: ServerState, scope: dict, ctx: dict) -> Answer | None:
+    """The answer of a hot POST route without FastAPI's layers (None: not one of them).
+
+    The routes are declared in FastAPI too (the same functions answer there), so the
+    OpenAPI document, ``/docs`` and validation of the other routes are unchanged.
+    """
+    path = scope["path"]
+    if scope["method"] != "POST":
+        return None
+    try:
+        if path == "/predict":
+            return await predict_answer(state, ctx)
+        headers = _Headers(scope["headers"])
+        if path == "/invocations":
+            query = QueryParams(scope.get("query_string", b""))
+            return await invocations_answer(state, ctx, headers, query)
+        match = _INFER_PATH.match(path)
+        if match is None:
+            return None
+        return await infer_answer(state, ctx, headers, match[1], match[2])
+    except LeptonError as exc:
+        status = 404 if isinstance(exc, NotFoundError) else 400
+        return _error_answer(scope, status, str(exc))
+
+
+class _Headers(dict):
+    """Request headers by lower-case name (the few the hot routes read)."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        super().__init__((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
 
 def _predict_payload(payload: Any) -> tuple[str | None, list[dict[str, Any]]]:

@@ -10,17 +10,26 @@ No request waits for company when the server is quiet: a lone request is forward
 at once. Only when the previous pass was shared (the server is under load) does the
 batcher wait up to ``max_wait_ms`` for more requests to fill the batch; requests
 that arrive during a pass join the next one anyway.
+
+A pass that takes well under a millisecond (a small MLP) runs on the event loop
+itself: handing it to a thread and back costs more than the pass. The batcher times
+every pass and moves to the thread pool as soon as passes get slower than
+``INLINE_BELOW_S`` (a CNN, a large batch), so a slow model never stalls the loop for
+long. Requests that arrive meanwhile queue up and share the next pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
 Forward = Callable[[np.ndarray], np.ndarray]
+#: Passes faster than this (seconds, smoothed) run on the event loop, not in a thread.
+INLINE_BELOW_S = 0.0005
 
 
 class Batcher:
@@ -49,6 +58,7 @@ class Batcher:
         self._draining = False
         self._task: asyncio.Task[None] | None = None
         self._loaded = False  # whether the last pass was shared (load is on)
+        self._pass_s: float | None = None  # smoothed seconds per pass (None: unknown)
         #: Passes run and requests served (for tests and the bench).
         self.passes = 0
         self.requests = 0
@@ -95,6 +105,13 @@ class Batcher:
                 break
         return taken
 
+    def _timed(self, inputs: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        outputs = self._forward(inputs)
+        seconds = time.perf_counter() - start
+        self._pass_s = seconds if self._pass_s is None else 0.8 * self._pass_s + 0.2 * seconds
+        return outputs
+
     async def _run_batch(
         self, loop: asyncio.AbstractEventLoop, batch: list[tuple[np.ndarray, asyncio.Future]]
     ) -> None:
@@ -103,7 +120,10 @@ class Batcher:
             return
         inputs = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
         try:
-            outputs = await loop.run_in_executor(None, self._forward, inputs)
+            if self._pass_s is not None and self._pass_s < INLINE_BELOW_S:
+                outputs = self._timed(inputs)
+            else:
+                outputs = await loop.run_in_executor(None, self._timed, inputs)
         except Exception as exc:  # a bug in a pass fails its requests, not the server
             for _, future in batch:
                 if not future.done():

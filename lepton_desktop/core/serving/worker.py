@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -320,8 +321,20 @@ def child_main(payload: str, sock: socket.socket) -> None:
     if spec.project is not None:
         models.watch()
     app, writer = build_app(spec, models)
+    server = uvicorn.Server(_uvicorn_config(app, spec))
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    # uvicorn in the main thread would re-raise SIGTERM after its shutdown and die
+    # before the log writer wrote its last rows; in a thread it leaves signals to us.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
+    thread.start()
     try:
-        uvicorn.Server(_uvicorn_config(app, spec)).run(sockets=[sock])
+        while thread.is_alive():
+            thread.join(0.5)
     finally:
         models.close()
         if writer is not None:
