@@ -101,4 +101,7 @@ def test_serve_a_bundle_with_two_worker_processes(
     with Project.open(log) as opened:
         (deployment,) = opened.serving.list()
         assert deployment.status == "stopped"
-        assert opened.serving.request_count(deployment.id) == 21
+        logged = opened.serving.requests_since(deployment.id)
+    paths = [r.path for r in logged]  # both processes' rows, none lost on SIGTERM
+    assert paths.count("/predict") == 20 and paths.count("/metrics") == 1
+    assert paths.count("/v2/health/ready") == 1  # the parent's readiness probe
