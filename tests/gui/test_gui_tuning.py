@@ -252,6 +252,13 @@ def test_create_start_stop_resume_and_promote_with_a_real_worker(
     qtbot.waitUntil(lambda: tab.entry.status == "finished", timeout=WORKER_TIMEOUT_MS)
     assert tab.view.count(COMPLETE, PRUNED) == 4
     assert "4 / 4 trials" in tab.summary.progress.format()
+    # The best trial shows the loss curves of the run that retrained it for its model.
+    qtbot.waitUntil(lambda: tab.entry.best_run_id is not None, timeout=10_000)
+    best = tab.view.row_of_number(tab.entry.record.best_trial)
+    tab.trials.table.selectRow(tab.trials.model.row_of(best))
+    qtbot.waitUntil(lambda: tab.curve.run_id == tab.entry.best_run_id, timeout=10_000)
+    assert set(tab.curve.run_chart.series_names) == {"train_loss", "val_loss"}
+    assert tab.curve.run_chart.isVisibleTo(tab)
     qtbot.waitUntil(tab.promote_action.isEnabled, timeout=10_000)
     tab.promote_action.trigger()
     qtbot.waitUntil(lambda: "champion" in tab.banner.label.text(), timeout=10_000)

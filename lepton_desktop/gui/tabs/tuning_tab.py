@@ -259,7 +259,7 @@ class TuningTab(QWidget):
             and self.view is not None
             and (row in set(change.changed.tolist()) or self.view.states[row] == RUNNING)
         ):
-            self.curve.show_trial(self.view, row)
+            self.curve.show_trial(self.view, row, self._retrained(row))
         if change.finished and self.entry is not None and self.entry.record is not None:
             self._dirty = True  # the record's best trial and model move with trials
             self.refresh_if_needed()
@@ -277,7 +277,16 @@ class TuningTab(QWidget):
 
     def _on_trial_selected(self, row: int | None) -> None:
         self.charts.select(row)
-        self.curve.show_trial(self.view, row)
+        self.curve.show_trial(self.view, row, self._retrained(row))
+
+    def _retrained(self, row: int | None) -> tuple[int, str] | None:
+        """The run of the registered model, when ``row`` is the best trial it retrained."""
+        entry, view = self.entry, self.view
+        if entry is None or entry.record is None or entry.best_run_id is None:
+            return None
+        if row is None or view is None or int(view.numbers[row]) != entry.record.best_trial:
+            return None
+        return entry.best_run_id, f"Run {entry.best_run_id} loss (retrained best)"
 
     def _on_trial_clicked(self, row: int) -> None:
         self.trials.select_row(row)

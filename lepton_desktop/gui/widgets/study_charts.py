@@ -261,8 +261,10 @@ class IntermediateChart(StudyChart):
         for item in (self.running, self.pruned_at, self.chosen):
             self.addItem(item)
         # Samples of their own: the curves' faint pens would make faint legend lines.
-        for color, label in ((ACCENT, "complete"), (WARM, "pruned"), (TEAL, "running")):
-            legend.addItem(pg.PlotDataItem(pen=pg.mkPen(color, width=2)), label)
+        self._samples = [
+            (pg.PlotDataItem(pen=pg.mkPen(color, width=2)), label)
+            for color, label in ((ACCENT, "complete"), (WARM, "pruned"), (TEAL, "running"))
+        ]
         self._legend = legend
         self._consumed = 0
         self._stride = 1
@@ -283,10 +285,13 @@ class IntermediateChart(StudyChart):
         return self._every
 
     def apply_palette(self) -> None:
-        """Restyle the legend text."""
+        """Restyle the legend text (labels take a new colour only when re-added)."""
         super().apply_palette()
         if hasattr(self, "_legend"):
+            self._legend.clear()
             self._legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
+            for sample, label in self._samples:
+                self._legend.addItem(sample, label)
 
     def reset(self) -> None:
         """Forget the drawn curves."""

@@ -52,7 +52,7 @@ class TrialCurve(QWidget):
             symbolBrush=ACCENT,
             symbolPen=None,
         )
-        self.run_chart = LineChart(self, "Run metrics per epoch")
+        self.run_chart = LineChart(self, "Run loss per epoch")
         self.run_chart.setLabel("bottom", "epoch")
         charts = QHBoxLayout()
         charts.setSpacing(6)
@@ -63,8 +63,18 @@ class TrialCurve(QWidget):
         layout.addWidget(self.header)
         layout.addLayout(charts, 1)
 
-    def show_trial(self, view: StudyView | None, row: int | None) -> None:
-        """Show one trial of ``view`` (None: none); its run's curves are read if it has one."""
+    def show_trial(
+        self, view: StudyView | None, row: int | None, retrained: tuple[int, str] | None = None
+    ) -> None:
+        """Show one trial of ``view`` (None: none); its run's curves are read if it has one.
+
+        Args:
+            view: the study.
+            row: the trial's row in ``view``.
+            retrained: ``(run id, title)`` of a run that trained this trial's settings
+                again (the best trial's registered model), shown when the trial has no
+                run of its own.
+        """
         self.row = row
         if view is None or row is None or row >= view.n:
             self.header.setText("Select a trial (in the table or a chart) to see its curves.")
@@ -80,17 +90,19 @@ class TrialCurve(QWidget):
         self.reported.set_title(
             f"Trial {int(view.numbers[row])}: reported {view.objective_name(0)}"
         )
-        run_id = int(view.run_ids[row])
+        run_id, title = int(view.run_ids[row]), ""
+        if run_id < 0 and retrained is not None:
+            run_id, title = retrained
         if run_id < 0:
             self._show_run(None, {})
         elif self.loader is not None:
-            self.loader(run_id, lambda curves: self._on_curves(row, run_id, curves))
+            self.loader(run_id, lambda curves: self._on_curves(row, run_id, curves, title))
 
-    def _on_curves(self, row: int, run_id: int, curves: Curves) -> None:
+    def _on_curves(self, row: int, run_id: int, curves: Curves, title: str) -> None:
         if row == self.row:  # not another trial selected meanwhile
-            self._show_run(run_id, curves)
+            self._show_run(run_id, curves, title)
 
-    def _show_run(self, run_id: int | None, curves: Curves) -> None:
+    def _show_run(self, run_id: int | None, curves: Curves, title: str = "") -> None:
         self.run_id = run_id
         epochs = (
             np.unique(np.concatenate([x for x, _ in curves.values()])) if curves else np.zeros(0)
@@ -101,9 +113,13 @@ class TrialCurve(QWidget):
             full[np.searchsorted(epochs, x)] = y
             series[name] = full
         self.run_chart.show_series(epochs, series, dates=False)
-        title = "No training run"
-        if run_id is not None:
-            title = f"Run {run_id} per epoch" if curves else f"Run {run_id}: no metrics"
+        self.run_chart.setVisible(run_id is not None)  # trials trained without a run row
+        if run_id is None:
+            title = "No training run"
+        elif not curves:
+            title = f"Run {run_id}: no metrics"
+        else:
+            title = title or f"Run {run_id} loss per epoch"
         self.run_chart.set_title(title)
 
 

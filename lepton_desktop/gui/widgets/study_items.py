@@ -21,9 +21,19 @@ VALUE_MAP = pg.colormap.get("viridis")
 N_LEVELS = 16
 
 
+#: Where on the map the lowest level starts: viridis' darkest purple vanishes on a dark
+#: background.
+MAP_START = 0.18
+
+
 def value_colors(n: int = N_LEVELS) -> list[QColor]:
-    """``n`` colours along :data:`VALUE_MAP`, low to high."""
-    return [VALUE_MAP.map(i / max(1, n - 1), mode="qcolor") for i in range(n)]
+    """``n`` colours along :data:`VALUE_MAP` (from :data:`MAP_START`), low to high."""
+    return [value_color(i / max(1, n - 1)) for i in range(n)]
+
+
+def value_color(fraction: float) -> QColor:
+    """The colour at ``fraction`` (0: low, 1: high) of the map as drawn."""
+    return VALUE_MAP.map(MAP_START + (1 - MAP_START) * fraction, mode="qcolor")
 
 
 def levels(values: np.ndarray, n: int = N_LEVELS, *, reverse: bool = False) -> np.ndarray:
@@ -189,9 +199,10 @@ class ParamAxis(pg.AxisItem):
             return _log_ticks(minVal, maxVal)
         levels = super().tickValues(minVal, maxVal, size)
         if self.mode == "int":
-            levels = [
-                (s, [v for v in vals if float(v).is_integer()]) for s, vals in levels if s >= 1
-            ] or [(1.0, [])]
+            levels = [(s, vals) for s, vals in levels if s >= 1]
+            if not levels:  # a range of a few units: a tick at every whole number
+                first, last = int(np.ceil(minVal)), int(np.floor(maxVal))
+                levels = [(1.0, [float(v) for v in range(first, last + 1)])]
         return levels
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:

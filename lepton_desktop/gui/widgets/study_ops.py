@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from lepton_desktop.core.entities import ModelVersion, Run, Study
+from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.core.store.optuna_trials import OptunaStudy
 from lepton_desktop.core.tuning import reading
 from lepton_desktop.core.tuning.study_view import StudyChange, StudyView
@@ -43,12 +44,14 @@ class StudyEntry:
         optuna: Optuna's study in the project file; None while it lives only in an
             external storage.
         counts: trials per Optuna state.
+        best_run_id: the run that retrained the best trial for the registered model.
     """
 
     name: str
     record: Study | None
     optuna: OptunaStudy | None
     counts: dict[str, int]
+    best_run_id: int | None = None
 
     @property
     def finished(self) -> int:
@@ -81,7 +84,7 @@ def read_studies(project: Project) -> list[StudyEntry]:
     for study in project.tuning.list():
         found = optuna_studies.pop(study.optuna_study_id, None) if study.optuna_study_id else None
         counts = reading.state_counts(project, found.study_id) if found else {}
-        entries.append(StudyEntry(study.name, study, found, counts))
+        entries.append(StudyEntry(study.name, study, found, counts, _best_run(project, study)))
     for found in optuna_studies.values():
         entries.append(
             StudyEntry(found.name, None, found, reading.state_counts(project, found.study_id))
@@ -89,11 +92,24 @@ def read_studies(project: Project) -> list[StudyEntry]:
     return entries
 
 
+def _best_run(project: Project, study: Study) -> int | None:
+    if study.best_model is None:
+        return None
+    try:
+        return project.models.get(study.best_model).run_id
+    except NotFoundError:
+        return None  # deleted meanwhile
+
+
+#: The run metrics a trial's curves show: its losses (the reported values show the metric).
+RUN_CURVES = ("train_loss", "val_loss")
+
+
 def read_run_curves(project: Project, run_id: int) -> Curves:
-    """DB thread: a run's per-epoch metrics (``train_*`` and ``val_*``) as arrays."""
+    """DB thread: a run's per-epoch training and validation loss as arrays."""
     points: dict[str, list[tuple[float, float]]] = {}
     for p in project.runs.metrics(run_id):
-        if p.name.startswith(("train_", "val_")):
+        if p.name in RUN_CURVES:
             points.setdefault(p.name, []).append((p.epoch, np.nan if p.value is None else p.value))
     return {
         name: (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lepton_desktop.core.tuning.reading import COMPLETE, ParamInfo
@@ -19,10 +19,10 @@ from lepton_desktop.core.tuning.study_view import ParamColumn, StudyView
 from lepton_desktop.gui.widgets.study_charts import GOLD, StudyChart, line_alpha, segments
 from lepton_desktop.gui.widgets.study_items import (
     N_LEVELS,
-    VALUE_MAP,
     DotsItem,
     ParamAxis,
     levels,
+    value_color,
     value_colors,
 )
 
@@ -131,7 +131,7 @@ class ParallelChart(StudyChart):
         alpha = line_alpha(len(group))
         for g, curve in enumerate(self.groups):
             x, y = _polylines(self.matrix[group == g])
-            color = VALUE_MAP.map(g / (LINE_GROUPS - 1), mode="qcolor")
+            color = value_color(g / (LINE_GROUPS - 1))
             color.setAlpha(alpha)
             curve.setPen(pg.mkPen(color, width=1))
             curve.setData(x, y, connect="finite", skipFiniteCheck=True)
@@ -156,7 +156,7 @@ class ParallelChart(StudyChart):
             else:
                 texts.append((_fmt(info.low), _fmt(info.high)))
         self._set_labels(texts)
-        self.getPlotItem().setRange(xRange=(-0.3, k - 0.7), yRange=(-0.13, 1.13), padding=0)
+        self.getPlotItem().setRange(xRange=(-0.4, k - 0.6), yRange=(-0.13, 1.13), padding=0)
 
     def _set_labels(self, texts: list[tuple[str, str]]) -> None:
         # Labels are kept and only retexted: making a TextItem costs about 0.5 ms.
@@ -218,7 +218,7 @@ def _polylines(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+    return f"{value:.4g}"
 
 
 class SliceChart(StudyChart):
@@ -321,7 +321,7 @@ class ContourChart(QWidget):
         row.addWidget(self.x_param, 1)
         row.addWidget(QLabel("y:", self))
         row.addWidget(self.y_param, 1)
-        caption = QLabel("cells: mean of the trials in them (bright: best)", self)
+        caption = QLabel("cells: mean value (bright: best)", self)
         caption.setEnabled(False)
         row.addWidget(caption)
         layout = QVBoxLayout(self)
@@ -357,7 +357,8 @@ class _ContourPlot(StudyChart):
         param_axes(self, "bottom", "left")
         self.params = ("", "")
         self.image = pg.ImageItem()
-        self.dots = DotsItem(["#101010"], size=4, outline=None)
+        # White with a dark rim: visible on every colour of the map and on dark themes.
+        self.dots = DotsItem(["#ffffff"], size=5, outline=QColor("#202020"))
         self.ring = pg.ScatterPlotItem(size=13, pen=pg.mkPen(GOLD, width=2), brush=None)
         for item in (self.image, self.dots, self.ring):
             self.addItem(item)
