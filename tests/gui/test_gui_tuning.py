@@ -97,6 +97,15 @@ def test_charts_draw_the_study_and_follow_new_trials(
     assert grown == new_points + new_done.sum()  # appended: points plus a gap each
     assert tab.trials.model.rowCount() == 325
 
+    # Hidden, the tab reads nothing; shown again, it catches up.
+    window.tabs.setCurrentWidget(window.datasets_tab)
+    polls = tab.poller.polls
+    add_with_sql(path, "study", generate(5, seed=8))
+    qtbot.wait(500)  # five poll intervals
+    assert tab.poller.polls == polls and view.n == 325
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: view.n == 330, timeout=10_000)
+
 
 def test_a_two_objective_study_shows_its_pareto_front(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, open_project: OpenProject
