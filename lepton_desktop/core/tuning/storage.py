@@ -15,10 +15,12 @@ there (the study still ends when enough other trials finish).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import os
 import re
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +40,8 @@ GRACE_PERIOD_S = 8
 SQLITE_TIMEOUT_S = 30
 #: Connecting to a database server gives up after this many seconds.
 CONNECT_TIMEOUT_S = 5
+#: Tries at opening a storage whose tables another process is creating right now.
+SCHEMA_RACE_ATTEMPTS = 5
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
 
 
@@ -105,28 +109,55 @@ def open_storage(url: str | None, project_path: Path) -> optuna.storages.BaseSto
         return _rdb(project_url(project_path), "the project file")
     if url.startswith("journal://") or (url.endswith(".log") and "://" not in url):
         return _journal(url)
-    return _rdb(url, redact(url))
+    return _rdb(with_driver(url), redact(url))
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` with the PostgreSQL driver that is installed.
+
+    SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3; many machines have
+    psycopg2 (``psycopg2-binary``) instead. A URL naming its driver is left alone.
+    """
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg"):
+        return url
+    if importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    raise InvalidOptionError(
+        f"--storage {redact(url)}: no PostgreSQL driver; pip install 'psycopg[binary]' "
+        "or psycopg2-binary"
+    )
 
 
 def _rdb(url: str, shown: str) -> optuna.storages.RDBStorage:
     import optuna
+    import sqlalchemy.exc
 
     engine: dict[str, Any] = {}
     if url.startswith("postgresql") or url.startswith("mysql"):
         engine["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
-    try:
-        with quiet():
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine or None,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=GRACE_PERIOD_S,
-                **_retry_callback(),
-            )
-    except Exception as exc:  # SQLAlchemy, the driver, or Optuna's schema check
-        raise InvalidOptionError(
-            f"--storage {shown}: cannot be opened: {_first_line(exc)}"
-        ) from None
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            with quiet():
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine or None,
+                    heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                    grace_period=GRACE_PERIOD_S,
+                    **_retry_callback(),
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            # Processes meeting a fresh database at once race to create Optuna's
+            # tables; the loser finds them made on its next try.
+            if attempt + 1 == SCHEMA_RACE_ATTEMPTS:
+                raise _unreachable(shown, exc) from None
+            time.sleep(0.2 * (attempt + 1))
+        except Exception as exc:  # SQLAlchemy, the driver, or Optuna's schema check
+            raise _unreachable(shown, exc) from None
+    raise AssertionError("unreachable")
+
+
+def _unreachable(shown: str, exc: BaseException) -> InvalidOptionError:
+    return InvalidOptionError(f"--storage {shown}: cannot be opened: {_first_line(exc)}")
 
 
 def _retry_callback() -> dict[str, Any]:

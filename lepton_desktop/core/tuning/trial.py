@@ -10,6 +10,8 @@ does not leave a hundred model versions behind.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -129,6 +131,8 @@ class TrialObjective:
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         """Train and score one trial."""
+        # Which machine and process ran it (studies shared by several machines).
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         params = spaces.suggest(trial, self.study.space)
         config = trial_config(self.study, params)
         config.validate()
