@@ -222,3 +222,20 @@ def test_a_study_that_cannot_finish_a_trial_fails_with_the_reason(iris: Path) ->
         study = project.tuning.get(study.name)
     assert job.status == "failed" and study.status == "failed"
     assert "no trial completed (2 pruned, 0 failed)" in (study.error or "")
+
+
+def test_a_journal_file_study_is_copied_into_the_project_when_it_ends(
+    iris: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "shared" / "study.log"
+    log.parent.mkdir()
+    with Project.open(iris) as project:
+        study = project.tuning.create("iris", "mlp", n_trials=2, epochs=2, storage=str(log))
+        assert study.storage == str(log) and study.optuna_study_id is None
+    result = _run_study(iris, study.name)
+    assert log.stat().st_size > 0 and result["storage"] == str(log)
+    with Project.open(iris) as project:
+        study = project.tuning.get(study.name)
+        assert study.optuna_study_id is not None and study.best_model == result["model"]
+    copy = optuna.load_study(study_name=study.name, storage=f"sqlite:///{iris}")
+    assert len(copy.trials) == 2 and copy.user_attrs["lepton"]["arch"] == "mlp"
