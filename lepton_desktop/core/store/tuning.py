@@ -161,14 +161,6 @@ def release_finalize(conn: sqlite3.Connection, name: str) -> None:
         )
 
 
-def finalizing_pid(conn: sqlite3.Connection, name: str) -> int | None:
-    """The process finalizing the study now, if any."""
-    row = conn.execute(
-        "SELECT finalizing_pid FROM tuning_studies WHERE name = ?", (name,)
-    ).fetchone()
-    return row[0] if row else None
-
-
 def stop_orphans(conn: sqlite3.Connection) -> int:
     """Mark ``stopped`` the running studies whose tune job is no longer running.
 
@@ -176,7 +168,7 @@ def stop_orphans(conn: sqlite3.Connection) -> int:
     such a study can be resumed (queued again).
     """
     orphans = conn.execute(
-        "SELECT name FROM tuning_studies s WHERE status IN ('running') AND NOT EXISTS "
+        "SELECT name FROM tuning_studies s WHERE status = 'running' AND NOT EXISTS "
         "(SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.status IN ('queued', 'running'))"
     ).fetchall()
     if not orphans:

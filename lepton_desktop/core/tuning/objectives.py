@@ -102,10 +102,3 @@ def detect_task(
         [n for v, n in counts.items() if v != "None"],
     )
     return "classification" if is_classification(values) else "regression"
-
-
-def is_better(value: float, best: float | None, objective_direction: str) -> bool:
-    """Whether ``value`` beats ``best`` in the given direction."""
-    if best is None:
-        return True
-    return value > best if objective_direction == "maximize" else value < best

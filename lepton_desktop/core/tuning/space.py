@@ -337,15 +337,3 @@ def _spaced(low: float, high: float, log: bool) -> list[float]:
         points = [low + (high - low) * i / (GRID_POINTS - 1) for i in range(GRID_POINTS)]
     points[-1] = high  # exactly, despite rounding
     return points
-
-
-def describe(space: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per hyperparameter, for listings."""
-    lines = []
-    for name, spec in space.items():
-        if spec["type"] == "categorical":
-            lines.append(f"{name}: one of {', '.join(map(str, spec['choices']))}")
-        else:
-            scale = " (log)" if spec.get("log") else ""
-            lines.append(f"{name}: {spec['type']} {spec['low']}..{spec['high']}{scale}")
-    return lines
