@@ -50,6 +50,15 @@ def cmd_info(args: argparse.Namespace) -> None:
             f"  {d['ref']:<24} {d['kind']:<10} {d['rows']:>10,} rows x {d['columns']} columns"
             f"{target}, split {splits}"
         )
+    _print_studies(info["studies"])
+
+
+def _print_studies(studies: list[dict[str, Any]]) -> None:
+    for s in studies:
+        best = "no best yet" if s["best_value"] is None else f"best {s['best_value']:.4g}"
+        model = f", model {s['model']}" if s["model"] else ""
+        head = f"  study {s['name']:<18} {s['status']:<9} {sum(s['trials'].values())} trials"
+        print(f"{head}, {s['metric']} {best}{model}")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
