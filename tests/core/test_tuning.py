@@ -13,6 +13,7 @@ from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.jobs import run_job
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import migrations
+from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.store.db import APPLICATION_ID, backup_to, connect, read_header
 from lepton_desktop.core.training.service import train_job
 from lepton_desktop.core.tuning.runner import tune_job
@@ -239,3 +240,14 @@ def test_a_journal_file_study_is_copied_into_the_project_when_it_ends(
         assert study.optuna_study_id is not None and study.best_model == result["model"]
     copy = optuna.load_study(study_name=study.name, storage=f"sqlite:///{iris}")
     assert len(copy.trials) == 2 and copy.user_attrs["lepton"]["arch"] == "mlp"
+
+
+def test_a_study_stopped_after_its_trials_is_finished_by_queueing_it(
+    finished, tmp_path: Path
+) -> None:
+    path = _copy(finished[0], tmp_path / "copy.lepton")
+    with Project.open(path) as project:  # as if stopped while retraining its best trial
+        project.models.archive("iris-mlp:1")
+        tuning_store.update(project.conn, "iris-mlp", status="stopped", best_model_id=None)
+    result = _run_study(path, "iris-mlp")
+    assert result["n_trials"] == 5 and result["model"] == "iris-mlp:2"

@@ -144,7 +144,9 @@ class TuningManager:
         _check_counts(1 if n_trials is None else n_trials, jobs or study.jobs, None, 0)
         finished = self._finished(study)
         if n_trials is None:
-            if finished >= study.n_trials:
+            # All trials done but no model yet (stopped while retraining the best, or a
+            # shared study others finished): the job only finalizes.
+            if finished >= study.n_trials and study.status == "finished":
                 raise InvalidOptionError(
                     f"study {name} has finished its {study.n_trials} trials; "
                     "give a number of trials to run more"
@@ -154,7 +156,7 @@ class TuningManager:
             target = finished + n_trials
         if study.sampler == "grid":
             target = min(target, spaces.grid_size(study.space))
-            if finished >= target:
+            if n_trials is not None and finished >= target:
                 raise InvalidOptionError(f"study {name}: every point of its grid has been tried")
         job_id = self._project.create_job("tune", {"study": name, "n_trials": target})
         tuning_store.update(

@@ -303,7 +303,10 @@ def stop_workers(project: Project, workers: list[_Worker]) -> None:
                 worker.process.wait()
     project.recover_stale_jobs()
     for worker in workers:
-        if project.job(worker.job_id).status == "succeeded":
+        status = project.job(worker.job_id).status
+        if status == "queued":  # its process died before it could start the job
+            job_store.request_cancel(project.conn, worker.job_id)
+        elif status == "succeeded":
             job_store.delete(project.conn, worker.job_id)  # done: leave no clutter
 
 
