@@ -132,6 +132,7 @@ def test_a_finished_study_is_extended_by_queueing_more(finished, tmp_path: Path)
         ("cmaes", "median", {}),
         ("grid", "none", {"space": {"lr": {"type": "float", "low": 0.001, "high": 0.1}}}),
         ("random", "median", {"objectives": ["f1", "params"]}),
+        ("tpe", "median", {"objectives": ["accuracy", "latency"]}),
     ],
 )
 def test_every_sampler_and_pruner_runs(iris: Path, sampler: str, pruner: str, extra: dict) -> None:

@@ -18,7 +18,6 @@ from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.tuning import space as spaces
 from lepton_desktop.core.tuning import storage as storages
-from lepton_desktop.core.tuning.setup import StudyRequest, create_study
 
 if TYPE_CHECKING:
     from lepton_desktop.core.project import Project
@@ -81,6 +80,9 @@ class TuningManager:
             InvalidOptionError: any bad option, naming it; nothing is written.
             NotFoundError: no such dataset.
         """
+        # Optuna is imported only here and when running: listing studies stays cheap.
+        from lepton_desktop.core.tuning.setup import StudyRequest, create_study
+
         _check_counts(n_trials, jobs, epochs, seed)
         if sampler not in spaces.SAMPLERS:
             raise InvalidOptionError(
