@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -252,3 +255,20 @@ def test_a_study_stopped_after_its_trials_is_finished_by_queueing_it(
         tuning_store.update(project.conn, "iris-mlp", status="stopped", best_model_id=None)
     result = _run_study(path, "iris-mlp")
     assert result["n_trials"] == 5 and result["model"] == "iris-mlp:2"
+
+
+def test_a_finalize_lease_left_by_a_dead_process_is_taken_over(finished, tmp_path: Path) -> None:
+    path = _copy(finished[0], tmp_path / "copy.lepton")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with sqlite3.connect(path) as conn:  # as a process killed while registering would leave it
+        conn.execute(
+            "UPDATE tuning_studies SET finalizing_pid = ?, finalizing_at = ? WHERE name = ?",
+            (int(dead.stdout), time.time(), "iris-mlp"),
+        )
+    result = _run_study(path, "iris-mlp", 1)
+    assert result["n_trials"] == 6 and result["status"] == "finished"

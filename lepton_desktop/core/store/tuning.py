@@ -151,14 +151,22 @@ def claim_finalize(conn: sqlite3.Connection, name: str) -> bool:
     return cur.rowcount == 1
 
 
-def release_finalize(conn: sqlite3.Connection, name: str) -> None:
-    """Give the finalize right back."""
+def release_finalize(conn: sqlite3.Connection, name: str, pid: int | None = None) -> None:
+    """Give the finalize right back (``pid``: take it from a process that died)."""
     with transaction(conn):
         conn.execute(
             "UPDATE tuning_studies SET finalizing_pid = NULL, finalizing_at = NULL "
             "WHERE name = ? AND finalizing_pid = ?",
-            (name, os.getpid()),
+            (name, os.getpid() if pid is None else pid),
         )
+
+
+def finalizer(conn: sqlite3.Connection, name: str) -> int | None:
+    """The process holding the finalize right, if any."""
+    row = conn.execute(
+        "SELECT finalizing_pid FROM tuning_studies WHERE name = ?", (name,)
+    ).fetchone()
+    return row[0] if row else None
 
 
 def stop_orphans(conn: sqlite3.Connection) -> int:

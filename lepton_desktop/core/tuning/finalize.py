@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import optuna
+import psutil
 
 from lepton_desktop.core.entities import Job, ModelVersion, Study
 from lepton_desktop.core.errors import LeptonError
@@ -75,7 +76,12 @@ def record_best(project: Project, study: Study) -> None:
 
 
 def _take_lease(project: Project, name: str, reporter: Reporter) -> None:
+    # A project file lives on one machine, so the holder is a process of this one.
     while not tuning_store.claim_finalize(project.conn, name):
+        holder = tuning_store.finalizer(project.conn, name)
+        if holder is not None and not psutil.pid_exists(holder):
+            tuning_store.release_finalize(project.conn, name, holder)  # it died holding it
+            continue
         reporter.update(0, None, "another process is registering the study's model")
         time.sleep(POLL_S)
 
