@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -162,3 +163,48 @@ def test_export_onnx_torchscript_and_bundle_in_the_bundle(tmp_path: Path) -> Non
         assert result["max_abs_diff"] < 1e-4 and "test rows" in result["checked_on"], result
     (parts,) = read_bundle(tmp_path / "iris.zip")
     assert parts.ref == "iris:1"
+
+
+def test_serve_answers_from_the_bundle(tmp_path: Path) -> None:
+    # uvicorn's protocol and loop modules are imported by name at run time.
+    import httpx
+
+    project = tmp_path / "p.lepton"
+    iris = REPO / "resources" / "sample_data" / "iris.csv"
+    with Project.create(project) as p:
+        p.import_dataset(iris, "iris", target="species")
+        p.train("iris", arch="mlp", epochs=2, model_name="iris")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    with subprocess.Popen(
+        [str(FROZEN), "serve", str(project), "--port", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once the server listens
+        try:
+            match = re.search(r"127\.0\.0\.1:\d+", line)
+            assert match, f"no address printed: {line!r}"
+            url = match.group(0)
+            record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                      "petal_width": 0.2}
+            answer = httpx.post(f"http://{url}/predict", json=[record], timeout=30)
+            assert answer.status_code == 200, answer.text
+            label = answer.json()["predictions"][0]["label"]
+            assert label in ("setosa", "versicolor", "virginica"), answer.text
+            assert httpx.get(f"http://{url}/v2/health/ready", timeout=10).status_code == 200
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
+def test_tune_runs_a_study_in_the_bundle(tmp_path: Path) -> None:
+    # Optuna's alembic files and its samplers must be in the bundle.
+    project = tmp_path / "p.lepton"
+    iris = REPO / "resources" / "sample_data" / "iris.csv"
+    ok(frozen("new", project, cwd=tmp_path))
+    ok(frozen("import", project, iris, "--name", "iris", "--target", "species", cwd=tmp_path))
+    out = ok(frozen("tune", project, "iris", "--arch", "mlp", "--trials", "3", "--epochs", "2",
+                    "--sampler", "cmaes", "--json", cwd=tmp_path, timeout=300))
+    result = json.loads(out)
+    assert result["n_trials"] >= 3 and result["model"], result
