@@ -268,7 +268,7 @@ class ModelSet:
         for version in chosen:
             predictor = self._by_id.get(version.id)
             if predictor is None:  # load outside any lock: requests go on meanwhile
-                parts = _parts(version, model_store.weights(conn, version.id))
+                parts = ModelParts.from_version(version, model_store.weights(conn, version.id))
                 predictor = Predictor(parts)
             by_id[version.id] = predictor
             loaded[version.version] = predictor
@@ -338,18 +338,3 @@ def _ref_of(selection: Selection) -> str:
     if selection.alias is not None:
         return f"{selection.name}@{selection.alias}"
     return selection.name
-
-
-def _parts(version: ModelVersion, weights: bytes) -> ModelParts:
-    return ModelParts(
-        name=version.name,
-        version=version.version,
-        arch=version.arch,
-        task=version.task,
-        params=version.params,
-        pipeline=version.pipeline,
-        signature=version.signature,
-        weights=weights,
-        metrics=version.metrics,
-        aliases=version.aliases,
-    )

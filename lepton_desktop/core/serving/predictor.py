@@ -32,6 +32,7 @@ from lepton_desktop.core.datasets.pipeline import RecordError, apply_pipeline
 from lepton_desktop.core.errors import LeptonError
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.entities import ModelVersion
     from lepton_desktop.core.project import Project
 
 
@@ -63,6 +64,11 @@ class ModelParts:
     def from_project(cls, project: Project, ref: str) -> ModelParts:
         """The parts of version ``ref`` (``name``, ``name:N`` or ``name@alias``)."""
         version = project.models.get(ref)
+        return cls.from_version(version, project.models.weights(version.ref))
+
+    @classmethod
+    def from_version(cls, version: ModelVersion, weights: bytes) -> ModelParts:
+        """The parts of a registry record and its weights."""
         return cls(
             name=version.name,
             version=version.version,
@@ -71,7 +77,7 @@ class ModelParts:
             params=version.params,
             pipeline=version.pipeline,
             signature=version.signature,
-            weights=project.models.weights(version.ref),
+            weights=weights,
             metrics=version.metrics,
             aliases=version.aliases,
         )
