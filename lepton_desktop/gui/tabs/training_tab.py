@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -39,6 +38,7 @@ from lepton_desktop.gui.widgets.training_charts import TrainingCharts
 from lepton_desktop.gui.widgets.training_form import FormError, TrainingForm
 from lepton_desktop.gui.widgets.training_live import RunPoller
 from lepton_desktop.gui.widgets.training_ops import RunsSnapshot, RunUpdate
+from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 _TRAIN_BUTTON_STYLE = """
 QToolButton#trainButton { font-weight: 600; padding: 7px; border-radius: 4px;
@@ -50,7 +50,7 @@ QToolButton#trainButton:disabled { background: palette(button); color: palette(m
 _FLAG_FIELDS = {"name": "model_name", "lr": "lr", "batch-size": "batch_size"}
 
 
-class TrainingTab(QWidget):
+class TrainingTab(VisiblePollingTab):
     """Train models, watch them learn, compare runs and read their evaluation.
 
     Args:
@@ -172,27 +172,13 @@ class TrainingTab(QWidget):
             self._dirty_runs = False
             ops.load_runs(self.session, self.show_archived.isChecked(), self._on_runs, self)
 
-    def refresh_if_needed(self) -> None:
-        """Catch up on what changed while the tab was hidden."""
-        if self.session is None or not self.isVisible():
-            return
+    def _catch_up(self, session: ProjectSession) -> None:
         if self._dirty_datasets:
             self._dirty_datasets = False
-            ops.load_datasets(self.session, self.form.set_versions, self)
+            ops.load_datasets(session, self.form.set_versions, self)
         if self._dirty_runs:
             self.refresh_runs()
         self.poller.poll()
-        self._update_timer()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        """Catch up, and poll again while a run is active."""
-        super().showEvent(event)
-        self.refresh_if_needed()
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        """Stop polling while hidden."""
-        super().hideEvent(event)
-        self._update_timer()
 
     def _on_changed(self, changes: Changes) -> None:
         self._dirty_datasets |= changes.datasets
@@ -316,8 +302,13 @@ class TrainingTab(QWidget):
         runs = [r for i in self.table.selected_ids() if (r := self.table.runs.run(i))]
         archived, stale = not all(r.archived for r in runs), self.table.runs.stale
         for run in runs:
-            ops.archive_run(self.session, run.id, archived, run.id in stale,  # type: ignore[arg-type]
-                            self._show_error)
+            ops.archive_run(
+                self.session,  # type: ignore[arg-type]
+                run.id,
+                archived,
+                run.id in stale,
+                self._show_error,
+            )
 
     def delete_selected(self) -> None:
         """Ask, then delete the selected runs with everything they own."""
@@ -326,10 +317,17 @@ class TrainingTab(QWidget):
             return
         session, stale = self.session, set(self.table.runs.stale)
         names = ", ".join(str(i) for i in ids)
-        text = (f"Delete run(s) {names} with their metrics, checkpoints and model versions? "
-                "This cannot be undone.")
-        ask(self, "Delete Runs", text, "Delete",
-            lambda: [ops.delete_run(session, i, i in stale, self._show_error) for i in ids])
+        text = (
+            f"Delete run(s) {names} with their metrics, checkpoints and model versions? "
+            "This cannot be undone."
+        )
+        ask(
+            self,
+            "Delete Runs",
+            text,
+            "Delete",
+            lambda: [ops.delete_run(session, i, i in stale, self._show_error) for i in ids],
+        )
 
     def set_champion(self) -> None:
         """Point the model's ``champion`` alias at the focused run's version."""

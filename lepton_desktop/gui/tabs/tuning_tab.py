@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QSizePolicy,
@@ -37,9 +36,10 @@ from lepton_desktop.gui.widgets.study_list import StudyList, StudySummary
 from lepton_desktop.gui.widgets.study_ops import StudyEntry, StudyPoller
 from lepton_desktop.gui.widgets.study_table import TrialTable
 from lepton_desktop.gui.widgets.study_views import StudyCharts
+from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 
-class TuningTab(QWidget):
+class TuningTab(VisiblePollingTab):
     """Create and run tuning studies, watch their trials, keep the best model.
 
     Args:
@@ -174,24 +174,10 @@ class TuningTab(QWidget):
             self._dirty = False
             ops.load_studies(self.session, self._on_entries, self)
 
-    def refresh_if_needed(self) -> None:
-        """Catch up on what changed while the tab was hidden."""
-        if self.session is None or not self.isVisible():
-            return
+    def _catch_up(self, session: ProjectSession) -> None:
         if self._dirty:
             self.refresh_studies()
         self.poller.poll()
-        self._update_timer()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        """Catch up, and poll while the shown study runs."""
-        super().showEvent(event)
-        self.refresh_if_needed()
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        """Stop polling while hidden."""
-        super().hideEvent(event)
-        self._update_timer()
 
     def _on_changed(self, changes: Changes) -> None:
         self._dirty |= changes.studies or changes.datasets or changes.models
