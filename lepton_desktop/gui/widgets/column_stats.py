@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelection,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-)
+from PySide6.QtCore import QItemSelection, QObject, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QWidget
 
 from lepton_desktop.core.entities import Column, DatasetVersion, Histogram
 from lepton_desktop.gui.widgets.charts import BarChart
+from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession
 
 HEADERS = ("Column", "Type", "Missing", "Unique", "Mean", "Std", "Min", "Max")
 _STAT_KEYS = (None, None, "missing", "unique", "mean", "std", "min", "max")
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def format_stat(key: str | None, value: Any) -> str:
@@ -39,7 +33,7 @@ def format_stat(key: str | None, value: Any) -> str:
     return str(value)
 
 
-class ColumnStatsModel(QAbstractTableModel):
+class ColumnStatsModel(FlatTableModel):
     """One row per column: name, type, missing, unique, mean, std, min, max."""
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -58,23 +52,15 @@ class ColumnStatsModel(QAbstractTableModel):
         """The column shown in ``row``."""
         return self._columns[row]
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+    def row_total(self) -> int:
         """Number of columns of the version."""
-        return 0 if parent.isValid() else len(self._columns)
+        return len(self._columns)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        """Number of statistics shown."""
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
+    def column_titles(self) -> Sequence[str]:
         """Statistic names across."""
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
-        return None
+        return HEADERS
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """A statistic's text, right-aligned numbers, the target column in bold."""
         if not index.isValid():
             return None

@@ -11,30 +11,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
-    QPersistentModelIndex,
     QPoint,
     QSortFilterProxyModel,
     Qt,
     Signal,
 )
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
 from lepton_desktop.core.entities import ModelVersion, Run
 from lepton_desktop.gui.widgets import run_format as fmt
+from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 from lepton_desktop.gui.widgets.training_ops import RunsSnapshot
 
 COLUMNS = ("Run", "Dataset", "Arch", "Status", "Epochs", "Duration", "Best", "Model")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole
-Index = QModelIndex | QPersistentModelIndex
 
 
-class RunTableModel(QAbstractTableModel):
+class RunTableModel(FlatTableModel):
     """Runs (newest first) with their model version and whether they are stale."""
 
     def __init__(self, parent: Any = None) -> None:
@@ -106,21 +104,13 @@ class RunTableModel(QAbstractTableModel):
 
     # -- Qt model --------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def row_total(self) -> int:
         """One row per run."""
-        return 0 if parent.isValid() else len(self.runs)
+        return len(self.runs)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def column_titles(self) -> Sequence[str]:
         """See :data:`COLUMNS`."""
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        return COLUMNS
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Text, status colour, tooltips, the Run itself and sort keys."""
@@ -144,8 +134,8 @@ class RunTableModel(QAbstractTableModel):
             "Dataset": run.dataset_ref,
             "Arch": run.arch.upper(),
             "Status": fmt.status_text(run, stale) + (" (archived)" if run.archived else ""),
-            "Epochs": str(run.epochs_done) + (f" / {run.config['epochs']}"
-                                              if run.config.get("epochs") else ""),
+            "Epochs": str(run.epochs_done)
+            + (f" / {run.config['epochs']}" if run.config.get("epochs") else ""),
             "Duration": fmt.format_duration(fmt.live_duration(run)),
             "Best": fmt.best_text(run),
             "Model": _model_text(model),
@@ -188,8 +178,10 @@ def _model_text(model: ModelVersion | None) -> str:
 
 def _tooltip(run: Run, stale: bool) -> str:
     if stale:
-        return ("Its worker stopped reporting (closed or crashed). "
-                "Resume continues from the last checkpoint.")
+        return (
+            "Its worker stopped reporting (closed or crashed). "
+            "Resume continues from the last checkpoint."
+        )
     if run.status == "interrupted":
         return f"Interrupted: {run.error or 'the worker stopped'}. Resume continues it."
     if run.status == "failed":
@@ -213,18 +205,13 @@ class RunTable(QTableView):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.runs)
         self.proxy.setSortRole(SORT_ROLE)
-        self.setModel(self.proxy)
-        self.setSortingEnabled(True)
-        self.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
-        self.verticalHeader().hide()
-        self.verticalHeader().setDefaultSectionSize(24)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        setup_sorted_table(
+            self,
+            self.proxy,
+            Qt.SortOrder.DescendingOrder,
+            QAbstractItemView.SelectionMode.ExtendedSelection,
+            24,
+        )
         for column, width in enumerate((48, 110, 56, 110, 70, 90, 190)):
             self.setColumnWidth(column, width)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -244,8 +231,10 @@ class RunTable(QTableView):
             if row is not None:
                 index = self.proxy.mapFromSource(self.runs.index(row, 0))
                 selection.select(index, index)
-        flags = (QItemSelectionModel.SelectionFlag.ClearAndSelect
-                 | QItemSelectionModel.SelectionFlag.Rows)
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
         self.selectionModel().select(selection, flags)
         if not selection.isEmpty():
             self.scrollTo(selection.indexes()[0])
@@ -255,8 +244,9 @@ class RunTable(QTableView):
 
     def _on_menu(self, pos: QPoint) -> None:
         index = self.indexAt(pos)
-        if index.isValid() and index.row() not in {i.row() for i in
-                                                   self.selectionModel().selectedRows()}:
+        if index.isValid() and index.row() not in {
+            i.row() for i in self.selectionModel().selectedRows()
+        }:
             self.selectRow(index.row())
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

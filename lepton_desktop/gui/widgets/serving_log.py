@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import RequestRecord
+from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_row_table
 
 COLUMNS = ("Time", "Method", "Path", "Model", "Status", "Latency ms", "Rows")
 #: Rows kept in the table (older ones are dropped from view, not from the project).
@@ -33,7 +34,6 @@ MAX_ROWS = 20_000
 RECORD_ROLE = Qt.ItemDataRole.UserRole
 #: Status colours that read on light and dark backgrounds.
 STATUS_COLORS = {2: "#2a9d8f", 3: "#3a7bd5", 4: "#e08a1e", 5: "#d64545"}
-Index = QModelIndex | QPersistentModelIndex
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
@@ -49,7 +49,7 @@ def time_text(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
 
 
-class RequestLogModel(QAbstractTableModel):
+class RequestLogModel(FlatTableModel):
     """Logged requests, oldest first, at most :data:`MAX_ROWS` of them."""
 
     def __init__(self, parent: Any = None, max_rows: int = MAX_ROWS) -> None:
@@ -85,21 +85,13 @@ class RequestLogModel(QAbstractTableModel):
 
     # -- QAbstractTableModel ---------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def row_total(self) -> int:
         """Rows shown."""
-        return 0 if parent.isValid() else len(self.records)
+        return len(self.records)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def column_titles(self) -> Sequence[str]:
         """The fixed columns."""
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        """Column names."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        return COLUMNS
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Text, status colours, right-aligned numbers and the record itself."""
@@ -150,15 +142,11 @@ class RequestLogView(QTableView):
         super().__init__(parent)
         self.log = RequestLogModel(self)
         self.setModel(self.log)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        row_height = self.fontMetrics().height() + 6
+        setup_row_table(self, QAbstractItemView.SelectionMode.SingleSelection, row_height)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
-        self.verticalHeader().hide()
         # Fixed row heights: the view never measures rows (fast with 20,000 of them).
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         header = self.horizontalHeader()
         header.setSectionResizeMode(COLUMNS.index("Path"), QHeaderView.ResizeMode.Stretch)
         for name, width in (

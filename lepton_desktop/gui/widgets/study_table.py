@@ -13,10 +13,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -26,7 +23,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QTableView,
@@ -38,8 +34,8 @@ from lepton_desktop.core.tuning import trial_filter
 from lepton_desktop.core.tuning.reading import COMPLETE, FAIL, PRUNED, RUNNING, STATES, WAITING
 from lepton_desktop.core.tuning.study_view import StudyView
 from lepton_desktop.gui.widgets.run_format import format_duration
+from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 
-Index = QModelIndex | QPersistentModelIndex
 ROW_ROLE = Qt.ItemDataRole.UserRole  # the trial's row in the view
 #: The state filter's entries: (label, states or None for any).
 STATE_FILTERS = (
@@ -58,7 +54,7 @@ _STATE_COLORS = {
 }
 
 
-class TrialTableModel(QAbstractTableModel):
+class TrialTableModel(FlatTableModel):
     """Trials of a view: number, state, objective(s), duration, run, then parameters."""
 
     def __init__(self, parent: Any = None) -> None:
@@ -139,21 +135,13 @@ class TrialTableModel(QAbstractTableModel):
 
     # -- Qt model ----------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def row_total(self) -> int:
         """Trials shown."""
-        return 0 if parent.isValid() else len(self.order)
+        return len(self.order)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def column_titles(self) -> list[str]:
         """See :meth:`_columns`."""
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section][0]
-        return None
+        return [title for title, _key in self.columns]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Text of one cell, the state's colour, the view row."""
@@ -238,19 +226,14 @@ class TrialTable(QWidget):
 
     def _make_table(self) -> QTableView:
         table = QTableView(self)
-        table.setModel(self.model)
-        table.setSortingEnabled(True)
-        table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)
-        table.verticalHeader().hide()
-        table.verticalHeader().setDefaultSectionSize(22)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setDefaultSectionSize(84)
-        header.setStretchLastSection(True)
+        setup_sorted_table(
+            table,
+            self.model,
+            Qt.SortOrder.AscendingOrder,
+            QAbstractItemView.SelectionMode.SingleSelection,
+            22,
+        )
+        table.horizontalHeader().setDefaultSectionSize(84)
         return table
 
     def set_view(self, view: StudyView | None) -> None:
