@@ -19,6 +19,7 @@ from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.tuning import storage as storages
+from lepton_desktop.core.tuning.manager import study_outcome, study_settings
 from lepton_desktop.core.tuning.runner import POLL_S, best_trial, count_trials, load_study
 from lepton_desktop.core.tuning.trial import trial_config
 
@@ -158,14 +159,7 @@ def study_result(
     counts = count_trials(optuna_study)
     result: dict[str, Any] = {
         "study": study.name,
-        "status": study.status,
-        "dataset": study.dataset,
-        "arch": study.arch,
-        "sampler": study.sampler,
-        "pruner": study.pruner,
-        "metric": study.metric,
-        "objectives": study.objectives,
-        "directions": study.directions,
+        **study_settings(study),
         "n_trials": counts.finished,
         "target_trials": study.n_trials,
         "trials": {
@@ -174,12 +168,7 @@ def study_result(
             "failed": counts.failed,
             "running": counts.running,
         },
-        "best_trial": study.best_trial,
-        "best_value": study.best_value,
-        "best_params": study.best_params,
-        "model": study.best_model,
-        "storage": storages.redact(study.storage),
-        "optuna_study_id": study.optuna_study_id,
+        **study_outcome(study),
     }
     if study.multi_objective:
         result["pareto"] = [

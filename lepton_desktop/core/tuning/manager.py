@@ -256,22 +256,10 @@ class TuningManager:
         counts = tuning_store.trial_counts(self._conn, study.optuna_study_id)
         return {
             "name": study.name,
-            "status": study.status,
-            "dataset": study.dataset,
-            "arch": study.arch,
-            "sampler": study.sampler,
-            "pruner": study.pruner,
-            "metric": study.metric,
-            "objectives": study.objectives,
-            "directions": study.directions,
+            **study_settings(study),
             "n_trials": study.n_trials,
             "trials": {state.lower(): n for state, n in counts.items()},
-            "best_trial": study.best_trial,
-            "best_value": study.best_value,
-            "best_params": study.best_params,
-            "model": study.best_model,
-            "storage": storages.redact(study.storage),
-            "optuna_study_id": study.optuna_study_id,
+            **study_outcome(study),
         }
 
     def result(self, name: str) -> dict[str, Any]:
@@ -279,6 +267,36 @@ class TuningManager:
         from lepton_desktop.core.tuning.finalize import study_result
 
         return study_result(self._project, self.get(name))
+
+
+def study_settings(study: Study) -> dict[str, Any]:
+    """The study's status and what it was created with, JSON-ready.
+
+    ``info --json`` and ``tune --json`` describe a study with these keys, then its trial
+    counts, then :func:`study_outcome`.
+    """
+    return {
+        "status": study.status,
+        "dataset": study.dataset,
+        "arch": study.arch,
+        "sampler": study.sampler,
+        "pruner": study.pruner,
+        "metric": study.metric,
+        "objectives": study.objectives,
+        "directions": study.directions,
+    }
+
+
+def study_outcome(study: Study) -> dict[str, Any]:
+    """The study's best trial and model, and where its trials are kept, JSON-ready."""
+    return {
+        "best_trial": study.best_trial,
+        "best_value": study.best_value,
+        "best_params": study.best_params,
+        "model": study.best_model,
+        "storage": storages.redact(study.storage),
+        "optuna_study_id": study.optuna_study_id,
+    }
 
 
 def _check_counts(n_trials: int, jobs: int, epochs: int | None, seed: int) -> None:
