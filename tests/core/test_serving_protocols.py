@@ -180,12 +180,11 @@ def test_mlflow_scoring_payloads(client: httpx.Client, iris: Predictor) -> None:
 
 
 def test_mlflow_scoring_client(server: Any, iris: Predictor) -> None:
-    """MLflow's own ScoringServerClient, where the bench's MLflow venv exists."""
+    """MLflow's own ScoringServerClient (mlflow-skinny, a dev dependency)."""
     import subprocess
+    import sys
 
-    python = Path(__file__).resolve().parents[2] / "bench/out/venv-mlflow/bin/python"
-    if not python.exists():
-        pytest.skip("MLflow is not installed (bench/metric_logging.py makes its venv)")
+    python = Path(sys.executable)
     records = rows()[:5]
     script = (
         "import sys, json, pandas as pd\n"
