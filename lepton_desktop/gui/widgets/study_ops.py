@@ -10,12 +10,11 @@ were unfinished (``core/tuning/reading.py``) and merges them into a StudyView.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from lepton_desktop.core.entities import ModelVersion, Run, Study
 from lepton_desktop.core.errors import NotFoundError
@@ -23,6 +22,7 @@ from lepton_desktop.core.store.optuna_trials import OptunaStudy
 from lepton_desktop.core.tuning import reading
 from lepton_desktop.core.tuning.study_view import StudyChange, StudyView
 from lepton_desktop.gui.session import Changes, ProjectSession
+from lepton_desktop.gui.widgets.tick_poller import TickPoller
 
 if TYPE_CHECKING:
     from lepton_desktop.core.project import Project
@@ -215,7 +215,7 @@ def retrain_best(
 # -- polling ----------------------------------------------------------------------------------
 
 
-class StudyPoller(QObject):
+class StudyPoller(TickPoller):
     """Keeps one study's :class:`StudyView` current by incremental reads.
 
     Args:
@@ -227,14 +227,9 @@ class StudyPoller(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.session: ProjectSession | None = None
         self.view: StudyView | None = None
-        self.polls = 0
         self.rows_fetched = 0
-        self._pending = False
-        self._again = False
         self._generation = 0
-        self.timer = QTimer(self, interval=self.INTERVAL_MS, timeout=self.poll)
 
     def set_session(self, session: ProjectSession | None) -> None:
         """Start over for another project (or none)."""
@@ -253,18 +248,11 @@ class StudyPoller(QObject):
 
     def set_running(self, running: bool) -> None:
         """Poll on the timer (the tab is visible and trials may come) or not."""
-        if running and self.view is not None and not self.timer.isActive():
-            self.timer.start()
-        elif not running:
-            self.timer.stop()
+        super().set_running(running and self.view is not None)
 
-    def poll(self) -> None:
-        """Read what changed (now, or as soon as the read in flight returns)."""
-        session, view = self.session, self.view
-        if session is None or view is None or not session.is_open:
-            return
-        if self._pending:
-            self._again = True
+    def _ask(self, session: ProjectSession) -> None:
+        view = self.view
+        if view is None:
             return
         self._pending = True
         cursor, generation = view.cursor(), self._generation
@@ -278,17 +266,13 @@ class StudyPoller(QObject):
     def _on_read(self, generation: int, delta: reading.StudyDelta) -> None:
         if generation != self._generation or self.view is None:
             return
-        self._pending = False
-        self.polls += 1
+        self._answered()
         self.rows_fetched += delta.rows_fetched
         change: StudyChange = self.view.apply(delta)
         self.updated.emit(change)
-        if self._again:
-            self._again = False
-            self.poll()
+        self._ask_again_if_wanted()
 
     def _on_failed(self, generation: int, exc: BaseException) -> None:
         # A busy file, or a study deleted meanwhile: the next tick tries again.
         if generation == self._generation:
-            self._pending = False
-            sys.stderr.write(f"lepton-desktop: study poll failed: {exc}\n")
+            self._failed("study", exc)

@@ -10,19 +10,19 @@ request made while one is in flight runs when it returns.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from lepton_desktop.gui.session import ProjectSession
 from lepton_desktop.gui.widgets import training_ops as ops
 from lepton_desktop.gui.widgets.run_format import is_active
+from lepton_desktop.gui.widgets.tick_poller import TickPoller
 from lepton_desktop.gui.widgets.training_charts import TrainingCharts
 from lepton_desktop.gui.widgets.training_ops import Cursor, RunUpdate
 
 
-class RunPoller(QObject):
+class RunPoller(TickPoller):
     """Feeds :class:`TrainingCharts` and reports run rows, on a timer while runs are active.
 
     Args:
@@ -31,20 +31,14 @@ class RunPoller(QObject):
     """
 
     updated = Signal(list)  # list[RunUpdate], after the charts got their points
-    INTERVAL_MS = 500
 
     def __init__(self, charts: TrainingCharts, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.charts = charts
-        self.session: ProjectSession | None = None
         self.cursors: dict[int, Cursor] = {}
         self.complete: set[int] = set()
         self.shown: list[int] = []
         self.active: set[int] = set()
-        self.polls = 0
-        self._pending = False
-        self._again = False
-        self.timer = QTimer(self, interval=self.INTERVAL_MS, timeout=self.poll)
 
     def set_session(self, session: ProjectSession | None) -> None:
         """Start over for another project (or none)."""
@@ -66,13 +60,6 @@ class RunPoller(QObject):
         self.active = set(run_ids)
         self.complete -= self.active
 
-    def set_running(self, running: bool) -> None:
-        """Tick on the timer (while the tab is visible and a run is active) or not."""
-        if running and not self.timer.isActive():
-            self.timer.start()
-        elif not running:
-            self.timer.stop()
-
     def forget(self, run_ids: Iterable[int]) -> None:
         """Drop deleted runs' points and cursors."""
         ids = list(run_ids)
@@ -81,18 +68,12 @@ class RunPoller(QObject):
             self.cursors.pop(run_id, None)
             self.complete.discard(run_id)
 
-    def poll(self) -> None:
-        """Ask for what changed (now, or as soon as the request in flight returns)."""
-        if self.session is None or not self.session.is_open:
-            return
-        if self._pending:
-            self._again = True
-            return
+    def _ask(self, session: ProjectSession) -> None:
         requests = self._requests()
         if not requests:
             return
         self._pending = True
-        ops.poll_runs(self.session, requests, self._on_polled, self._on_failed, self)
+        ops.poll_runs(session, requests, self._on_polled, self._on_failed, self)
 
     def _requests(self) -> dict[int, Cursor | None]:
         requests: dict[int, Cursor | None] = dict.fromkeys(self.active)
@@ -102,15 +83,12 @@ class RunPoller(QObject):
         return requests
 
     def _on_polled(self, updates: list[RunUpdate]) -> None:
-        self._pending = False
-        self.polls += 1
+        self._answered()
         for update in updates:
             self._take(update)
         self.charts.redraw()
         self.updated.emit(updates)
-        if self._again:
-            self._again = False
-            self.poll()
+        self._ask_again_if_wanted()
 
     def _take(self, update: RunUpdate) -> None:
         run_id = update.run.id
@@ -123,5 +101,4 @@ class RunPoller(QObject):
 
     def _on_failed(self, exc: BaseException) -> None:
         # A busy file or a run deleted meanwhile: the next tick tries again.
-        self._pending = False
-        sys.stderr.write(f"lepton-desktop: run poll failed: {exc}\n")
+        self._failed("run", exc)
