@@ -29,9 +29,10 @@ class TerminalProgress:
         if self._bar is None:
             self._bar = tqdm(
                 total=total,
+                initial=done,  # a resumed job: the rate counts only this session's work
                 desc=self._description,
                 unit=self._unit,
-                unit_scale=True,
+                unit_scale=self._unit == "B",  # 1.2MB, but "10/14 trial", not "10.0/14.0"
                 file=sys.stderr,
                 leave=False,
                 dynamic_ncols=True,
