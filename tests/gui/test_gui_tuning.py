@@ -248,8 +248,8 @@ def test_create_start_stop_resume_and_promote_with_a_real_worker(
     tab.new_action.trigger()
     qtbot.waitUntil(lambda: tab.dialog is not None and tab.dialog.isVisible(), timeout=10_000)
     dialog = tab.dialog
-    dialog.trials.setValue(4)
-    dialog.epochs.setValue(3)
+    dialog.trials.setValue(6)
+    dialog.epochs.setValue(25)  # slow enough that Stop lands before trial 6 ends
     dialog.start_button.click()
     qtbot.waitUntil(
         lambda: tab.entry is not None and tab.entry.status == "running", timeout=10_000
@@ -263,13 +263,13 @@ def test_create_start_stop_resume_and_promote_with_a_real_worker(
     qtbot.waitUntil(
         lambda: tab.entry.status == "stopped" and not tab.entry.active, timeout=WORKER_TIMEOUT_MS
     )
-    assert tab.view.count(COMPLETE, PRUNED) < 4
+    assert tab.view.count(COMPLETE, PRUNED) < 6
     assert tab.start_action.text() == "&Resume" and tab.start_action.isEnabled()
     tab.start_action.trigger()
     qtbot.waitUntil(lambda: tab.entry.status == "running", timeout=10_000)
     qtbot.waitUntil(lambda: tab.entry.status == "finished", timeout=WORKER_TIMEOUT_MS)
-    assert tab.view.count(COMPLETE, PRUNED) == 4
-    assert "4 / 4 trials" in tab.summary.progress.format()
+    assert tab.view.count(COMPLETE, PRUNED) == 6
+    assert "6 / 6 trials" in tab.summary.progress.format()
     # The best trial shows the loss curves of the run that retrained it for its model.
     qtbot.waitUntil(lambda: tab.entry.best_run_id is not None, timeout=10_000)
     best = tab.view.row_of_number(tab.entry.record.best_trial)
