@@ -22,6 +22,11 @@ import orjson
 
 log = logging.getLogger(__name__)
 
+#: Encode this many rows, then hand the GIL over. Encoding a flush of hundreds of rows
+#: in one go held it for Python's whole 5 ms switch interval while a request waited
+#: (bench/serving_latency: p99 at concurrency 1 was 6 ms against a 1.3 ms floor).
+YIELD_EVERY = 16
+
 
 class RequestLogWriter:
     """Collects request-log and feedback rows and writes them from one thread.
@@ -95,10 +100,12 @@ class RequestLogWriter:
         feedback = _drain(self._feedback)
         try:
             if rows:
-                for row in rows:
+                for index, row in enumerate(rows):
                     row["deployment_id"] = self.deployment_id
                     row["inputs"] = _json(row.get("inputs"))
                     row["outputs"] = _json(row.get("outputs"))
+                    if index % YIELD_EVERY == YIELD_EVERY - 1:
+                        time.sleep(0)  # let a waiting request have the GIL (see YIELD_EVERY)
                 self.written += serving_store.add_requests(conn, rows)
             for request_id, label, row_index in feedback:
                 serving_store.add_feedback(conn, self.deployment_id, request_id, label, row_index)
