@@ -98,11 +98,13 @@ def postgres() -> Iterator[_Server]:
 
 
 def _tune(project: Path, url: str) -> subprocess.Popen[str]:
+    # Trials long enough (40 epochs) that one process cannot finish the budget alone
+    # while the other is still importing torch on a loaded machine.
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "lepton_desktop", "tune", str(project), "iris"),
-            *("--arch", "mlp", "--trials", "8", "--epochs", "15", "--pruner", "none"),
+            *("--arch", "mlp", "--trials", "8", "--epochs", "40", "--pruner", "none"),
             *("--storage", url, "--study", "iris-pg", "--json"),
         ],
         env=env,
