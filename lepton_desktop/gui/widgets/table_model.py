@@ -29,11 +29,17 @@ class FlatTableModel(QAbstractTableModel):
     """
 
     def row_total(self) -> int:
-        """How many rows are shown."""
+        """How many rows are shown.
+
+        Abstract hook: subclasses implement it.
+        """
         raise NotImplementedError
 
     def column_titles(self) -> Sequence[str]:
-        """The columns' titles, left to right."""
+        """The columns' titles, left to right.
+
+        Abstract hook: subclasses implement it.
+        """
         raise NotImplementedError
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)

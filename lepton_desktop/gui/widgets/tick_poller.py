@@ -52,7 +52,10 @@ class TickPoller(QObject):
         self._ask(session)
 
     def _ask(self, session: ProjectSession) -> None:
-        """Send one read to ``session``, setting ``_pending`` first (or send nothing)."""
+        """Send one read to ``session``, setting ``_pending`` first (or send nothing).
+
+        Abstract hook: subclasses implement it.
+        """
         raise NotImplementedError
 
     def _answered(self) -> None:

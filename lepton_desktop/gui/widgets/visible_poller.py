@@ -44,9 +44,15 @@ class VisiblePollingTab(QWidget):
         self._update_timer()
 
     def _catch_up(self, session: ProjectSession) -> None:
-        """Read from ``session`` what went stale while hidden, and poll once."""
+        """Read from ``session`` what went stale while hidden, and poll once.
+
+        Abstract hook: subclasses implement it.
+        """
         raise NotImplementedError
 
     def _update_timer(self) -> None:
-        """Start or stop the poller."""
+        """Start or stop the poller.
+
+        Abstract hook: subclasses implement it.
+        """
         raise NotImplementedError
