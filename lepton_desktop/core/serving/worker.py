@@ -133,7 +133,7 @@ def _torch_threads(workers: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // (2 * workers)))
 
 
-def _uvicorn_config(app: Any, spec: ServeSpec) -> Any:
+def _uvicorn_config(app: Any) -> Any:
     import uvicorn
 
     return uvicorn.Config(
@@ -165,7 +165,6 @@ class ServerRunner:
         self._thread: threading.Thread | None = None
         self._children: list[Any] = []
         self._metrics_dir: str | None = None
-        self._stopping = False
         self.port = 0
         self.url = ""
 
@@ -201,7 +200,7 @@ class ServerRunner:
         _torch_threads(1)
         self.models = load_models(self.spec, self._parts)
         self.app, self.writer = build_app(self.spec, self.models)
-        self._server = uvicorn.Server(_uvicorn_config(self.app, self.spec))
+        self._server = uvicorn.Server(_uvicorn_config(self.app))
         sock = self._sock
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
@@ -276,7 +275,6 @@ class ServerRunner:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Shut down gracefully (answers in flight are finished), then write the log."""
-        self._stopping = True
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -321,7 +319,7 @@ def child_main(payload: str, sock: socket.socket) -> None:
     if spec.project is not None:
         models.watch()
     app, writer = build_app(spec, models)
-    server = uvicorn.Server(_uvicorn_config(app, spec))
+    server = uvicorn.Server(_uvicorn_config(app))
 
     def stop(signum: int, frame: object) -> None:
         server.should_exit = True
