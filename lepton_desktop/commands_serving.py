@@ -112,6 +112,7 @@ def _serve_project(args: argparse.Namespace) -> int:
 
 
 def _serve_bundle(args: argparse.Namespace) -> int:
+    from lepton_desktop.core.export.bundle import read_bundle
     from lepton_desktop.core.serving.manager import check_address, check_options
     from lepton_desktop.core.serving.worker import ServerRunner, ServeSpec
 
@@ -120,7 +121,7 @@ def _serve_bundle(args: argparse.Namespace) -> int:
     check_options(options)
     if args.model:
         raise LeptonError("--model picks models of a project; a bundle serves what it holds")
-    parts = _read_bundle(args.source)
+    parts = read_bundle(args.source)
     spec = ServeSpec(
         bundle=str(args.source.resolve()), host=args.host, port=args.port, token=args.token,
         options=options,
@@ -147,14 +148,6 @@ def _serve_bundle(args: argparse.Namespace) -> int:
 
 def _raise_cancel(signum: int, frame: object) -> None:
     raise CancelledError("stopped by a signal")
-
-
-def _read_bundle(path: Path) -> list[Any]:
-    try:
-        from lepton_desktop.core.export.bundle import read_bundle
-    except ImportError:
-        raise LeptonError("this build cannot read bundles yet (core.export.bundle)") from None
-    return read_bundle(path)
 
 
 def _log_deployment(path: Path, spec: Any, refs: list[str]) -> int:
