@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,8 @@ from lepton_desktop.core.export.outputs import (
     export_module,
     model_metadata,
     output_specs,
-    reference_outputs,
 )
-from lepton_desktop.core.export.verify import CheckBatch, Tolerance, compare
+from lepton_desktop.core.export.verify import CheckBatch, Tolerance, check_runs
 from lepton_desktop.core.serving.predictor import Predictor
 
 #: The ONNX opset written.
@@ -123,8 +123,11 @@ def _dynamo_exporter(predictor: Predictor, example: np.ndarray) -> Any:
 _EXPORT = {"torchscript": _torchscript_exporter, "dynamo": _dynamo_exporter}
 
 
-def run_onnx(model: bytes, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Outputs of ``model`` for ``x`` in onnxruntime (CPU), by name."""
+def onnx_runner(model: bytes) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """A function giving the outputs of ``model`` in onnxruntime (CPU) by name.
+
+    The session is built once, however many batches the function is called on.
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -132,7 +135,11 @@ def run_onnx(model: bytes, x: np.ndarray) -> dict[str, np.ndarray]:
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, {INPUT_NAME: x}), strict=True))
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(names, session.run(names, {INPUT_NAME: x}), strict=True))
+
+    return run
 
 
 def check_onnx(
@@ -146,16 +153,8 @@ def check_onnx(
     Raises:
         ExportMismatchError: the outputs differ beyond ``tolerance``.
     """
-    worst = 0.0
-    for x in (batch.x, batch.x[:1]):
-        got = run_onnx(model, x)
-        worst = max(
-            worst,
-            compare(
-                "the ONNX model in onnxruntime", got, reference_outputs(predictor, x), tolerance
-            ),
-        )
-    return worst
+    run = onnx_runner(model)
+    return check_runs("the ONNX model in onnxruntime", run, predictor, batch, tolerance)
 
 
 def write_onnx(

@@ -14,7 +14,7 @@ right shape (inputs are standardized, so a standard normal sample is in range).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +24,7 @@ from lepton_desktop.core.errors import LeptonError
 if TYPE_CHECKING:
     from lepton_desktop.core.entities import ModelVersion
     from lepton_desktop.core.project import Project
+    from lepton_desktop.core.serving.predictor import Predictor
 
 #: Rows of the held-out batch.
 CHECK_ROWS = 64
@@ -135,4 +136,30 @@ def compare(
                 f"{tolerance.rtol:g}); refused, nothing written"
             )
         worst = max(worst, float(diff.max(initial=0.0)))
+    return worst
+
+
+def check_runs(
+    what: str,
+    run: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    reference: Predictor,
+    batch: CheckBatch,
+    tolerance: Tolerance,
+) -> float:
+    """Compare ``run`` (the exported file) with ``reference`` on the batch and on one row.
+
+    One row as well, because an export traced with a fixed batch axis passes on the
+    full batch and fails on any other size.
+
+    Returns:
+        The largest absolute difference.
+
+    Raises:
+        ExportMismatchError: the outputs differ beyond ``tolerance`` (see :func:`compare`).
+    """
+    from lepton_desktop.core.export.outputs import reference_outputs
+
+    worst = 0.0
+    for x in (batch.x, batch.x[:1]):
+        worst = max(worst, compare(what, run(x), reference_outputs(reference, x), tolerance))
     return worst
