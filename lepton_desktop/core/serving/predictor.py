@@ -21,7 +21,6 @@ import base64
 import binascii
 import dataclasses
 import io
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,11 +141,6 @@ class Predictor:
     def window(self) -> int | None:
         """Time series: how many past values one forecast reads."""
         return int(self._step["window"]) if self.kind == "timeseries" else None
-
-    @property
-    def output_names(self) -> list[str]:
-        """Classification: the class labels; otherwise the target's name."""
-        return list(self.classes) if self.classes else [str(self.parts.params.get("target"))]
 
     # -- the three steps -----------------------------------------------------------------
 
@@ -401,8 +395,3 @@ def _last_step(pipeline: Sequence[Mapping[str, Any]], name: str | None) -> dict[
     if name is None:
         return {}
     return dict(next(s for s in reversed(pipeline) if s.get("step") == name))
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN: report a non-finite number as null."""
-    return value if math.isfinite(value) else None
