@@ -225,8 +225,19 @@ def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-def iter_state_counts(conn: sqlite3.Connection, study_id: int) -> Iterator[tuple[str, int]]:
-    """``(state, count)`` of a study's trials (a cheap progress read)."""
-    yield from conn.execute(
+def state_counts(conn: sqlite3.Connection, study_id: int) -> dict[str, int]:
+    """Trials per state (``COMPLETE``, ``PRUNED``, ...) of a study: a cheap progress read
+    ({} when Optuna never ran in this file)."""
+    if not has_studies(conn):
+        return {}
+    rows = conn.execute(
         "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state", (study_id,)
-    )
+    ).fetchall()
+    return {str(state): int(n) for state, n in rows}
+
+
+def study_names(conn: sqlite3.Connection) -> list[str]:
+    """Names of the Optuna studies in this file, oldest first (none before the first)."""
+    if not has_studies(conn):
+        return []
+    return [r[0] for r in conn.execute("SELECT study_name FROM studies ORDER BY study_id")]

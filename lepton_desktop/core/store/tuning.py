@@ -18,6 +18,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import Study
 from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.core.store import optuna_trials
 from lepton_desktop.core.store.db import transaction
 
 _COLUMNS = (
@@ -194,24 +195,6 @@ def stop_orphans(conn: sqlite3.Connection) -> int:
 def trial_counts(conn: sqlite3.Connection, optuna_study_id: int | None) -> dict[str, int]:
     """Trials per state (``COMPLETE``, ``PRUNED``, ...) of a study in this file's Optuna
     tables (read with plain SQL: no Optuna import for ``info``)."""
-    if optuna_study_id is None or not _has_optuna_tables(conn):
+    if optuna_study_id is None:
         return {}
-    rows = conn.execute(
-        "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state",
-        (optuna_study_id,),
-    ).fetchall()
-    return {str(state): int(n) for state, n in rows}
-
-
-def optuna_study_names(conn: sqlite3.Connection) -> list[str]:
-    """Names of the studies in this file's Optuna tables (none before the first study)."""
-    if not _has_optuna_tables(conn):
-        return []
-    return [r[0] for r in conn.execute("SELECT study_name FROM studies ORDER BY study_id")]
-
-
-def _has_optuna_tables(conn: sqlite3.Connection) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trials'"
-    ).fetchone()
-    return row is not None
+    return optuna_trials.state_counts(conn, optuna_study_id)

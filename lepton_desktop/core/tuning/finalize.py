@@ -16,6 +16,7 @@ import psutil
 
 from lepton_desktop.core.entities import Job, ModelVersion, Study
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.store import optuna_trials
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.tuning import storage as storages
@@ -92,7 +93,7 @@ def copy_into_project(project: Project, study: Study) -> None:
     source = storages.open_storage(study.storage, project.path)
     home = storages.open_storage(None, project.path)
     with storages.quiet():
-        if study.name in tuning_store.optuna_study_names(project.conn):
+        if study.name in optuna_trials.study_names(project.conn):
             optuna.delete_study(study_name=study.name, storage=home)
         optuna.copy_study(from_study_name=study.name, from_storage=source, to_storage=home)
     study_id = home.get_study_id_from_name(study.name)

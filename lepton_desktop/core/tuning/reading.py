@@ -230,4 +230,4 @@ def _info(name: str, dists: list[BaseDistribution]) -> ParamInfo:
 
 def state_counts(project: Project, study_id: int) -> dict[str, int]:
     """Trials per Optuna state (``COMPLETE``, ``PRUNED``, ...) of a study in the file."""
-    return dict(store.iter_state_counts(project.conn, study_id))
+    return store.state_counts(project.conn, study_id)

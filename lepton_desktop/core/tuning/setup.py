@@ -17,6 +17,7 @@ import optuna
 
 from lepton_desktop.core.entities import DatasetVersion, Study
 from lepton_desktop.core.errors import InvalidOptionError, LeptonError
+from lepton_desktop.core.store import optuna_trials
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.training.data import check_fits
@@ -196,7 +197,7 @@ def _check_window(space: dict[str, Any], version: DatasetVersion, base: TrainCon
 
 def _free_name(project: Project, stem: str) -> str:
     taken = {s.name for s in tuning_store.list_studies(project.conn)}
-    taken |= set(tuning_store.optuna_study_names(project.conn))
+    taken |= set(optuna_trials.study_names(project.conn))
     name, number = stem, 1
     while name in taken:
         number += 1
