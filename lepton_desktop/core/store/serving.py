@@ -31,7 +31,6 @@ _REQUEST_COLUMNS = (
     "latency_ms, n_rows, inputs, outputs, error"
 )
 _REQUEST_FIELDS = _REQUEST_COLUMNS.split(", ")[1:]
-ACTIVE = ("queued", "starting", "running")
 
 
 def _deployment(row: tuple[Any, ...]) -> Deployment:
