@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -39,12 +38,13 @@ from lepton_desktop.gui.widgets.serving_log import RequestDetail, RequestLogView
 from lepton_desktop.gui.widgets.serving_models import LoadedModels, ModelPicker
 from lepton_desktop.gui.widgets.serving_ops import ServingUpdate
 from lepton_desktop.gui.widgets.serving_snippets import SnippetView
+from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 #: How long Stop waits to see the server stopped before the button comes back.
 STOP_TIMEOUT_MS = 20_000
 
 
-class ServingTab(QWidget):
+class ServingTab(VisiblePollingTab):
     """Serve the project's models over HTTP and watch the traffic.
 
     Args:
@@ -162,25 +162,16 @@ class ServingTab(QWidget):
             self.refresh_if_needed()
         self._update_enabled()
 
-    def refresh_if_needed(self) -> None:
-        """Catch up on what changed while the tab was hidden."""
-        if self.session is None or not self.isVisible():
-            return
+    def _catch_up(self, session: ProjectSession) -> None:
         if self._dirty_models:
             self._dirty_models = False
-            ops.load_models(self.session, self._on_models, self)
+            ops.load_models(session, self._on_models, self)
         self.poller.poll()
-        self.poller.set_running(True)
 
-    def showEvent(self, event: QShowEvent) -> None:
-        """Catch up and poll while shown."""
-        super().showEvent(event)
-        self.refresh_if_needed()
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        """Stop polling while hidden (the log is caught up when shown again)."""
-        super().hideEvent(event)
-        self.poller.set_running(False)
+    def _update_timer(self) -> None:
+        # The server may be started from the command line at any time, so the tab polls
+        # whenever it is shown (the log is caught up when shown again).
+        self.poller.set_running(self.isVisible())
 
     def _on_changed(self, changes: Changes) -> None:
         if changes.models:
