@@ -107,8 +107,7 @@ class RequestLogWriter:
                     if index % YIELD_EVERY == YIELD_EVERY - 1:
                         time.sleep(0)  # let a waiting request have the GIL (see YIELD_EVERY)
                 self.written += serving_store.add_requests(conn, rows)
-            for request_id, label, row_index in feedback:
-                serving_store.add_feedback(conn, self.deployment_id, request_id, label, row_index)
+            serving_store.add_feedbacks(conn, self.deployment_id, feedback)
         except Exception:  # never kill the thread: the server keeps answering
             log.exception("writing %d request-log rows failed", len(rows))
 

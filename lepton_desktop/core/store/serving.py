@@ -177,6 +177,11 @@ def find_request(conn: sqlite3.Connection, request_id: str) -> RequestRecord | N
     return _request(row) if row else None
 
 
+_INSERT_FEEDBACK = (
+    "INSERT INTO feedback (deployment_id, request_id, ts, label, row) VALUES (?, ?, ?, ?, ?)"
+)
+
+
 def add_feedback(
     conn: sqlite3.Connection,
     deployment_id: int | None,
@@ -187,11 +192,21 @@ def add_feedback(
     """Store the true label of row ``row`` of request ``request_id``; return its id."""
     with transaction(conn):
         cur = conn.execute(
-            "INSERT INTO feedback (deployment_id, request_id, ts, label, row) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (deployment_id, request_id, time.time(), json.dumps(label), row),
+            _INSERT_FEEDBACK, (deployment_id, request_id, time.time(), json.dumps(label), row)
         )
     return int(cur.lastrowid or 0)
+
+
+def add_feedbacks(
+    conn: sqlite3.Connection, deployment_id: int | None, items: Iterable[tuple[str, Any, int]]
+) -> int:
+    """Store ``(request_id, label, row)`` labels in one transaction; return how many."""
+    now = time.time()
+    values = [(deployment_id, rid, now, json.dumps(label), row) for rid, label, row in items]
+    if values:
+        with transaction(conn):
+            conn.executemany(_INSERT_FEEDBACK, values)
+    return len(values)
 
 
 def feedback_for(conn: sqlite3.Connection, request_id: str) -> list[tuple[int, Any]]:
