@@ -47,13 +47,6 @@ class Invocation:
         assert self.tensor is not None
         return predictor.check_inputs(self.tensor)
 
-    @property
-    def n_rows(self) -> int:
-        """How many rows were sent."""
-        if self.records is not None:
-            return len(self.records)
-        return len(self.tensor) if self.tensor is not None and self.tensor.ndim else 1
-
 
 def parse_invocation(body: bytes, content_type: str) -> Invocation:
     """Parse a request body.
