@@ -213,17 +213,16 @@ class TuningTab(VisiblePollingTab):
     # -- the shown study -----------------------------------------------------------------
 
     def _on_study_selected(self, entry: StudyEntry | None) -> None:
+        new_study = entry.optuna if entry is not None else None
+        old_study = self.entry.optuna if self.entry is not None else None
         same = (
-            entry is not None
-            and self.entry is not None
-            and entry.optuna is not None
-            and self.entry.optuna is not None
-            and entry.optuna.study_id == self.entry.optuna.study_id
+            new_study is not None
+            and old_study is not None
+            and new_study.study_id == old_study.study_id
         )
         self.entry = entry
         if not same:
-            optuna_study = entry.optuna if entry is not None else None
-            self._show_view(self.poller.show(optuna_study))
+            self._show_view(self.poller.show(new_study))
         self._show_summary()
         self._update_actions()
         self._update_timer()
@@ -243,7 +242,7 @@ class TuningTab(VisiblePollingTab):
         if (
             row is not None
             and self.view is not None
-            and (row in set(change.changed.tolist()) or self.view.states[row] == RUNNING)
+            and (bool((change.changed == row).any()) or self.view.states[row] == RUNNING)
         ):
             self.curve.show_trial(self.view, row, self._retrained(row))
         if change.finished and self.entry is not None and self.entry.record is not None:
