@@ -40,7 +40,7 @@ from lepton_desktop.core.serving.batching import Batcher
 from lepton_desktop.core.serving.logwriter import RequestLogWriter
 from lepton_desktop.core.serving.metrics import CONTENT_TYPE, Metrics
 from lepton_desktop.core.serving.models import ModelSet
-from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor
+from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor, parse_json
 from lepton_desktop.core.serving.schemas import customize_openapi, json_body
 from lepton_desktop.core.serving.security import bearer_ok, needs_token
 
@@ -316,13 +316,6 @@ def _response(answer: Answer) -> Response:
     return Response(answer.body, answer.status, headers=answer.headers, media_type=answer.media)
 
 
-def _parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"malformed JSON: {exc}") from None
-
-
 # -- the app --------------------------------------------------------------------------
 
 
@@ -541,7 +534,7 @@ def _add_native_routes(api: FastAPI, state: ServerState) -> None:
         openapi_extra=json_body("FeedbackRequest"),
     )
     async def feedback(request: Request) -> Response:
-        request_id, label, row = _feedback_payload(_parse_json(request.scope["lepton"]["body"]))
+        request_id, label, row = _feedback_payload(parse_json(request.scope["lepton"]["body"]))
         rows = state.rows_of(request_id)
         if rows is None and state.log is not None:
             rows = await asyncio.get_running_loop().run_in_executor(
@@ -584,7 +577,7 @@ def _ok(payload: Any) -> Answer:
 
 async def predict_answer(state: ServerState, ctx: dict) -> Answer:
     """``POST /predict``."""
-    ref, records = _predict_payload(_parse_json(ctx["body"]))
+    ref, records = _predict_payload(parse_json(ctx["body"]))
     predictor = state.models.get_ref(ref)
     ctx["model"], ctx["version"] = predictor.name, predictor.version
     x = predictor.encode(records)

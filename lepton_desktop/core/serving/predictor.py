@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from lepton_desktop.core.datasets.pipeline import RecordError, apply_pipeline
 from lepton_desktop.core.errors import LeptonError
@@ -37,6 +38,14 @@ if TYPE_CHECKING:
 
 class InvalidInputError(LeptonError):
     """A client's input cannot be turned into model inputs; the message names why."""
+
+
+def parse_json(body: bytes) -> Any:
+    """A client's JSON body. Raises InvalidInputError naming what is malformed."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"malformed JSON: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)

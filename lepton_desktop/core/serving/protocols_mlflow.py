@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor
+from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor, parse_json
 
 _KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -61,10 +61,7 @@ def parse_invocation(body: bytes, content_type: str) -> Invocation:
         raise InvalidInputError(
             f"content type {media!r} is not supported; use application/json or text/csv"
         )
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"malformed JSON: {exc}") from None
+    payload = parse_json(body)
     if not isinstance(payload, dict):
         raise InvalidInputError(f"the body must be a JSON object with one of {', '.join(_KEYS)}")
     given = [k for k in _KEYS if k in payload]

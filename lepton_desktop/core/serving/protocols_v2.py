@@ -30,7 +30,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor, softmax
+from lepton_desktop.core.serving.predictor import (
+    InvalidInputError,
+    Predictor,
+    parse_json,
+    softmax,
+)
 
 #: V2 datatype -> numpy dtype (little-endian); BYTES is handled apart.
 NUMPY_OF: dict[str, np.dtype] = {
@@ -79,7 +84,7 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
             does not match its shape or datatype; the message names the tensor.
     """
     json_part, binary = _split(body, header_length)
-    header = _json(json_part)
+    header = parse_json(json_part)
     if not isinstance(header, dict):
         raise InvalidInputError('the request must be a JSON object with "inputs"')
     inputs = header.get("inputs")
@@ -118,13 +123,6 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
             f"Inference-Header-Content-Length {length} does not fit a body of {len(body)} bytes"
         )
     return body[:length], body[length:]
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"malformed JSON: {exc}") from None
 
 
 def _parameters(value: Any, where: str) -> Mapping[str, Any]:
