@@ -280,12 +280,8 @@ async def _send_answer(send: Callable, answer: Answer) -> None:
 
 
 async def _send_json(send: Callable, status: int, payload: Any, www_auth: bool = False) -> None:
-    body = orjson.dumps(payload)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    if www_auth:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    headers = {"www-authenticate": "Bearer"} if www_auth else None
+    await _send_answer(send, Answer(status, orjson.dumps(payload), headers=headers))
 
 
 # -- responses ------------------------------------------------------------------------
