@@ -27,8 +27,6 @@ from collections.abc import Iterator, Sequence
 
 from lepton_desktop.core.errors import NotFoundError
 
-#: Trial states as Optuna stores them (the names of ``optuna.trial.TrialState``).
-UNFINISHED_STATES = ("RUNNING", "WAITING")
 _STUDY_TABLES = ("studies", "study_directions", "trials")
 # Optuna stores +-inf as NULL with a type column, and NaN (intermediate values) as
 # NULL; 9e999 is SQLite's literal for +inf. NULL reaches numpy as NaN.
