@@ -289,6 +289,29 @@ def _champion(path: Path) -> int | None:
         return next((v.version for v in project.models.list() if "champion" in v.aliases), None)
 
 
+def test_hidden_tab_stops_polling_and_catches_up_when_shown(
+    qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
+) -> None:
+    deployment_id = _running_deployment(trained)
+    tab = _open_serving(qtbot, window, trained, open_project)
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 5, timeout=10_000)
+    assert tab.poller.timer.isActive()
+
+    window.tabs.setCurrentWidget(window.training_tab)
+    assert not tab.poller.timer.isActive()
+    qtbot.waitUntil(lambda: not tab.poller._pending, timeout=10_000)  # a read in flight
+    polls = tab.poller.polls
+    with Project.open(trained) as project:
+        serving_store.add_requests(project.conn, _log_rows(deployment_id, 5, 3))
+    qtbot.wait(4 * ServingPoller.INTERVAL_MS)
+    assert tab.poller.polls == polls  # hidden: nothing read
+    assert tab.log.log.rowCount() == 5
+
+    window.tabs.setCurrentWidget(tab)
+    assert tab.poller.timer.isActive()
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 8, timeout=10_000)
+
+
 def test_refused_settings_name_the_problem_and_write_nothing(
     qtbot: QtBot, window: MainWindow, trained: Path, open_project: OpenProject
 ) -> None:
