@@ -151,11 +151,17 @@ def _train(
 SMALL_BATCH_VALUES = 50_000
 
 
+def small_batches(data: training_data.TrainData, config: TrainConfig) -> bool:
+    """Whether one torch thread trains this faster than several.
+
+    Tiny models on small batches ran 5-50x slower with two threads on a busy 2-core
+    machine (bench/train_quality): the pool's hand-offs dominate such small ops.
+    """
+    return config.batch_size * int(np.prod(data.input_shape)) < SMALL_BATCH_VALUES
+
+
 def _limit_threads(data: training_data.TrainData, config: TrainConfig) -> None:
-    # Tiny models on small batches ran 5-50x slower with two threads on a busy 2-core
-    # machine (bench/train_quality): the pool's hand-offs dominate such small ops.
-    values = config.batch_size * int(np.prod(data.input_shape))
-    if values < SMALL_BATCH_VALUES:
+    if small_batches(data, config):
         torch.set_num_threads(1)
 
 

@@ -32,13 +32,12 @@ from lepton_desktop.core.training.loop import (
     select_device,
 )
 from lepton_desktop.core.training.models import build, model_spec, parameter_count
+from lepton_desktop.core.training.service import small_batches
 from lepton_desktop.core.tuning import space as spaces
 
 if TYPE_CHECKING:
     from lepton_desktop.core.project import Project
 
-#: Below this many input values per batch, one torch thread is faster (as in training).
-SMALL_BATCH_VALUES = 50_000
 LATENCY_REPEATS = 20
 #: Epoch metrics the trainer computes itself; others need one more validation pass.
 _EPOCH_METRICS = {"loss", "accuracy", "mae", "r2"}
@@ -182,9 +181,8 @@ class TrialObjective:
 
     def _limit_threads(self, data: training_data.TrainData, config: TrainConfig) -> None:
         # Parallel trials share the cores: one thread each. Alone, small batches still
-        # run faster on one thread (see core.training.service).
-        values = config.batch_size * int(np.prod(data.input_shape))
-        if self.jobs > 1 or values < SMALL_BATCH_VALUES:
+        # run faster on one thread, as in training.
+        if self.jobs > 1 or small_batches(data, config):
             torch.set_num_threads(1)
 
 
