@@ -38,6 +38,7 @@ from lepton_desktop.core.serving import protocols_mlflow as mlflow
 from lepton_desktop.core.serving import protocols_v2 as v2
 from lepton_desktop.core.serving.batching import Batcher
 from lepton_desktop.core.serving.logwriter import RequestLogWriter
+from lepton_desktop.core.serving.manager import DEFAULT_OPTIONS
 from lepton_desktop.core.serving.metrics import CONTENT_TYPE, Metrics
 from lepton_desktop.core.serving.models import ModelSet
 from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor, parse_json
@@ -58,11 +59,11 @@ class ServeOptions:
 
     token: str | None = None
     cors: tuple[str, ...] = ()
-    capture_inputs: bool = True
-    max_batch: int = 32
-    max_wait_ms: float = 2.0
-    max_body_bytes: int = 8 * 1024 * 1024
-    timeout_s: float = 30.0
+    capture_inputs: bool = DEFAULT_OPTIONS["capture_inputs"]
+    max_batch: int = DEFAULT_OPTIONS["max_batch"]
+    max_wait_ms: float = DEFAULT_OPTIONS["max_wait_ms"]
+    max_body_bytes: int = DEFAULT_OPTIONS["max_body_bytes"]
+    timeout_s: float = DEFAULT_OPTIONS["timeout_s"]
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], token: str | None = None) -> ServeOptions:
