@@ -291,7 +291,7 @@ def _column(tensor: Tensor) -> list[Any]:
             f"input {tensor.name!r}: shape {list(tensor.shape)}; a column is [N] or [N, 1]"
         )
     if tensor.datatype == "BYTES":
-        return [_text(v, tensor.name) for v in array]
+        return [_text(v) for v in array]
     return array.tolist()
 
 
@@ -303,7 +303,7 @@ def _windows(tensor: Tensor) -> list[Any]:
     return [row.reshape(-1).tolist() for row in tensor.array]
 
 
-def _text(value: Any, name: str) -> Any:
+def _text(value: Any) -> Any:
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
