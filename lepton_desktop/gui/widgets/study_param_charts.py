@@ -256,7 +256,7 @@ class SliceChart(StudyChart):
 
     def draw_selection(self, view: StudyView, row: int | None) -> None:
         """A ring around the selected trial."""
-        if row is None or row not in set(self.rows.tolist()):
+        if not _drawn(self.rows, row):
             self.ring.setData([], [])
         else:
             self.ring.setData([self.x[row]], [view.values[row, 0]])
@@ -404,10 +404,16 @@ class _ContourPlot(StudyChart):
         self.draw_selection(view, self.selected)
 
     def draw_selection(self, view: StudyView, row: int | None) -> None:
-        if row is None or row not in set(self.rows.tolist()):
+        if not _drawn(self.rows, row):
             self.ring.setData([], [])
         else:
             self.ring.setData([self.points[0][row]], [self.points[1][row]])
+
+
+def _drawn(rows: np.ndarray, row: int | None) -> bool:
+    """True when the trial in ``row`` is among the drawn ``rows`` (one vector compare,
+    no set of every row built on each selection)."""
+    return row is not None and bool((rows == row).any())
 
 
 def _bins(info: ParamInfo) -> int:
