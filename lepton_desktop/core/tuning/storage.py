@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import InvalidOptionError
-from lepton_desktop.core.store.db import remember_sqlite_file
+from lepton_desktop.core.store.db import BUSY_TIMEOUT_S, remember_sqlite_file
 
 if TYPE_CHECKING:
     import optuna
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 HEARTBEAT_INTERVAL_S = 2
 #: A running trial without a heartbeat for this long is failed (and retried once).
 GRACE_PERIOD_S = 8
-#: SQLite waits this long for a lock instead of failing with "database is locked".
-SQLITE_TIMEOUT_S = 30
 #: Connecting to a database server gives up after this many seconds.
 CONNECT_TIMEOUT_S = 5
 #: Tries at opening a storage whose tables another process is creating right now.
@@ -46,8 +44,12 @@ _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
 
 
 def project_url(path: Path) -> str:
-    """The Optuna storage URL of a project file's own studies."""
-    return f"sqlite:///{Path(path).resolve().as_posix()}?timeout={SQLITE_TIMEOUT_S}"
+    """The Optuna storage URL of a project file's own studies.
+
+    Optuna's connections wait for a lock as long as the project's own do, instead of
+    failing with "database is locked".
+    """
+    return f"sqlite:///{Path(path).resolve().as_posix()}?timeout={BUSY_TIMEOUT_S:g}"
 
 
 def redact(url: str | None) -> str:
