@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,26 +10,16 @@ import pytest
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
-from tests.conftest import SAMPLE_DATA
 from tests.helpers import snapshot
+from tests.serving_factory import copy_project, serving_project
 
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("serving") / "p.lepton"
-    with Project.create(path) as project:
-        project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
-        project.train("iris", arch="mlp", epochs=2, model_name="iris")
-    return path
+__all__ = ["serving_project"]
 
 
 @pytest.fixture
-def project(served: Path, tmp_path: Path) -> Project:
-    copy = tmp_path / "copy.lepton"
-    with Project.open(served) as source:
-        source.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    copy.write_bytes(served.read_bytes())
-    return Project.open(copy)
+def project(serving_project: Path, tmp_path: Path) -> Iterator[Project]:
+    with Project.open(copy_project(serving_project, tmp_path)) as opened:
+        yield opened
 
 
 def test_queue_records_a_deployment_and_its_serve_job(project: Project) -> None:
