@@ -90,6 +90,9 @@ def test_request_log_is_read_incrementally(project: Project) -> None:
     assert project.serving.request_count(deployment.id) == 5
     project.serving.add_feedback("r3", "setosa", deployment_id=deployment.id)
     assert project.serving.feedback_for("r3") == [(0, "setosa")]
+    labels = [("r1", "setosa", 0), ("r1", "virginica", 1)]
+    assert serving_store.add_feedbacks(project.conn, deployment.id, labels) == 2
+    assert project.serving.feedback_for("r1") == [(0, "setosa"), (1, "virginica")]
     assert project.serving.find_request("r4") is not None
 
 
