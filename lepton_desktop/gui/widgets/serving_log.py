@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
@@ -35,6 +35,7 @@ RECORD_ROLE = Qt.ItemDataRole.UserRole
 #: Status colours that read on light and dark backgrounds.
 STATUS_COLORS = {2: "#2a9d8f", 3: "#3a7bd5", 4: "#e08a1e", 5: "#d64545"}
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_STATUS_COLUMN = COLUMNS.index("Status")
 
 
 def model_text(record: RequestRecord) -> str:
@@ -100,10 +101,10 @@ class RequestLogModel(FlatTableModel):
         record = self.records[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return _cell(record, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == COLUMNS.index("Status"):
+            return _CELLS[column](record)
+        if role == Qt.ItemDataRole.ForegroundRole and column == _STATUS_COLUMN:
             return QColor(STATUS_COLORS.get(record.status // 100, "#8a8f98"))
-        if role == Qt.ItemDataRole.TextAlignmentRole and column >= COLUMNS.index("Status"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= _STATUS_COLUMN:
             return _RIGHT
         if role == Qt.ItemDataRole.ToolTipRole and record.error:
             return record.error
@@ -112,21 +113,18 @@ class RequestLogModel(FlatTableModel):
         return None
 
 
-def _cell(record: RequestRecord, column: int) -> str:
-    name = COLUMNS[column]
-    if name == "Time":
-        return time_text(record.ts)
-    if name == "Method":
-        return record.method
-    if name == "Path":
-        return record.path
-    if name == "Model":
-        return model_text(record)
-    if name == "Status":
-        return str(record.status)
-    if name == "Latency ms":
-        return f"{record.latency_ms:.1f}"
-    return str(record.n_rows)
+#: A cell's text, per column of :data:`COLUMNS` (looked up by index: data() runs per
+#: cell painted).
+_CELLS: tuple[Callable[[RequestRecord], str], ...] = (
+    lambda r: time_text(r.ts),
+    lambda r: r.method,
+    lambda r: r.path,
+    model_text,
+    lambda r: str(r.status),
+    lambda r: f"{r.latency_ms:.1f}",
+    lambda r: str(r.n_rows),
+)
+assert len(_CELLS) == len(COLUMNS)
 
 
 class RequestLogView(QTableView):
