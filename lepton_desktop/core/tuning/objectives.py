@@ -80,17 +80,17 @@ def resolve(
     return chosen, [direction(o) for o in chosen]
 
 
-def detect_task(
-    conn: sqlite3.Connection, version: DatasetVersion, task: str | None, target: str | None
-) -> str:
-    """The task training will infer for ``version`` (read from its target column only)."""
-    if task:
-        return task
+def detect_task(conn: sqlite3.Connection, version: DatasetVersion) -> str:
+    """The task training will infer for ``version`` (read from its target column only).
+
+    A study trains on the dataset's own target with the task inferred (its options
+    hold no ``task`` or ``target``).
+    """
     if version.kind == "timeseries":
         return "forecasting"
     if version.kind == "images":
         return "classification"
-    name = target or version.target
+    name = version.target
     if name is None:
         raise InvalidOptionError(f"{version.ref} has no target column; import it with --target")
     column = version.column(name)

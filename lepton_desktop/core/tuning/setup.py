@@ -129,7 +129,7 @@ def plan_study(project: Project, request: StudyRequest) -> StudyPlan:
     spaces.default_space(arch)  # refuses an unknown architecture by name
     base.validate()
     check_fits(version, base)
-    task = objs.detect_task(project.conn, version, None, None)
+    task = objs.detect_task(project.conn, version)
     objectives, directions = objs.resolve(task, request.metric, request.objectives)
     pruner = request.pruner
     if len(objectives) > 1:
