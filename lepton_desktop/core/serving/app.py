@@ -309,6 +309,11 @@ def _error_answer(scope: dict, status: int, message: str) -> Answer:
     return Answer(status, orjson.dumps({"error": message}))
 
 
+def _client_error_status(exc: Exception) -> int:
+    """The HTTP status of a client's mistake: 404 for what is not served, else 400."""
+    return 404 if isinstance(exc, NotFoundError) else 400
+
+
 def _response(answer: Answer) -> Response:
     return Response(answer.body, answer.status, headers=answer.headers, media_type=answer.media)
 
@@ -373,8 +378,7 @@ def _customize_openapi(api: FastAPI, models: ModelSet) -> None:
 
 def _add_error_handlers(api: FastAPI) -> None:
     async def invalid(request: Request, exc: Exception) -> Response:
-        status = 404 if isinstance(exc, NotFoundError) else 400
-        return _error(request, status, str(exc))
+        return _error(request, _client_error_status(exc), str(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -650,8 +654,7 @@ async def fast_answer(state: ServerState, scope: dict, ctx: dict) -> Answer | No
             return None
         return await infer_answer(state, ctx, headers, match[1], match[2])
     except LeptonError as exc:
-        status = 404 if isinstance(exc, NotFoundError) else 400
-        return _error_answer(scope, status, str(exc))
+        return _error_answer(scope, _client_error_status(exc), str(exc))
 
 
 class _Headers(dict):
