@@ -38,6 +38,7 @@ from lepton_desktop.gui.widgets.serving_log import RequestDetail, RequestLogView
 from lepton_desktop.gui.widgets.serving_models import LoadedModels, ModelPicker
 from lepton_desktop.gui.widgets.serving_ops import ServingUpdate
 from lepton_desktop.gui.widgets.serving_snippets import SnippetView
+from lepton_desktop.gui.widgets.training_ops import forget_job
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 #: How long Stop waits to see the server stopped before the button comes back.
@@ -372,7 +373,7 @@ class ServingTab(VisiblePollingTab):
         else:
             detail = job.error or self.session.jobs.output(job.id).strip() or job.status
             self.banner.show_message(f"Export of {what} failed: {detail}", "error")
-        ops.forget_job(self.session, job.id)
+        forget_job(self.session, job.id)
 
     def _show_error(self, exc: BaseException) -> None:
         self.banner.show_message(str(exc), "error")

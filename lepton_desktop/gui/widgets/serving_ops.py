@@ -286,8 +286,3 @@ def start_export(
 ) -> None:
     """Queue an ``export`` job of ``ref`` to ``out`` in format ``fmt`` and start its worker."""
     session.jobs.submit("export", {"model": ref, "format": fmt, "out": out}, on_started, on_error)
-
-
-def forget_job(session: ProjectSession, job_id: int) -> None:
-    """Delete an ended job's row once its outcome has been shown."""
-    session.query(lambda p: p.forget_job(job_id), on_error=lambda exc: None)
