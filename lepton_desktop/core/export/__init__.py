@@ -29,10 +29,15 @@ from lepton_desktop.core.export.files import (
 from lepton_desktop.core.export.verify import CheckBatch, ExportMismatchError, Tolerance
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lepton_desktop.core.entities import ModelVersion
     from lepton_desktop.core.progress import Reporter
     from lepton_desktop.core.project import Project
     from lepton_desktop.core.serving.predictor import Predictor
+
+    #: write_torchscript / write_onnx: (model, batch, path, tolerance, reference) -> max diff
+    _FileWriter = Callable[[Predictor, CheckBatch, Path, Tolerance, Predictor | None], float]
 
 __all__ = ["FORMATS", "ExportMismatchError", "ExportResult", "OutputExistsError", "export_model"]
 
@@ -179,21 +184,25 @@ def _result(
 def _torchscript(job: _Export, out: Path, target: Path) -> ExportResult:
     from lepton_desktop.core.export.torchscript import write_torchscript
 
-    with staged(out) as temporary:
-        job.step(1, "tracing")
-        diff = write_torchscript(job.predictor, job.batch, temporary, job.tolerance, job.reference)
-        job.step(3, f"checked on {job.batch.source}")
-    return _result(job, "torchscript", out, diff, [out])
+    return _single_file(job, out, "torchscript", "tracing", write_torchscript)
 
 
 def _onnx(job: _Export, out: Path, target: Path) -> ExportResult:
     from lepton_desktop.core.export.onnx_model import write_onnx
 
+    message = "exporting to ONNX and checking in onnxruntime"
+    return _single_file(job, out, "onnx", message, write_onnx)
+
+
+def _single_file(
+    job: _Export, out: Path, format: str, message: str, write: _FileWriter
+) -> ExportResult:
+    """Write one file with ``write`` (which checks it) beside ``out``, then move it there."""
     with staged(out) as temporary:
-        job.step(1, "exporting to ONNX and checking in onnxruntime")
-        diff = write_onnx(job.predictor, job.batch, temporary, job.tolerance, job.reference)
+        job.step(1, message)
+        diff = write(job.predictor, job.batch, temporary, job.tolerance, job.reference)
         job.step(3, f"checked on {job.batch.source}")
-    return _result(job, "onnx", out, diff, [out])
+    return _result(job, format, out, diff, [out])
 
 
 def _bundle(job: _Export, out: Path, target: Path) -> ExportResult:
