@@ -126,7 +126,7 @@ def plan_study(project: Project, request: StudyRequest) -> StudyPlan:
     """Every check of a request, writing nothing. Raises InvalidOptionError."""
     version, arch = request.dataset, request.arch
     base = TrainConfig.from_dict({"arch": arch, **request.options})
-    spaces.default_space(arch)  # refuses an unknown architecture by name
+    default = spaces.default_space(arch)  # also refuses an unknown architecture by name
     base.validate()
     check_fits(version, base)
     task = objs.detect_task(project.conn, version)
@@ -140,7 +140,7 @@ def plan_study(project: Project, request: StudyRequest) -> StudyPlan:
             )
         pruner = "none"  # Optuna cannot prune multi-objective trials
     if request.space is None:
-        space = _default_space(arch, version, base)
+        space = _fit_default_window(default, version, base)
     else:
         space = spaces.validate_space(request.space, arch, request.options)
         _check_window(space, version, base)
@@ -169,10 +169,9 @@ def _train_points(version: DatasetVersion) -> int:
     return int(splits.get("train") or version.n_rows * 0.7)
 
 
-def _default_space(
-    arch: str, version: DatasetVersion, base: TrainConfig
+def _fit_default_window(
+    space: dict[str, dict[str, Any]], version: DatasetVersion, base: TrainConfig
 ) -> dict[str, dict[str, Any]]:
-    space = spaces.default_space(arch)
     if "window" in space:
         high = min(int(space["window"]["high"]), _train_points(version) // _WINDOW_SHARE)
         if high - base.horizon <= space["window"]["low"]:
