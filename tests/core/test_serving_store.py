@@ -38,6 +38,8 @@ def test_queue_records_a_deployment_and_its_serve_job(project: Project) -> None:
         ({"port": 70000}, "between 1 and 65535"),
         ({"max_batch": 0}, "--max-batch 0"),
         ({"colour": "red"}, "unknown server options: colour"),
+        ({"max_wait_ms": "soon"}, "--max-wait-ms 'soon': give a number"),
+        ({"timeout_s": -1}, "--timeout -1: give a number"),
     ],
 )
 def test_bad_options_are_refused_and_nothing_written(

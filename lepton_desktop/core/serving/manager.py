@@ -66,9 +66,16 @@ def check_options(options: dict[str, Any]) -> None:
     for name, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidOptionError(f"--{name.replace('_', '-')} {value}: must be at least 1")
-    for name in ("max_wait_ms", "timeout_s"):
-        if name in options and not 0 <= float(options[name]) <= 3600:
-            raise InvalidOptionError(f"--{name.replace('_', '-')} {options[name]}: out of range")
+    for name, flag in (("max_wait_ms", "--max-wait-ms"), ("timeout_s", "--timeout")):
+        if name in options and not _seconds_in_range(options[name]):
+            raise InvalidOptionError(f"{flag} {options[name]!r}: give a number from 0 to 3600")
+
+
+def _seconds_in_range(value: Any) -> bool:
+    # A number 0..3600; text or None is a mistake to name, not a traceback.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return 0 <= value <= 3600
 
 
 class ServingManager:
