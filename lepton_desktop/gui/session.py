@@ -272,7 +272,10 @@ class ProjectSession(QObject):
 
     def _on_process_exited(self, job_id: int, exit_code: int) -> None:
         if job_id in self._ended:
-            return  # its outcome was already seen (the row changes before the exit)
+            # Its outcome was already seen (the row changes before the exit). A process
+            # exits once, so the id is dropped: the set does not grow with every job.
+            self._ended.discard(job_id)
+            return
         self._exited.add(job_id)
         self._watched.add(job_id)
         self.poll()
