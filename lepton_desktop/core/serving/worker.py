@@ -403,10 +403,11 @@ def _finish(project: Project, deployment_id: int, status: str, error: str | None
 
 
 def _message(exc: BaseException) -> str:
-    if isinstance(exc, LeptonError):
-        return str(exc)
+    # CancelledError is a LeptonError: ask about it first, or this branch never runs.
     if isinstance(exc, CancelledError | KeyboardInterrupt):
         return "stopped while starting"
+    if isinstance(exc, LeptonError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
