@@ -148,6 +148,7 @@ class ServerPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.running = False
+        self._styled: tuple[str, bool] | None = None  # (status key, running) last styled
         self.deployment: Deployment | None = None
         self._build_header()
         self._build_settings()
@@ -305,15 +306,23 @@ class ServerPanel(QWidget):
         key, sentence = status_text(deployment, job_error)
         self.running = deployment is not None and deployment.active and key != "failed"
         self.status.setText(sentence)
+        self._restyle(key)
+        self.settings.setEnabled(not self.running)
+        if self.running and deployment is not None and deployment.token:
+            self.token.setText(deployment.token)
+        self._show_address()
+
+    def _restyle(self, key: str) -> None:
+        # Called on every poll tick: a style sheet is parsed and the button re-polished
+        # only when the status or the button's state changed.
+        if (key, self.running) == self._styled:
+            return
+        self._styled = (key, self.running)
         self.status_dot.setStyleSheet(f"color: {STATUS_COLORS.get(key, '#8a8f98')};")
         self.toggle.setText("Stop server" if self.running else "Start server")
         self.toggle.setProperty("running", self.running)
         self.toggle.style().unpolish(self.toggle)
         self.toggle.style().polish(self.toggle)
-        self.settings.setEnabled(not self.running)
-        if self.running and deployment is not None and deployment.token:
-            self.token.setText(deployment.token)
-        self._show_address()
 
     def _show_address(self) -> None:
         deployment = self.deployment if self.running else None
