@@ -284,3 +284,17 @@ def test_create_start_stop_resume_and_promote_with_a_real_worker(
         study = project.tuning.get("iris-mlp")
         model = project.models.get(study.best_model)
     assert "champion" in model.aliases
+
+
+def test_a_selected_trial_stays_selected_when_the_table_is_re_sorted(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, open_project: OpenProject
+) -> None:
+    path = make_study_file(tmp_path / "r.lepton", 60)
+    tab = _open_tuning(qtbot, window, path, open_project, 60)
+    table, model = tab.trials.table, tab.trials.model
+    value_column = [t for t, _ in model.columns].index("value")
+    table.selectRow(5)
+    chosen = int(model.order[5])
+    table.sortByColumn(value_column, Qt.SortOrder.DescendingOrder)  # the header, as a user does
+    (selected,) = {i.row() for i in table.selectionModel().selectedIndexes()}
+    assert int(model.order[selected]) == chosen

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import (
     QItemSelectionModel,
+    QModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -85,7 +86,11 @@ class TrialTableModel(FlatTableModel):
             self.endResetModel()
             return
         self.layoutAboutToBeChanged.emit()
+        kept = self.persistentIndexList()  # the view's selection and current cell
+        trials = [self._trial_at(index.row()) for index in kept]
         self.order = self._order()
+        moved = [self._index_of(t, i.column()) for t, i in zip(trials, kept, strict=True)]
+        self.changePersistentIndexList(kept, moved)
         self.layoutChanged.emit()
         if len(self.order):
             self.dataChanged.emit(
@@ -127,6 +132,14 @@ class TrialTableModel(FlatTableModel):
         if {k for _, k in self.columns} and self.sort_key not in {k for _, k in self.columns}:
             self.sort_key = "number"
         return trial_filter.sort_rows(view, rows, self.sort_key, self.descending)
+
+    def _trial_at(self, row: int) -> int | None:
+        return int(self.order[row]) if 0 <= row < len(self.order) else None
+
+    def _index_of(self, view_row: int | None, column: int) -> QModelIndex:
+        # Where a re-sorted or re-filtered trial now sits (invalid: filtered out).
+        row = None if view_row is None else self.row_of(view_row)
+        return QModelIndex() if row is None else self.index(row, column)
 
     def row_of(self, view_row: int) -> int | None:
         """The table row showing a view row, or None (filtered out)."""
