@@ -80,8 +80,8 @@ def make_project() -> tuple[Path, dict[str, Any], list[float]]:
     """A project with one trained 16-feature MLP: (path, a raw record, its features)."""
     import numpy as np
 
+    from lepton_desktop.core.inference.predictor import Predictor
     from lepton_desktop.core.project import Project
-    from lepton_desktop.core.serving.predictor import Predictor
 
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "serving-bench.lepton"

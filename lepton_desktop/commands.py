@@ -12,7 +12,7 @@ from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.jobs import run_job
 from lepton_desktop.core.project import Project
 from lepton_desktop.terminal import TerminalProgress
-from lepton_desktop.workers.job_functions import JOB_FUNCTIONS
+from lepton_desktop.workers.kinds import JOB_FUNCTIONS, run_worker
 
 
 def open_project(path: Path) -> Project:
@@ -179,8 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``worker KIND --project P --job N``: run one queued job (the GUI starts this)."""
-    job = run_job(args.project, args.job, JOB_FUNCTIONS[args.kind])
-    return 0 if job.status == "succeeded" else 1
+    return run_worker(args.kind, args.project, args.job)
 
 
 def _run_foreground(

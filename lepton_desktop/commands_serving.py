@@ -98,7 +98,7 @@ def _say(message: str) -> None:
 def _serve_project(args: argparse.Namespace) -> int:
     from lepton_desktop.commands import open_project
     from lepton_desktop.core.jobs import run_job
-    from lepton_desktop.workers.job_functions import JOB_FUNCTIONS
+    from lepton_desktop.workers.kinds import JOB_FUNCTIONS
 
     with open_project(args.source) as project:
         deployment, job_id = project.serving.queue(
@@ -112,9 +112,9 @@ def _serve_project(args: argparse.Namespace) -> int:
 
 
 def _serve_bundle(args: argparse.Namespace) -> int:
-    from lepton_desktop.core.export.bundle import read_bundle
+    from lepton_desktop.core.inference.bundle import read_bundle
     from lepton_desktop.core.serving.manager import check_address, check_options
-    from lepton_desktop.core.serving.worker import ServerRunner, ServeSpec
+    from lepton_desktop.core.serving.runner import ServerRunner, ServeSpec
 
     options = _options(args)
     check_address(args.host, args.port, args.token)

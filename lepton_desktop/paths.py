@@ -1,4 +1,4 @@
-"""Where things live: bundled resources, per-user data, and how to start a worker."""
+"""Where things live: bundled resources and per-user data (see workers.launch for processes)."""
 
 from __future__ import annotations
 
@@ -42,17 +42,12 @@ def demo_project_path() -> Path:
     return user_data_dir() / "demo.lepton"
 
 
-def cli_argv() -> list[str]:
-    """The command that runs ``lepton-desktop`` from this installation.
+def worker_dir() -> Path:
+    """A private, empty folder that worker processes run in (see ``workers.launch``).
 
-    A frozen app cannot run ``python -m``, so it starts its own executable; from
-    source the current interpreter runs the package.
+    Never the folder the user launched from: a worker (or a process it spawns) must
+    not find modules, or anything else, that happen to sit there.
     """
-    if frozen():
-        return [sys.executable]
-    return [sys.executable, "-m", "lepton_desktop"]
-
-
-def worker_argv(kind: str, project: Path, job_id: int) -> list[str]:
-    """The command line of a worker process for one job."""
-    return [*cli_argv(), "worker", kind, "--project", str(project), "--job", str(job_id)]
+    folder = user_data_dir() / "workers"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder

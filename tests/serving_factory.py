@@ -61,7 +61,7 @@ def running(
     **options: Any,
 ) -> Iterator[Any]:
     """A started :class:`ServerRunner`; ``runner.url`` is its address."""
-    from lepton_desktop.core.serving.worker import ServerRunner, ServeSpec
+    from lepton_desktop.core.serving.runner import ServerRunner, ServeSpec
 
     deployment_id = None
     if project is not None and log:

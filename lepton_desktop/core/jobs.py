@@ -4,13 +4,16 @@ Workers (``lepton-desktop worker KIND``), the CLI and the Python API all run job
 through :func:`run_job`, so foreground work is as visible to other processes (and as
 safe from stale-job recovery) as background work.
 
-Each job kind registers a function ``(project, job) -> result dict``. The runner
-owns everything around it, so every kind of work gets heartbeats, the cancel flag,
-progress and a clean failure for free.
+Each job kind has a function ``(context, job, reporter) -> result dict`` (the
+worker entry points in :mod:`lepton_desktop.workers`). The runner owns everything
+around it, so every kind of work gets heartbeats, the cancel flag, progress and a
+clean failure for free. :func:`recover_stale_jobs` is the other half: whoever opens
+a project marks the jobs of dead workers ``interrupted`` and cleans up after them.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -19,19 +22,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
+from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
 from lepton_desktop.core.progress import Reporter
+from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
+from lepton_desktop.core.store import runs as run_store
+from lepton_desktop.core.store import serving as serving_store
+from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.store.db import connect
+from lepton_desktop.core.store.files import open_file
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    import sqlite3
 
 #: Seconds between heartbeats of a running job.
 HEARTBEAT_INTERVAL_S = 2.0
+#: A running job whose heartbeat is older than this is considered dead.
+STALE_AFTER_S = 30.0
 
-JobFunction = Callable[["Project", Job, Reporter], dict[str, Any]]
+JobFunction = Callable[[ProjectContext, Job, Reporter], dict[str, Any]]
 #: Progress is written at most this often (seconds); cancel is checked as often.
 PROGRESS_EVERY_S = 0.2
 
@@ -40,13 +53,15 @@ class JobReporter:
     """Writes progress into the job row and raises CancelledError when asked to stop.
 
     Args:
-        project: the open project (its connection is used from this thread only).
+        conn: the project's connection (used from this thread only).
         job_id: the job being run.
         echo: another reporter (a terminal progress bar) that sees every update.
     """
 
-    def __init__(self, project: Project, job_id: int, echo: Reporter | None = None) -> None:
-        self._project = project
+    def __init__(
+        self, conn: sqlite3.Connection, job_id: int, echo: Reporter | None = None
+    ) -> None:
+        self._conn = conn
         self._job_id = job_id
         self._echo = echo
         self._last = 0.0
@@ -59,7 +74,7 @@ class JobReporter:
         if now - self._last < PROGRESS_EVERY_S and done != total:
             return
         self._last = now
-        if job_store.set_progress(self._project.conn, self._job_id, done, total, message):
+        if job_store.set_progress(self._conn, self._job_id, done, total, message):
             raise CancelledError()
 
 
@@ -105,24 +120,89 @@ def run_job(
 
 
 def _run(project_path: Path, job_id: int, function: JobFunction, echo: Reporter | None) -> Job:
-    from lepton_desktop.core.project import Project  # the facade imports this module
-
-    with Project.open(project_path) as project:
-        job_store.mark_running(project.conn, job_id)
+    ctx = open_context(project_path)
+    conn = ctx.conn
+    try:
+        job_store.mark_running(conn, job_id)
         beat = _Heartbeat(project_path, job_id)
         beat.start()
         try:
-            job = project.job(job_id)
-            result = function(project, job, JobReporter(project, job_id, echo))
-            job_store.finish(project.conn, job_id, "succeeded", result=result)
+            job = job_store.get(conn, job_id)
+            result = function(ctx, job, JobReporter(conn, job_id, echo))
+            job_store.finish(conn, job_id, "succeeded", result=result)
         except (CancelledError, KeyboardInterrupt) as exc:
-            job_store.finish(project.conn, job_id, "cancelled", error=str(exc) or "interrupted")
+            job_store.finish(conn, job_id, "cancelled", error=str(exc) or "interrupted")
         except LeptonError as exc:
-            job_store.finish(project.conn, job_id, "failed", error=str(exc))
+            job_store.finish(conn, job_id, "failed", error=str(exc))
         except BaseException:
-            job_store.finish(project.conn, job_id, "failed", error=traceback.format_exc())
+            job_store.finish(conn, job_id, "failed", error=traceback.format_exc())
             raise
         finally:
             beat.stop.set()
             beat.join()
-        return project.job(job_id)
+        return job_store.get(conn, job_id)
+    finally:
+        conn.close()
+
+
+def open_context(path: Path) -> ProjectContext:
+    """Open a project file for a job (checked, never upgraded) and recover stale jobs.
+
+    Raises:
+        NotAProjectError, SchemaTooNewError, SchemaTooOldError: see
+            :func:`~lepton_desktop.core.store.files.open_file`.
+    """
+    ctx = ProjectContext(path, open_file(path).conn)
+    recover_stale_jobs(ctx.conn)
+    return ctx
+
+
+def recover_stale_jobs(conn: sqlite3.Connection, stale_after: float = STALE_AFTER_S) -> list[int]:
+    """Mark running jobs whose worker is gone as interrupted and clean up after them.
+
+    A worker is gone when its process no longer exists, or when its heartbeat is
+    older than ``stale_after`` seconds (a hung worker): its run becomes
+    ``interrupted`` (resumable), its deployment and study stop, and a dataset version
+    it was writing is discarded. Returns the ids of the jobs marked.
+    """
+    now = time.time()
+    dead = [
+        j.id
+        for j in job_store.stale_running(conn, now + 1)
+        if not _alive(j.pid) or (j.heartbeat_at or 0) < now - stale_after
+    ]
+    for job_id in dead:
+        job_store.finish(conn, job_id, "interrupted", error="the worker stopped unexpectedly")
+    release_orphans(conn)
+    for version_id in dataset_store.unfinished_versions(conn):
+        dataset_store.discard_version(conn, version_id)
+    return dead
+
+
+def cancel_job(conn: sqlite3.Connection, job_id: int) -> None:
+    """Ask a job's worker to stop at its next progress report.
+
+    A job still queued is cancelled at once (and a run waiting for it becomes
+    ``interrupted``, so it can be resumed, archived or deleted).
+    """
+    job_store.request_cancel(conn, job_id)
+    run_store.interrupt_orphans(conn)
+    serving_store.interrupt_orphans(conn)
+
+
+def release_orphans(conn: sqlite3.Connection) -> None:
+    """Runs, deployments and studies whose job ended without them: interrupted/stopped."""
+    run_store.interrupt_orphans(conn)
+    serving_store.interrupt_orphans(conn)
+    tuning_store.stop_orphans(conn)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -1,45 +1,33 @@
 """The Project facade: the one object the GUI, the CLI, workers and scripts hold.
 
 ``Project.open(path)`` checks the file before SQLite ever touches it (see
-:func:`~lepton_desktop.core.store.db.read_header`), refuses what is not ours or is
-too new, upgrades what is older only when asked (after a backup copy), and marks
-jobs whose workers died as ``interrupted``. A Project (its connection) belongs to
-the thread that opened it.
+:mod:`~lepton_desktop.core.store.files`), refuses what is not ours or is too new,
+upgrades what is older only when asked (after a backup copy), and marks jobs whose
+workers died as ``interrupted``. A Project (its connection) belongs to the thread
+that opened it.
+
+The facade sits **on top** of core's feature packages: it hands each of them a
+:class:`~lepton_desktop.core.context.ProjectContext` (the file and its connection),
+and nothing below it imports it.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import sqlite3
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
+from lepton_desktop.core import jobs as job_lifecycle
+from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion, Histogram, Job
-from lepton_desktop.core.errors import (
-    InvalidOptionError,
-    LeptonError,
-    ProjectExistsError,
-    SchemaTooNewError,
-    SchemaTooOldError,
-)
+from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.store import datasets as dataset_store
+from lepton_desktop.core.store import files, migrations
 from lepton_desktop.core.store import jobs as job_store
-from lepton_desktop.core.store import migrations
-from lepton_desktop.core.store import serving as serving_store
-from lepton_desktop.core.store import tuning as tuning_store
-from lepton_desktop.core.store.db import (
-    backup_to,
-    checkpoint,
-    connect,
-    integrity_ok,
-    read_header,
-)
+from lepton_desktop.core.store.db import integrity_ok
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.progress import Reporter
     from lepton_desktop.core.registry.registry import ModelRegistry
@@ -47,9 +35,9 @@ if TYPE_CHECKING:
     from lepton_desktop.core.training.manager import RunManager, TrainResult
     from lepton_desktop.core.tuning.manager import TuningManager
 
-SUFFIX = ".lepton"
+SUFFIX = files.SUFFIX
 #: A running job whose heartbeat is older than this is considered dead.
-STALE_AFTER_S = 30.0
+STALE_AFTER_S = job_lifecycle.STALE_AFTER_S
 
 
 class Project:
@@ -57,6 +45,8 @@ class Project:
 
     Attributes:
         path: the project file.
+        conn: its connection (for scripts that read the file themselves).
+        ctx: what the feature modules get: the path and the connection.
         upgraded_from: the schema version the file had before an upgrade, if any.
         backup_path: where the pre-upgrade copy was written, if any.
     """
@@ -64,6 +54,7 @@ class Project:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self.conn = conn
+        self.ctx = ProjectContext(path, conn)
         self.upgraded_from: int | None = None
         self.backup_path: Path | None = None
 
@@ -73,19 +64,7 @@ class Project:
     def create(cls, path: Path | str) -> Project:
         """Create a new, empty project. Raises ProjectExistsError if the file exists."""
         path = Path(path)
-        if path.exists():
-            raise ProjectExistsError(f"{path}: already exists; open it or choose another name")
-        if not path.parent.exists():
-            raise InvalidOptionError(f"{path.parent}: no such folder")
-        conn = connect(path)
-        try:
-            migrations.initialize(conn)
-            checkpoint(conn)
-        except BaseException:
-            conn.close()
-            path.unlink(missing_ok=True)
-            raise
-        return cls(path, conn)
+        return cls(path, files.create_file(path))
 
     @classmethod
     def open(cls, path: Path | str, *, upgrade: bool = False) -> Project:
@@ -101,75 +80,44 @@ class Project:
             SchemaTooOldError: needs an upgrade and ``upgrade`` is False.
         """
         path = Path(path)
-        _, version = read_header(path)
-        if version > migrations.SCHEMA_VERSION:
-            raise SchemaTooNewError(
-                f"{path}: made by a newer Lepton Desktop (schema {version}, this release "
-                f"reads up to {migrations.SCHEMA_VERSION}); update the app to open it"
-            )
-        if version < migrations.SCHEMA_VERSION and not upgrade:
-            raise SchemaTooOldError(
-                f"{path}: made by an older Lepton Desktop (schema {version}); it must be "
-                f"upgraded to schema {migrations.SCHEMA_VERSION} (a backup is kept)"
-            )
-        backup = cls._backup(path, version) if version < migrations.SCHEMA_VERSION else None
-        project = cls(path, connect(path))
-        if backup is not None:
-            migrations.upgrade(project.conn)
-            checkpoint(project.conn)
-            project.upgraded_from, project.backup_path = version, backup
+        opened = files.open_file(path, upgrade=upgrade)
+        project = cls(path, opened.conn)
+        project.upgraded_from, project.backup_path = opened.upgraded_from, opened.backup_path
         project.recover_stale_jobs()
         return project
 
     @staticmethod
     def needs_upgrade(path: Path | str) -> bool:
         """True when the file is a project with an older schema (checks the header only)."""
-        return read_header(Path(path))[1] < migrations.SCHEMA_VERSION
-
-    @staticmethod
-    def _backup(path: Path, old_version: int) -> Path:
-        # Copied through a read-only connection before anything (even the switch to
-        # WAL) touches the original, so the backup is the file exactly as it was.
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = path.with_name(f"{path.stem}.schema{old_version}-{stamp}.bak{SUFFIX}")
-        wal = path.with_name(path.name + "-wal")
-        if not wal.exists() or wal.stat().st_size == 0:
-            shutil.copy2(path, backup)  # byte for byte
-            return backup
-        source = connect(path, readonly=True)  # committed pages may still sit in the WAL
-        try:
-            backup_to(source, backup)
-        finally:
-            source.close()
-        return backup
+        return files.needs_upgrade(Path(path))
 
     @property
     def runs(self) -> RunManager:
         """Training runs: queue, watch, pause, resume, stop, delete."""
         from lepton_desktop.core.training.manager import RunManager
 
-        return RunManager(self)
+        return RunManager(self.ctx)
 
     @property
     def models(self) -> ModelRegistry:
         """Registered model versions and their aliases."""
         from lepton_desktop.core.registry.registry import ModelRegistry
 
-        return ModelRegistry(self)
+        return ModelRegistry(self.ctx)
 
     @property
     def tuning(self) -> TuningManager:
         """Tuning studies: create, run, stop, extend, promote the best."""
         from lepton_desktop.core.tuning.manager import TuningManager
 
-        return TuningManager(self)
+        return TuningManager(self.ctx)
 
     @property
     def serving(self) -> ServingManager:
         """Deployments of the local server and their request logs."""
         from lepton_desktop.core.serving.manager import ServingManager
 
-        return ServingManager(self)
+        return ServingManager(self.ctx)
 
     def train(
         self, dataset: str, *, reporter: Reporter | None = None, **options: Any
@@ -190,13 +138,16 @@ class Project:
             InvalidOptionError: impossible options; nothing is written.
             LeptonError: training failed (the run records why).
         """
-        from lepton_desktop.core.jobs import run_job
         from lepton_desktop.core.training.config import TrainConfig
         from lepton_desktop.core.training.manager import TrainResult
-        from lepton_desktop.core.training.service import train_job
+        from lepton_desktop.core.training.service import run_training
 
         run, job_id = self.runs.queue(dataset, TrainConfig.from_dict(options))
-        job = run_job(self.path, job_id, train_job, echo=reporter)
+
+        def train(ctx: ProjectContext, job: Job, job_reporter: Reporter) -> dict[str, Any]:
+            return run_training(ctx, run.id, job_reporter)
+
+        job = job_lifecycle.run_job(self.path, job_id, train, echo=reporter)
         if job.status != "succeeded" or job.result is None:
             raise LeptonError(job.error or f"training ended {job.status}")
         result = job.result
@@ -341,11 +292,7 @@ class Project:
         A job still queued is cancelled at once (and a run waiting for it becomes
         ``interrupted``, so it can be resumed, archived or deleted).
         """
-        from lepton_desktop.core.store import runs as run_store
-
-        job_store.request_cancel(self.conn, job_id)
-        run_store.interrupt_orphans(self.conn)
-        serving_store.interrupt_orphans(self.conn)
+        job_lifecycle.cancel_job(self.conn, job_id)
 
     def forget_job(self, job_id: int) -> None:
         """Delete a finished job's row (after its outcome was shown to the user)."""
@@ -358,24 +305,7 @@ class Project:
         older than ``stale_after`` seconds (a hung worker).
         Returns the ids of the jobs marked.
         """
-        now = time.time()
-        dead = [
-            j.id
-            for j in job_store.stale_running(self.conn, now + 1)
-            if not _alive(j.pid) or (j.heartbeat_at or 0) < now - stale_after
-        ]
-        for job_id in dead:
-            job_store.finish(
-                self.conn, job_id, "interrupted", error="the worker stopped unexpectedly"
-            )
-        from lepton_desktop.core.store import runs as run_store
-
-        run_store.interrupt_orphans(self.conn)
-        serving_store.interrupt_orphans(self.conn)
-        tuning_store.stop_orphans(self.conn)
-        for version_id in dataset_store.unfinished_versions(self.conn):
-            dataset_store.discard_version(self.conn, version_id)
-        return dead
+        return job_lifecycle.recover_stale_jobs(self.conn, stale_after)
 
     # -- summary -------------------------------------------------------------------
 
@@ -418,14 +348,3 @@ def _dataset_info(version: DatasetVersion) -> dict[str, Any]:
         "parent": version.parent_id,
         "operations": [op["op"] for op in version.operations],
     }
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False

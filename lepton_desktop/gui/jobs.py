@@ -9,7 +9,6 @@ then ``kill()``; a killed worker's job is marked ``interrupted`` by the session.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ import psutil
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from lepton_desktop import paths
+from lepton_desktop.workers import launch
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession
@@ -78,10 +77,10 @@ class JobRunner(QObject):
 
     def start(self, kind: str, job_id: int) -> None:
         """Start the worker process of an existing, queued job."""
-        argv = paths.worker_argv(kind, self._session.path, job_id)
+        argv = launch.worker_argv(kind, self._session.path, job_id)
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        proc.setProcessEnvironment(worker_environment())
+        prepare_worker(proc)
         proc.readyReadStandardOutput.connect(lambda: self._collect(job_id, proc))
         proc.finished.connect(lambda code, status: self._on_finished(job_id, code, status))
         proc.errorOccurred.connect(lambda error: self._on_error(job_id, error))
@@ -189,13 +188,14 @@ def lower_priority(pid: int) -> None:
         pass  # it already exited, or the OS refused: only a matter of speed
 
 
-def worker_environment() -> QProcessEnvironment:
-    """The environment of ``lepton-desktop`` child processes (unbuffered, importable)."""
-    env = QProcessEnvironment.systemEnvironment()
-    env.insert("PYTHONUNBUFFERED", "1")
-    if not paths.frozen():
-        # From source, make ``python -m lepton_desktop`` work even when not installed.
-        root = str(paths.resources_dir().parent)
-        current = env.value("PYTHONPATH", "")
-        env.insert("PYTHONPATH", root + (os.pathsep + current if current else ""))
-    return env
+def prepare_worker(process: QProcess) -> None:
+    """Give a ``lepton-desktop`` child process its environment and its own folder.
+
+    Never the folder the GUI was started from (see ``workers.launch``): a worker must
+    not find modules that happen to sit there.
+    """
+    env = QProcessEnvironment()
+    for name, value in launch.worker_env().items():
+        env.insert(name, value)
+    process.setProcessEnvironment(env)
+    process.setWorkingDirectory(launch.worker_cwd())

@@ -15,8 +15,9 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from lepton_desktop import paths
 from lepton_desktop.gui.dialogs import ask, show_error, show_exception
-from lepton_desktop.gui.jobs import worker_environment
+from lepton_desktop.gui.jobs import prepare_worker
 from lepton_desktop.gui.session import OpenResult, ProjectSession
+from lepton_desktop.workers import launch
 
 
 class ProjectOpener(QObject):
@@ -88,14 +89,14 @@ class ProjectOpener(QObject):
         progress.setMinimumDuration(0)
         process = QProcess(self)
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        process.setProcessEnvironment(worker_environment())
+        prepare_worker(process)
         process.finished.connect(lambda code, status: self._on_demo_done(path, progress, code))
         process.errorOccurred.connect(
             lambda error: self._on_demo_done(path, progress, -1)
             if error == QProcess.ProcessError.FailedToStart else None
         )
         progress.canceled.connect(process.kill)
-        argv = [*paths.cli_argv(), "demo", str(path)]
+        argv = [*launch.cli_argv(), "demo", str(path)]
         self.demo_process = process
         process.start(argv[0], argv[1:])
         progress.open()

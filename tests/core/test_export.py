@@ -22,11 +22,11 @@ from lepton_desktop.core.errors import (
     NotFoundError,
 )
 from lepton_desktop.core.export import ExportMismatchError, OutputExistsError, export_model
-from lepton_desktop.core.export.bundle import read_bundle
 from lepton_desktop.core.export.onnx_model import check_onnx, onnx_bytes
 from lepton_desktop.core.export.verify import CheckBatch, Tolerance, synthetic_batch
+from lepton_desktop.core.inference.bundle import read_bundle
+from lepton_desktop.core.inference.predictor import ModelParts, Predictor
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.serving.predictor import ModelParts, Predictor
 from lepton_desktop.core.training.loop import serialize
 from lepton_desktop.core.training.models import build
 from tests.conftest import SAMPLE_DATA

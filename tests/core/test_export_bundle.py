@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lepton_desktop.core.export import export_model
-from lepton_desktop.core.export.bundle import InvalidBundleError, read_bundle
+from lepton_desktop.core.inference.bundle import InvalidBundleError, read_bundle
 from lepton_desktop.core.project import Project
 from tests.export_factory import export_project  # noqa: F401
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lepton_desktop.core.inference.predictor import InvalidInputError, ModelParts, Predictor
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.serving.predictor import InvalidInputError, ModelParts, Predictor
 from tests.conftest import SAMPLE_DATA
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from lepton_desktop.core.inference.predictor import Predictor
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.serving.app import app_state
-from lepton_desktop.core.serving.predictor import Predictor
 from tests.serving_factory import copy_project, rows, running, serving_project
 
 __all__ = ["serving_project"]

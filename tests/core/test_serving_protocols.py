@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lepton_desktop.core.inference.predictor import Predictor
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.serving.predictor import Predictor
 from tests.serving_factory import copy_project, rows, running, serving_project
 
 __all__ = ["serving_project"]
@@ -289,7 +289,7 @@ def test_csv_body_from_a_file(client: httpx.Client) -> None:
 
 def test_numeric_fast_path_equals_the_full_pipeline() -> None:
     from lepton_desktop.core.datasets.pipeline import apply_pipeline
-    from lepton_desktop.core.serving.predictor import _affine
+    from lepton_desktop.core.inference.predictor import _affine
 
     pipeline = [
         {"step": "input", "columns": [{"name": "a", "dtype": "numeric"},

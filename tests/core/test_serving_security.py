@@ -13,7 +13,7 @@ import pytest
 
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.serving.worker import ServerRunner, ServeSpec
+from lepton_desktop.core.serving.runner import ServerRunner, ServeSpec
 from tests.helpers import snapshot
 from tests.serving_factory import copy_project, rows, running, serving_project
 

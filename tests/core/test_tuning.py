@@ -18,8 +18,8 @@ from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import migrations
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.store.db import APPLICATION_ID, backup_to, connect, read_header
-from lepton_desktop.core.training.service import train_job
-from lepton_desktop.core.tuning.runner import tune_job
+from lepton_desktop.workers.training import train_job
+from lepton_desktop.workers.tuning import tune_job
 from tests.helpers import snapshot
 
 REPO = Path(__file__).resolve().parents[2]

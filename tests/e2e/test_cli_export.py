@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from lepton_desktop.core.export.bundle import read_bundle
+from lepton_desktop.core.inference.bundle import read_bundle
 from tests.e2e.test_cli import assert_user_error, cli
 from tests.export_factory import export_project  # noqa: F401
 from tests.helpers import snapshot

@@ -150,7 +150,7 @@ def test_gui_starts_offscreen(tmp_path: Path) -> None:
 
 def test_export_onnx_torchscript_and_bundle_in_the_bundle(tmp_path: Path) -> None:
     # torch.onnx, onnx's checker and onnxruntime must all be in the frozen app.
-    from lepton_desktop.core.export.bundle import read_bundle
+    from lepton_desktop.core.inference.bundle import read_bundle
 
     project = tmp_path / "p.lepton"
     iris = REPO / "resources" / "sample_data" / "iris.csv"

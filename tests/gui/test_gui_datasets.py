@@ -81,9 +81,9 @@ def test_a_worker_that_dies_before_starting_its_job_is_reported(
     qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lepton_desktop import paths
+    from lepton_desktop.workers import launch
 
-    monkeypatch.setattr(paths, "worker_argv", lambda kind, project, job_id: [
+    monkeypatch.setattr(launch, "worker_argv", lambda kind, project, job_id: [
         sys.executable, "-c", "import sys; sys.exit('error: the worker could not start')"])
     open_project(tmp_project)
     _fill_import(qtbot, window, IRIS).accept()
@@ -160,12 +160,12 @@ def test_cancel_escalates_to_terminate_then_kill(
     qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lepton_desktop import paths
+    from lepton_desktop.workers import launch
 
     # A worker that never looks at its cancel flag and ignores SIGTERM.
     stubborn = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
                 "print('ready', flush=True); time.sleep(120)")
-    monkeypatch.setattr(paths, "worker_argv",
+    monkeypatch.setattr(launch, "worker_argv",
                         lambda kind, project, job_id: [sys.executable, "-c", stubborn])
     open_project(tmp_project)
     runner = window.session.jobs

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lepton_desktop.core.export.bundle import read_bundle
+from lepton_desktop.core.inference.bundle import read_bundle
 from lepton_desktop.core.project import Project
-from lepton_desktop.paths import worker_argv
+from lepton_desktop.workers.launch import worker_argv
 from tests.export_factory import export_project  # noqa: F401
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.training.config import TrainConfig
-from lepton_desktop.paths import worker_argv
+from lepton_desktop.workers.launch import worker_argv
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

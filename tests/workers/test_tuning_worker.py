@@ -14,8 +14,8 @@ import pytest
 
 from lepton_desktop.core.jobs import run_job
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.tuning.runner import tune_job
-from lepton_desktop.paths import worker_argv
+from lepton_desktop.workers.launch import worker_argv
+from lepton_desktop.workers.tuning import tune_job
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

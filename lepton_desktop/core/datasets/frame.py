@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import sqlite3
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,9 @@ from lepton_desktop.core.datasets.pipeline import Columns, missing_mask
 from lepton_desktop.core.entities import Column, DatasetVersion
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import datasets as store
+
+if TYPE_CHECKING:
+    import sqlite3
 
 #: Rows per read or write batch (one short transaction each when writing).
 BATCH_ROWS = 20_000

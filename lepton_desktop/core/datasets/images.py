@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sqlite3
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +26,9 @@ from lepton_desktop.core.entities import DatasetVersion
 from lepton_desktop.core.errors import DataImportError
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
+
+if TYPE_CHECKING:
+    import sqlite3
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Formats Pillow must recognise in the bytes (the suffix alone proves nothing).

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
 from lepton_desktop.core.entities import DATASET_KINDS, DatasetVersion
 from lepton_desktop.core.errors import DataImportError, InvalidOptionError
 from lepton_desktop.core.progress import Reporter
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 def guess_kind(source: Path) -> str:

@@ -27,8 +27,7 @@ records. Image datasets take dedupe and split only.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +45,9 @@ from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
+
+if TYPE_CHECKING:
+    import sqlite3
 
 FILL_METHODS = ("mean", "median", "mode", "zero", "drop")
 SCALE_METHODS = ("standard", "minmax")

@@ -9,10 +9,9 @@ out to hold ``2.5``), the import starts over with that column widened.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +23,9 @@ from lepton_desktop.core.entities import Column, DatasetVersion
 from lepton_desktop.core.errors import DataImportError
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
+
+if TYPE_CHECKING:
+    import sqlite3
 
 _WIDEN = {"int": pa.float64(), "other": pa.string()}
 _MAX_RESTARTS = 50

@@ -8,7 +8,7 @@ refused and nothing appears at ``out``. An existing ``out`` is never overwritten
 
 What the exported graphs compute (TorchScript, ONNX, Triton) is described in
 :mod:`~lepton_desktop.core.export.outputs`; bundles in
-:mod:`~lepton_desktop.core.export.bundle`.
+:mod:`~lepton_desktop.core.inference.bundle`.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from lepton_desktop.core.export.files import (
     staged,
 )
 from lepton_desktop.core.export.verify import CheckBatch, ExportMismatchError, Tolerance
+from lepton_desktop.core.store import models as model_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.entities import ModelVersion
+    from lepton_desktop.core.inference.predictor import Predictor
     from lepton_desktop.core.progress import Reporter
-    from lepton_desktop.core.project import Project
-    from lepton_desktop.core.serving.predictor import Predictor
 
     #: write_torchscript / write_onnx: (model, batch, path, tolerance, reference) -> max diff
     _FileWriter = Callable[[Predictor, CheckBatch, Path, Tolerance, Predictor | None], float]
@@ -92,7 +93,7 @@ class ExportResult:
 class _Export:
     """One export in progress: the loaded model, its check batch, the options."""
 
-    project: Project
+    ctx: ProjectContext
     version: ModelVersion
     predictor: Predictor
     batch: CheckBatch
@@ -106,7 +107,7 @@ class _Export:
 
 
 def export_model(
-    project: Project,
+    ctx: ProjectContext,
     ref: str,
     format: str,
     out: Path | str,
@@ -118,7 +119,7 @@ def export_model(
     """Export model version ``ref`` (``name``, ``name:N``, ``name@alias``) to ``out``.
 
     Args:
-        project: the open project.
+        ctx: the open project.
         ref: the model version.
         format: one of :data:`FORMATS`.
         out: the file to write (triton: the model repository directory, new or
@@ -137,27 +138,27 @@ def export_model(
         CancelledError: the reporter asked to stop (nothing kept).
     """
     from lepton_desktop.core.export.verify import check_batch
+    from lepton_desktop.core.inference.predictor import ModelParts, Predictor
     from lepton_desktop.core.progress import NullReporter
-    from lepton_desktop.core.serving.predictor import ModelParts, Predictor
 
     if format not in FORMATS:
         raise InvalidOptionError(
             f"unknown export format {format!r}; use one of {', '.join(FORMATS)}"
         )
-    version = project.models.get(ref)
+    version = model_store.resolve(ctx.conn, ref)
     out = Path(out).expanduser().absolute()
     target = _triton_target(out, version.name) if format == "triton" else out
     check_destination(target)
     reporter = reporter or NullReporter()
     reporter.update(0, 4, f"loading {version.ref}")
-    predictor = Predictor(ModelParts.from_project(project, version.ref))
-    batch = check_batch(project, version)
+    predictor = Predictor(ModelParts.from_project(ctx, version.ref))
+    batch = check_batch(ctx, version)
     if reference is not None:
-        check_against = Predictor(ModelParts.from_project(project, reference))
+        check_against = Predictor(ModelParts.from_project(ctx, reference))
     else:
         check_against = predictor
     job = _Export(
-        project, version, predictor, batch, tolerance or Tolerance(), reporter, check_against
+        ctx, version, predictor, batch, tolerance or Tolerance(), reporter, check_against
     )
     writer = {"torchscript": _torchscript, "onnx": _onnx, "bundle": _bundle, "triton": _triton}
     result = writer[format](job, out, target)
@@ -206,11 +207,11 @@ def _single_file(
 
 
 def _bundle(job: _Export, out: Path, target: Path) -> ExportResult:
-    from lepton_desktop.core.export import bundle
     from lepton_desktop.core.export.card import lineage, model_card
     from lepton_desktop.core.export.outputs import reference_outputs
     from lepton_desktop.core.export.verify import compare
-    from lepton_desktop.core.serving.predictor import Predictor
+    from lepton_desktop.core.inference import bundle
+    from lepton_desktop.core.inference.predictor import Predictor
 
     parts = job.predictor.parts
     job.step(1, "exporting model.onnx for the bundle")
@@ -218,7 +219,7 @@ def _bundle(job: _Export, out: Path, target: Path) -> ExportResult:
     onnx_model = _optional_onnx(job)
     if onnx_model is not None:
         entries[bundle.ONNX] = onnx_model
-    story = lineage(job.project, job.version) | {"exported_at": time.time()}
+    story = lineage(job.ctx, job.version) | {"exported_at": time.time()}
     entries[bundle.MODEL_JSON] = json.dumps(bundle.model_document(parts, story), indent=2).encode()
     entries[bundle.CARD] = model_card(parts, story, list(entries)).encode()
     with staged(out) as temporary:

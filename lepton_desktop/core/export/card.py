@@ -12,29 +12,30 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.core.store import datasets as dataset_store
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.entities import ModelVersion
-    from lepton_desktop.core.project import Project
-    from lepton_desktop.core.serving.predictor import ModelParts
+    from lepton_desktop.core.inference.predictor import ModelParts
 
 
-def lineage(project: Project, version: ModelVersion) -> dict[str, Any]:
+def lineage(ctx: ProjectContext, version: ModelVersion) -> dict[str, Any]:
     """Run, creation time and the dataset versions the model was trained on, newest first."""
     return {
         "run_id": version.run_id,
         "created_at": version.created_at,
         "dataset": version.params.get("dataset"),
-        "datasets": _dataset_chain(project, version.dataset_version_id),
+        "datasets": _dataset_chain(ctx, version.dataset_version_id),
         "notes": version.notes,
     }
 
 
-def _dataset_chain(project: Project, version_id: int | None) -> list[dict[str, Any]]:
+def _dataset_chain(ctx: ProjectContext, version_id: int | None) -> list[dict[str, Any]]:
     chain: list[dict[str, Any]] = []
     while version_id is not None:
         try:
-            dataset = project.dataset_by_id(version_id)
+            dataset = dataset_store.get_version(ctx.conn, version_id)
         except NotFoundError:  # deleted since: the lineage stops at what is left
             chain.append({"id": version_id, "missing": True})
             break
@@ -165,7 +166,7 @@ def _use(parts: ModelParts, files: list[str]) -> str:
         "",
         "- Serve it: `lepton-desktop serve THIS_BUNDLE.zip` (HTTP: KServe V2, MLflow "
         "scoring and `/predict` with raw records).",
-        "- In Python: `lepton_desktop.core.export.bundle.read_bundle(path)` checks the "
+        "- In Python: `lepton_desktop.core.inference.bundle.read_bundle(path)` checks the "
         "bundle and returns its models; `Predictor(parts).predict(records)` answers.",
     ]
     if any(f.endswith("model.onnx") for f in files):

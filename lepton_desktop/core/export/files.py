@@ -81,8 +81,5 @@ def _remove(path: Path) -> None:
 
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

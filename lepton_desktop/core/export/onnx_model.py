@@ -31,7 +31,7 @@ from lepton_desktop.core.export.outputs import (
     output_specs,
 )
 from lepton_desktop.core.export.verify import CheckBatch, Tolerance, check_runs
-from lepton_desktop.core.serving.predictor import Predictor
+from lepton_desktop.core.inference.predictor import Predictor
 
 #: The ONNX opset written.
 OPSET = 17

@@ -3,7 +3,7 @@
 A registered model's raw outputs are logits (classification) or values standardized
 with the training targets' mean and spread (regression, forecasting). An exported file
 should answer in the user's terms without Lepton at hand, so the exported graph adds
-the last step of :meth:`~lepton_desktop.core.serving.predictor.Predictor.decode`:
+the last step of :meth:`~lepton_desktop.core.inference.predictor.Predictor.decode`:
 
 * classification: two outputs, ``logits`` ``(N, classes)`` and ``probabilities``
   ``(N, classes)`` (softmax of the logits; the class labels are in the metadata);
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lepton_desktop.core.serving.predictor import ModelParts, Predictor, softmax
+from lepton_desktop.core.inference.predictor import ModelParts, Predictor, softmax
 
 #: The name of the graph's one input.
 INPUT_NAME = "input"

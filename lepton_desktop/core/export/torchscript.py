@@ -25,7 +25,7 @@ from lepton_desktop.core.export.outputs import (
     output_specs,
 )
 from lepton_desktop.core.export.verify import CheckBatch, Tolerance, check_runs
-from lepton_desktop.core.serving.predictor import Predictor
+from lepton_desktop.core.inference.predictor import Predictor
 
 #: The extra file inside the ``.pt`` that holds the model's metadata.
 METADATA_FILE = "lepton.json"

@@ -21,7 +21,7 @@ from typing import Any
 
 from lepton_desktop.core.export.outputs import INPUT_NAME, OutputSpec, output_specs
 from lepton_desktop.core.export.verify import ExportMismatchError
-from lepton_desktop.core.serving.predictor import Predictor
+from lepton_desktop.core.inference.predictor import Predictor
 
 PLATFORM = "onnxruntime_onnx"
 #: Largest batch Triton's dynamic batcher forms (the graph takes any size).

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.store import datasets as dataset_store
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.entities import ModelVersion
-    from lepton_desktop.core.project import Project
-    from lepton_desktop.core.serving.predictor import Predictor
+    from lepton_desktop.core.inference.predictor import Predictor
 
 #: Rows of the held-out batch.
 CHECK_ROWS = 64
@@ -64,9 +65,9 @@ class Tolerance:
     rtol: float = RTOL
 
 
-def check_batch(project: Project, version: ModelVersion) -> CheckBatch:
+def check_batch(ctx: ProjectContext, version: ModelVersion) -> CheckBatch:
     """The held-out batch for ``version`` (see the module docstring)."""
-    real = _test_rows(project, version)
+    real = _test_rows(ctx, version)
     if real is not None:
         return real
     return synthetic_batch(tuple(version.params["spec"]["input_shape"]))
@@ -78,18 +79,18 @@ def synthetic_batch(input_shape: tuple[int, ...]) -> CheckBatch:
     return CheckBatch(x.astype(np.float32), f"a synthetic batch of {CHECK_ROWS} rows")
 
 
-def _test_rows(project: Project, version: ModelVersion) -> CheckBatch | None:
+def _test_rows(ctx: ProjectContext, version: ModelVersion) -> CheckBatch | None:
     from lepton_desktop.core.training import data as training_data
     from lepton_desktop.core.training.config import TrainConfig
 
     if version.dataset_version_id is None:
         return None
     try:
-        dataset = project.dataset_by_id(version.dataset_version_id)
+        dataset = dataset_store.get_version(ctx.conn, version.dataset_version_id)
         if dataset.n_rows > (MAX_IMAGE_ROWS if dataset.kind == "images" else MAX_DATASET_ROWS):
             return None
         config = TrainConfig.from_dict(version.params["config"])
-        data = training_data.load(project.conn, dataset, config)
+        data = training_data.load(ctx.conn, dataset, config)
     except LeptonError:  # the dataset was deleted or no longer fits: check on synthetic
         return None
     x = data.x["test"][:CHECK_ROWS]

@@ -34,6 +34,7 @@ from starlette.responses import Response
 
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import LeptonError, NotFoundError
+from lepton_desktop.core.inference.predictor import InvalidInputError, Predictor, parse_json
 from lepton_desktop.core.serving import protocols_mlflow as mlflow
 from lepton_desktop.core.serving import protocols_v2 as v2
 from lepton_desktop.core.serving.batching import Batcher
@@ -41,7 +42,6 @@ from lepton_desktop.core.serving.logwriter import RequestLogWriter
 from lepton_desktop.core.serving.manager import DEFAULT_OPTIONS
 from lepton_desktop.core.serving.metrics import CONTENT_TYPE, Metrics
 from lepton_desktop.core.serving.models import ModelSet
-from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor, parse_json
 from lepton_desktop.core.serving.schemas import customize_openapi, json_body
 from lepton_desktop.core.serving.security import bearer_ok, needs_token
 

@@ -8,6 +8,7 @@ appends the requests it answered, which the GUI reads incrementally.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.jobs import cancel_job
+from lepton_desktop.core.store import jobs as job_store
+from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import serving as serving_store
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -81,12 +85,8 @@ def _seconds_in_range(value: Any) -> bool:
 class ServingManager:
     """Deployments of one project (reached as ``project.serving``)."""
 
-    def __init__(self, project: Project) -> None:
-        self._project = project
-
-    @property
-    def _conn(self) -> Any:
-        return self._project.conn
+    def __init__(self, ctx: ProjectContext) -> None:
+        self._conn = ctx.conn
 
     @staticmethod
     def new_token() -> str:
@@ -113,8 +113,8 @@ class ServingManager:
         merged["cors"] = list(merged["cors"])
         check_options(merged)
         for ref in models or ():
-            self._project.models.get(ref)  # NotFoundError names the model
-        if not models and not self._project.models.list(include_archived=False):
+            model_store.resolve(self._conn, ref)  # NotFoundError names the model
+        if not models and not model_store.list_versions(self._conn, include_archived=False):
             raise InvalidOptionError("no model to serve: train or import a model first")
         deployment_id = serving_store.create_deployment(
             self._conn, host=host, port=port, token=token, models=list(models or []),
@@ -137,7 +137,7 @@ class ServingManager:
         those of :data:`DEFAULT_OPTIONS`.
         """
         deployment = self.create(models, host=host, port=port, token=token, **options)
-        job_id = self._project.create_job("serve", {"deployment_id": deployment.id})
+        job_id = job_store.create(self._conn, "serve", {"deployment_id": deployment.id})
         serving_store.update_deployment(self._conn, deployment.id, job_id=job_id)
         return self.get(deployment.id), job_id
 
@@ -145,7 +145,7 @@ class ServingManager:
         """One deployment. Raises NotFoundError."""
         return serving_store.get_deployment(self._conn, deployment_id)
 
-    def list(self, limit: int = 100) -> list[Deployment]:
+    def list(self, limit: int = 100) -> builtins.list[Deployment]:
         """Deployments, newest first."""
         return serving_store.list_deployments(self._conn, limit)
 
@@ -161,11 +161,11 @@ class ServingManager:
         """Ask the deployment's worker to shut the server down."""
         deployment = self.get(deployment_id)
         if deployment.job_id is not None and deployment.active:
-            self._project.cancel_job(deployment.job_id)
+            cancel_job(self._conn, deployment.job_id)
 
     def requests_since(
         self, deployment_id: int | None, after_id: int = 0, limit: int = 1000
-    ) -> list[RequestRecord]:
+    ) -> builtins.list[RequestRecord]:
         """Logged requests with ``id > after_id`` (oldest first)."""
         return serving_store.requests_since(self._conn, deployment_id, after_id, limit)
 
@@ -183,6 +183,6 @@ class ServingManager:
         """Record the true label of one answered row (for live accuracy)."""
         return serving_store.add_feedback(self._conn, deployment_id, request_id, label, row)
 
-    def feedback_for(self, request_id: str) -> list[tuple[int, Any]]:
+    def feedback_for(self, request_id: str) -> builtins.list[tuple[int, Any]]:
         """``(row, label)`` pairs given for a request."""
         return serving_store.feedback_for(self._conn, request_id)

@@ -28,7 +28,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import ModelVersion
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
-from lepton_desktop.core.serving.predictor import InvalidInputError, ModelParts, Predictor
+from lepton_desktop.core.inference.predictor import InvalidInputError, ModelParts, Predictor
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lepton_desktop.core.serving.predictor import InvalidInputError, Predictor, parse_json
+from lepton_desktop.core.inference.predictor import InvalidInputError, Predictor, parse_json
 
 _KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 

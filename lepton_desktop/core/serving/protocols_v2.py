@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lepton_desktop.core.serving.predictor import (
+from lepton_desktop.core.inference.predictor import (
     InvalidInputError,
     Predictor,
     parse_json,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sqlite3
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -26,6 +25,9 @@ from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
 from lepton_desktop.core.training.config import ARCH_KINDS, TrainConfig
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import MetricPoint, ModelVersion, Run, SystemPoint
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.store import datasets as dataset_store
+from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,14 +31,10 @@ class TrainResult:
 class RunManager:
     """Training runs of one project (reached as ``project.runs``)."""
 
-    def __init__(self, project: Project) -> None:
-        self._project = project
+    def __init__(self, ctx: ProjectContext) -> None:
+        self._conn = ctx.conn
 
-    @property
-    def _conn(self) -> Any:
-        return self._project.conn
-
-    def list(self, *, include_archived: bool = False) -> list[Run]:
+    def list(self, *, include_archived: bool = False) -> builtins.list[Run]:
         """Runs, newest first."""
         return run_store.list_runs(self._conn, include_archived=include_archived)
 
@@ -57,7 +56,7 @@ class RunManager:
         """
         from lepton_desktop.core.training.data import check_fits
 
-        version = self._project.dataset(dataset)
+        version = dataset_store.resolve(self._conn, dataset)
         config.validate()
         check_fits(version, config)
         _check_window(version.n_rows, config)
@@ -72,7 +71,7 @@ class RunManager:
         job_args: dict[str, Any] = {"run_id": run_id}
         if lineage:
             job_args["lineage"] = lineage
-        job_id = self._project.create_job("train", job_args)
+        job_id = job_store.create(self._conn, "train", job_args)
         run_store.update(self._conn, run_id, job_id=job_id)
         return self.get(run_id), job_id
 
@@ -84,15 +83,15 @@ class RunManager:
                 f"run {run_id} is {run.status}; only interrupted, stopped, "
                 "paused or failed runs can be resumed"
             )
-        job_id = self._project.create_job("train", {"run_id": run_id, "resume": True})
+        job_id = job_store.create(self._conn, "train", {"run_id": run_id, "resume": True})
         run_store.update(self._conn, run_id, job_id=job_id, status="queued", control=None)
         return job_id
 
-    def metrics(self, run_id: int, after_id: int = 0) -> list[MetricPoint]:
+    def metrics(self, run_id: int, after_id: int = 0) -> builtins.list[MetricPoint]:
         """Metric rows newer than ``after_id`` (incremental polling)."""
         return run_store.metrics_since(self._conn, run_id, after_id)
 
-    def system(self, run_id: int, after_id: int = 0) -> list[SystemPoint]:
+    def system(self, run_id: int, after_id: int = 0) -> builtins.list[SystemPoint]:
         """System samples newer than ``after_id``."""
         return run_store.system_since(self._conn, run_id, after_id)
 

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from lepton_desktop.core.entities import DatasetVersion, Job, ModelVersion, Run
+from lepton_desktop.core.context import ProjectContext
+from lepton_desktop.core.entities import DatasetVersion, ModelVersion, Run
 from lepton_desktop.core.errors import CancelledError, LeptonError, NotFoundError
 from lepton_desktop.core.progress import NullReporter, Reporter
-from lepton_desktop.core.project import Project
+from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.training import data as training_data
@@ -42,19 +43,8 @@ HEADLINE = {
 }
 
 
-def train_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
-    """The ``train`` job: args ``{"run_id": N, "resume": bool}``."""
-    return run_training(
-        project,
-        int(job.args["run_id"]),
-        reporter,
-        resume=bool(job.args.get("resume")),
-        lineage=job.args.get("lineage"),
-    )
-
-
 def run_training(
-    project: Project,
+    ctx: ProjectContext,
     run_id: int,
     reporter: Reporter | None = None,
     *,
@@ -71,34 +61,34 @@ def run_training(
             with the reason.
     """
     reporter = reporter or NullReporter()
-    run = run_store.get(project.conn, run_id)
+    run = run_store.get(ctx.conn, run_id)
     config = TrainConfig.from_dict(run.config)
     threads = torch.get_num_threads()  # a script's own setting comes back afterwards
     try:
-        return _train(project, run, config, reporter, resume, lineage or {})
+        return _train(ctx, run, config, reporter, resume, lineage or {})
     except CancelledError:
-        _finish(project, run_id, "interrupted", error="cancelled by the user")
+        _finish(ctx, run_id, "interrupted", error="cancelled by the user")
         raise
     except LeptonError as exc:
-        _finish(project, run_id, "failed", error=str(exc))
+        _finish(ctx, run_id, "failed", error=str(exc))
         raise
     except BaseException as exc:
-        _finish(project, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        _finish(ctx, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(
-    project: Project,
+    ctx: ProjectContext,
     run: Run,
     config: TrainConfig,
     reporter: Reporter,
     resume: bool,
     lineage: dict[str, Any],
 ) -> dict[str, Any]:
-    version = project.dataset_by_id(run.dataset_version_id or 0)
-    data = training_data.load(project.conn, version, config)
+    version = dataset_store.get_version(ctx.conn, run.dataset_version_id or 0)
+    data = training_data.load(ctx.conn, version, config)
     if config.train_on == "train+val":
         data = training_data.with_val_in_train(data)
     device = select_device(config.device)
@@ -106,16 +96,16 @@ def _train(
     _limit_threads(data, config)
     spec = model_spec(config, data.input_shape, data.n_outputs)
     tracker = RunTracker(
-        project.path,
+        ctx.path,
         run.id,
         (device.index or 0) if device.type == "cuda" else None,
         on_epoch=_progress(reporter, run, config, data),
     )
     trainer = Trainer(build(spec), data, config, tracker, device)
     if resume:
-        _restore(project, run.id, trainer)
+        _restore(ctx, run.id, trainer)
     run_store.update(
-        project.conn,
+        ctx.conn,
         run.id,
         status="running",
         device=str(device),
@@ -130,10 +120,10 @@ def _train(
     evaluation = evaluate(data, lambda x: _predict(trainer, result.best_state, x))
     evaluation["parameters"] = parameter_count(trainer.model)
     model = _register(
-        project, run, version, config, data, spec, result.best_state, evaluation, lineage
+        ctx, run, version, config, data, spec, result.best_state, evaluation, lineage
     )
     status = "stopped" if result.stopped else "finished"
-    _finish(project, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
+    _finish(ctx, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
     return {
         "run_id": run.id,
         "status": status,
@@ -165,9 +155,9 @@ def _limit_threads(data: training_data.TrainData, config: TrainConfig) -> None:
         torch.set_num_threads(1)
 
 
-def _restore(project: Project, run_id: int, trainer: Trainer) -> None:
+def _restore(ctx: ProjectContext, run_id: int, trainer: Trainer) -> None:
     with contextlib.suppress(NotFoundError):  # killed before its first epoch: start over
-        _, blob = run_store.load_checkpoint(project.conn, run_id, "last")
+        _, blob = run_store.load_checkpoint(ctx.conn, run_id, "last")
         trainer.restore(deserialize(blob))
 
 
@@ -204,7 +194,7 @@ def _flat(metrics: dict[str, Any], task: str) -> dict[str, float]:
 
 
 def _register(
-    project: Project,
+    ctx: ProjectContext,
     run: Run,
     version: DatasetVersion,
     config: TrainConfig,
@@ -231,7 +221,7 @@ def _register(
         "outputs": data.classes or [data.target],
     }
     return model_store.register(
-        project.conn,
+        ctx.conn,
         config.model_name or f"{version.name}-{config.arch}",
         weights=serialize(state),
         arch=config.arch,
@@ -252,7 +242,7 @@ def _inputs(data: training_data.TrainData, version: DatasetVersion) -> list[dict
     return [{"name": c.name, "dtype": c.dtype} for c in version.columns if c.name != data.target]
 
 
-def _finish(project: Project, run_id: int, status: str, **fields: Any) -> None:
+def _finish(ctx: ProjectContext, run_id: int, status: str, **fields: Any) -> None:
     run_store.update(
-        project.conn, run_id, status=status, finished_at=time.time(), control=None, **fields
+        ctx.conn, run_id, status=status, finished_at=time.time(), control=None, **fields
     )

@@ -16,6 +16,8 @@ import psutil
 
 from lepton_desktop.core.entities import Job, ModelVersion, Study
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.store import datasets as dataset_store
+from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import optuna_trials
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.store import tuning as tuning_store
@@ -25,22 +27,22 @@ from lepton_desktop.core.tuning.runner import POLL_S, best_trial, count_trials, 
 from lepton_desktop.core.tuning.trial import trial_config
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.progress import Reporter
-    from lepton_desktop.core.project import Project
 
 
-def finalize(project: Project, study: Study, job: Job, reporter: Reporter) -> dict[str, Any]:
+def finalize(ctx: ProjectContext, study: Study, job: Job, reporter: Reporter) -> dict[str, Any]:
     """Copy (external storage), retrain and register the best; return the job's result.
 
     Raises:
         LeptonError: no trial completed.
     """
-    _take_lease(project, study.name, reporter)
+    _take_lease(ctx, study.name, reporter)
     try:
         if study.storage is not None:
-            copy_into_project(project, study)
-        study = tuning_store.get(project.conn, study.name)
-        optuna_study = load_study(study, project)
+            copy_into_project(ctx, study)
+        study = tuning_store.get(ctx.conn, study.name)
+        optuna_study = load_study(study, ctx)
         best = best_trial(optuna_study, study)
         if best is None:
             counts = count_trials(optuna_study)
@@ -48,9 +50,9 @@ def finalize(project: Project, study: Study, job: Job, reporter: Reporter) -> di
                 f"study {study.name}: no trial completed ({counts.pruned} pruned, "
                 f"{counts.failed} failed); widen the search space or add epochs"
             )
-        model_id = _model_for(project, study, best, job, reporter)
+        model_id = _model_for(ctx, study, best, job, reporter)
         tuning_store.update(
-            project.conn,
+            ctx.conn,
             study.name,
             status="finished",
             best_value=best.values[0],
@@ -60,16 +62,16 @@ def finalize(project: Project, study: Study, job: Job, reporter: Reporter) -> di
             finished_at=time.time(),
         )
     finally:
-        tuning_store.release_finalize(project.conn, study.name)
-    return study_result(project, tuning_store.get(project.conn, study.name), optuna_study)
+        tuning_store.release_finalize(ctx.conn, study.name)
+    return study_result(ctx, tuning_store.get(ctx.conn, study.name), optuna_study)
 
 
-def record_best(project: Project, study: Study) -> None:
+def record_best(ctx: ProjectContext, study: Study) -> None:
     """Write the best trial so far into our table (a study stopped before its end)."""
-    best = best_trial(load_study(study, project), study)
+    best = best_trial(load_study(study, ctx), study)
     if best is not None:
         tuning_store.update(
-            project.conn,
+            ctx.conn,
             study.name,
             best_value=best.values[0],
             best_params=best.params,
@@ -77,35 +79,36 @@ def record_best(project: Project, study: Study) -> None:
         )
 
 
-def _take_lease(project: Project, name: str, reporter: Reporter) -> None:
+def _take_lease(ctx: ProjectContext, name: str, reporter: Reporter) -> None:
     # A project file lives on one machine, so the holder is a process of this one.
-    while not tuning_store.claim_finalize(project.conn, name):
-        holder = tuning_store.finalizer(project.conn, name)
+    while not tuning_store.claim_finalize(ctx.conn, name):
+        holder = tuning_store.finalizer(ctx.conn, name)
         if holder is not None and not psutil.pid_exists(holder):
-            tuning_store.release_finalize(project.conn, name, holder)  # it died holding it
+            tuning_store.release_finalize(ctx.conn, name, holder)  # it died holding it
             continue
         reporter.update(0, None, "another process is registering the study's model")
         time.sleep(POLL_S)
 
 
-def copy_into_project(project: Project, study: Study) -> None:
+def copy_into_project(ctx: ProjectContext, study: Study) -> None:
     """Copy an external study into the project file, replacing an older copy."""
-    source = storages.open_storage(study.storage, project.path)
-    home = storages.open_storage(None, project.path)
+    source = storages.open_storage(study.storage, ctx.path)
+    home = storages.open_storage(None, ctx.path)
     with storages.quiet():
-        if study.name in optuna_trials.study_names(project.conn):
+        if study.name in optuna_trials.study_names(ctx.conn):
             optuna.delete_study(study_name=study.name, storage=home)
         optuna.copy_study(from_study_name=study.name, from_storage=source, to_storage=home)
     study_id = home.get_study_id_from_name(study.name)
-    tuning_store.update(project.conn, study.name, optuna_study_id=study_id)
+    tuning_store.update(ctx.conn, study.name, optuna_study_id=study_id)
 
 
 def _model_for(
-    project: Project, study: Study, best: optuna.trial.FrozenTrial, job: Job, reporter: Reporter
+    ctx: ProjectContext, study: Study, best: optuna.trial.FrozenTrial, job: Job, reporter: Reporter
 ) -> int:
     if study.best_trial == best.number and study.best_model is not None:
-        return project.models.get(study.best_model).id  # registered by an earlier finalize
-    return retrain(project, study, best, job.id, reporter).id
+        # Registered by an earlier finalize.
+        return model_store.resolve(ctx.conn, study.best_model).id
+    return retrain(ctx, study, best, job.id, reporter).id
 
 
 class _RetrainProgress:
@@ -120,7 +123,7 @@ class _RetrainProgress:
 
 
 def retrain(
-    project: Project,
+    ctx: ProjectContext,
     study: Study,
     best: optuna.trial.FrozenTrial,
     job_id: int | None,
@@ -133,9 +136,9 @@ def retrain(
     from lepton_desktop.core.training.service import run_training
 
     config = trial_config(study, best.params)
-    version = project.dataset_by_id(study.dataset_version_id or 0)
+    version = dataset_store.get_version(ctx.conn, study.dataset_version_id or 0)
     run_id = run_store.create(
-        project.conn,
+        ctx.conn,
         dataset_version_id=version.id,
         dataset_ref=version.ref,
         arch=config.arch,
@@ -144,19 +147,19 @@ def retrain(
         job_id=job_id,
     )
     result = run_training(
-        project,
+        ctx,
         run_id,
         _RetrainProgress(reporter, best.number),
         lineage={"study": study.name, "trial": best.number},
     )
-    return project.models.get(result["model"])
+    return model_store.resolve(ctx.conn, result["model"])
 
 
 def study_result(
-    project: Project, study: Study, optuna_study: optuna.Study | None = None
+    ctx: ProjectContext, study: Study, optuna_study: optuna.Study | None = None
 ) -> dict[str, Any]:
     """What ``tune --json`` prints and the tune job returns."""
-    optuna_study = optuna_study or load_study(study, project)
+    optuna_study = optuna_study or load_study(study, ctx)
     counts = count_trials(optuna_study)
     result: dict[str, Any] = {
         "study": study.name,

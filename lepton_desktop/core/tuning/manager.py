@@ -9,18 +9,24 @@ worker tune --project P --job N`` and by ``lepton-desktop tune`` in the foregrou
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import ModelVersion, Run, Study
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.jobs import cancel_job
+from lepton_desktop.core.registry.registry import ModelRegistry
+from lepton_desktop.core.store import datasets as dataset_store
+from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.training.config import TrainConfig
+from lepton_desktop.core.training.manager import RunManager
 from lepton_desktop.core.tuning import space as spaces
 from lepton_desktop.core.tuning import storage as storages
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 #: More trial processes than this on one machine only fight over its cores.
@@ -30,12 +36,9 @@ MAX_JOBS = 64
 class TuningManager:
     """Tuning studies of one project (reached as ``project.tuning``)."""
 
-    def __init__(self, project: Project) -> None:
-        self._project = project
-
-    @property
-    def _conn(self) -> Any:
-        return self._project.conn
+    def __init__(self, ctx: ProjectContext) -> None:
+        self._ctx = ctx
+        self._conn = ctx.conn
 
     def default_space(self, arch: str) -> dict[str, dict[str, Any]]:
         """The search space used when none is given (see :mod:`.space`)."""
@@ -97,7 +100,7 @@ class TuningManager:
                 f"--study {name!r}: use letters, digits, '.', '_' and '-' (at most 100)"
             )
         request = StudyRequest(
-            dataset=self._project.dataset(dataset),
+            dataset=dataset_store.resolve(self._conn, dataset),
             arch=arch,
             space=space,
             sampler=sampler,
@@ -106,13 +109,13 @@ class TuningManager:
             jobs=jobs,
             metric=metric,
             objectives=objectives,
-            storage=storages.normalize(storage, self._project.path),
+            storage=storages.normalize(storage, self._ctx.path),
             name=name,
             options={"seed": seed} | ({"epochs": epochs} if epochs is not None else {}),
         )
-        return create_study(self._project, request)
+        return create_study(self._ctx, request)
 
-    def list(self) -> list[Study]:
+    def list(self) -> builtins.list[Study]:
         """Every study, newest first."""
         return tuning_store.list_studies(self._conn)
 
@@ -123,7 +126,7 @@ class TuningManager:
     def storage_url(self, name: str) -> str:
         """The Optuna storage URL of a study (``optuna.load_study(storage=...)``)."""
         study = self.get(name)
-        return study.storage or storages.project_url(self._project.path)
+        return study.storage or storages.project_url(self._ctx.path)
 
     def trial_counts(self, name: str) -> dict[str, int]:
         """Trials per Optuna state of a study in the project file ({} if none yet)."""
@@ -160,7 +163,7 @@ class TuningManager:
             target = min(target, spaces.grid_size(study.space))
             if n_trials is not None and finished >= target:
                 raise InvalidOptionError(f"study {name}: every point of its grid has been tried")
-        job_id = self._project.create_job("tune", {"study": name, "n_trials": target})
+        job_id = job_store.create(self._conn, "tune", {"study": name, "n_trials": target})
         tuning_store.update(
             self._conn,
             name,
@@ -177,7 +180,7 @@ class TuningManager:
         if study.job_id is None or study.storage is not None:
             return
         try:
-            job = self._project.job(study.job_id)
+            job = job_store.get(self._conn, study.job_id)
         except NotFoundError:
             return
         if job.active:
@@ -191,19 +194,19 @@ class TuningManager:
             return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
         from lepton_desktop.core.tuning.runner import count_trials, load_study
 
-        return count_trials(load_study(study, self._project)).finished
+        return count_trials(load_study(study, self._ctx)).finished
 
     def stop(self, name: str) -> None:
         """Stop a study's job and its trial workers; queue it again to resume."""
         study = self.get(name)
         mine = [
             j
-            for j in self._project.jobs(active_only=True)
+            for j in job_store.list_jobs(self._conn, active_only=True)
             if j.kind in ("tune", "trial") and j.args.get("study") == name
         ]
         for job in sorted(mine, key=lambda j: j.kind == "tune"):  # trial workers first
-            self._project.cancel_job(job.id)
-        running = any(self._project.job(j.id).status == "running" for j in mine)
+            cancel_job(self._conn, job.id)
+        running = any(job_store.get(self._conn, j.id).status == "running" for j in mine)
         if study.status in ("created", "running") and not running:
             tuning_store.update(self._conn, name, status="stopped")
 
@@ -218,7 +221,7 @@ class TuningManager:
             raise InvalidOptionError(
                 f"study {name} has no model yet: let it finish (or retrain its best trial)"
             )
-        return self._project.models.set_alias(study.best_model, "champion")
+        return ModelRegistry(self._ctx).set_alias(study.best_model, "champion")
 
     def queue_retrain_best(self, name: str) -> tuple[Run, int]:
         """Queue a training run of the best trial's configuration on train+val data.
@@ -234,7 +237,7 @@ class TuningManager:
         study = self.get(name)
         if study.best_trial is None or study.best_params is None:
             raise InvalidOptionError(f"study {name} has no completed trial yet")
-        trial = load_study(study, self._project).trials[study.best_trial]
+        trial = load_study(study, self._ctx).trials[study.best_trial]
         options = spaces.apply_params({"arch": study.arch, **study.options}, study.best_params)
         options |= {
             "epochs": max(
@@ -244,11 +247,11 @@ class TuningManager:
             "train_on": "train+val",
         }
         lineage = {"study": name, "trial": study.best_trial, "train_on": "train+val"}
-        return self._project.runs.queue(
+        return RunManager(self._ctx).queue(
             study.dataset, TrainConfig.from_dict(options), lineage=lineage
         )
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> builtins.list[dict[str, Any]]:
         """One JSON-ready entry per study (``info --json``'s ``studies``)."""
         return [self._summary(s) for s in self.list()]
 
@@ -266,7 +269,7 @@ class TuningManager:
         """The study as ``tune --json`` prints it (counts from its storage)."""
         from lepton_desktop.core.tuning.finalize import study_result
 
-        return study_result(self._project, self.get(name))
+        return study_result(self._ctx, self.get(name))
 
 
 def study_settings(study: Study) -> dict[str, Any]:

@@ -10,7 +10,7 @@ trial, and nothing is pruned (Optuna cannot prune multi-objective trials).
 
 from __future__ import annotations
 
-import sqlite3
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from lepton_desktop.core.datasets.splits import is_classification
 from lepton_desktop.core.entities import DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.store import datasets as dataset_store
+
+if TYPE_CHECKING:
+    import sqlite3
 
 METRICS = {
     "classification": ("f1", "accuracy", "precision", "recall", "loss"),

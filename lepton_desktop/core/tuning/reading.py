@@ -28,7 +28,7 @@ from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.core.store import optuna_trials as store
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.store.optuna_trials import OptunaStudy, TrialRows
 
 #: Trial states, in the order of their codes in :attr:`StudyView.states`.
@@ -105,30 +105,30 @@ class StudyDelta:
     rows_fetched: int
 
 
-def list_studies(project: Project) -> list[OptunaStudy]:
+def list_studies(ctx: ProjectContext) -> list[OptunaStudy]:
     """The Optuna studies stored in the project file."""
-    return store.list_studies(project.conn)
+    return store.list_studies(ctx.conn)
 
 
-def find_study(project: Project, name: str) -> OptunaStudy:
+def find_study(ctx: ProjectContext, name: str) -> OptunaStudy:
     """The Optuna study called ``name``. Raises NotFoundError."""
-    return store.get_study(project.conn, name)
+    return store.get_study(ctx.conn, name)
 
 
-def read_delta(project: Project, cursor: StudyCursor) -> StudyDelta:
+def read_delta(ctx: ProjectContext, cursor: StudyCursor) -> StudyDelta:
     """Read the trials that are new or may have changed since ``cursor`` (DB thread).
 
     Args:
-        project: the open project.
+        ctx: the open project.
         cursor: from :meth:`StudyView.cursor` (a fresh cursor reads every trial).
     """
     study = next(
-        (s for s in store.list_studies(project.conn) if s.study_id == cursor.study_id), None
+        (s for s in store.list_studies(ctx.conn) if s.study_id == cursor.study_id), None
     )
     if study is None:
         raise NotFoundError(f"the Optuna study {cursor.study_id} is gone from this project")
     rows = store.read_trials(
-        project.conn, cursor.study_id, after_trial_id=cursor.after_trial_id, reread=cursor.pending
+        ctx.conn, cursor.study_id, after_trial_id=cursor.after_trial_id, reread=cursor.pending
     )
     return decode(study, rows)
 
@@ -228,6 +228,6 @@ def _info(name: str, dists: list[BaseDistribution]) -> ParamInfo:
     return ParamInfo(name, kind, bool(getattr(last, "log", False)), low, high)
 
 
-def state_counts(project: Project, study_id: int) -> dict[str, int]:
+def state_counts(ctx: ProjectContext, study_id: int) -> dict[str, int]:
     """Trials per Optuna state (``COMPLETE``, ``PRUNED``, ...) of a study in the file."""
-    return store.state_counts(project.conn, study_id)
+    return store.state_counts(ctx.conn, study_id)

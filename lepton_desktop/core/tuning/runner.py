@@ -1,9 +1,10 @@
-"""Running a study: trial processes sharing a budget, then the best model.
+"""Running a study: trial loops sharing a budget, then the best model.
 
-A ``tune`` job runs trials itself and, for ``--jobs K``, starts K-1 ``trial`` worker
-processes (``lepton-desktop worker trial``), each a job of its own with heartbeats and
-a cancel flag. Every process loops: count the study's trials in the storage, stop
-when enough are finished (completed or pruned), else run one more. Several ``tune``
+A ``tune`` job (:mod:`lepton_desktop.workers.tuning`) runs trials itself and, for
+``--jobs K``, starts K-1 ``trial`` worker processes (``lepton-desktop worker trial``),
+each a job of its own with heartbeats and a cancel flag. Every process runs a
+:class:`TrialLoop`: count the study's trials in the storage, stop when enough are
+finished (completed or pruned), else run one more. Several ``tune``
 processes on several machines share a study the same way through an external storage.
 
 A trial killed with its process stays RUNNING until the storage's heartbeat fails
@@ -20,9 +21,7 @@ not leave a hundred model versions.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from lepton_desktop.core.entities import Job, Study
+from lepton_desktop.core.entities import Study
 from lepton_desktop.core.errors import CancelledError, LeptonError
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import tuning as tuning_store
@@ -39,15 +38,13 @@ from lepton_desktop.core.tuning import storage as storages
 from lepton_desktop.core.tuning.trial import TrialObjective
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.progress import Reporter
-    from lepton_desktop.core.project import Project
 
 #: Seconds between looks at the study while other processes finish their trials.
 POLL_S = 0.5
 #: This many failed trials in a row (errors, not pruning) end the study as failed.
 MAX_FAILURES_IN_A_ROW = 5
-#: Seconds a trial worker gets to stop after its cancel flag, before SIGTERM/SIGKILL.
-STOP_GRACE_S = 10.0
 
 
 @dataclass
@@ -66,9 +63,9 @@ class TrialCounts:
         return self.complete + self.pruned
 
 
-def load_study(study: Study, project: Project, *, seed: int | None = None) -> optuna.Study:
+def load_study(study: Study, ctx: ProjectContext, *, seed: int | None = None) -> optuna.Study:
     """The Optuna study behind ``study``, with its sampler and pruner."""
-    storage = storages.open_storage(study.storage, project.path)
+    storage = storages.open_storage(study.storage, ctx.path)
     parallel = study.jobs > 1 or study.storage is not None
     sampler = storages.make_sampler(
         study.sampler,
@@ -128,7 +125,7 @@ class TrialLoop:
     """One process's share of a study: run trials until the budget is met.
 
     Args:
-        project: the open project.
+        ctx: the open project.
         study: the study record.
         target: finished trials (completed or pruned) the study must reach.
         reporter: progress (trials done of target, best so far); raises to cancel.
@@ -138,7 +135,7 @@ class TrialLoop:
 
     def __init__(
         self,
-        project: Project,
+        ctx: ProjectContext,
         study: Study,
         target: int,
         reporter: Reporter,
@@ -146,14 +143,14 @@ class TrialLoop:
         index: int = 0,
         parent_job: int | None = None,
     ) -> None:
-        self.project, self.study, self.target = project, study, target
+        self.ctx, self.study, self.target = ctx, study, target
         self.reporter, self.parent_job = reporter, parent_job
         seed = storages.process_seed(
             int(study.options.get("seed", 0)), index, study.storage is not None
         )
-        self.optuna_study = load_study(study, project, seed=seed)
+        self.optuna_study = load_study(study, ctx, seed=seed)
         self.heartbeat = storages.has_heartbeat(self.optuna_study._storage)
-        self.objective = TrialObjective(project, study, study.jobs, self._on_epoch)
+        self.objective = TrialObjective(ctx, study, study.jobs, self._on_epoch)
         self.counts = TrialCounts()
         self.note = ""
         self.ran = 0
@@ -191,7 +188,7 @@ class TrialLoop:
         # cheaper than loading every trial (bench/tune_overhead); elsewhere, Optuna's API.
         # (Optuna fails stale trials itself before each trial; the wait below does too.)
         if self.study.storage is None and self.study.optuna_study_id is not None:
-            counts = tuning_store.trial_counts(self.project.conn, self.study.optuna_study_id)
+            counts = tuning_store.trial_counts(self.ctx.conn, self.study.optuna_study_id)
             return TrialCounts(
                 complete=counts.get("COMPLETE", 0),
                 pruned=counts.get("PRUNED", 0),
@@ -239,7 +236,7 @@ class TrialLoop:
 
     def _parent_running(self) -> bool:
         assert self.parent_job is not None
-        return job_store.get(self.project.conn, self.parent_job).status == "running"
+        return job_store.get(self.ctx.conn, self.parent_job).status == "running"
 
     def _report(self, epoch: str = "") -> None:
         text = f"{self.counts.finished}/{self.target} trials, {self.note}{epoch}"
@@ -249,111 +246,3 @@ class TrialLoop:
         self._report(f"; trial epoch {epoch}/{epochs}")
         if self.parent_job is not None and not self._parent_running():
             raise CancelledError("the tune job stopped")
-
-
-# -- trial worker processes ------------------------------------------------------------
-
-
-def start_workers(project: Project, study: Study, job: Job, target: int) -> list[_Worker]:
-    """Start ``study.jobs - 1`` trial worker processes beside this one."""
-    from lepton_desktop.paths import worker_argv
-
-    workers = []
-    for index in range(1, study.jobs):
-        args = {"study": study.name, "n_trials": target, "parent": job.id, "index": index}
-        job_id = project.create_job("trial", args)
-        process = subprocess.Popen(
-            worker_argv("trial", project.path, job_id),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        workers.append(_Worker(job_id, process))
-    return workers
-
-
-@dataclass
-class _Worker:
-    job_id: int
-    process: subprocess.Popen[bytes]
-
-
-def wait_workers(workers: list[_Worker], reporter: Reporter, target: int, note: str) -> None:
-    """Wait for the trial workers to end (they stop once the budget is met)."""
-    while any(w.process.poll() is None for w in workers):
-        reporter.update(target, target, note)  # lets a cancel through
-        time.sleep(POLL_S)
-
-
-def stop_workers(project: Project, workers: list[_Worker]) -> None:
-    """Cancel the trial workers, then terminate and kill any that linger."""
-    for worker in workers:
-        if worker.process.poll() is None:
-            job_store.request_cancel(project.conn, worker.job_id)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for worker in workers:
-        try:
-            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            worker.process.terminate()
-            try:
-                worker.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait()
-    project.recover_stale_jobs()
-    for worker in workers:
-        status = project.job(worker.job_id).status
-        if status == "queued":  # its process died before it could start the job
-            job_store.request_cancel(project.conn, worker.job_id)
-        elif status == "succeeded":
-            job_store.delete(project.conn, worker.job_id)  # done: leave no clutter
-
-
-# -- jobs ----------------------------------------------------------------------------
-
-
-def trial_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
-    """A ``trial`` worker: args ``{"study", "n_trials", "parent", "index"}``."""
-    study = tuning_store.get(project.conn, job.args["study"])
-    loop = TrialLoop(
-        project,
-        study,
-        int(job.args["n_trials"]),
-        reporter,
-        index=int(job.args.get("index", 1)),
-        parent_job=job.args.get("parent"),
-    )
-    return {"study": study.name, "trials": loop.run()}
-
-
-def tune_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
-    """A ``tune`` job: args ``{"study": NAME, "n_trials": TARGET}``; see the module doc."""
-    import torch
-
-    from lepton_desktop.core.tuning.finalize import finalize, record_best
-
-    name, target = job.args["study"], int(job.args["n_trials"])
-    tuning_store.update(project.conn, name, status="running", job_id=job.id, error=None)
-    study = tuning_store.get(project.conn, name)
-    threads = torch.get_num_threads()  # a script's own setting comes back afterwards
-    workers: list[_Worker] = []
-    try:
-        workers = start_workers(project, study, job, target)
-        loop = TrialLoop(project, study, target, reporter)
-        loop.run()
-        wait_workers(workers, reporter, target, f"{loop.counts.finished}/{target} trials")
-        return finalize(project, study, job, reporter)
-    except (CancelledError, KeyboardInterrupt):
-        with contextlib.suppress(Exception):  # the best so far, if the storage answers
-            record_best(project, study)
-        tuning_store.update(project.conn, name, status="stopped", finished_at=time.time())
-        raise
-    except BaseException as exc:
-        tuning_store.update(
-            project.conn, name, status="failed", error=str(exc), finished_at=time.time()
-        )
-        raise
-    finally:
-        stop_workers(project, workers)
-        torch.set_num_threads(threads)

@@ -26,7 +26,7 @@ from lepton_desktop.core.tuning import space as spaces
 from lepton_desktop.core.tuning import storage as storages
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
 
 #: The Optuna study user attribute that holds a study's definition.
 DEFINITION_ATTR = "lepton"
@@ -86,17 +86,17 @@ class StudyPlan:
         }
 
 
-def create_study(project: Project, request: StudyRequest) -> Study:
+def create_study(ctx: ProjectContext, request: StudyRequest) -> Study:
     """Check ``request``, then create (or join) the study; see the module docstring."""
-    plan = plan_study(project, request)
-    if tuning_store.exists(project.conn, plan.name):
-        return _existing(project, plan)
-    storage = storages.open_storage(plan.storage, project.path)
+    plan = plan_study(ctx, request)
+    if tuning_store.exists(ctx.conn, plan.name):
+        return _existing(ctx, plan)
+    storage = storages.open_storage(plan.storage, ctx.path)
     optuna_study = _create_or_join(storage, plan)
     study_id = storage.get_study_id_from_name(plan.name) if plan.storage is None else None
     try:
         tuning_store.create(
-            project.conn,
+            ctx.conn,
             name=plan.name,
             optuna_study_id=study_id,
             storage=plan.storage,
@@ -113,23 +113,23 @@ def create_study(project: Project, request: StudyRequest) -> Study:
             jobs=plan.jobs,
         )
     except LeptonError:
-        if plan.storage is not None and tuning_store.exists(project.conn, plan.name):
-            return _existing(project, plan)  # another process of this project joined first
+        if plan.storage is not None and tuning_store.exists(ctx.conn, plan.name):
+            return _existing(ctx, plan)  # another process of this ctx joined first
         if plan.storage is None:
             with storages.quiet():
                 optuna.delete_study(study_name=optuna_study.study_name, storage=storage)
         raise
-    return tuning_store.get(project.conn, plan.name)
+    return tuning_store.get(ctx.conn, plan.name)
 
 
-def plan_study(project: Project, request: StudyRequest) -> StudyPlan:
+def plan_study(ctx: ProjectContext, request: StudyRequest) -> StudyPlan:
     """Every check of a request, writing nothing. Raises InvalidOptionError."""
     version, arch = request.dataset, request.arch
     base = TrainConfig.from_dict({"arch": arch, **request.options})
     default = spaces.default_space(arch)  # also refuses an unknown architecture by name
     base.validate()
     check_fits(version, base)
-    task = objs.detect_task(project.conn, version)
+    task = objs.detect_task(ctx.conn, version)
     objectives, directions = objs.resolve(task, request.metric, request.objectives)
     pruner = request.pruner
     if len(objectives) > 1:
@@ -148,7 +148,7 @@ def plan_study(project: Project, request: StudyRequest) -> StudyPlan:
     if request.sampler == "grid":
         n_trials = min(n_trials, spaces.grid_size(space))
     return StudyPlan(
-        name=request.name or _free_name(project, f"{version.name}-{arch}"),
+        name=request.name or _free_name(ctx, f"{version.name}-{arch}"),
         version=version,
         arch=arch,
         space=space,
@@ -194,9 +194,9 @@ def _check_window(space: dict[str, Any], version: DatasetVersion, base: TrainCon
         )
 
 
-def _free_name(project: Project, stem: str) -> str:
-    taken = {s.name for s in tuning_store.list_studies(project.conn)}
-    taken |= set(optuna_trials.study_names(project.conn))
+def _free_name(ctx: ProjectContext, stem: str) -> str:
+    taken = {s.name for s in tuning_store.list_studies(ctx.conn)}
+    taken |= set(optuna_trials.study_names(ctx.conn))
     name, number = stem, 1
     while name in taken:
         number += 1
@@ -204,8 +204,8 @@ def _free_name(project: Project, stem: str) -> str:
     return name
 
 
-def _existing(project: Project, plan: StudyPlan) -> Study:
-    study = tuning_store.get(project.conn, plan.name)
+def _existing(ctx: ProjectContext, plan: StudyPlan) -> Study:
+    study = tuning_store.get(ctx.conn, plan.name)
     if plan.storage is None or study.storage != plan.storage:
         raise InvalidOptionError(
             f"--study {plan.name}: a study of that name exists in this project; extend it "

@@ -22,6 +22,7 @@ import torch
 
 from lepton_desktop.core.entities import Study
 from lepton_desktop.core.errors import CancelledError
+from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.training import data as training_data
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.training.evaluate import classification_metrics, regression_metrics
@@ -36,7 +37,7 @@ from lepton_desktop.core.training.service import small_batches
 from lepton_desktop.core.tuning import space as spaces
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
 
 LATENCY_REPEATS = 20
 #: Epoch metrics the trainer computes itself; others need one more validation pass.
@@ -114,18 +115,18 @@ class TrialObjective:
     """The objective Optuna calls: one training per trial, data loaded once per process.
 
     Args:
-        project: the open project (this process's connection).
+        ctx: the open project (this process's connection).
         study: the study record.
         jobs: trials running at once on this machine (more than one: one thread each).
         on_epoch: ``(epoch, epochs)`` after each epoch of a trial; may raise to cancel.
     """
 
     def __init__(
-        self, project: Project, study: Study, jobs: int, on_epoch: Callable[[int, int], None]
+        self, ctx: ProjectContext, study: Study, jobs: int, on_epoch: Callable[[int, int], None]
     ) -> None:
-        self.project, self.study, self.jobs = project, study, jobs
+        self.ctx, self.study, self.jobs = ctx, study, jobs
         self.on_epoch = on_epoch
-        self.version = project.dataset_by_id(study.dataset_version_id or 0)
+        self.version = dataset_store.get_version(ctx.conn, study.dataset_version_id or 0)
         self._data: dict[tuple[Any, ...], training_data.TrainData] = {}
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
@@ -176,7 +177,7 @@ class TrialObjective:
         # What the arrays depend on; a trial that samples the window gets its own.
         key = (config.target, config.task, config.window, config.horizon, config.seed, config.arch)
         if key not in self._data:
-            self._data[key] = training_data.load(self.project.conn, self.version, config)
+            self._data[key] = training_data.load(self.ctx.conn, self.version, config)
         return self._data[key]
 
     def _limit_threads(self, data: training_data.TrainData, config: TrainConfig) -> None:

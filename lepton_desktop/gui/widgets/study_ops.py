@@ -79,15 +79,15 @@ class StudyEntry:
 
 def read_studies(project: Project) -> list[StudyEntry]:
     """DB thread: our studies (newest first), then Optuna studies made outside the app."""
-    optuna_studies = {s.study_id: s for s in reading.list_studies(project)}
+    optuna_studies = {s.study_id: s for s in reading.list_studies(project.ctx)}
     entries = []
     for study in project.tuning.list():
         found = optuna_studies.pop(study.optuna_study_id, None) if study.optuna_study_id else None
-        counts = reading.state_counts(project, found.study_id) if found else {}
+        counts = reading.state_counts(project.ctx, found.study_id) if found else {}
         entries.append(StudyEntry(study.name, study, found, counts, _best_run(project, study)))
     for found in optuna_studies.values():
         entries.append(
-            StudyEntry(found.name, None, found, reading.state_counts(project, found.study_id))
+            StudyEntry(found.name, None, found, reading.state_counts(project.ctx, found.study_id))
         )
     return entries
 
@@ -257,7 +257,7 @@ class StudyPoller(TickPoller):
         self._pending = True
         cursor, generation = view.cursor(), self._generation
         session.query(
-            lambda p: reading.read_delta(p, cursor),
+            lambda p: reading.read_delta(p.ctx, cursor),
             lambda delta: self._on_read(generation, delta),
             lambda exc: self._on_failed(generation, exc),
             self,

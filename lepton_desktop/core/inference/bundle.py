@@ -37,8 +37,7 @@ from typing import Any
 
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import LeptonError
-from lepton_desktop.core.export.files import file_sha256
-from lepton_desktop.core.serving.predictor import ModelParts
+from lepton_desktop.core.inference.predictor import ModelParts
 
 FORMAT = "lepton-bundle"
 FORMAT_VERSION = 1
@@ -112,7 +111,8 @@ def write_bundle(path: Path, models: list[tuple[ModelParts, dict[str, bytes]]]) 
         for name, data in files.items():
             binary = name.endswith((WEIGHTS, ONNX))  # floats barely compress: store them
             archive.writestr(name, data, zipfile.ZIP_STORED if binary else zipfile.ZIP_DEFLATED)
-    return file_sha256(path)
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # -- reading -----------------------------------------------------------------------------

@@ -3,10 +3,9 @@
 :class:`ServerRunner` binds the socket itself (port 0 picks a free one, and a port in
 use is a clear error rather than uvicorn's exit), loads the models, and runs uvicorn
 in a thread; with ``workers > 1`` it starts that many processes sharing the socket,
-each with its own models, batchers and log writer. :func:`serve_job` is the
-``serve`` job of a deployment: the GUI's worker and ``lepton-desktop serve`` both run
-it; it records the deployment's state (starting, running with its real address and
-models, stopped or failed with the error) and watches the job's cancel flag.
+each with its own models, batchers and log writer. The ``serve`` job of a deployment
+(:mod:`lepton_desktop.workers.serving`) runs one; so does ``lepton-desktop serve
+BUNDLE``.
 """
 
 from __future__ import annotations
@@ -27,20 +26,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lepton_desktop.core.errors import CancelledError, LeptonError
+from lepton_desktop.core.errors import LeptonError
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.entities import Job
-    from lepton_desktop.core.progress import Reporter
-    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.context import ProjectContext
+    from lepton_desktop.core.inference.predictor import ModelParts
     from lepton_desktop.core.serving.app import ASGIApp
     from lepton_desktop.core.serving.logwriter import RequestLogWriter
     from lepton_desktop.core.serving.models import ModelSet
-    from lepton_desktop.core.serving.predictor import ModelParts
 
 log = logging.getLogger(__name__)
-#: How often the job looks at its cancel flag (seconds).
-CANCEL_CHECK_S = 0.5
 
 
 @dataclasses.dataclass
@@ -75,7 +70,7 @@ def load_models(spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> M
     if parts is not None:
         return ModelSet.from_parts(parts)
     if spec.bundle is not None:
-        from lepton_desktop.core.export.bundle import read_bundle
+        from lepton_desktop.core.inference.bundle import read_bundle
 
         return ModelSet.from_parts(read_bundle(Path(spec.bundle)))
     if spec.project is None:
@@ -229,11 +224,15 @@ class ServerRunner:
         self._wait_ready(timeout)
 
     def _check_refs(self) -> None:
-        from lepton_desktop.core.project import Project
+        from lepton_desktop.core.store import models as model_store
+        from lepton_desktop.core.store.files import open_file
 
-        with Project.open(Path(self.spec.project or "")) as project:
+        conn = open_file(Path(self.spec.project or "")).conn
+        try:
             for ref in self.spec.models:
-                project.models.get(ref)
+                model_store.resolve(conn, ref)
+        finally:
+            conn.close()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -339,87 +338,18 @@ def child_main(payload: str, sock: socket.socket) -> None:
             writer.close()
 
 
-# -- the ``serve`` job ----------------------------------------------------------------
+def spec_for_deployment(ctx: ProjectContext, deployment_id: int) -> ServeSpec:
+    """The spec of a deployment recorded in the project."""
+    from lepton_desktop.core.store import serving as serving_store
 
-
-def spec_for_deployment(project: Project, deployment_id: int) -> ServeSpec:
-    """The spec of a deployment recorded in ``project``."""
-    deployment = project.serving.get(deployment_id)
+    deployment = serving_store.get_deployment(ctx.conn, deployment_id)
     return ServeSpec(
-        project=str(project.path),
+        project=str(ctx.path),
         models=list(deployment.models),
         host=deployment.host,
         port=deployment.port,
         token=deployment.token,
         options=dict(deployment.options),
         deployment_id=deployment.id,
-        log_path=str(project.path),
+        log_path=str(ctx.path),
     )
-
-
-def serve_job(project: Project, job: Job, reporter: Reporter) -> dict[str, Any]:
-    """Run deployment ``job.args["deployment_id"]`` until the job is cancelled.
-
-    The deployment goes starting -> running (with the bound URL and port, and the
-    loaded models, kept current as the registry changes) -> stopped, or failed with
-    the error.
-    """
-    deployment_id = int(job.args["deployment_id"])
-    spec = spec_for_deployment(project, deployment_id)
-    project.serving.update(deployment_id, status="starting", pid=os.getpid(), error=None)
-    runner = ServerRunner(spec)
-    try:
-        runner.start()
-    except BaseException as exc:
-        stopped = isinstance(exc, CancelledError | KeyboardInterrupt)
-        _finish(project, deployment_id, "stopped" if stopped else "failed", _message(exc))
-        raise
-    project.serving.update(
-        deployment_id, status="running", url=runner.url, port=runner.port,
-        loaded=runner.loaded(), started_at=time.time(),
-    )  # fmt: skip
-    runner.follow_registry(on_change=_loaded_writer(project.path, deployment_id))
-    error = _watch(runner, reporter)
-    runner.stop()
-    _finish(project, deployment_id, "failed" if error else "stopped", error)
-    if error:
-        raise LeptonError(error)
-    return {"deployment_id": deployment_id, "url": runner.url, "served": runner.served}
-
-
-def _watch(runner: ServerRunner, reporter: Reporter) -> str | None:
-    """Wait for a cancel (None) or for the server to die (its error)."""
-    try:
-        while runner.alive():
-            reporter.update(runner.served, None, f"serving on {runner.url}")
-            time.sleep(CANCEL_CHECK_S)
-    except (CancelledError, KeyboardInterrupt):
-        return None
-    return "the server stopped unexpectedly"
-
-
-def _finish(project: Project, deployment_id: int, status: str, error: str | None) -> None:
-    project.serving.update(deployment_id, status=status, error=error, stopped_at=time.time())
-
-
-def _message(exc: BaseException) -> str:
-    # CancelledError is a LeptonError: ask about it first, or this branch never runs.
-    if isinstance(exc, CancelledError | KeyboardInterrupt):
-        return "stopped while starting"
-    if isinstance(exc, LeptonError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _loaded_writer(path: Path, deployment_id: int) -> Any:
-    def write(models: ModelSet) -> None:
-        from lepton_desktop.core.store import serving as serving_store
-        from lepton_desktop.core.store.db import connect
-
-        conn = connect(path)
-        try:
-            serving_store.update_deployment(conn, deployment_id, loaded=models.loaded())
-        finally:
-            conn.close()
-
-    return write

@@ -30,10 +30,11 @@ import orjson
 
 from lepton_desktop.core.datasets.pipeline import RecordError, apply_pipeline
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.store import models as model_store
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.entities import ModelVersion
-    from lepton_desktop.core.project import Project
 
 
 class InvalidInputError(LeptonError):
@@ -69,10 +70,10 @@ class ModelParts:
         return f"{self.name}:{self.version}"
 
     @classmethod
-    def from_project(cls, project: Project, ref: str) -> ModelParts:
+    def from_project(cls, ctx: ProjectContext, ref: str) -> ModelParts:
         """The parts of version ``ref`` (``name``, ``name:N`` or ``name@alias``)."""
-        version = project.models.get(ref)
-        return cls.from_version(version, project.models.weights(version.ref))
+        version = model_store.resolve(ctx.conn, ref)
+        return cls.from_version(version, model_store.weights(ctx.conn, version.id))
 
     @classmethod
     def from_version(cls, version: ModelVersion, weights: bytes) -> ModelParts:
@@ -115,9 +116,9 @@ class Predictor:
         self._affine = _affine(parts.pipeline) if self.kind == "tabular" else None
 
     @classmethod
-    def from_project(cls, project: Project, ref: str) -> Predictor:
+    def from_project(cls, ctx: ProjectContext, ref: str) -> Predictor:
         """Load version ``ref`` of ``project``'s registry."""
-        return cls(ModelParts.from_project(project, ref))
+        return cls(ModelParts.from_project(ctx, ref))
 
     # -- description -------------------------------------------------------------------
 
