@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lepton_desktop.core.datasets.pipeline import RecordError, apply_pipeline, apply_steps
 from lepton_desktop.core.datasets.prep import PrepOptions, pipeline_chain
 from lepton_desktop.core.entities import DatasetVersion
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.preprocessing.tabular import RecordError, apply_pipeline, apply_steps
 from lepton_desktop.core.project import Project
 from tests.conftest import SAMPLE_DATA
 

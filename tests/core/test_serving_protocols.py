@@ -288,8 +288,7 @@ def test_csv_body_from_a_file(client: httpx.Client) -> None:
 
 
 def test_numeric_fast_path_equals_the_full_pipeline() -> None:
-    from lepton_desktop.core.datasets.pipeline import apply_pipeline
-    from lepton_desktop.core.inference.predictor import _affine
+    from lepton_desktop.core.preprocessing.tabular import NumericPlan, apply_pipeline
 
     pipeline = [
         {"step": "input", "columns": [{"name": "a", "dtype": "numeric"},
@@ -301,12 +300,13 @@ def test_numeric_fast_path_equals_the_full_pipeline() -> None:
         {"step": "features", "names": ["b", "a"]},
     ]  # fmt: skip
     records = [{"a": 5.0, "b": 7}, {"a": -2.5, "b": 0.25, "extra": "x"}]
-    affine = _affine(pipeline)
-    assert affine is not None
-    fast = affine.apply(records)
+    plan = NumericPlan.compile(pipeline)
+    assert plan is not None
+    fast = plan.encode(records)
     _, general = apply_pipeline(pipeline, records)
-    np.testing.assert_allclose(fast, general.astype(np.float32), rtol=1e-6)
+    # The same float64 operations in the same order: identical, not merely close.
+    np.testing.assert_array_equal(fast, general.astype(np.float32))
     for odd in ({"a": "5", "b": 1.0}, {"a": None, "b": 1.0}, {"b": 1.0}, {"a": True, "b": 1}):
-        assert affine.apply([odd]) is None  # text, missing, bool: the full pipeline decides
+        assert plan.encode([odd]) is None  # text, missing, bool: the full pipeline decides
     text = [*pipeline[:1], {"step": "input", "columns": [{"name": "c", "dtype": "text"}]}]
-    assert _affine(text) is None
+    assert NumericPlan.compile(text) is None

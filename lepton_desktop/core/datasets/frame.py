@@ -2,7 +2,7 @@
 
 Preparation needs whole columns (duplicates, means, a stratified split), so a version
 is loaded into numpy arrays: fine up to a few million rows in a worker process. The
-column representation is the one :mod:`~lepton_desktop.core.datasets.pipeline` uses
+column representation is the one :mod:`~lepton_desktop.core.preprocessing.tabular` uses
 (numeric ``float64`` with NaN, other columns ``object`` with ``None``), so prep and
 serving run the same transformation code.
 """
@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from lepton_desktop.core.datasets.columns import ColumnStats
-from lepton_desktop.core.datasets.pipeline import Columns, missing_mask
 from lepton_desktop.core.entities import Column, DatasetVersion
+from lepton_desktop.core.preprocessing.tabular import Columns, missing_mask
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import datasets as store
 

@@ -12,18 +12,16 @@ to ``path`` (relative to the folder), ``label`` (the sub-folder's name), ``width
 from __future__ import annotations
 
 import dataclasses
-import io
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
 
 from lepton_desktop.core.datasets.columns import ColumnStats
 from lepton_desktop.core.entities import DatasetVersion
 from lepton_desktop.core.errors import DataImportError
+from lepton_desktop.core.preprocessing.images import ImageDecodeError, decode_image
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
 
@@ -101,16 +99,11 @@ def read_image(file: Path) -> tuple[bytes, int, int]:
     except OSError as exc:
         raise DataImportError(f"{file}: cannot be read ({exc.strerror or exc})") from exc
     try:
-        with warnings.catch_warnings():
-            # A huge image is a warning before it is an error; treat both as refusals.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                kind = img.format
-                img.load()  # decodes every pixel: a truncated file fails here
-                width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataImportError(f"{file}: not a readable image ({exc})") from exc
+        with decode_image(data) as img:
+            kind = img.format
+            width, height = img.size
+    except ImageDecodeError as exc:
+        raise DataImportError(f"{file}: {exc}") from exc
     if kind not in IMAGE_FORMATS:
         raise DataImportError(
             f"{file}: not a readable image ({kind} data; only PNG and JPEG are supported)"

@@ -20,7 +20,7 @@ is never changed. The work runs in this order, each part optional:
 Fill values, means/stds, mins/maxes and categories are fitted on the train split
 only, so nothing leaks from validation or test rows (on all rows when there is no
 split). They are stored as JSON steps in the version's ``pipeline``
-(:mod:`~lepton_desktop.core.datasets.pipeline`), so serving replays them on raw
+(:mod:`~lepton_desktop.core.preprocessing.tabular`), so serving replays them on raw
 records. Image datasets take dedupe and split only.
 """
 
@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from lepton_desktop.core.datasets import pipeline as steps
 from lepton_desktop.core.datasets.frame import (
     Frame,
     duplicated_images,
@@ -43,6 +42,7 @@ from lepton_desktop.core.datasets.frame import (
 from lepton_desktop.core.datasets.splits import assign_split, is_classification
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.preprocessing import tabular as steps
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
 

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from lepton_desktop.core.datasets.pipeline import RecordError, apply_pipeline
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.preprocessing import images, series
+from lepton_desktop.core.preprocessing.tabular import NumericPlan, RecordError, apply_pipeline
 from lepton_desktop.core.store import models as model_store
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class Predictor:
         self.classes: list[str] | None = parts.params.get("classes")
         self.input_shape: tuple[int, ...] = tuple(parts.params["spec"]["input_shape"])
         self._step = _last_step(parts.pipeline, _STEP_OF_KIND.get(self.kind))
-        self._affine = _affine(parts.pipeline) if self.kind == "tabular" else None
+        self._plan = NumericPlan.compile(parts.pipeline) if self.kind == "tabular" else None
 
     @classmethod
     def from_project(cls, ctx: ProjectContext, ref: str) -> Predictor:
@@ -165,7 +166,8 @@ class Predictor:
         if not records:
             raise InvalidInputError("no records given")
         if self.kind == "images":
-            return np.stack([self._image(r, i) for i, r in enumerate(records)])
+            pictures = [self._picture(r, i) for i, r in enumerate(records)]
+            return images.encode_pictures(pictures, self._step)
         if self.kind == "timeseries":
             return np.stack([self._window(r, i) for i, r in enumerate(records)])
         return self._tabular(records)
@@ -228,8 +230,8 @@ class Predictor:
     # -- encoders ------------------------------------------------------------------------
 
     def _tabular(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        if self._affine is not None:
-            fast = self._affine.apply(records)
+        if self._plan is not None:
+            fast = self._plan.encode(records)
             if fast is not None:
                 return fast
         for row, record in enumerate(records):
@@ -251,9 +253,7 @@ class Predictor:
             )
         return np.nan_to_num(matrix).astype(np.float32)
 
-    def _image(self, record: Any, row: int) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
-
+    def _picture(self, record: Any, row: int) -> Any:
         data = record.get("image") if isinstance(record, Mapping) else record
         if isinstance(data, str):
             try:
@@ -263,18 +263,9 @@ class Predictor:
         if not isinstance(data, bytes | bytearray):
             raise InvalidInputError(f"record {row}: send the image as base64 text or bytes")
         try:
-            picture = Image.open(io.BytesIO(data))
-            picture.load()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InvalidInputError(f"record {row}: not a readable image ({exc})") from None
-        step = self._step
-        picture = picture.convert(step["mode"])
-        size = tuple(step["size"])
-        if picture.size != size:
-            picture = picture.resize(size, Image.Resampling.BILINEAR)
-        array = np.asarray(picture, dtype=np.float32) / 255.0
-        array = array[None] if step["mode"] == "L" else array.transpose(2, 0, 1)
-        return ((array - step["mean"]) / step["std"]).astype(np.float32)
+            return images.decode_image(bytes(data))
+        except images.ImageDecodeError as exc:
+            raise InvalidInputError(f"record {row}: {exc}") from None
 
     def _window(self, record: Any, row: int) -> np.ndarray:
         step = self._step
@@ -295,90 +286,9 @@ class Predictor:
                 f"record {row}: {column!r} has {len(numbers)} values; the model reads the "
                 f"last {window}"
             )
-        numbers = numbers[-window:]
-        if not np.isfinite(numbers).all():
+        if not np.isfinite(numbers[-window:]).all():
             raise InvalidInputError(f"record {row}: {column!r} holds NaN or infinite values")
-        scaled = (numbers - step["mean"]) / step["std"]
-        return scaled.astype(np.float32)[:, None]
-
-
-class _Affine:
-    """A numeric pipeline folded into ``(x - offset) / scale`` per feature.
-
-    The fast path of serving's hot loop: it answers only records whose features are
-    all present as plain numbers; anything else (text, a missing value to fill, a bad
-    value to name in an error) returns None and takes the full pipeline.
-    """
-
-    def __init__(self, names: list[str], offset: np.ndarray, scale: np.ndarray) -> None:
-        self.names = names
-        self.offset = offset
-        self.scale = scale
-
-    def apply(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
-        try:
-            rows = [[record[name] for name in self.names] for record in records]
-        except (KeyError, TypeError):
-            return None
-        if any(type(v) is not float and type(v) is not int for row in rows for v in row):
-            return None
-        matrix = np.array(rows, dtype=np.float64)
-        if not np.isfinite(matrix).all():
-            return None
-        return ((matrix - self.offset) / self.scale).astype(np.float32)
-
-
-def _affine(pipeline: Sequence[Mapping[str, Any]]) -> _Affine | None:
-    """Fold input/fill/scale/features steps over numeric columns; None if anything else."""
-    offset: dict[str, float] = {}
-    scale: dict[str, float] = {}
-    names: list[str] = []
-    for step in pipeline:
-        kind = step.get("step")
-        if kind == "features":
-            names = list(step["names"])
-        elif kind == "input":
-            if not _fold_input(step, offset, scale):
-                return None
-        elif kind == "scale":
-            if not _fold_scale(step, offset, scale):
-                return None
-        elif kind not in ("fill", "onehot") or (kind == "onehot" and step["columns"]):
-            return None
-    if not names or any(n not in offset for n in names):
-        return None
-    return _Affine(
-        names, np.array([offset[n] for n in names]), np.array([scale[n] for n in names])
-    )
-
-
-def _fold_input(
-    step: Mapping[str, Any], offset: dict[str, float], scale: dict[str, float]
-) -> bool:
-    for column in step["columns"]:
-        if column["dtype"] != "numeric":
-            return False
-        offset.setdefault(column["name"], 0.0)
-        scale.setdefault(column["name"], 1.0)
-    return True
-
-
-def _fold_scale(
-    step: Mapping[str, Any], offset: dict[str, float], scale: dict[str, float]
-) -> bool:
-    for name, params in step["columns"].items():
-        if name not in offset:
-            return False
-        center, spread = _center_spread(step["method"], params)
-        offset[name] += center * scale[name]  # (x-o)/s, then (y-c)/t = (x-o-c*s)/(s*t)
-        scale[name] *= spread if spread > 0 else 1.0
-    return True
-
-
-def _center_spread(method: str, params: Mapping[str, float]) -> tuple[float, float]:
-    if method == "standard":
-        return params["mean"], params["std"]
-    return params["min"], params["max"] - params["min"]
+        return series.encode_window(numbers, step)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -3,25 +3,25 @@
 Whatever the version's own preparation, training fits a last encoding on the train
 split (median/mode fill, standard scaling, one-hot for categories) and appends it to
 the version's pipeline, so a model always sees well-conditioned inputs and serving
-can replay exactly the same steps on raw records (:mod:`~lepton_desktop.core.datasets.pipeline`).
+can replay exactly the same steps on raw records. Every transform is the one of
+:mod:`lepton_desktop.core.preprocessing` that serving uses too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
-from lepton_desktop.core.datasets import pipeline as steps
 from lepton_desktop.core.datasets.frame import Frame, load_frame
 from lepton_desktop.core.datasets.prep import pipeline_chain
 from lepton_desktop.core.datasets.splits import assign_split, is_classification
 from lepton_desktop.core.entities import DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.preprocessing import images
+from lepton_desktop.core.preprocessing import series as windowing
+from lepton_desktop.core.preprocessing import tabular as steps
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
 from lepton_desktop.core.training.config import ARCH_KINDS, TrainConfig
@@ -253,14 +253,11 @@ def _images(
     target = str(config.target or version.target or "label")
     frame = _target_split(frame, target, config, classify=True)
     blobs = [b for batch in store.iter_images(conn, version) for b in batch]
-    pictures = [Image.open(io.BytesIO(blobs[int(r)])) for r in frame.rows]
-    mode = "L" if all(p.mode in ("L", "1", "P", "LA", "I;16") for p in pictures) else "RGB"
-    size = Counter(p.size for p in pictures).most_common(1)[0][0]
-    x = np.stack([_pixels(p, mode, size) for p in pictures])
-    train = x[frame.split == 0]
-    mean, std = float(train.mean()), float(train.std()) or 1.0
-    x = ((x - mean) / std).astype(np.float32)
-    step = {"step": "image", "mode": mode, "size": list(size), "mean": mean, "std": std}
+    pictures = [images.decode_image(blobs[int(r)]) for r in frame.rows]
+    mode, size = images.image_mode(pictures), images.common_size(pictures)
+    raw = np.stack([images.pixels(p, mode, size) for p in pictures])
+    step = images.fit_image_step(raw[frame.split == 0], mode, size)
+    x = images.normalize(raw, step)
     data = TrainData(
         task="classification",
         x={n: x[frame.split == i] for i, n in enumerate(SPLITS)},
@@ -273,14 +270,6 @@ def _images(
     )
     _split_targets(data, frame.columns[target], frame.split)
     return data
-
-
-def _pixels(picture: Image.Image, mode: str, size: tuple[int, int]) -> np.ndarray:
-    picture = picture.convert(mode)
-    if picture.size != size:
-        picture = picture.resize(size, Image.Resampling.BILINEAR)
-    array = np.asarray(picture, dtype=np.float32) / 255.0
-    return array[None] if mode == "L" else array.transpose(2, 0, 1)
 
 
 # -- time series -------------------------------------------------------------------------
@@ -303,21 +292,12 @@ def _timeseries(frame: Frame, version: DatasetVersion, config: TrainConfig) -> T
             f"--window {window} with --horizon {config.horizon} does not fit the "
             f"{n_train} training points of {version.ref}; use a shorter window"
         )
-    mean, std = float(series[split == 0].mean()), float(series[split == 0].std()) or 1.0
-    scaled = ((series - mean) / std).astype(np.float32)
-    ends = np.arange(window + config.horizon - 1, len(series))
-    starts = ends - config.horizon - window + 1
-    x = np.stack([scaled[s : s + window] for s in starts])[:, :, None]
-    last = scaled[starts + window - 1]
+    step = windowing.fit_window_step(series, split == 0, target, window, config.horizon)
+    scaled = windowing.scale(series, step)
+    ends = windowing.window_ends(len(series), step)
+    x = windowing.windows(scaled, ends, step)
+    last = x[:, -1, 0]
     codes = split[ends]
-    step = {
-        "step": "window",
-        "column": target,
-        "window": window,
-        "horizon": config.horizon,
-        "mean": mean,
-        "std": std,
-    }
     return TrainData(
         task="forecasting",
         x={n: x[codes == i] for i, n in enumerate(SPLITS)},
@@ -327,8 +307,8 @@ def _timeseries(frame: Frame, version: DatasetVersion, config: TrainConfig) -> T
         groups={},
         pipeline=[step],
         target=target,
-        target_mean=mean,
-        target_std=std,
+        target_mean=step["mean"],
+        target_std=step["std"],
         baseline_x={n: last[codes == i] for i, n in enumerate(SPLITS)},
     )
 

@@ -202,12 +202,18 @@ def _apply_fill(step: Step, columns: Columns) -> Columns:
 def _apply_scale(step: Step, columns: Columns) -> Columns:
     out = dict(columns)
     for name, params in step["columns"].items():
-        if step["method"] == "standard":
-            center, spread = params["mean"], params["std"]
-        else:
-            center, spread = params["min"], params["max"] - params["min"]
-        out[name] = (columns[name] - center) / (spread if spread > 0 else 1.0)
+        center, spread = center_spread(step["method"], params)
+        out[name] = (columns[name] - center) / spread
     return out
+
+
+def center_spread(method: str, params: Mapping[str, float]) -> tuple[float, float]:
+    """``x -> (x - center) / spread`` of a fitted scale (a zero spread divides by 1)."""
+    if method == "standard":
+        center, spread = params["mean"], params["std"]
+    else:
+        center, spread = params["min"], params["max"] - params["min"]
+    return center, spread if spread > 0 else 1.0
 
 
 def _apply_onehot(step: Step, columns: Columns) -> Columns:
@@ -354,3 +360,80 @@ def _text(value: Any, row: int, name: str) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"  # how the import stored boolean cells
     return str(value)
+
+
+# -- compiled (serving's hot path) -----------------------------------------------------
+
+
+class NumericPlan:
+    """A pipeline over numeric columns compiled into whole-matrix operations.
+
+    The same float64 operations as :func:`apply_pipeline`, in the same order (each
+    ``scale`` step is ``(x - center) / spread`` on its columns, and ``(x - 0) / 1``,
+    which changes no bit, on the others), applied to a matrix instead of column by
+    column, so both paths give identical inputs. It answers only records whose features
+    are all present as plain numbers; for anything else :meth:`encode` returns None and
+    the caller takes :func:`apply_pipeline`, which fills, refuses or names the problem.
+    """
+
+    def __init__(self, names: list[str], scales: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.names = names
+        self._scales = scales
+
+    @classmethod
+    def compile(cls, steps: Sequence[Step]) -> NumericPlan | None:
+        """The plan of ``steps``, or None when they hold more than numeric scaling."""
+        names = next((list(s["names"]) for s in reversed(steps) if s.get("step") == "features"),
+                     None)
+        if not names or not _numeric_only(steps, names):
+            return None
+        scales = []
+        for step in steps:
+            if step.get("step") == "scale":
+                center, spread = _scale_vectors(step, names)
+                scales.append((center, spread))
+        return cls(names, scales)
+
+    def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+        """Records -> a float32 ``(N, features)`` input, or None (see the class)."""
+        try:
+            rows = [[record[name] for name in self.names] for record in records]
+        except (KeyError, TypeError):
+            return None
+        if any(type(v) is not float and type(v) is not int for row in rows for v in row):
+            return None
+        matrix = np.array(rows, dtype=np.float64)
+        if not np.isfinite(matrix).all():
+            return None
+        for center, spread in self._scales:
+            matrix = (matrix - center) / spread
+        return np.nan_to_num(matrix).astype(np.float32)  # as apply_pipeline's callers do
+
+
+def _numeric_only(steps: Sequence[Step], names: Sequence[str]) -> bool:
+    numeric = {
+        spec["name"]
+        for step in steps
+        if step.get("step") == "input"
+        for spec in step["columns"]
+        if spec["dtype"] == "numeric"
+    }
+    for step in steps:
+        kind = step.get("step")
+        if kind == "input" and any(spec["dtype"] != "numeric" for spec in step["columns"]):
+            return False
+        if kind not in ("input", "fill", "scale", "onehot", "features"):
+            return False
+        if kind == "onehot" and step["columns"]:
+            return False
+    return all(name in numeric for name in names)
+
+
+def _scale_vectors(step: Step, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    center = np.zeros(len(names))
+    spread = np.ones(len(names))
+    for index, name in enumerate(names):
+        params = step["columns"].get(name)
+        if params is not None:
+            center[index], spread[index] = center_spread(step["method"], params)
+    return center, spread
