@@ -41,8 +41,12 @@ def cancel_job(session: ProjectSession, job_id: int) -> None:
 
 
 def forget_job(session: ProjectSession, job_id: int) -> None:
-    """Delete a finished job's row once its outcome has been shown."""
-    session.query(lambda p: p.forget_job(job_id))
+    """Delete an ended job's row once its outcome has been shown.
+
+    Housekeeping only (a run, a dataset version or an export keeps all it made), so a
+    failure (the project closed meanwhile, a busy file) is not reported: the row stays.
+    """
+    session.query(lambda p: p.forget_job(job_id), on_error=lambda exc: None)
 
 
 def delete_dataset(

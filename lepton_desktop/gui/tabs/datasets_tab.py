@@ -18,10 +18,11 @@ from lepton_desktop.core.entities import DatasetVersion, Job
 from lepton_desktop.gui import ops
 from lepton_desktop.gui.dialogs import ask
 from lepton_desktop.gui.session import DATASET_JOB_KINDS, Changes, ProjectSession, describe_job
+from lepton_desktop.gui.widgets.banner import MessageBanner
 from lepton_desktop.gui.widgets.dataset_tree import DatasetTree
 from lepton_desktop.gui.widgets.dataset_view import DatasetView
 from lepton_desktop.gui.widgets.import_dialog import ImportDialog
-from lepton_desktop.gui.widgets.job_widgets import JobPanel, MessageBanner
+from lepton_desktop.gui.widgets.job_widgets import JobPanel
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.widgets.prep_dialog import PrepDialog

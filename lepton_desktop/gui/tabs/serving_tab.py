@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import Deployment, Job, ModelVersion, RequestRecord
+from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.session import Changes, ProjectSession
 from lepton_desktop.gui.widgets import serving_ops as ops
-from lepton_desktop.gui.widgets.job_widgets import MessageBanner
-from lepton_desktop.gui.widgets.run_actions import make_action
-from lepton_desktop.gui.widgets.run_notify import Notifier
+from lepton_desktop.gui.widgets.actions import make_action
+from lepton_desktop.gui.widgets.banner import MessageBanner
+from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.serving_charts import ServingCharts
 from lepton_desktop.gui.widgets.serving_controls import OptionsError, ServerPanel
 from lepton_desktop.gui.widgets.serving_export import ExportDialog
@@ -38,7 +39,6 @@ from lepton_desktop.gui.widgets.serving_log import RequestDetail, RequestLogView
 from lepton_desktop.gui.widgets.serving_models import LoadedModels, ModelPicker
 from lepton_desktop.gui.widgets.serving_ops import ServingUpdate
 from lepton_desktop.gui.widgets.serving_snippets import SnippetView
-from lepton_desktop.gui.widgets.training_ops import forget_job
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 #: How long Stop waits to see the server stopped before the button comes back.

@@ -26,13 +26,14 @@ from PySide6.QtWidgets import (
 
 from lepton_desktop.core.entities import Job, Run
 from lepton_desktop.gui.dialogs import ask
+from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.session import TRAINING_JOB_KINDS, Changes, ProjectSession
 from lepton_desktop.gui.widgets import run_format as fmt
 from lepton_desktop.gui.widgets import training_ops as ops
+from lepton_desktop.gui.widgets.banner import MessageBanner
 from lepton_desktop.gui.widgets.eval_view import EvaluationView
-from lepton_desktop.gui.widgets.job_widgets import MessageBanner
+from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.run_actions import RunActions
-from lepton_desktop.gui.widgets.run_notify import Notifier
 from lepton_desktop.gui.widgets.run_table import RunTable
 from lepton_desktop.gui.widgets.training_charts import TrainingCharts
 from lepton_desktop.gui.widgets.training_form import FormError, TrainingForm
@@ -347,7 +348,7 @@ class TrainingTab(VisiblePollingTab):
             return
         ops.load_run(session, int(job.args["run_id"]), self._notify, self)
         if session.jobs.owns(job.id):
-            ops.forget_job(session, job.id)
+            forget_job(session, job.id)
 
     def _notify(self, run: Run) -> None:
         ok = run.status == "finished"

@@ -28,8 +28,8 @@ from lepton_desktop.core.tuning.reading import COMPLETE, PRUNED, RUNNING, UNFINI
 from lepton_desktop.core.tuning.study_view import StudyChange, StudyView
 from lepton_desktop.gui.session import TUNING_JOB_KINDS, Changes, ProjectSession
 from lepton_desktop.gui.widgets import study_ops as ops
-from lepton_desktop.gui.widgets.job_widgets import MessageBanner
-from lepton_desktop.gui.widgets.run_actions import make_action
+from lepton_desktop.gui.widgets.actions import make_action
+from lepton_desktop.gui.widgets.banner import MessageBanner
 from lepton_desktop.gui.widgets.study_curve import TrialCurve
 from lepton_desktop.gui.widgets.study_dialog import StudyDialog
 from lepton_desktop.gui.widgets.study_list import StudyList, StudySummary

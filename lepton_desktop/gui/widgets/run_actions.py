@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
 from lepton_desktop.core.entities import ModelVersion, Run
+from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.run_format import is_active
-
-
-def make_action(parent: QWidget, text: str, tip: str, shortcut: str | None = None) -> QAction:
-    """An action of the tab with a tooltip that names its shortcut."""
-    action = QAction(text, parent)
-    action.setStatusTip(tip)
-    if shortcut:
-        action.setShortcut(QKeySequence(shortcut))
-        tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
-    action.setToolTip(tip)
-    parent.addAction(action)
-    return action
 
 
 class RunActions:

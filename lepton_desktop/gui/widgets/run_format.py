@@ -1,4 +1,4 @@
-"""How runs read in the Training tab: status words and colours, durations, headline metrics.
+"""How runs read in the Training tab: status words and colours, headline metrics.
 
 Pure functions over :class:`~lepton_desktop.core.entities.Run`, shared by the runs
 table, the evaluation view and the end-of-run notification.
@@ -66,20 +66,6 @@ def live_duration(run: Run, now: float | None = None) -> float | None:
     if run.status in ("running", "paused") and run.finished_at is None:
         return max(0.0, (now or time.time()) - run.started_at)
     return run.duration
-
-
-def format_duration(seconds: float | None) -> str:
-    """``42 s``, ``3 min 05 s``, ``1 h 02 min`` (empty when unknown)."""
-    if seconds is None:
-        return ""
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def format_value(value: Any) -> str:

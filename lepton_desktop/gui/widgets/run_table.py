@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
 from lepton_desktop.core.entities import ModelVersion, Run
 from lepton_desktop.gui.widgets import run_format as fmt
+from lepton_desktop.gui.widgets.formatting import format_duration
 from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 from lepton_desktop.gui.widgets.training_ops import RunsSnapshot
 
@@ -136,7 +137,7 @@ class RunTableModel(FlatTableModel):
             "Status": fmt.status_text(run, stale) + (" (archived)" if run.archived else ""),
             "Epochs": str(run.epochs_done)
             + (f" / {run.config['epochs']}" if run.config.get("epochs") else ""),
-            "Duration": fmt.format_duration(fmt.live_duration(run)),
+            "Duration": format_duration(fmt.live_duration(run)),
             "Best": fmt.best_text(run),
             "Model": _model_text(model),
         }

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from lepton_desktop.core.tuning import trial_filter
 from lepton_desktop.core.tuning.reading import COMPLETE, FAIL, PRUNED, RUNNING, STATES, WAITING
 from lepton_desktop.core.tuning.study_view import StudyView
-from lepton_desktop.gui.widgets.run_format import format_duration
+from lepton_desktop.gui.widgets.formatting import format_duration
 from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 
 ROW_ROLE = Qt.ItemDataRole.UserRole  # the trial's row in the view

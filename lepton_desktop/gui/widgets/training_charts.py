@@ -19,54 +19,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from lepton_desktop.gui.widgets.charts import SERIES_COLORS, ThemedPlot
+from lepton_desktop.gui.widgets.charts import SERIES_COLORS, IntegerAxis, SeriesBuffer, ThemedPlot
 from lepton_desktop.gui.widgets.training_ops import RunUpdate
 
 Key = tuple[int, str]  # (run id, series name)
-
-
-class SeriesBuffer:
-    """x and y values in numpy arrays that grow by doubling (amortised O(1) appends).
-
-    Args:
-        capacity: the initial number of points held without growing.
-    """
-
-    def __init__(self, capacity: int = 256) -> None:
-        self._x = np.empty(capacity)
-        self._y = np.empty(capacity)
-        self.size = 0
-
-    def extend(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Append points."""
-        end = self.size + len(x)
-        if end > len(self._x):
-            capacity = max(end, 2 * len(self._x))
-            self._x = np.resize(self._x, capacity)
-            self._y = np.resize(self._y, capacity)
-        self._x[self.size : end] = x
-        self._y[self.size : end] = y
-        self.size = end
-
-    @property
-    def x(self) -> np.ndarray:
-        """The x values held (a view)."""
-        return self._x[: self.size]
-
-    @property
-    def y(self) -> np.ndarray:
-        """The y values held (a view)."""
-        return self._y[: self.size]
-
-
-class IntegerAxis(pg.AxisItem):
-    """An axis of whole numbers (steps, epochs): no ticks between them."""
-
-    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:
-        """pyqtgraph's spacings, without those finer than 1."""
-        levels = super().tickSpacing(minVal, maxVal, size)
-        kept = [(spacing, offset) for spacing, offset in levels if spacing >= 1]
-        return kept or [(1.0, 0.0)]
 
 
 @dataclasses.dataclass

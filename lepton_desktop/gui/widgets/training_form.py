@@ -36,7 +36,7 @@ from lepton_desktop.core.training.config import (
     TASKS,
     TrainConfig,
 )
-from lepton_desktop.gui.widgets.training_fields import (
+from lepton_desktop.gui.widgets.fields import (
     FloatValidator,
     check_box,
     combo,

@@ -254,8 +254,3 @@ def set_champion(session: ProjectSession, model_ref: str, on_error: OnError) -> 
     session.command(
         lambda p: p.models.set_alias(model_ref, "champion"), RUNS_AND_MODELS, on_error=on_error
     )
-
-
-def forget_job(session: ProjectSession, job_id: int) -> None:
-    """Delete an ended job's row once its outcome has been shown (the run keeps it all)."""
-    session.query(lambda p: p.forget_job(job_id), on_error=lambda exc: None)

@@ -1,4 +1,5 @@
-"""Field builders for the training form: ranges and validators refuse bad values as typed."""
+"""Form field builders: spin boxes, number and size edits, drop-downs and check boxes
+whose ranges and validators refuse bad values as typed."""
 
 from __future__ import annotations
 
