@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
 
 from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
 from lepton_desktop.gui import ops
+from lepton_desktop.gui.datasets.tab import DatasetsTab
 from lepton_desktop.gui.dialogs import ask, show_about, show_exception
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.start_page import StartPage
-from lepton_desktop.gui.tabs.datasets_tab import DatasetsTab
 from lepton_desktop.gui.tabs.serving_tab import ServingTab
 from lepton_desktop.gui.tabs.training_tab import TrainingTab
 from lepton_desktop.gui.tabs.tuning_tab import TuningTab

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
+from lepton_desktop.gui.datasets.import_dialog import ImportDialog
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.widgets.import_dialog import ImportDialog
 from tests.gui.conftest import IRIS, WORKER_TIMEOUT_MS
 
 pytestmark = pytest.mark.gui

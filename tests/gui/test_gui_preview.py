@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QAbstractItemView
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
+from lepton_desktop.gui.datasets.preview_model import PAGE_ROWS, PLACEHOLDER
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.widgets.preview_model import PAGE_ROWS, PLACEHOLDER
 
 pytestmark = pytest.mark.gui
 ROWS = 100_000

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
-from lepton_desktop.gui.widgets.column_stats import ColumnsPanel
-from lepton_desktop.gui.widgets.preview_model import PreviewModel
-from lepton_desktop.gui.widgets.series_panel import SeriesPanel
-from lepton_desktop.gui.widgets.thumbnails import ImagesPanel
+from lepton_desktop.gui.datasets.column_stats import ColumnsPanel
+from lepton_desktop.gui.datasets.preview_model import PreviewModel
+from lepton_desktop.gui.datasets.series_panel import SeriesPanel
+from lepton_desktop.gui.datasets.thumbnails import ImagesPanel
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession

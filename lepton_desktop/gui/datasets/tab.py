@@ -1,8 +1,8 @@
 """The Datasets tab: the dataset tree, the selected version, import/prepare/delete.
 
-Slots only gather input and call one op (``gui/ops.py``). The tab refreshes when
-``session.changed`` says datasets changed and it is visible; hidden, it marks itself
-dirty and refreshes when shown (Anki's ``refresh_if_needed``).
+Slots only gather input and call one op (``datasets/ops.py``; jobs: ``gui/ops.py``).
+The tab refreshes when ``session.changed`` says datasets changed and it is visible;
+hidden, it marks itself dirty and refreshes when shown (Anki's ``refresh_if_needed``).
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QSplitter, QToolBar, QVBoxLayout, QWidget
 
 from lepton_desktop.core.entities import DatasetVersion, Job
-from lepton_desktop.gui import ops
+from lepton_desktop.gui.datasets import ops
+from lepton_desktop.gui.datasets.import_dialog import ImportDialog
+from lepton_desktop.gui.datasets.tree import DatasetTree
+from lepton_desktop.gui.datasets.view import DatasetView
 from lepton_desktop.gui.dialogs import ask
+from lepton_desktop.gui.ops import cancel_job, forget_job
 from lepton_desktop.gui.session import DATASET_JOB_KINDS, Changes, ProjectSession, describe_job
 from lepton_desktop.gui.widgets.banner import MessageBanner
-from lepton_desktop.gui.widgets.dataset_tree import DatasetTree
-from lepton_desktop.gui.widgets.dataset_view import DatasetView
-from lepton_desktop.gui.widgets.import_dialog import ImportDialog
 from lepton_desktop.gui.widgets.job_widgets import JobPanel
 
 if TYPE_CHECKING:
-    from lepton_desktop.gui.widgets.prep_dialog import PrepDialog
+    from lepton_desktop.gui.datasets.prep_dialog import PrepDialog
 
 _SUCCESS_MS = 10_000
 
@@ -164,7 +165,7 @@ class DatasetsTab(QWidget):
 
     def open_prep_dialog(self) -> PrepDialog | None:
         """Open the Prepare dialog for the selected version; the job starts on OK."""
-        from lepton_desktop.gui.widgets.prep_dialog import PrepDialog  # pandas: load on use
+        from lepton_desktop.gui.datasets.prep_dialog import PrepDialog  # pandas: load on use
 
         version = self.tree.selected_version()
         if self.session is None or version is None:
@@ -192,7 +193,7 @@ class DatasetsTab(QWidget):
 
     def _on_cancel_requested(self, job_id: int) -> None:
         if self.session is not None:
-            ops.cancel_job(self.session, job_id)
+            cancel_job(self.session, job_id)
 
     # -- job outcomes ----------------------------------------------------------------------
 
@@ -214,7 +215,7 @@ class DatasetsTab(QWidget):
         else:
             self.banner.show_message(f"{describe_job(job)} failed: {_failure(job, session)}",
                                      "error")
-        ops.forget_job(session, job.id)
+        forget_job(session, job.id)
 
     def _hide_success(self) -> None:
         if self.banner.level == "success":
