@@ -14,9 +14,9 @@ from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.tabs.training_tab import TrainingTab
-from lepton_desktop.gui.widgets.run_table import COLUMNS
-from lepton_desktop.gui.widgets.training_live import RunPoller
+from lepton_desktop.gui.training.poller import RunPoller
+from lepton_desktop.gui.training.run_table import COLUMNS
+from lepton_desktop.gui.training.tab import TrainingTab
 from tests.gui.conftest import REPO, WORKER_TIMEOUT_MS
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from PySide6.QtCore import QObject, Signal
 
 from lepton_desktop.gui.session import ProjectSession
-from lepton_desktop.gui.widgets import training_ops as ops
-from lepton_desktop.gui.widgets.run_format import is_active
+from lepton_desktop.gui.training import ops
+from lepton_desktop.gui.training.charts import TrainingCharts
+from lepton_desktop.gui.training.ops import Cursor, RunUpdate
+from lepton_desktop.gui.training.run_format import is_active
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
-from lepton_desktop.gui.widgets.training_charts import TrainingCharts
-from lepton_desktop.gui.widgets.training_ops import Cursor, RunUpdate
 
 
 class RunPoller(TickPoller):

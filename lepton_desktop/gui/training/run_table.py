@@ -23,10 +23,10 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
 from lepton_desktop.core.entities import ModelVersion, Run
-from lepton_desktop.gui.widgets import run_format as fmt
+from lepton_desktop.gui.training import run_format as fmt
+from lepton_desktop.gui.training.ops import RunsSnapshot
 from lepton_desktop.gui.widgets.formatting import format_duration
 from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
-from lepton_desktop.gui.widgets.training_ops import RunsSnapshot
 
 COLUMNS = ("Run", "Dataset", "Arch", "Status", "Epochs", "Duration", "Best", "Model")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1

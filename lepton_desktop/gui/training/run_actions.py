@@ -8,8 +8,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
 from lepton_desktop.core.entities import ModelVersion, Run
+from lepton_desktop.gui.training.run_format import is_active
 from lepton_desktop.gui.widgets.actions import make_action
-from lepton_desktop.gui.widgets.run_format import is_active
 
 
 class RunActions:

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import ModelVersion, Run
-from lepton_desktop.gui.widgets import run_format as fmt
-from lepton_desktop.gui.widgets.eval_charts import (
+from lepton_desktop.gui.training import run_format as fmt
+from lepton_desktop.gui.training.eval_charts import (
     ConfusionMatrixChart,
     GroupedBarChart,
     ImportanceChart,

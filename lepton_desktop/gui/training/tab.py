@@ -1,8 +1,8 @@
 """The Training tab: the new-run form, live charts, the runs table and the evaluation.
 
-Slots gather input and call one op (``widgets/training_ops.py``); the worker runs in
+Slots gather input and call one op (``training/ops.py``); the worker runs in
 its own process and the tab polls the project file incrementally while a run is
-active and the tab is visible (``widgets/training_live.py``). Hidden, the tab only
+active and the tab is visible (``training/poller.py``). Hidden, the tab only
 marks itself dirty and catches up when shown (Anki's ``refresh_if_needed``).
 """
 
@@ -28,17 +28,17 @@ from lepton_desktop.core.entities import Job, Run
 from lepton_desktop.gui.dialogs import ask
 from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.session import TRAINING_JOB_KINDS, Changes, ProjectSession
-from lepton_desktop.gui.widgets import run_format as fmt
-from lepton_desktop.gui.widgets import training_ops as ops
+from lepton_desktop.gui.training import ops
+from lepton_desktop.gui.training import run_format as fmt
+from lepton_desktop.gui.training.charts import TrainingCharts
+from lepton_desktop.gui.training.eval_view import EvaluationView
+from lepton_desktop.gui.training.form import FormError, TrainingForm
+from lepton_desktop.gui.training.ops import RunsSnapshot, RunUpdate
+from lepton_desktop.gui.training.poller import RunPoller
+from lepton_desktop.gui.training.run_actions import RunActions
+from lepton_desktop.gui.training.run_table import RunTable
 from lepton_desktop.gui.widgets.banner import MessageBanner
-from lepton_desktop.gui.widgets.eval_view import EvaluationView
 from lepton_desktop.gui.widgets.notifier import Notifier
-from lepton_desktop.gui.widgets.run_actions import RunActions
-from lepton_desktop.gui.widgets.run_table import RunTable
-from lepton_desktop.gui.widgets.training_charts import TrainingCharts
-from lepton_desktop.gui.widgets.training_form import FormError, TrainingForm
-from lepton_desktop.gui.widgets.training_live import RunPoller
-from lepton_desktop.gui.widgets.training_ops import RunsSnapshot, RunUpdate
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 _TRAIN_BUTTON_STYLE = """

@@ -22,7 +22,7 @@ from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.core.jobs import HEARTBEAT_INTERVAL_S
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.gui.session import Changes, ProjectSession
-from lepton_desktop.gui.widgets.run_format import ACTIVE_STATUSES
+from lepton_desktop.gui.training.run_format import ACTIVE_STATUSES
 
 if TYPE_CHECKING:
     from lepton_desktop.core.project import Project

@@ -19,8 +19,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from lepton_desktop.gui.training.ops import RunUpdate
 from lepton_desktop.gui.widgets.charts import SERIES_COLORS, IntegerAxis, SeriesBuffer, ThemedPlot
-from lepton_desktop.gui.widgets.training_ops import RunUpdate
 
 Key = tuple[int, str]  # (run id, series name)
 
