@@ -37,9 +37,9 @@ from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.start_page import StartPage
 from lepton_desktop.gui.tabs.serving_tab import ServingTab
-from lepton_desktop.gui.tabs.tuning_tab import TuningTab
 from lepton_desktop.gui.theme import ThemeManager
 from lepton_desktop.gui.training.tab import TrainingTab
+from lepton_desktop.gui.tuning.tab import TuningTab
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
 
 PROJECT_FILTER = "Lepton projects (*.lepton);;All files (*)"

@@ -16,9 +16,9 @@ from lepton_desktop.core.tuning.reading import COMPLETE, PRUNED, RUNNING
 from lepton_desktop.core.tuning.space import default_space
 from lepton_desktop.core.tuning.study_view import pareto_mask
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.tabs.tuning_tab import TuningTab
-from lepton_desktop.gui.widgets.study_charts import separated, stairs
-from lepton_desktop.gui.widgets.study_ops import StudyPoller
+from lepton_desktop.gui.tuning.charts import separated, stairs
+from lepton_desktop.gui.tuning.poller import StudyPoller
+from lepton_desktop.gui.tuning.tab import TuningTab
 from tests.gui.conftest import WORKER_TIMEOUT_MS
 from tests.helpers import snapshot
 from tests.study_factory import add_with_sql, generate, make_study_file

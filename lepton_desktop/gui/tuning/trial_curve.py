@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lepton_desktop.core.tuning.reading import STATES
 from lepton_desktop.core.tuning.study_view import StudyView
+from lepton_desktop.gui.tuning.charts import ACCENT, WARM
+from lepton_desktop.gui.tuning.ops import Curves
 from lepton_desktop.gui.widgets.charts import IntegerAxis, LineChart, ThemedPlot
-from lepton_desktop.gui.widgets.study_charts import ACCENT, WARM
-from lepton_desktop.gui.widgets.study_ops import Curves
 
 #: ``loader(run_id, on_done)`` reads a run's per-epoch metrics off the GUI thread.
 CurveLoader = Callable[[int, Callable[[Curves], None]], None]

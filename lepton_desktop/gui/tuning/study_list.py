@@ -1,6 +1,6 @@
 """The study list (left of the Tuning tab) and the selected study's summary.
 
-The list is rebuilt from :class:`~lepton_desktop.gui.widgets.study_ops.StudyEntry`
+The list is rebuilt from :class:`~lepton_desktop.gui.tuning.ops.StudyEntry`
 rows keeping the selection (by name); the summary shows the study's settings, its
 progress (finished trials of those planned) and the best value so far, which the
 tab takes from the trials it has read, so it moves with every poll.
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.gui.widgets.study_ops import StudyEntry
+from lepton_desktop.gui.tuning.ops import StudyEntry
 
 COLUMNS = ("Study", "Status", "Trials")
 _STATUS_COLORS = {

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBox
 
 from lepton_desktop.core.tuning.reading import COMPLETE, ParamInfo
 from lepton_desktop.core.tuning.study_view import ParamColumn, StudyView
-from lepton_desktop.gui.widgets.study_charts import GOLD, StudyChart, line_alpha, segments
-from lepton_desktop.gui.widgets.study_items import (
+from lepton_desktop.gui.tuning.charts import GOLD, StudyChart, line_alpha, segments
+from lepton_desktop.gui.tuning.plot_items import (
     N_LEVELS,
     DotsItem,
     ParamAxis,

@@ -1,10 +1,10 @@
 """The Tuning tab: studies, their live charts and trials, and what to do with the best one.
 
-The study list and summary are on the left; the charts (``widgets/study_views.py``),
+The study list and summary are on the left; the charts (``tuning/chart_panel.py``),
 the trials table and the selected trial's curves on the right. Slots gather input
-and call one op (``widgets/study_ops.py``): ``project.tuning`` runs on the session's
+and call one op (``tuning/ops.py``): ``project.tuning`` runs on the session's
 DB thread and ``tune`` workers run in their own processes. While the tab is visible
-and the shown study runs, :class:`~lepton_desktop.gui.widgets.study_ops.StudyPoller`
+and the shown study runs, :class:`~lepton_desktop.gui.tuning.poller.StudyPoller`
 reads only new and unfinished trials each second; hidden, the tab marks itself dirty
 and catches up when shown.
 """
@@ -27,15 +27,16 @@ from lepton_desktop.core.entities import DatasetVersion, Job, ModelVersion, Run,
 from lepton_desktop.core.tuning.reading import COMPLETE, PRUNED, RUNNING, UNFINISHED
 from lepton_desktop.core.tuning.study_view import StudyChange, StudyView
 from lepton_desktop.gui.session import TUNING_JOB_KINDS, Changes, ProjectSession
-from lepton_desktop.gui.widgets import study_ops as ops
+from lepton_desktop.gui.tuning import ops
+from lepton_desktop.gui.tuning.chart_panel import StudyCharts
+from lepton_desktop.gui.tuning.ops import StudyEntry
+from lepton_desktop.gui.tuning.poller import StudyPoller
+from lepton_desktop.gui.tuning.study_dialog import StudyDialog
+from lepton_desktop.gui.tuning.study_list import StudyList, StudySummary
+from lepton_desktop.gui.tuning.trial_curve import TrialCurve
+from lepton_desktop.gui.tuning.trial_table import TrialTable
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.banner import MessageBanner
-from lepton_desktop.gui.widgets.study_curve import TrialCurve
-from lepton_desktop.gui.widgets.study_dialog import StudyDialog
-from lepton_desktop.gui.widgets.study_list import StudyList, StudySummary
-from lepton_desktop.gui.widgets.study_ops import StudyEntry, StudyPoller
-from lepton_desktop.gui.widgets.study_table import TrialTable
-from lepton_desktop.gui.widgets.study_views import StudyCharts
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QWidget
 from lepton_desktop.core.tuning import importance
 from lepton_desktop.core.tuning.reading import COMPLETE, UNFINISHED
 from lepton_desktop.core.tuning.study_view import StudyView
-from lepton_desktop.gui.widgets.study_charts import ACCENT, StudyChart
+from lepton_desktop.gui.tuning.charts import ACCENT, StudyChart
 
 #: Recompute when the completed trials grew by this fraction ...
 GROWTH = 0.10

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QWidget
 
 from lepton_desktop.core.tuning.reading import COMPLETE, FAIL, PRUNED
 from lepton_desktop.core.tuning.study_view import StudyView, pareto_mask
+from lepton_desktop.gui.tuning.plot_items import DotsItem
 from lepton_desktop.gui.widgets.charts import SERIES_COLORS, IntegerAxis, SeriesBuffer, ThemedPlot
-from lepton_desktop.gui.widgets.study_items import DotsItem
 
 #: Finished trials whose learning curves are drawn at most: beyond it every k-th trial
 #: (painting 10,000 overlapping curves takes ~40 ms and shows no more than 2,500 do).

@@ -12,14 +12,14 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QWidget
 
 from lepton_desktop.core.tuning.study_view import StudyView
-from lepton_desktop.gui.widgets.study_charts import (
+from lepton_desktop.gui.tuning.charts import (
     HistoryChart,
     IntermediateChart,
     ParetoChart,
     StudyChart,
 )
-from lepton_desktop.gui.widgets.study_importance import ImportanceChart
-from lepton_desktop.gui.widgets.study_param_charts import (
+from lepton_desktop.gui.tuning.importance import ImportanceChart
+from lepton_desktop.gui.tuning.param_charts import (
     ContourChart,
     ParallelChart,
     SliceCharts,
