@@ -21,13 +21,13 @@ from lepton_desktop.core.entities import RequestRecord
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.tabs.serving_tab import ServingTab
-from lepton_desktop.gui.widgets import serving_ops as ops
-from lepton_desktop.gui.widgets.serving_charts import RequestStats
-from lepton_desktop.gui.widgets.serving_controls import OptionsError, parse_origins
-from lepton_desktop.gui.widgets.serving_live import ServingPoller
-from lepton_desktop.gui.widgets.serving_log import COLUMNS, STATUS_COLORS, RequestLogModel
-from lepton_desktop.gui.widgets.serving_snippets import snippet
+from lepton_desktop.gui.serving import ops
+from lepton_desktop.gui.serving.charts import RequestStats
+from lepton_desktop.gui.serving.poller import ServingPoller
+from lepton_desktop.gui.serving.request_log import COLUMNS, STATUS_COLORS, RequestLogModel
+from lepton_desktop.gui.serving.server_panel import OptionsError, parse_origins
+from lepton_desktop.gui.serving.snippets import snippet
+from lepton_desktop.gui.serving.tab import ServingTab
 from tests.gui.conftest import IRIS, WORKER_TIMEOUT_MS
 from tests.helpers import snapshot
 

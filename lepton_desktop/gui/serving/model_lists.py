@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import ModelVersion
-from lepton_desktop.gui.widgets.serving_ops import rollback_target
+from lepton_desktop.gui.serving.ops import rollback_target
 
 REF_ROLE = Qt.ItemDataRole.UserRole
 _CHECKED, _UNCHECKED = Qt.CheckState.Checked, Qt.CheckState.Unchecked

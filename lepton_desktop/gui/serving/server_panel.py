@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import Deployment
+from lepton_desktop.gui.serving.ops import ServerOptions
 from lepton_desktop.gui.widgets.fields import check_box, double_spin, int_spin
-from lepton_desktop.gui.widgets.serving_ops import ServerOptions
 
 DEFAULT_PORT = 8765
 LOOPBACK = "127.0.0.1"

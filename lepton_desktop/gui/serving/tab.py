@@ -26,19 +26,19 @@ from PySide6.QtWidgets import (
 
 from lepton_desktop.core.entities import Deployment, Job, ModelVersion, RequestRecord
 from lepton_desktop.gui.ops import forget_job
+from lepton_desktop.gui.serving import ops
+from lepton_desktop.gui.serving.charts import ServingCharts
+from lepton_desktop.gui.serving.export_dialog import ExportDialog
+from lepton_desktop.gui.serving.model_lists import LoadedModels, ModelPicker
+from lepton_desktop.gui.serving.ops import ServingUpdate
+from lepton_desktop.gui.serving.poller import ServingPoller
+from lepton_desktop.gui.serving.request_log import RequestDetail, RequestLogView
+from lepton_desktop.gui.serving.server_panel import OptionsError, ServerPanel
+from lepton_desktop.gui.serving.snippets import SnippetView
 from lepton_desktop.gui.session import Changes, ProjectSession
-from lepton_desktop.gui.widgets import serving_ops as ops
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.banner import MessageBanner
 from lepton_desktop.gui.widgets.notifier import Notifier
-from lepton_desktop.gui.widgets.serving_charts import ServingCharts
-from lepton_desktop.gui.widgets.serving_controls import OptionsError, ServerPanel
-from lepton_desktop.gui.widgets.serving_export import ExportDialog
-from lepton_desktop.gui.widgets.serving_live import ServingPoller
-from lepton_desktop.gui.widgets.serving_log import RequestDetail, RequestLogView
-from lepton_desktop.gui.widgets.serving_models import LoadedModels, ModelPicker
-from lepton_desktop.gui.widgets.serving_ops import ServingUpdate
-from lepton_desktop.gui.widgets.serving_snippets import SnippetView
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 #: How long Stop waits to see the server stopped before the button comes back.

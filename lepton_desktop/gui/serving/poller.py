@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from lepton_desktop.gui.serving import ops
+from lepton_desktop.gui.serving.ops import ServingUpdate
 from lepton_desktop.gui.session import ProjectSession
-from lepton_desktop.gui.widgets import serving_ops as ops
-from lepton_desktop.gui.widgets.serving_ops import ServingUpdate
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
 
 

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.gui.widgets.serving_controls import copy_text
-from lepton_desktop.gui.widgets.serving_ops import SnippetSample
+from lepton_desktop.gui.serving.ops import SnippetSample
+from lepton_desktop.gui.serving.server_panel import copy_text
 
 KINDS = ("curl", "Python (httpx)", "tritonclient")
 #: V2 datatypes of raw input kinds (text and categories travel as BYTES).
