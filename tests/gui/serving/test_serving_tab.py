@@ -1,9 +1,8 @@
-"""The Serving tab: the request log, charts, settings, models and snippets on real
-project files, then one real ``serve`` worker answering real HTTP requests."""
+"""The Serving tab in the real window on real project files: its log, settings, models
+and snippets, then one real ``serve`` worker answering real HTTP requests."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -13,22 +12,19 @@ from typing import Any
 import httpx
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from lepton_desktop.core.entities import RequestRecord
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.serving import ops
-from lepton_desktop.gui.serving.charts import RequestStats
 from lepton_desktop.gui.serving.poller import ServingPoller
-from lepton_desktop.gui.serving.request_log import COLUMNS, STATUS_COLORS, RequestLogModel
-from lepton_desktop.gui.serving.server_panel import OptionsError, parse_origins
+from lepton_desktop.gui.serving.request_log import COLUMNS
 from lepton_desktop.gui.serving.snippets import snippet
 from lepton_desktop.gui.serving.tab import ServingTab
-from tests.gui.conftest import IRIS, WORKER_TIMEOUT_MS
+from tests.gui.conftest import WORKER_TIMEOUT_MS
 from tests.helpers import snapshot
 
 pytestmark = pytest.mark.gui
@@ -38,33 +34,6 @@ OpenProject = Callable[[Path], None]
 @pytest.fixture(autouse=True)
 def _fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ServingPoller, "INTERVAL_MS", 100)
-
-
-@pytest.fixture(scope="module")
-def _trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """iris with two model versions (trained once for the module, in-process)."""
-    path = tmp_path_factory.mktemp("serving") / "trained.lepton"
-    with Project.create(path) as project:
-        project.import_dataset(IRIS, "iris", target="species")
-        for _ in range(2):
-            project.train("iris", epochs=3, seed=0)
-    return path
-
-
-@pytest.fixture
-def trained(_trained: Path, tmp_path: Path) -> Path:
-    """A copy of the trained project for one test."""
-    path = tmp_path / "trained.lepton"
-    shutil.copy(_trained, path)
-    return path
-
-
-def _record(i: int, ts: float, status: int = 200, latency: float = 2.0) -> RequestRecord:
-    return RequestRecord(
-        id=i, deployment_id=1, ts=ts, request_id=f"r{i}", method="POST", path="/predict",
-        protocol="predict", model="iris-mlp", version=2, status=status, latency_ms=latency,
-        n_rows=1, inputs=[{"sepal_length": 5.1}], outputs=[{"label": "setosa"}], error=None,
-    )  # fmt: skip
 
 
 def _log_rows(deployment_id: int, start: int, count: int, **fields: Any) -> list[dict[str, Any]]:
@@ -104,64 +73,6 @@ def _open_serving(
     window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(lambda: len(tab.versions) == 2, timeout=10_000)
     return tab
-
-
-# -- widgets on synthetic rows ------------------------------------------------------------
-
-
-def test_log_model_appends_in_batches_caps_rows_and_colours_statuses(qtbot: QtBot) -> None:
-    model = RequestLogModel(max_rows=5)
-    inserted: list[tuple[int, int]] = []
-    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
-    now = time.time()
-    model.append([_record(i, now + i) for i in range(3)])
-    model.append([_record(i, now + i, status=500 if i == 6 else 200) for i in range(3, 7)])
-    assert inserted == [(0, 2), (1, 4)]  # two rows dropped first, then one insert
-    assert model.rowCount() == 5
-    assert [r.id for r in model.records] == [2, 3, 4, 5, 6]  # the oldest were dropped
-    assert all(r.inputs is None for r in model.records)  # slim rows; details are read apart
-    status = COLUMNS.index("Status")
-    cell = model.index(4, status)
-    assert model.data(cell) == "500"
-    assert model.data(cell, Qt.ItemDataRole.ForegroundRole) == QColor(STATUS_COLORS[5])
-    assert model.data(model.index(0, status), Qt.ItemDataRole.ForegroundRole) == QColor(
-        STATUS_COLORS[2]
-    )
-    assert model.data(model.index(0, COLUMNS.index("Model"))) == "iris-mlp:2"
-
-
-def test_stats_bin_rate_and_latency_percentiles() -> None:
-    stats = RequestStats(window_s=60)
-    now = 1_000_000.0
-    # 10 requests in the last second (out of order), 1 to 100 ms; one older than the window.
-    records = [
-        _record(i, now - 0.05 - 0.09 * (i % 10), latency=float(1 + i * 11)) for i in range(10)
-    ]
-    stats.add([_record(99, now - 120)])
-    stats.add(list(reversed(records)))
-    assert list(stats.ts) == sorted(stats.ts)
-    stats.prune(now)
-    assert len(stats.ts) == 10
-    x, rate = stats.rate(now)
-    assert x[-1] == pytest.approx(0.0) and rate[-1] == 10 and rate.sum() == 10
-    _, p50, p99 = stats.latency_percentiles(now)
-    latencies = [r.latency_ms for r in records]
-    assert p50[-1] == pytest.approx(sorted(latencies)[4] / 2 + sorted(latencies)[5] / 2)
-    assert p99[-1] == pytest.approx(max(latencies), rel=0.02)
-    assert all(v != v for v in p50[:-1])  # NaN where no request fell
-    assert stats.recent(now, span_s=10)[0] == pytest.approx(1.0)
-
-
-def test_cors_origins_are_checked_line_by_line() -> None:
-    assert parse_origins("https://app.example.com\n\n  http://localhost:3000/ \n*") == [
-        "https://app.example.com",
-        "http://localhost:3000",
-        "*",
-    ]
-    with pytest.raises(OptionsError, match=r"line 2 \('ftp://files'\)"):
-        parse_origins("https://ok.example\nftp://files")
-    with pytest.raises(OptionsError, match="line 1"):
-        parse_origins("https://app.example.com/path")
 
 
 def test_snippets_send_a_real_row_to_the_shown_url(trained: Path) -> None:
