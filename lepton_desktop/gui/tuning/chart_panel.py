@@ -12,18 +12,11 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QWidget
 
 from lepton_desktop.core.tuning.study_view import StudyView
-from lepton_desktop.gui.tuning.charts import (
-    HistoryChart,
-    IntermediateChart,
-    ParetoChart,
-    StudyChart,
-)
+from lepton_desktop.gui.tuning.charts import HistoryChart, IntermediateChart, StudyChart
+from lepton_desktop.gui.tuning.contour_chart import ContourChart
 from lepton_desktop.gui.tuning.importance import ImportanceChart
-from lepton_desktop.gui.tuning.param_charts import (
-    ContourChart,
-    ParallelChart,
-    SliceCharts,
-)
+from lepton_desktop.gui.tuning.param_charts import ParallelChart, SliceCharts
+from lepton_desktop.gui.tuning.pareto_chart import ParetoChart
 
 
 class StudyCharts(QTabWidget):
