@@ -60,7 +60,7 @@ class Ours:
     def __init__(self, path: Path) -> None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from lepton_desktop.gui.app import create_app
-        from lepton_desktop.gui.widgets.study_views import StudyCharts
+        from lepton_desktop.gui.tuning.chart_panel import StudyCharts
 
         self.app = create_app()
         self.path = path

@@ -1,7 +1,8 @@
 """The main window: a thin shell that assembles the tabs, menus and status bar.
 
-Opening projects lives in ``opening.py``, the work of each tab in ``tabs/``; the
-window wires them together, remembers recent files and its layout, and routes drops.
+Opening projects lives in ``opening.py``, the work of each tab in its feature's
+package (``datasets/``, ``training/``, ``tuning/``, ``serving/``); the window wires
+them together, remembers recent files and its layout, and routes drops.
 """
 
 from __future__ import annotations
@@ -29,18 +30,18 @@ from PySide6.QtWidgets import (
 
 from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
 from lepton_desktop.gui import ops
+from lepton_desktop.gui.datasets.tab import DatasetsTab
 from lepton_desktop.gui.dialogs import ask, show_about, show_exception
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.opening import ProjectOpener
+from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
-from lepton_desktop.gui.tabs.datasets_tab import DatasetsTab
-from lepton_desktop.gui.tabs.serving_tab import ServingTab
-from lepton_desktop.gui.tabs.training_tab import TrainingTab
-from lepton_desktop.gui.tabs.tuning_tab import TuningTab
+from lepton_desktop.gui.start_page import StartPage
 from lepton_desktop.gui.theme import ThemeManager
+from lepton_desktop.gui.training.tab import TrainingTab
+from lepton_desktop.gui.tuning.tab import TuningTab
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
-from lepton_desktop.gui.widgets.start_page import StartPage
 
 PROJECT_FILTER = "Lepton projects (*.lepton);;All files (*)"
 DATA_SUFFIXES = (*TABULAR_SUFFIXES,)

@@ -1,38 +1,10 @@
-"""Small GUI operations: each gathers nothing, calls core through the session, and
-reports what changed (Anki's ``operations`` modules). Slots call these."""
+"""App-wide operations on jobs of any kind (Anki's ``operations``): the status bar and
+every tab cancel and forget jobs through these. Each feature's own operations are in
+its package's ``ops.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from lepton_desktop.gui.session import Changes, ProjectSession
-
-if TYPE_CHECKING:
-    from lepton_desktop.core.datasets.prep import PrepOptions
-    from lepton_desktop.core.entities import DatasetVersion
-    from lepton_desktop.gui.tasks import OnError
-
-
-def load_datasets(
-    session: ProjectSession, on_done: Callable[[list[DatasetVersion]], None], owner: Any = None
-) -> None:
-    """Read every ready dataset version."""
-    session.query(lambda p: p.datasets(), on_done, owner=owner)
-
-
-def start_import(
-    session: ProjectSession, args: dict[str, Any], on_error: OnError | None = None
-) -> None:
-    """Queue an import job (source, name, kind, target, time_column) and start its worker."""
-    session.jobs.submit("import", args, on_error=on_error)
-
-
-def start_prep(
-    session: ProjectSession, ref: str, options: PrepOptions, on_error: OnError | None = None
-) -> None:
-    """Queue a preparation of ``ref`` into a new version and start its worker."""
-    session.jobs.submit("prep", {"dataset": ref, "options": options.to_dict()}, on_error=on_error)
+from lepton_desktop.gui.session import ProjectSession
 
 
 def cancel_job(session: ProjectSession, job_id: int) -> None:
@@ -41,12 +13,9 @@ def cancel_job(session: ProjectSession, job_id: int) -> None:
 
 
 def forget_job(session: ProjectSession, job_id: int) -> None:
-    """Delete a finished job's row once its outcome has been shown."""
-    session.query(lambda p: p.forget_job(job_id))
+    """Delete an ended job's row once its outcome has been shown.
 
-
-def delete_dataset(
-    session: ProjectSession, name: str, on_error: OnError | None = None
-) -> None:
-    """Delete a dataset and all its versions."""
-    session.command(lambda p: p.delete_dataset(name), Changes(datasets=True), on_error=on_error)
+    Housekeeping only (a run, a dataset version or an export keeps all it made), so a
+    failure (the project closed meanwhile, a busy file) is not reported: the row stays.
+    """
+    session.query(lambda p: p.forget_job(job_id), on_error=lambda exc: None)

@@ -55,6 +55,24 @@ def window(qtbot: QtBot, settings: AppSettings) -> Iterator[MainWindow]:
 
 
 @pytest.fixture
+def open_session(qtbot: QtBot) -> Iterator[Callable[[Path], ProjectSession]]:
+    """Opens a session (its own DB thread) on a project file, for one widget without the
+    window; every session opened is closed after the test."""
+    sessions: list[ProjectSession] = []
+
+    def do_open(path: Path) -> ProjectSession:
+        session = ProjectSession(path)
+        with qtbot.waitSignal(session.opened, timeout=10_000):
+            session.open()
+        sessions.append(session)
+        return session
+
+    yield do_open
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
 def open_project(qtbot: QtBot, window: MainWindow) -> Callable[[Path], None]:
     """Open a project in the window and wait until its dataset list is shown."""
 

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.gui.app import parse_args, run
+from lepton_desktop.gui.datasets.import_dialog import ImportDialog
 from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.settings import AppSettings
-from lepton_desktop.gui.widgets.import_dialog import ImportDialog
 from lepton_desktop.paths import demo_project_path
 
 pytestmark = pytest.mark.gui

@@ -2,7 +2,8 @@
 
 Each chart keeps its plot items for its whole life and only calls ``setOpts`` /
 ``setData`` on them (pyqtgraph's recipe), with peak downsampling and clip-to-view
-for long series.
+for long series. Live series grow in a :class:`SeriesBuffer` (numpy arrays that
+double when full); steps, epochs and trial numbers use an :class:`IntegerAxis`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,50 @@ from PySide6.QtWidgets import QWidget
 SERIES_COLORS = ("#3a7bd5", "#e76f51", "#2a9d8f", "#e9c46a", "#9b5de5", "#f15bb5", "#00bbf9")
 _MAX_TICK_LABELS = 16
 _LABEL_CHARS = 12
+
+
+class SeriesBuffer:
+    """x and y values in numpy arrays that grow by doubling (amortised O(1) appends).
+
+    Args:
+        capacity: the initial number of points held without growing.
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.size = 0
+
+    def extend(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Append points."""
+        end = self.size + len(x)
+        if end > len(self._x):
+            capacity = max(end, 2 * len(self._x))
+            self._x = np.resize(self._x, capacity)
+            self._y = np.resize(self._y, capacity)
+        self._x[self.size : end] = x
+        self._y[self.size : end] = y
+        self.size = end
+
+    @property
+    def x(self) -> np.ndarray:
+        """The x values held (a view)."""
+        return self._x[: self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        """The y values held (a view)."""
+        return self._y[: self.size]
+
+
+class IntegerAxis(pg.AxisItem):
+    """An axis of whole numbers (steps, epochs): no ticks between them."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:
+        """pyqtgraph's spacings, without those finer than 1."""
+        levels = super().tickSpacing(minVal, maxVal, size)
+        kept = [(spacing, offset) for spacing, offset in levels if spacing >= 1]
+        return kept or [(1.0, 0.0)]
 
 
 class ThemedPlot(pg.PlotWidget):

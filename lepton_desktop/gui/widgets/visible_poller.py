@@ -1,8 +1,8 @@
 """A tab that reads the project only while it is shown (Anki's ``refresh_if_needed``).
 
 Hidden, such a tab only marks itself dirty when the session reports a change; shown
-again, it catches up and polls while what it shows is live. The Training and Tuning
-tabs share this; each says what catching up reads and when its poller runs.
+again, it catches up and polls while what it shows is live. Each tab says what
+catching up reads and when its poller runs.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""GUI tests (pytest-qt, offscreen); sub-packages mirror lepton_desktop.gui's features."""

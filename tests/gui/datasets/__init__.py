@@ -1,0 +1,1 @@
+"""Tests of lepton_desktop.gui.datasets."""

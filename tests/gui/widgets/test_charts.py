@@ -1,0 +1,55 @@
+"""Chart bases every feature draws with: buffers, integer axes, bars, lines, palettes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QColor, QPalette
+from pytestqt.qtbot import QtBot
+
+from lepton_desktop.gui.widgets.charts import BarChart, IntegerAxis, LineChart, SeriesBuffer
+
+pytestmark = pytest.mark.gui
+
+
+def test_series_buffer_grows_by_doubling_and_keeps_every_point() -> None:
+    buffer = SeriesBuffer(capacity=4)
+    buffer.extend(np.arange(3.0), np.arange(3.0) * 2)
+    buffer.extend(np.arange(3.0, 5.0), np.arange(3.0, 5.0) * 2)  # past the capacity
+    assert buffer.size == 5 and len(buffer._x) == 8
+    buffer.extend(np.arange(5.0, 30.0), np.arange(5.0, 30.0) * 2)  # more than double
+    assert buffer.size == 30 and len(buffer._x) >= 30
+    assert np.array_equal(buffer.x, np.arange(30.0))
+    assert np.array_equal(buffer.y, np.arange(30.0) * 2)
+
+
+def test_integer_axis_puts_no_tick_between_whole_numbers(qtbot: QtBot) -> None:
+    axis = IntegerAxis("bottom")
+    assert all(spacing >= 1 for spacing, _ in axis.tickSpacing(0.0, 3.0, 600.0))
+    assert axis.tickSpacing(0.0, 0.5, 600.0) == [(1.0, 0.0)]
+
+
+def test_bar_chart_draws_counts_or_a_histogram(qtbot: QtBot) -> None:
+    chart = BarChart(title="species")
+    qtbot.addWidget(chart)
+    chart.show_counts(["setosa", "versicolor", "virginica"], [50, 50, 50])
+    assert chart.n_bars == 3
+    chart.show_counts(["", ""], [4, 6], edges=[0.0, 0.5, 1.0])
+    assert chart.n_bars == 2
+    chart.clear_bars()
+    assert chart.n_bars == 0
+
+
+def test_line_chart_keeps_one_curve_per_series_and_follows_the_palette(qtbot: QtBot) -> None:
+    chart = LineChart(title="requests")
+    qtbot.addWidget(chart)
+    x = np.arange(10.0)
+    chart.show_series(x, {"rate": x, "p50": x * 2}, dates=False)
+    assert chart.series_names == ["rate", "p50"]
+    chart.show_series(x, {"rate": x + 1}, dates=True)
+    assert chart.series_names == ["rate"]
+
+    dark = QPalette(chart.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1e1f22"))
+    chart.setPalette(dark)  # a theme switch
+    assert chart.background_color == QColor("#1e1f22")
