@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
+    from lepton_desktop.core.export import ExportResult
     from lepton_desktop.core.progress import Reporter
     from lepton_desktop.core.registry.registry import ModelRegistry
     from lepton_desktop.core.serving.manager import ServingManager
@@ -157,6 +158,33 @@ class Project:
             result["baseline"],
             self.models.get(result["model"]),
         )
+
+    def export(
+        self,
+        model: str,
+        format: str,
+        out: Path | str,
+        *,
+        reporter: Reporter | None = None,
+        **checks: Any,
+    ) -> ExportResult:
+        """Export a model version as ``lepton-desktop export`` does (checked, atomic).
+
+        Args:
+            model: ``name``, ``name:N`` or ``name@alias``.
+            format: torchscript, onnx, bundle or triton.
+            out: the file to write (triton: the model repository directory).
+            reporter: progress, and cancellation between steps.
+            **checks: ``tolerance``/``reference`` of
+                :func:`~lepton_desktop.core.export.export_model`.
+
+        Raises:
+            InvalidOptionError, NotFoundError, ExportMismatchError, CancelledError:
+                see :func:`~lepton_desktop.core.export.export_model`; nothing is kept.
+        """
+        from lepton_desktop.core.export import export_model
+
+        return export_model(self.ctx, model, format, out, reporter, **checks)
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

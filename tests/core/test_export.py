@@ -21,7 +21,7 @@ from lepton_desktop.core.errors import (
     LeptonError,
     NotFoundError,
 )
-from lepton_desktop.core.export import ExportMismatchError, OutputExistsError, export_model
+from lepton_desktop.core.export import ExportMismatchError, OutputExistsError
 from lepton_desktop.core.export.onnx_model import check_onnx, onnx_bytes
 from lepton_desktop.core.export.verify import CheckBatch, Tolerance, synthetic_batch
 from lepton_desktop.core.inference.bundle import read_bundle
@@ -68,7 +68,7 @@ def test_onnx_answers_like_the_predictor_in_onnxruntime(
     project: Project, tmp_path: Path, model: str
 ) -> None:
     out = tmp_path / f"{model}.onnx"
-    result = export_model(project, f"{model}:1", "onnx", out)
+    result = project.export(f"{model}:1", "onnx", out)
     assert result.path == out and out.is_file() and result.model == f"{model}:1"
     assert result.max_abs_diff < 1e-4 and "test rows of" in result.checked_on
     predictor = Predictor.from_project(project, f"{model}:1")
@@ -99,7 +99,7 @@ def test_torchscript_answers_like_the_predictor(
     project: Project, tmp_path: Path, model: str
 ) -> None:
     out = tmp_path / f"{model}.pt"
-    result = export_model(project, f"{model}:1", "torchscript", out)
+    result = project.export(f"{model}:1", "torchscript", out)
     assert result.max_abs_diff < 1e-4 and result.sha256 and len(result.sha256) == 64
     predictor = Predictor.from_project(project, f"{model}:1")
     extra = {"lepton.json": ""}
@@ -120,7 +120,7 @@ def test_alias_and_progress(project: Project, tmp_path: Path) -> None:
         def update(self, done: int, total: int | None, message: str = "") -> None:
             seen.append((done, total, message))
 
-    result = export_model(project, "iris@champion", "onnx", tmp_path / "m.onnx", Recorder())
+    result = project.export("iris@champion", "onnx", tmp_path / "m.onnx", reporter=Recorder())
     assert result.model == "iris:1"
     assert seen[0][2] == "loading iris:1" and seen[-1][0] == seen[-1][1] == 4
 
@@ -133,7 +133,7 @@ def test_cancelling_midway_leaves_nothing(project: Project, tmp_path: Path, fmt:
                 raise CancelledError()
 
     with pytest.raises(CancelledError):
-        export_model(project, "digits:1", fmt, tmp_path / "out", CancelAtWriting())
+        project.export("digits:1", fmt, tmp_path / "out", reporter=CancelAtWriting())
     assert os.listdir(tmp_path) == []
 
 
@@ -144,13 +144,13 @@ def test_a_file_that_answers_differently_is_refused_and_not_written(
     out = tmp_path / ("repo" if fmt == "triton" else f"m.{fmt}")
     # iris:1's file checked against iris:2's answers: a genuinely different model.
     with pytest.raises(ExportMismatchError, match=r"differs from the model.*refused, nothing"):
-        export_model(project, "iris:1", fmt, out, reference="iris:2")
+        project.export("iris:1", fmt, out, reference="iris:2")
     assert os.listdir(tmp_path) == []  # neither the file nor a temporary one
 
 
 def test_bundle_round_trip_predicts_like_the_project(project: Project, tmp_path: Path) -> None:
     out = tmp_path / "iris.zip"
-    result = export_model(project, "iris@champion", "bundle", out)
+    result = project.export("iris@champion", "bundle", out)
     assert result.max_abs_diff == 0.0 and result.notes == ()
     (parts,) = read_bundle(out)
     original = ModelParts.from_project(project, "iris:1")
@@ -178,7 +178,7 @@ def test_bundle_round_trip_predicts_like_the_project(project: Project, tmp_path:
 
 def test_triton_repository_config_matches_the_onnx_graph(project: Project, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    result = export_model(project, "iris:1", "triton", repo)
+    result = project.export("iris:1", "triton", repo)
     assert result.path == repo and result.max_abs_diff < 1e-4
     assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()) == [
         "iris/1/model.onnx",
@@ -203,12 +203,12 @@ def test_triton_repository_config_matches_the_onnx_graph(project: Project, tmp_p
         "virginica",
     ]
     # A second model joins the existing repository; an existing one is never replaced.
-    export_model(project, "nile", "triton", repo)
+    project.export("nile", "triton", repo)
     nile = _model_config(repo / "nile" / "config.pbtxt")
     assert list(nile.input[0].dims) == [8, 1] and [o.name for o in nile.output] == ["value"]
     before = (repo / "iris" / "1" / "model.onnx").read_bytes()
     with pytest.raises(OutputExistsError, match="repo/iris already exists"):
-        export_model(project, "iris:2", "triton", repo)
+        project.export("iris:2", "triton", repo)
     assert (repo / "iris" / "1" / "model.onnx").read_bytes() == before
     assert sorted(os.listdir(repo)) == ["iris", "nile"]
 
@@ -298,7 +298,7 @@ def test_bad_destinations_and_refs_change_nothing(
     with Project.open(path) as project:
         for ref, fmt, out, error, message in cases:
             with pytest.raises(error, match=message):
-                export_model(project, ref, fmt, out)
+                project.export(ref, fmt, out)
         if os.geteuid() == 0:  # root writes anywhere but to /proc
             unwritable = Path("/proc/lepton-export-test.onnx")
         else:
@@ -306,7 +306,7 @@ def test_bad_destinations_and_refs_change_nothing(
             locked.mkdir(mode=0o500)
             unwritable = locked / "m.onnx"
         with pytest.raises(LeptonError, match=r"(cannot write|not writable)"):
-            export_model(project, "iris", "onnx", unwritable)
+            project.export("iris", "onnx", unwritable)
         assert not unwritable.exists()
     assert existing.read_bytes() == b"keep me"
     left = {n for n in os.listdir(tmp_path) if not n.startswith("p.lepton")} - {"locked"}
@@ -322,7 +322,7 @@ def test_without_its_dataset_a_model_is_checked_on_a_synthetic_batch(
     shutil.copy(export_project, path)
     with Project.open(path) as project:
         project.delete_dataset("iris")
-        result = export_model(project, "iris:1", "bundle", tmp_path / "iris.zip")
+        result = project.export("iris:1", "bundle", tmp_path / "iris.zip")
     assert result.checked_on == "a synthetic batch of 64 rows" and result.max_abs_diff == 0.0
     with zipfile.ZipFile(tmp_path / "iris.zip") as archive:
         card = archive.read("models/0/MODEL_CARD.md").decode()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from lepton_desktop.core.export import export_model
 from lepton_desktop.core.inference.bundle import InvalidBundleError, read_bundle
 from lepton_desktop.core.project import Project
 from tests.export_factory import export_project  # noqa: F401
@@ -23,7 +22,7 @@ from tests.export_factory import export_project  # noqa: F401
 def good(export_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
     out = tmp_path_factory.mktemp("bundle") / "good.zip"
     with Project.open(export_project) as project:
-        export_model(project, "iris:1", "bundle", out)
+        project.export("iris:1", "bundle", out)
     return out
 
 

@@ -78,11 +78,10 @@ def test_serve_refuses_other_addresses_without_a_token(
 def test_serve_a_bundle_with_two_worker_processes(
     project: Path, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
-    from lepton_desktop.core.export import export_model
 
     bundle = tmp_path / "iris.zip"
     with Project.open(project) as opened:
-        export_model(opened, "iris:1", "bundle", bundle)
+        opened.export("iris:1", "bundle", bundle)
     log = tmp_path / "log.lepton"
     process, url = _serve(
         [str(bundle), "--port", "0", "--workers", "2", "--log", str(log)], cli_env

@@ -7,11 +7,32 @@ bar (trials done, best so far), exactly as the GUI's worker process would.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from lepton_desktop.cli import print_json
-from lepton_desktop.commands import _run_job, open_project
+from lepton_desktop.cli.common import Command, open_project, print_json, run_in_foreground
 from lepton_desktop.core.errors import LeptonError
+
+
+def _add_tune(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("tune", help="tune hyperparameters with Optuna (or extend a study)")
+    p.add_argument("project", type=Path)
+    p.add_argument("dataset", nargs="?", help="NAME or NAME:VERSION (omit with --resume)")
+    p.add_argument("--arch", choices=("mlp", "cnn", "rnn"))
+    p.add_argument("--trials", type=int, help="trials to finish (with --resume: this many more)")
+    p.add_argument("--sampler", help="tpe (default), gp, grid, random or cmaes")
+    p.add_argument("--pruner", help="median (default), hyperband or none")
+    p.add_argument("--jobs", type=int, help="trials at once on this machine (default 1)")
+    p.add_argument("--storage", help="shared Optuna storage URL (default: the project file)")
+    p.add_argument("--space", type=Path, help="search space, a .json or .toml file")
+    p.add_argument("--metric", help="validation metric to optimize (default f1, or mse)")
+    p.add_argument("--objectives", help="several objectives, e.g. f1,params")
+    p.add_argument("--epochs", type=int, help="epochs per trial (default: as training decides)")
+    p.add_argument("--study", help="the study's name (join it on a shared --storage)")
+    p.add_argument("--resume", metavar="STUDY", help="extend a study with --trials more")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    return p
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
@@ -25,7 +46,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         else:
             name = _create(project, args)
             job_id = project.tuning.queue(name)
-    result = _run_job(args.project, job_id, "tune", f"tuning {name}", unit="trial")
+    result = run_in_foreground(args.project, job_id, "tune", f"tuning {name}", unit="trial")
     if args.json:
         print_json(result)
         return
@@ -82,3 +103,7 @@ def _print_result(result: dict[str, Any]) -> None:
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+#: This group's subcommands, for ``entry.build_parser``.
+COMMANDS = (Command("tune", _add_tune, cmd_tune),)

@@ -12,7 +12,7 @@ import onnxruntime
 import pytest
 
 from lepton_desktop.core.inference.bundle import read_bundle
-from tests.e2e.test_cli import assert_user_error, cli
+from tests.cli.test_cli import assert_user_error, cli
 from tests.export_factory import export_project  # noqa: F401
 from tests.helpers import snapshot
 

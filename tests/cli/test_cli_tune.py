@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lepton_desktop.core.project import Project
-from tests.e2e.test_cli import assert_user_error, cli
+from tests.cli.test_cli import assert_user_error, cli
 from tests.helpers import snapshot
 
 pytestmark = pytest.mark.slow

@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lepton_desktop.cli.common import Command, open_project, run_queued_job
 from lepton_desktop.core.errors import CancelledError, LeptonError
 
 #: The token can come from the environment, where ``ps`` does not show it.
 TOKEN_ENV = "LEPTON_SERVE_TOKEN"
 
 
-def add_serve_parser(sub: Any) -> None:
-    """The ``serve`` subcommand's arguments."""
+def _add_serve(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve models over HTTP (KServe V2, MLflow, native)")
     p.add_argument("source", type=Path, help="a project file, or a bundle .zip")
     p.add_argument(
@@ -43,6 +43,7 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds before a 504")
     p.add_argument("--log", type=Path, metavar="FILE.lepton", help="bundle: log requests here")
+    return p
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,15 +97,11 @@ def _say(message: str) -> None:
 
 
 def _serve_project(args: argparse.Namespace) -> int:
-    from lepton_desktop.commands import open_project
-    from lepton_desktop.core.jobs import run_job
-    from lepton_desktop.workers.kinds import JOB_FUNCTIONS
-
     with open_project(args.source) as project:
         deployment, job_id = project.serving.queue(
             args.model, host=args.host, port=args.port, token=args.token, **_options(args)
         )
-    job = run_job(args.source, job_id, JOB_FUNCTIONS["serve"], echo=_Announce())
+    job = run_queued_job(args.source, job_id, "serve", echo=_Announce())
     if job.status == "failed":
         raise LeptonError((job.error or "the server failed").strip().splitlines()[-1])
     print(f"stopped deployment {deployment.id}", file=sys.stderr)
@@ -151,7 +148,6 @@ def _raise_cancel(signum: int, frame: object) -> None:
 
 
 def _log_deployment(path: Path, spec: Any, refs: list[str]) -> int:
-    from lepton_desktop.commands import open_project
     from lepton_desktop.core.project import Project
     from lepton_desktop.core.store import serving as serving_store
 
@@ -170,3 +166,7 @@ def _record(spec: Any, **fields: Any) -> None:
 
     with Project.open(spec.log_path) as project:
         project.serving.update(spec.deployment_id, **fields)
+
+
+#: This group's subcommands, for ``entry.build_parser``.
+COMMANDS = (Command("serve", _add_serve, cmd_serve),)

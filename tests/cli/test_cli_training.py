@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import assert_user_error, cli
+from tests.cli.test_cli import assert_user_error, cli
 from tests.helpers import snapshot
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "sample_data"

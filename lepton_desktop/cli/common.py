@@ -1,0 +1,126 @@
+"""What the commands share: opening a project, one JSON object, foreground jobs, ``--split``.
+
+This is the command line's one door into the job machinery: ``core.jobs.run_job``
+and the job functions by kind are imported here and nowhere else in the package.
+
+Project and job imports happen inside the functions, so that ``lepton-desktop
+--help`` (which imports every command group to build its parser) stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from lepton_desktop.core.errors import InvalidOptionError, LeptonError
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.entities import Job
+    from lepton_desktop.core.progress import Reporter
+    from lepton_desktop.core.project import Project
+
+
+class Command(NamedTuple):
+    """One subcommand, as a command group module declares it.
+
+    Attributes:
+        name: the word on the command line.
+        add_parser: adds the subcommand's parser to argparse's subparsers (its help
+            text and arguments).
+        run: handles the parsed arguments; returns the exit status (None: 0).
+    """
+
+    name: str
+    add_parser: Callable[[Any], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+def open_project(path: Path) -> Project:
+    """Open a project for a command, upgrading an older file (a backup is kept)."""
+    from lepton_desktop.core.project import Project
+
+    project = Project.open(path, upgrade=True)
+    if project.upgraded_from is not None:
+        print(
+            f"note: upgraded {path} from schema {project.upgraded_from} to "
+            f"{project.schema_version}; backup: {project.backup_path}",
+            file=sys.stderr,
+        )
+    return project
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    """Print exactly one JSON object on stdout."""
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+
+
+def parse_split(text: str | None) -> tuple[float, float, float] | None:
+    """``"0.7,0.15,0.15"`` -> fractions; refuses anything that is not three parts summing to 1."""
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InvalidOptionError(
+            f"--split {text!r}: give three numbers, e.g. 0.7,0.15,0.15"
+        ) from None
+    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6 or parts[0] == 0:
+        raise InvalidOptionError(
+            f"--split {text!r}: three fractions (train,val,test), train > 0, summing to 1"
+        )
+    return parts  # type: ignore[return-value]
+
+
+def run_queued_job(
+    project_path: Path, job_id: int, kind: str, echo: Reporter | None = None
+) -> Job:
+    """Run the queued job ``job_id`` of ``kind`` in this process; return the finished row.
+
+    The same code a worker process runs (``worker KIND``); ``echo`` also sees every
+    progress update (a progress bar, or the server announcing its address).
+    """
+    from lepton_desktop.core.jobs import run_job
+    from lepton_desktop.workers.kinds import JOB_FUNCTIONS
+
+    return run_job(project_path, job_id, JOB_FUNCTIONS[kind], echo=echo)
+
+
+def run_in_foreground(
+    project_path: Path, job_id: int, kind: str, description: str, unit: str
+) -> dict[str, Any]:
+    """Run a queued job here with a progress bar and return its result.
+
+    Raises:
+        LeptonError: the job failed or was cancelled; its row is forgotten, since
+            the error is all the user needs (it is printed instead).
+    """
+    from lepton_desktop.cli.progress import TerminalProgress
+    from lepton_desktop.core.project import Project
+
+    bar = TerminalProgress(description, unit=unit)
+    try:
+        job = run_queued_job(project_path, job_id, kind, echo=bar)
+    finally:
+        bar.close()
+    if job.status != "succeeded":
+        with Project.open(project_path) as project:
+            project.forget_job(job_id)  # the error is printed by the caller; leave no trace
+        raise LeptonError(job.error or job.status)
+    return job.result or {}
+
+
+def queue_and_run(
+    project_path: Path, kind: str, job_args: dict[str, Any], description: str, unit: str = "B"
+) -> dict[str, Any]:
+    """Queue a job of ``kind`` with ``job_args`` and run it in the foreground.
+
+    The command line runs the worker code itself: the same path as the GUI's worker
+    process, with a progress bar instead of polling.
+    """
+    with open_project(project_path) as project:
+        job_id = project.create_job(kind, job_args)
+    return run_in_foreground(project_path, job_id, kind, description, unit)

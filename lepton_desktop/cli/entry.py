@@ -1,0 +1,89 @@
+"""The one entry point: the GUI, the headless commands, and ``worker`` (DESIGN §4).
+
+The parser is assembled here from the command group modules (each declares its
+subcommands' arguments and handlers as ``COMMANDS``); ``main`` parses and dispatches.
+
+A user's mistake ends with one ``error: ...`` line on stderr and exit status 2,
+never a traceback. ``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from lepton_desktop import __version__
+from lepton_desktop.cli import datasets, export, serving, training, tuning, worker
+from lepton_desktop.cli.common import Command
+from lepton_desktop.core.errors import LeptonError
+
+#: Every subcommand, in the order ``--help`` lists them; any other first word is a
+#: project for the GUI.
+COMMANDS = (
+    "new",
+    "info",
+    "import",
+    "prep",
+    "train",
+    "tune",
+    "models",
+    "export",
+    "serve",
+    "demo",
+    "worker",
+)
+#: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
+GROUPS = (datasets, training, tuning, serving, export, worker)
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one ``error: ...`` line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise LeptonError(f"{self.prog.split()[-1]}: {message}")
+
+
+def commands() -> dict[str, Command]:
+    """The subcommands by name, in ``COMMANDS`` order."""
+    declared = {command.name: command for group in GROUPS for command in group.COMMANDS}
+    return {name: declared[name] for name in COMMANDS}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every headless command (the GUI form is handled in ``main``)."""
+    parser = _Parser(prog="lepton-desktop", description="Lepton Desktop command line.")
+    parser.add_argument("--version", action="version", version=f"lepton-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for command in commands().values():
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+            return _run_gui(argv)
+        args = build_parser().parse_args(argv)
+        return int(commands()[args.command].run(args) or 0)
+    except LeptonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_gui(argv: list[str]) -> int:
+    paths = [a for a in argv if not a.startswith("-")]
+    if paths and not Path(paths[0]).exists():
+        names = ", ".join(COMMANDS[:-1])
+        raise LeptonError(f"{paths[0]}: no such file (commands are: {names})")
+    # Imported here so that headless commands never load Qt.
+    from lepton_desktop.gui.app import run
+
+    return run(argv)

@@ -1,0 +1,149 @@
+"""Training and the registry: ``train`` (or resume a run) and ``models``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lepton_desktop.cli.common import Command, open_project, print_json, run_in_foreground
+from lepton_desktop.core.errors import LeptonError
+
+#: The ``train`` options that become the run's TrainConfig (when given).
+TRAIN_OPTIONS = (
+    "arch",
+    "task",
+    "target",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "loss",
+    "class_weights",
+    "schedule",
+    "patience",
+    "grad_clip",
+    "weight_decay",
+    "hidden",
+    "dropout",
+    "channels",
+    "augment",
+    "flip",
+    "cell",
+    "window",
+    "horizon",
+    "device",
+    "seed",
+    "model_name",
+)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sizes like 128,64") from None
+
+
+def _add_train(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a model on a dataset (or resume a run)")
+    p.add_argument("project", type=Path)
+    p.add_argument("dataset", nargs="?", help="NAME or NAME:VERSION (omit with --resume)")
+    p.add_argument("--resume", type=int, metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument("--arch", choices=("mlp", "cnn", "rnn"))
+    p.add_argument("--task", choices=("classification", "regression", "forecasting"))
+    p.add_argument("--target", help="column to predict (default: the dataset's target)")
+    p.add_argument("--epochs", type=int, help="default: about 3000 steps, 5..200 epochs")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
+    p.add_argument("--loss", choices=("cross_entropy", "mse", "huber"))
+    p.add_argument(
+        "--class-weights", action="store_true", default=None, help="weight classes by rarity"
+    )
+    p.add_argument("--schedule", choices=("none", "cosine", "step", "plateau"))
+    p.add_argument("--patience", type=int, help="early stopping: epochs without improvement")
+    p.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--hidden", type=_sizes, help="MLP widths, e.g. 128,64")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--channels", type=_sizes, help="CNN channels per block, e.g. 32,64")
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.add_argument(
+        "--flip",
+        action="store_true",
+        default=None,
+        help="CNN: also mirror images left-right when augmenting",
+    )
+    p.add_argument("--cell", choices=("lstm", "gru"))
+    p.add_argument("--window", type=int, help="time series: input length")
+    p.add_argument("--horizon", type=int, help="time series: steps ahead to forecast")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", dest="model_name", help="model name (default: DATASET-ARCH)")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def _add_models(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("models", help="list registered model versions")
+    p.add_argument("project", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--alias",
+        nargs=2,
+        metavar=("MODEL[:VERSION]", "ALIAS"),
+        help="point ALIAS (e.g. champion) at a version first",
+    )
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """``train PROJECT DATASET --arch A [...]`` or ``train PROJECT --resume RUN``."""
+    from lepton_desktop.core.training.config import TrainConfig
+
+    with open_project(args.project) as project:
+        if args.resume is not None:
+            job_id = project.runs.queue_resume(args.resume)
+        else:
+            if not args.dataset or not args.arch:
+                raise LeptonError("train: give DATASET and --arch (or --resume RUN_ID)")
+            options = {k: v for k in TRAIN_OPTIONS if (v := getattr(args, k)) is not None}
+            _, job_id = project.runs.queue(args.dataset, TrainConfig.from_dict(options))
+    result = run_in_foreground(args.project, job_id, "train", "training", unit="epoch")
+    if args.json:
+        print_json(result)
+        return
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items())
+    baseline = ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items())
+    print(
+        f"run {result['run_id']} {result['status']}: model {result['model']} "
+        f"({result['epochs']} epochs on {result['device']})"
+    )
+    print(f"  test:     {metrics}")
+    print(f"  baseline: {baseline}")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    """``models PROJECT [--json] [--alias MODEL ALIAS]``."""
+    with open_project(args.project) as project:
+        if args.alias:
+            project.models.set_alias(*args.alias)
+        summary = project.models.summary()
+    if args.json:
+        print_json({"models": summary})
+        return
+    if not summary:
+        print("no models yet")
+    for m in summary:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in m["metrics"].items())
+        aliases = f" @{', @'.join(m['aliases'])}" if m["aliases"] else ""
+        head = f"{m['model']:<28} {m['arch']:<4} {m['task']:<15} run {m['run_id']}"
+        print(f"  {head}{aliases}  {metrics}")
+
+
+#: This group's subcommands, for ``entry.build_parser``.
+COMMANDS = (
+    Command("train", _add_train, cmd_train),
+    Command("models", _add_models, cmd_models),
+)

@@ -1,0 +1,30 @@
+"""``worker KIND --project P --job N``: run one queued job (the GUI starts this)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lepton_desktop.cli.common import Command, run_queued_job
+
+#: The job kinds a worker process runs (the GUI's QProcess jobs, tune's trial workers).
+KINDS = ("import", "prep", "train", "export", "tune", "trial", "serve")
+
+
+def _add_worker(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("worker", help="internal: run one queued job (started by the GUI)")
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("--project", type=Path, required=True)
+    p.add_argument("--job", type=int, required=True)
+    return p
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``worker KIND --project P --job N``: exit 0 when the job succeeded, else 1."""
+    job = run_queued_job(args.project, args.job, args.kind)
+    return 0 if job.status == "succeeded" else 1
+
+
+#: This group's subcommands, for ``entry.build_parser``.
+COMMANDS = (Command("worker", _add_worker, cmd_worker),)

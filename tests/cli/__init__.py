@@ -1,0 +1,1 @@
+"""The command line: every subcommand in a real subprocess, and the package's structure."""
