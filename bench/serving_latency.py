@@ -1,36 +1,35 @@
-"""Serving: latency at concurrency 1, throughput at concurrency 32, and cold start.
+"""Serving: latency at concurrency 1 and 32, throughput, cold start; wrk as the client.
 
 One 16-feature MLP classifier (trained here on synthetic data) served by:
 
 * **bare FastAPI** (the floor): one ``async`` endpoint doing JSON -> forward -> JSON on
-  the same torch module, under uvicorn with the same settings as ours; it gets the
-  already-preprocessed features;
+  the same torch module, under uvicorn with uvloop and httptools (the best uvicorn
+  setup); it gets the already-preprocessed features;
 * **Lepton** ``lepton-desktop serve PROJECT``: raw records in (the stored scaling is
   applied), labels and probabilities out, with its request log ON (every request is
   written into the project file; the count is checked afterwards), dynamic batching
   on; once with one process and once with ``--workers 2``;
-* **MLflow** ``mlflow models serve --env-manager local`` of ``mlflow.pytorch.save_model``
-  of the same module (its venv: ``bench/out/venv-mlflow``, made by
-  ``bench/metric_logging.py``), given the features as ``{"inputs": [[...]]}``;
-* a **leptonai Photon** (``bench/out/venv-photon`` with leptonai 0.27.3 and fastapi
-  0.115.14) if that venv exists and imports; otherwise the row says why it is missing.
+* **MLflow** ``mlflow models serve --env-manager local`` and a **leptonai Photon**, when
+  their venvs exist (``bench/out/venv-mlflow``, ``bench/out/venv-photon``).
 
-The load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams
-(a few microseconds of client CPU per request, far less than httpx); it runs in this
-process, on the same 2 cores as the server, so every server pays the same client tax.
+The load comes from ``wrk`` (Debian's package; C, a few microseconds of client CPU per
+request): ``-c1`` for latency at concurrency 1, ``-c32`` for latency and throughput at
+32. Every server is started first; then each round measures every server in turn, and
+the table shows the median of the rounds, so a change in the machine's load hits all
+servers alike. Client and servers share the same cores.
 Cold start: from spawning the server's process to its first answered request.
 
-Usage: ``python -m bench.serving_latency [--requests 2000] [--seconds 5]``
+Usage: ``python -m bench.serving_latency [--rounds 3] [--seconds 5]``
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -67,9 +66,11 @@ class Result:
     cold_start_s: float | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
+    p50_c32_ms: float | None = None
+    p99_c32_ms: float | None = None
     rps: float | None = None
     errors: int = 0
-    answered: int = 0  # every answer this client got (to check the request log)
+    answered: int = 0  # every answer the clients got (to check the request log)
     note: str = ""
 
 
@@ -148,7 +149,8 @@ def floor_server(port: int) -> None:
             outputs = module(torch.tensor(payload["inputs"], dtype=torch.float32))
         return {"outputs": outputs.tolist()}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                loop="uvloop", http="httptools")  # fmt: skip
 
 
 def save_mlflow_model() -> None:
@@ -198,115 +200,75 @@ def photon_server(port: int) -> None:
     Classifier(name="classifier").launch(host="127.0.0.1", port=port)
 
 
-# -- the load generator ---------------------------------------------------------------
+# -- the load generator: wrk ------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    "WRK-RESULT %d %d %d %d %d\\n", latency:percentile(50), latency:percentile(99),
+    summary.requests, summary.duration,
+    errors.connect + errors.read + errors.write + errors.status + errors.timeout))
+end
+"""
 
 
-class RawClient:
-    """HTTP/1.1 keep-alive on raw asyncio streams: cheap for the client's CPU."""
+@dataclasses.dataclass
+class Load:
+    """What one wrk run measured."""
 
-    def __init__(self, port: int, path: str, body: bytes) -> None:
-        self.port = port
-        self.request = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-
-    async def call(self) -> int:
-        """Send the request, read the whole answer, return its status."""
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(self.request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lower = head.lower()
-        if b"transfer-encoding: chunked" in lower:
-            await self._chunked()
-        else:
-            start = lower.index(b"content-length:") + 15
-            length = int(lower[start : lower.index(b"\r\n", start)])
-            await self.reader.readexactly(length)
-        return status
-
-    async def _chunked(self) -> None:
-        assert self.reader is not None
-        while True:
-            size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-            await self.reader.readexactly(size + 2)
-            if size == 0:
-                return
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    requests: int
+    errors: int
 
 
-async def cold_start(
-    target: Target, started: float, process: subprocess.Popen[bytes], timeout: float = 120
-) -> float:
+def wrk(target: Target, connections: int, seconds: float) -> Load:
+    """Run wrk against ``target`` and parse its result line."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    script = OUT / f"wrk-{target.port}.lua"
+    script.write_text(WRK_SCRIPT.format(body=_lua_string(target.body)), encoding="utf-8")
+    threads = 1 if connections == 1 else 2
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+            "--timeout", "10s",
+            "-s", str(script), f"http://127.0.0.1:{target.port}{target.path}"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("WRK-RESULT"))
+    p50, p99, requests, duration_us, errors = (int(v) for v in line.split()[1:])
+    return Load(p50 / 1000, p99 / 1000, requests / (duration_us / 1e6), requests, errors)
+
+
+def _lua_string(body: bytes) -> str:
+    return "'" + body.decode().replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def cold_start(target: Target, started: float, process: subprocess.Popen[bytes]) -> float:
     """Seconds from ``started`` to the first 200 answer."""
-    while time.perf_counter() - started < timeout:
+    import http.client
+
+    while time.perf_counter() - started < 120:
         if process.poll() is not None:
             raise OSError(f"{target.label} exited with {process.returncode}")
-        client = RawClient(target.port, target.path, target.body)
+        connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=5)
         try:
-            await client.open()
-            if await client.call() == 200:
+            connection.request("POST", target.path, target.body,
+                               {"Content-Type": "application/json"})  # fmt: skip
+            if connection.getresponse().status == 200:
                 return time.perf_counter() - started
-        except (OSError, asyncio.IncompleteReadError, ValueError):
+        except OSError:
             pass
         finally:
-            client.close()
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"{target.label} did not answer within {timeout} s")
+            connection.close()
+        time.sleep(0.02)
+    raise TimeoutError(f"{target.label} did not answer within 120 s")
 
 
-async def latency(target: Target, requests: int) -> tuple[float, float, int]:
-    """p50 and p99 (ms) of ``requests`` sequential requests on one connection; errors."""
-    client = RawClient(target.port, target.path, target.body)
-    await client.open()
-    errors = 0
-    for _ in range(200):  # warm-up
-        await client.call()
-    times = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        errors += await client.call() != 200
-        times.append((time.perf_counter() - start) * 1000)
-    client.close()
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.99) - 1], errors
-
-
-async def throughput(
-    target: Target, seconds: float, concurrency: int = 32
-) -> tuple[float, int, int]:
-    """Requests per second with ``concurrency`` connections for ``seconds``; errors; count."""
-    clients = [RawClient(target.port, target.path, target.body) for _ in range(concurrency)]
-    for client in clients:
-        await client.open()
-    counts = [0] * concurrency
-    errors = [0] * concurrency
-    deadline = time.perf_counter() + seconds
-
-    async def loop(i: int) -> None:
-        while time.perf_counter() < deadline:
-            errors[i] += await clients[i].call() != 200
-            counts[i] += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(loop(i) for i in range(concurrency)))
-    elapsed = time.perf_counter() - start
-    for client in clients:
-        client.close()
-    return sum(counts) / elapsed, sum(errors), sum(counts)
-
-
-def measure(target: Target, requests: int, seconds: float) -> Result:
-    """Start the server, measure it, stop it."""
+def start(target: Target) -> tuple[subprocess.Popen[bytes], Result]:
+    """Start one server and wait for its first answer (its cold start)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true", **target.env)
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -315,16 +277,11 @@ def measure(target: Target, requests: int, seconds: float) -> Result:
     )  # fmt: skip
     result = Result(target.label, note=target.note)
     try:
-        result.cold_start_s = asyncio.run(cold_start(target, started, process))
-        result.p50_ms, result.p99_ms, errors = asyncio.run(latency(target, requests))
-        result.rps, more, count = asyncio.run(throughput(target, seconds))
-        result.errors = errors + more
-        result.answered = 1 + 200 + requests + count
+        result.cold_start_s = cold_start(target, started, process)
+        result.answered = 1
     except (TimeoutError, OSError) as exc:
         result.note = f"failed: {exc}; {_tail(process)}"
-    finally:
-        _stop(process)
-    return result
+    return process, result
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -340,6 +297,31 @@ def _tail(process: subprocess.Popen[bytes]) -> str:
     if process.poll() is None or process.stderr is None:
         return ""
     return process.stderr.read().decode(errors="replace")[-300:]
+
+
+def measure_rounds(
+    targets_: list[Target], results: list[Result], rounds: int, seconds: float
+) -> None:
+    """Each round: every live server at c1, then at c32; keep the medians."""
+    runs: dict[str, dict[int, list[Load]]] = {t.label: {1: [], 32: []} for t in targets_}
+    live = [(t, r) for t, r in zip(targets_, results, strict=True) if r.cold_start_s]
+    for target, result in live:  # warm-up: caches, allocators, the first batches
+        for load in (wrk(target, 1, 1.0), wrk(target, 32, 1.0)):
+            result.answered += load.requests
+    for _ in range(rounds):
+        for target, result in live:
+            for connections in (1, 32):
+                load = wrk(target, connections, seconds)
+                runs[target.label][connections].append(load)
+                result.answered += load.requests
+                result.errors += load.errors
+    for target, result in live:
+        c1, c32 = runs[target.label][1], runs[target.label][32]
+        result.p50_ms = statistics.median(x.p50_ms for x in c1)
+        result.p99_ms = statistics.median(x.p99_ms for x in c1)
+        result.p50_c32_ms = statistics.median(x.p50_ms for x in c32)
+        result.p99_c32_ms = statistics.median(x.p99_ms for x in c32)
+        result.rps = statistics.median(x.rps for x in c32)
 
 
 # -- the run --------------------------------------------------------------------------
@@ -389,21 +371,47 @@ def logged_requests(project: Path) -> tuple[int, int]:
 
 
 def table(results: list[Result]) -> str:
-    """The markdown table, with ratios to the floor and to MLflow."""
+    """The markdown table, with ratios to the floor."""
     floor = next(r for r in results if r.label.startswith("bare"))
-    mlflow = next((r for r in results if r.label.startswith("MLflow")), None)
     lines = [
-        "| server | cold start s | p50 ms (c1) | p99 ms (c1) | req/s (c32) "
-        "| p50 / floor | req/s / floor | req/s / MLflow | errors | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | cold start s | p50 ms c1 | p99 ms c1 | p50 ms c32 | p99 ms c32 | req/s c32 "
+        "| p50 c1 / floor | p99 c1 / floor | p99 c32 / floor | req/s / floor | errors | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.label} | {_f(r.cold_start_s, 2)} | {_f(r.p50_ms, 2)} | {_f(r.p99_ms, 2)} "
-            f"| {_f(r.rps, 0)} | {_ratio(r.p50_ms, floor.p50_ms)} | {_ratio(r.rps, floor.rps)} "
-            f"| {_ratio(r.rps, mlflow.rps if mlflow else None)} | {r.errors} | {r.note} |"
+            f"| {_f(r.p50_c32_ms, 1)} | {_f(r.p99_c32_ms, 1)} | {_f(r.rps, 0)} "
+            f"| {_ratio(r.p50_ms, floor.p50_ms)} | {_ratio(r.p99_ms, floor.p99_ms)} "
+            f"| {_ratio(r.p99_c32_ms, floor.p99_c32_ms)} | {_ratio(r.rps, floor.rps)} "
+            f"| {r.errors} | {r.note} |"
         )
     return "\n".join(lines)
+
+
+def goals(results: list[Result]) -> list[str]:
+    """The issue's goals against the floor, PASS or FAIL (request log on)."""
+    floor = next(r for r in results if r.label.startswith("bare"))
+    one = next(r for r in results if r.label == "Lepton /predict")
+    two = next(r for r in results if r.label.startswith("Lepton /predict --workers"))
+    checks = [
+        ("p50 at c1 <= 1.0x floor", one.p50_ms, floor.p50_ms, 1.0, "le"),
+        ("p99 at c1 <= 1.5x floor", one.p99_ms, floor.p99_ms, 1.5, "le"),
+        ("p50 at c32 <= 1.0x floor", one.p50_c32_ms, floor.p50_c32_ms, 1.0, "le"),
+        ("p99 at c32 <= 1.5x floor", one.p99_c32_ms, floor.p99_c32_ms, 1.5, "le"),
+        ("req/s at c32 >= 1.0x floor (one process)", one.rps, floor.rps, 1.0, "ge"),
+        ("req/s at c32 >= 1.5x floor (--workers 2)", two.rps, floor.rps, 1.5, "ge"),
+        ("p99 at c1 <= 1.5x floor (--workers 2)", two.p99_ms, floor.p99_ms, 1.5, "le"),
+    ]
+    lines = []
+    for name, ours, anchor, bound, sense in checks:
+        if not ours or not anchor:
+            lines.append(f"- {name}: not measured")
+            continue
+        ratio = ours / anchor
+        ok = ratio <= bound if sense == "le" else ratio >= bound
+        lines.append(f"- {name}: {ratio:.2f}x {'PASS' if ok else 'FAIL'}")
+    return lines
 
 
 def _f(value: float | None, digits: int) -> str:
@@ -417,8 +425,8 @@ def _ratio(a: float | None, b: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="sequential requests (c1)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration at c32")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per server (median)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--photon", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--save-mlflow", action="store_true", help=argparse.SUPPRESS)
@@ -432,22 +440,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_mlflow:
         save_mlflow_model()
         return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
     project, record, features = make_project()
     if MLFLOW_PYTHON.exists():
         env = dict(os.environ, PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true")
         subprocess.run([str(MLFLOW_PYTHON), "-m", "bench.serving_latency", "--save-mlflow"],
                        cwd=REPO, env=env, check=True)  # fmt: skip
-    results = [measure(t, args.requests, args.seconds) for t in targets(project, record, features)]
-    if not any(r.label.startswith("MLflow") for r in results):
-        results.append(Result("MLflow models serve", note="skipped: no bench/out/venv-mlflow"))
-    if not any(r.label.startswith("leptonai") for r in results):
-        results.append(Result("leptonai Photon 0.27.3", note="skipped: venv-photon missing"))
+    found = targets(project, record, features)
+    started = [start(t) for t in found]
+    results = [r for _, r in started]
+    load_before = os.getloadavg()[0]
+    try:
+        measure_rounds(found, results, args.rounds, args.seconds)
+    finally:
+        for process, _ in started:
+            _stop(process)
     logged, deployments = logged_requests(project)
     answered = sum(r.answered for r in results if r.label.startswith("Lepton"))
     print(table(results))
+    print()
+    print("\n".join(goals(results)))
     print(f"\nrequest log: {logged:,} rows written by {deployments} Lepton servers for "
-          f"{answered:,} answers the client got")  # fmt: skip
-    print(f"machine: {os.cpu_count()} CPUs; client and servers share them")
+          f"{answered:,} answers wrk counted (wrk does not count the requests in flight "
+          "when a run ends; the server logs them)")  # fmt: skip
+    print(f"machine: {os.cpu_count()} CPUs shared by wrk and the servers; load average "
+          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
+          f"{args.rounds} rounds x {args.seconds:g} s per concurrency, medians")  # fmt: skip
     return 0
 
 

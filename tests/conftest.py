@@ -1,10 +1,17 @@
-"""Shared fixtures. Qt runs offscreen; every test gets its own copy of a project."""
+"""Shared fixtures. Qt runs offscreen; every test gets its own copy of a project.
+
+Tests outside ``tests/gui`` must run headless: such a test fails if it made Qt get
+imported. (When GUI tests ran earlier in the same process Qt is already loaded; the
+check then falls to ``tests/core/test_headless.py``, which imports every non-GUI module
+in a fresh interpreter.)
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +22,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "resources" / "sample_data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+GUI_TESTS = Path(__file__).resolve().parent / "gui"
+_QT = ("PySide6", "pyqtgraph", "lepton_desktop.gui")
+
+
+@pytest.fixture(autouse=True)
+def _no_qt(request: pytest.FixtureRequest) -> Iterator[None]:
+    if GUI_TESTS in Path(str(request.node.path)).parents:
+        yield
+        return
+    before = {m for m in _QT if m in sys.modules}
+    yield
+    leaked = sorted(m for m in _QT if m in sys.modules and m not in before)
+    assert not leaked, f"code outside the GUI imported Qt: {leaked}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,100 @@
+"""What the routes share: the models, the options, batchers, metrics and the log writer."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.serving.batching import Batcher
+from lepton_desktop.core.serving.manager import DEFAULT_OPTIONS
+from lepton_desktop.core.serving.metrics import Metrics
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lepton_desktop.core.inference.predictor import Predictor
+    from lepton_desktop.core.serving.logwriter import RequestLogWriter
+    from lepton_desktop.core.serving.models import ModelSet
+    from lepton_desktop.core.serving.openapi import DocumentCache
+
+#: Request ids remembered for /feedback before the log writer has stored them.
+RECENT_REQUESTS = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """How the server behaves (the deployment's ``options`` plus its token)."""
+
+    token: str | None = None
+    cors: tuple[str, ...] = ()
+    capture_inputs: bool = DEFAULT_OPTIONS["capture_inputs"]
+    max_batch: int = DEFAULT_OPTIONS["max_batch"]
+    max_wait_ms: float = DEFAULT_OPTIONS["max_wait_ms"]
+    max_body_bytes: int = DEFAULT_OPTIONS["max_body_bytes"]
+    timeout_s: float = DEFAULT_OPTIONS["timeout_s"]
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], token: str | None = None) -> ServeOptions:
+        """From a deployment's options (unknown keys, such as ``workers``, are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"token", "cors"}
+        values = {k: v for k, v in options.items() if k in known}
+        return cls(token=token, cors=tuple(options.get("cors") or ()), **values)
+
+
+class ServerState:
+    """What the handlers share (one per app, used on its event loop)."""
+
+    def __init__(
+        self,
+        models: ModelSet,
+        options: ServeOptions,
+        log_writer: RequestLogWriter | None,
+        openapi: DocumentCache,
+    ) -> None:
+        self.models = models
+        self.options = options
+        self.log = log_writer
+        self.openapi = openapi
+        self.metrics = Metrics()
+        self._batchers: dict[Predictor, Batcher] = {}
+        self._generation = models.generation
+        self._recent: OrderedDict[str, int] = OrderedDict()
+        self.served = 0
+
+    def batcher(self, predictor: Predictor) -> Batcher:
+        """The batcher of a model version (made on first use, dropped after a swap)."""
+        if self._generation != self.models.generation:
+            live = {p for m in self.models.models.values() for p in m.versions.values()}
+            self._batchers = {p: b for p, b in self._batchers.items() if p in live}
+            self._generation = self.models.generation
+        batcher = self._batchers.get(predictor)
+        if batcher is None:
+            name, version = predictor.name, str(predictor.version)
+
+            def on_batch(rows: int, requests: int) -> None:
+                self.metrics.observe_batch(name, version, rows, requests)
+
+            batcher = Batcher(
+                predictor.forward,
+                max_batch=self.options.max_batch,
+                max_wait_s=self.options.max_wait_ms / 1000,
+                on_batch=on_batch,
+            )
+            self._batchers[predictor] = batcher
+        return batcher
+
+    async def forward(self, predictor: Predictor, x: np.ndarray) -> np.ndarray:
+        """Raw outputs for ``x``, batched with concurrent requests to the same version."""
+        return await self.batcher(predictor).run(x)
+
+    def remember(self, request_id: str, rows: int) -> None:
+        """Keep an answered request's id (for feedback before the log is written)."""
+        self._recent[request_id] = rows
+        if len(self._recent) > RECENT_REQUESTS:
+            self._recent.popitem(last=False)
+
+    def rows_of(self, request_id: str) -> int | None:
+        """How many rows an answered request had, or None if unknown here."""
+        return self._recent.get(request_id)
