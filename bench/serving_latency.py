@@ -327,8 +327,14 @@ def measure_rounds(
 # -- the run --------------------------------------------------------------------------
 
 
-def targets(project: Path, record: dict[str, Any], features: list[float]) -> list[Target]:
-    """Every server this run measures (anchors whose venv is missing are noted)."""
+def targets(
+    project: Path, record: dict[str, Any], features: list[float], variants: bool = False
+) -> list[Target]:
+    """Every server this run measures (anchors whose venv is missing are noted).
+
+    ``variants`` adds Lepton without the captured inputs and without any request log,
+    to see what logging costs.
+    """
     raw = json.dumps({"records": [record]}).encode()
     tensor = json.dumps({"inputs": [features]}).encode()
     me = [sys.executable, "-m", "bench.serving_latency"]
@@ -340,6 +346,14 @@ def targets(project: Path, record: dict[str, Any], features: list[float]) -> lis
         Target("Lepton /predict --workers 2", [*serve, "--port", "18103", "--workers", "2"],
                18103, "/predict", raw, note="raw record, log on"),
     ]  # fmt: skip
+    if variants:
+        found += [
+            Target("Lepton /predict --no-capture", [*serve, "--port", "18106", "--no-capture"],
+                   18106, "/predict", raw, note="log on, inputs not kept"),
+            Target("Lepton bundle, no log", [sys.executable, "-m", "lepton_desktop", "serve",
+                   str(OUT / "syn.zip"), "--port", "18107"], 18107, "/predict", raw,
+                   note="the same model from a bundle, nothing logged"),
+        ]  # fmt: skip
     if MLFLOW_PYTHON.exists():
         mlflow = [str(MLFLOW_PYTHON), "-m", "mlflow", "models", "serve", "-m",
                   str(OUT / "mlflow-model"), "--env-manager", "local", "-p", "18104",
@@ -352,6 +366,14 @@ def targets(project: Path, record: dict[str, Any], features: list[float]) -> lis
         photon = [str(PHOTON_PYTHON), "-m", "bench.serving_latency", "--photon", "18105"]
         found.append(Target("leptonai Photon 0.27.3", photon, 18105, "/predict", tensor))
     return found
+
+
+def _export_bundle(project: Path) -> None:
+    from lepton_desktop.core.project import Project
+
+    (OUT / "syn.zip").unlink(missing_ok=True)
+    with Project.open(project) as opened:
+        opened.export("syn", "bundle", OUT / "syn.zip")
 
 
 def _photon_ok() -> bool:
@@ -427,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server (median)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--variants", action="store_true",
+                        help="also Lepton without captured inputs and without a log")
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--photon", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--save-mlflow", action="store_true", help=argparse.SUPPRESS)
@@ -448,7 +472,9 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true")
         subprocess.run([str(MLFLOW_PYTHON), "-m", "bench.serving_latency", "--save-mlflow"],
                        cwd=REPO, env=env, check=True)  # fmt: skip
-    found = targets(project, record, features)
+    if args.variants:
+        _export_bundle(project)
+    found = targets(project, record, features, args.variants)
     started = [start(t) for t in found]
     results = [r for _, r in started]
     load_before = os.getloadavg()[0]

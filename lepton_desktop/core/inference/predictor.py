@@ -22,7 +22,7 @@ import binascii
 import dataclasses
 import io
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -108,6 +108,7 @@ class Predictor:
         state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
         self.module.load_state_dict(state)
         self.module.eval()
+        self._run = eval_forward(self.module)
         self._torch = torch
         self._lock = threading.Lock()  # a torch module is not re-entrant across threads
         self.kind = _kind(parts.pipeline)
@@ -197,7 +198,7 @@ class Predictor:
         """Model inputs -> raw outputs ``(N, n_outputs)`` (logits or scaled values)."""
         torch = self._torch
         with self._lock, torch.inference_mode():
-            return self.module(torch.from_numpy(np.ascontiguousarray(x))).float().numpy()
+            return self._run(torch.from_numpy(np.ascontiguousarray(x))).float().numpy()
 
     def decode(self, outputs: np.ndarray) -> list[dict[str, Any]]:
         """Raw outputs -> one answer per row.
@@ -289,6 +290,38 @@ class Predictor:
         if not np.isfinite(numbers[-window:]).all():
             raise InvalidInputError(f"record {row}: {column!r} holds NaN or infinite values")
         return series.encode_window(numbers, step)
+
+
+def eval_forward(module: Any) -> Callable[[Any], Any]:
+    """The module's eval-mode forward, as a chain of its layers' own ``forward`` methods.
+
+    For the feed-forward architectures (MLP; CNN: features then head) this calls every
+    layer's ``forward`` directly, which computes exactly what ``module(x)`` computes (the
+    same operations in the same order) without ``nn.Module.__call__``'s hook handling,
+    about 5 us a layer: half a small MLP's time. Dropout is the identity in eval mode
+    and is left out. Any other architecture (the RNN) runs as ``module(x)``.
+    """
+    from torch import nn
+
+    from lepton_desktop.core.training.models import CNN, MLP
+
+    if isinstance(module, MLP):
+        containers = [module.net]
+    elif isinstance(module, CNN):
+        containers = [module.features, module.head]
+    else:
+        return module  # type: ignore[no-any-return]
+    layers = [layer for c in containers for layer in c if not isinstance(layer, nn.Dropout)]
+    if any(list(layer.children()) for layer in layers):
+        return module  # type: ignore[no-any-return]  # nested containers: keep it simple
+    steps = [layer.forward for layer in layers]
+
+    def run(x: Any) -> Any:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return run
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ and ``/metrics`` adds up every worker's numbers.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -52,17 +53,35 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Labelled children by label values: ``labels(...)`` validates and locks on every
+        # call (5 us, four times a request); a dict lookup does the same job here.
+        self._children: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._batch_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
     def observe(
         self, model: str, version: str, protocol: str, status: int, seconds: float
     ) -> None:
         """Count one answered request."""
-        self.requests.labels(model, version, protocol, str(status)).inc()
-        self.latency.labels(model, version, protocol).observe(seconds)
+        key = (model, version, protocol, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(model, version, protocol, str(status)),
+                self.latency.labels(model, version, protocol),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, model: str, version: str, rows: int, requests: int) -> None:
         """Count one forward pass."""
-        self.batch_rows.labels(model, version).observe(rows)
-        self.batch_requests.labels(model, version).observe(requests)
+        key = (model, version)
+        children = self._batch_children.get(key)
+        if children is None:
+            children = (self.batch_rows.labels(*key), self.batch_requests.labels(*key))
+            self._batch_children[key] = children
+        children[0].observe(rows)
+        children[1].observe(requests)
 
     def render(self) -> bytes:
         """The text exposition format (every worker's sum in multi-process mode)."""
