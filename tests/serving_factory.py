@@ -3,8 +3,8 @@
 ``serving_project`` is built once per session: ``iris:1`` and ``iris:2`` (MLP
 classifiers that disagree on some rows) and ``diabetes:1`` (an MLP regressor).
 Tests that change the file (aliases, the request log) copy it first
-(:func:`copy_project`). :func:`running` starts a :class:`ServerRunner` (uvicorn in a
-thread of the test process, on a free port) and stops it afterwards.
+(:func:`copy_project`). :func:`running` starts a :class:`ServerRunner` (its server
+process on a free port, its journal shipped into the project) and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ def running(
         options=options,
         deployment_id=deployment_id,
         log_path=str(project) if project is not None and log else None,
+        watch_interval=0.2,
     )
     runner = ServerRunner(spec, parts=parts)
     runner.start()
-    runner.follow_registry(interval=0.2)
     try:
         yield runner
     finally:

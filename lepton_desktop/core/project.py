@@ -85,6 +85,7 @@ class Project:
         project = cls(path, opened.conn)
         project.upgraded_from, project.backup_path = opened.upgraded_from, opened.backup_path
         project.recover_stale_jobs()
+        project.replay_request_journals()
         return project
 
     @staticmethod
@@ -334,6 +335,20 @@ class Project:
         Returns the ids of the jobs marked.
         """
         return job_lifecycle.recover_stale_jobs(self.conn, stale_after)
+
+    def replay_request_journals(self) -> int:
+        """Store the request-log rows that servers killed before shipping them left.
+
+        A server journals each request before answering it (``core/serving/journal``);
+        rows of one that died are stored here, so a request answered is a request
+        logged. Returns the rows stored (0, at the cost of one ``stat``, when none).
+        """
+        from lepton_desktop.core.serving.journal import journal_dir, replay_orphans
+        from lepton_desktop.core.store.db import connect
+
+        if not journal_dir(self.path).is_dir():
+            return 0
+        return replay_orphans(self.path, lambda: connect(self.path))
 
     # -- summary -------------------------------------------------------------------
 

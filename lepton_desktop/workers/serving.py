@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.context import ProjectContext
@@ -19,10 +17,8 @@ from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import serving as serving_store
-from lepton_desktop.core.store.db import connect
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.serving.models import ModelSet
     from lepton_desktop.core.serving.runner import ServerRunner
 
 #: How often the job looks at its cancel flag (seconds).
@@ -32,9 +28,9 @@ CANCEL_CHECK_S = 0.5
 def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, Any]:
     """Run deployment ``args.deployment_id`` until the job is cancelled.
 
-    The deployment goes starting -> running (with the bound URL and port, and the
-    loaded models, kept current as the registry changes) -> stopped, or failed with
-    the error.
+    The deployment goes starting -> running (with the bound URL and port; the first
+    server process records the loaded models and keeps them current as the registry
+    changes) -> stopped, or failed with the error.
     """
     from lepton_desktop.core.serving.runner import ServerRunner, spec_for_deployment
 
@@ -52,9 +48,8 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
         raise
     serving_store.update_deployment(
         ctx.conn, deployment_id, status="running", url=runner.url, port=runner.port,
-        loaded=runner.loaded(), started_at=time.time(),
+        started_at=time.time(),
     )  # fmt: skip
-    runner.follow_registry(on_change=_loaded_writer(ctx.path, deployment_id))
     error = _watch(runner, reporter)
     runner.stop()
     _finish(ctx, deployment_id, "failed" if error else "stopped", error)
@@ -87,15 +82,3 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, LeptonError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def _loaded_writer(path: Path, deployment_id: int) -> Callable[[ModelSet], None]:
-    # Called from the registry watcher's thread: it opens its own connection.
-    def write(models: ModelSet) -> None:
-        conn = connect(path)
-        try:
-            serving_store.update_deployment(conn, deployment_id, loaded=models.loaded())
-        finally:
-            conn.close()
-
-    return write

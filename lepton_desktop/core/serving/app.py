@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from lepton_desktop.core.serving import openapi, routes_mlflow, routes_native, routes_v2
 from lepton_desktop.core.serving.guard import Guard
-from lepton_desktop.core.serving.logwriter import RequestLogWriter
+from lepton_desktop.core.serving.journal import RequestJournal
 from lepton_desktop.core.serving.models import ModelSet
 from lepton_desktop.core.serving.router import Router
 from lepton_desktop.core.serving.state import ServeOptions, ServerState
@@ -36,11 +36,20 @@ __all__ = ["ROUTES", "ASGIApp", "ServeOptions", "app_state", "create_app"]
 def create_app(
     models: ModelSet,
     options: ServeOptions | None = None,
-    log_writer: RequestLogWriter | None = None,
+    journal: RequestJournal | None = None,
+    *,
+    served: Any = None,
 ) -> ASGIApp:
-    """The server's ASGI app for ``models`` (see the module docstring)."""
-    state = ServerState(models, options or ServeOptions(), log_writer,
-                        openapi.DocumentCache(ROUTES))  # fmt: skip
+    """The server's ASGI app for ``models`` (see the module docstring).
+
+    Args:
+        models: what it serves.
+        options: limits, token, batching (default :class:`ServeOptions`).
+        journal: where each request is written before its answer (None: no log).
+        served: a shared counter of answered requests (``.value``), if any.
+    """
+    state = ServerState(models, options or ServeOptions(), journal,
+                        openapi.DocumentCache(ROUTES), served)  # fmt: skip
     app: ASGIApp = Guard(Router(ROUTES), state)
     if state.options.cors:
         app = CORSMiddleware(

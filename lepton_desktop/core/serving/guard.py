@@ -4,7 +4,7 @@ It gives the request its id (``X-Request-ID`` on every answer), checks the token
 reads the body within its size limit (413), finds the route (404, 405), runs it
 within the time limit (504), turns a client's mistake into a 4xx naming it and a bug
 into a 500 (logged; the server keeps serving), and then counts the request in the
-metrics and hands its row to the request log, before the answer is sent.
+metrics and writes its row into the request journal, before the answer is sent.
 """
 
 from __future__ import annotations
@@ -86,30 +86,13 @@ class Guard:
             return _refuse(ctx, client_error_status(exc), str(exc))
 
     def _record(self, ctx: RequestContext, seconds: float) -> None:
+        # Before the answer is sent: a request answered is a request journaled.
         state = self.state
-        state.served += 1
-        protocol = ctx.protocol
+        state.served.value += 1
         version = "" if ctx.version is None else str(ctx.version)
-        state.metrics.observe(ctx.model or "", version, protocol, ctx.status, seconds)
-        if state.log is None:
-            return
-        state.log.add(
-            {
-                "ts": time.time(),
-                "request_id": ctx.request_id,
-                "method": ctx.method,
-                "path": ctx.path,
-                "protocol": protocol,
-                "model": ctx.model,
-                "version": ctx.version,
-                "status": ctx.status,
-                "latency_ms": seconds * 1000,
-                "n_rows": ctx.n_rows,
-                "inputs": ctx.inputs if state.options.capture_inputs else None,
-                "outputs": ctx.outputs,
-                "error": ctx.error,
-            }
-        )
+        state.metrics.observe(ctx.model or "", version, ctx.protocol, ctx.status, seconds)
+        if state.log is not None:
+            state.log.request(ctx, time.time(), seconds * 1000)
 
 
 def _refuse(ctx: RequestContext, status: int, message: str) -> Answer:

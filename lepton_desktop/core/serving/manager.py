@@ -70,9 +70,9 @@ def check_options(options: dict[str, Any]) -> None:
     for name, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidOptionError(f"--{name.replace('_', '-')} {value}: must be at least 1")
-    for name, flag in (("max_wait_ms", "--max-wait-ms"), ("timeout_s", "--timeout")):
-        if name in options and not _seconds_in_range(options[name]):
-            raise InvalidOptionError(f"{flag} {options[name]!r}: give a number from 0 to 3600")
+    for key, flag in (("max_wait_ms", "--max-wait-ms"), ("timeout_s", "--timeout")):
+        if key in options and not _seconds_in_range(options[key]):
+            raise InvalidOptionError(f"{flag} {options[key]!r}: give a number from 0 to 3600")
 
 
 def _seconds_in_range(value: Any) -> bool:

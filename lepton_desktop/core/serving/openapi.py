@@ -117,8 +117,10 @@ BODIES: dict[str, type[BaseModel]] = {
     "RepositoryIndexRequest": RepositoryIndexRequest,
 }
 #: Media types whose body is not described by a schema of its own.
-_PLAIN_MEDIA = {"text/csv": {"type": "string"},
-                "application/octet-stream": {"type": "string", "format": "binary"}}
+_PLAIN_MEDIA = {
+    "text/csv": {"type": "string"},
+    "application/octet-stream": {"type": "string", "format": "binary"},
+}
 
 
 def document(routes: Sequence[Route], models: ModelSet) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,7 +138,7 @@ def _csv_records(body: bytes) -> list[dict[str, Any]]:
     return records
 
 
-def predictions(answers: list[Mapping[str, Any]], probabilities: bool) -> list[Any]:
+def predictions(answers: Sequence[Mapping[str, Any]], probabilities: bool) -> list[Any]:
     """Decoded answers -> pyfunc-shaped predictions."""
     if answers and "label" in answers[0]:
         return list(answers) if probabilities else [a["label"] for a in answers]

@@ -15,7 +15,7 @@ from lepton_desktop.core.serving.router import route
 
 if TYPE_CHECKING:
     from lepton_desktop.core.serving.context import RequestContext
-    from lepton_desktop.core.serving.logwriter import RequestLogWriter
+    from lepton_desktop.core.serving.journal import RequestJournal
     from lepton_desktop.core.serving.models import ModelSet
     from lepton_desktop.core.serving.state import ServerState
 
@@ -66,7 +66,7 @@ async def feedback(state: ServerState, ctx: RequestContext) -> Answer:
     if row >= rows:
         raise InvalidInputError(f"request {request_id} had {rows} rows; row {row} is not one")
     if state.log is not None:
-        state.log.add_feedback(request_id, label, row)
+        state.log.feedback(request_id, label, row)
     return ok({"request_id": request_id, "row": row, "stored": state.log is not None})
 
 
@@ -83,12 +83,13 @@ def _feedback_payload(payload: Any) -> tuple[str, Any, int]:
     return request_id, label, row
 
 
-def _logged_rows(writer: RequestLogWriter, request_id: str) -> int | None:
-    # Another worker process may have answered it: look in the file, after one flush.
+def _logged_rows(journal: RequestJournal, request_id: str) -> int | None:
+    # Another server process may have answered it: look in the project, after the
+    # supervisor had time to ship that process's journal.
     from lepton_desktop.core.store import serving as serving_store
     from lepton_desktop.core.store.db import connect
 
-    conn = connect(writer.path, readonly=True)
+    conn = connect(journal.project, readonly=True)
     try:
         for attempt in range(2):
             record = serving_store.find_request(conn, request_id)

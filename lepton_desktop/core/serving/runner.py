@@ -1,11 +1,14 @@
-"""Running the server: uvicorn in this process (or N worker processes) until stopped.
+"""Running the server: a supervisor process and its server processes.
 
 :class:`ServerRunner` binds the socket itself (port 0 picks a free one, and a port in
-use is a clear error rather than uvicorn's exit), loads the models, and runs uvicorn
-in a thread; with ``workers > 1`` it starts that many processes sharing the socket,
-each with its own models, batchers and log writer. The ``serve`` job of a deployment
-(:mod:`lepton_desktop.workers.serving`) runs one; so does ``lepton-desktop serve
-BUNDLE``.
+use is a clear error rather than uvicorn's exit), starts ``workers`` server processes
+(:mod:`.child`) sharing it, and stays their supervisor: it restarts one that dies
+(with backoff, so a model that crashes at once does not spin), ships their request
+journals into the project (:mod:`.journal`), and stops them gracefully. The
+supervisor never imports torch and never answers a request, so the request log's
+writes never compete with an answer for a core or for Python's lock. The ``serve``
+job of a deployment (:mod:`lepton_desktop.workers.serving`) runs one; so does
+``lepton-desktop serve BUNDLE``.
 """
 
 from __future__ import annotations
@@ -16,12 +19,10 @@ import logging
 import multiprocessing
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,11 +32,14 @@ from lepton_desktop.core.errors import LeptonError
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.inference.predictor import ModelParts
-    from lepton_desktop.core.serving.app import ASGIApp
-    from lepton_desktop.core.serving.logwriter import RequestLogWriter
-    from lepton_desktop.core.serving.models import ModelSet
+    from lepton_desktop.core.serving.journal import JournalShipper
 
 log = logging.getLogger(__name__)
+#: Restarts of a server process wait this long, doubling per restart up to the cap.
+RESTART_DELAY_S = 0.5
+RESTART_DELAY_MAX_S = 30.0
+#: A process that ran this long before dying starts its backoff over.
+HEALTHY_AFTER_S = 60.0
 
 
 @dataclasses.dataclass
@@ -56,38 +60,12 @@ class ServeSpec:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     deployment_id: int | None = None
     log_path: str | None = None
+    watch_interval: float = 1.0
 
     @property
     def workers(self) -> int:
         """uvicorn worker processes."""
         return int(self.options.get("workers", 1))
-
-
-def load_models(spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> ModelSet:
-    """The spec's models: from its project, its bundle, or ``parts`` already read."""
-    from lepton_desktop.core.serving.models import ModelSet
-
-    if parts is not None:
-        return ModelSet.from_parts(parts)
-    if spec.bundle is not None:
-        from lepton_desktop.core.inference.bundle import read_bundle
-
-        return ModelSet.from_parts(read_bundle(Path(spec.bundle)))
-    if spec.project is None:
-        raise LeptonError("nothing to serve: give a project or a bundle")
-    return ModelSet.from_project(Path(spec.project), spec.models)
-
-
-def build_app(spec: ServeSpec, models: ModelSet) -> tuple[ASGIApp, RequestLogWriter | None]:
-    """The app for ``models`` with the spec's options, and its log writer if any."""
-    from lepton_desktop.core.serving.app import ServeOptions, create_app
-    from lepton_desktop.core.serving.logwriter import RequestLogWriter
-
-    writer = None
-    if spec.log_path is not None:
-        writer = RequestLogWriter(Path(spec.log_path), spec.deployment_id)
-    options = ServeOptions.from_options(spec.options, spec.token)
-    return create_app(models, options, writer), writer
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -120,29 +98,21 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _torch_threads(workers: int) -> None:
-    # Throughput comes from batching and worker processes; a small model's forward
-    # pass gains nothing from more threads, which would fight the event loop.
-    import torch
+@dataclasses.dataclass
+class _Slot:
+    """One server process the supervisor keeps running."""
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // (2 * workers)))
-
-
-def _uvicorn_config(app: Any) -> Any:
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        server_header=False,
-        lifespan="off",
-    )
+    index: int
+    served: Any  # a shared integer (multiprocessing.RawValue)
+    ready: Any  # set by the process once it listens (multiprocessing.Event)
+    process: Any = None
+    started_at: float = 0.0
+    restarts: int = 0
+    next_start: float = 0.0
 
 
 class ServerRunner:
-    """One server: start, watch, stop (see the module docstring).
+    """One server: start, supervise, stop (see the module docstring).
 
     Args:
         spec: what to serve and how.
@@ -151,22 +121,25 @@ class ServerRunner:
 
     def __init__(self, spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> None:
         self.spec = spec
-        self._parts = parts
-        self.models: ModelSet | None = None
-        self.app: ASGIApp | None = None
-        self.writer: RequestLogWriter | None = None
+        self._parts = list(parts) if parts is not None else None
         self._sock: socket.socket | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._children: list[Any] = []
+        self._context = multiprocessing.get_context("spawn")
+        self._slots: list[_Slot] = []
+        self._shipper: JournalShipper | None = None
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
         self._metrics_dir: str | None = None
+        self._previous_metrics_dir: str | None = None
         self.port = 0
         self.url = ""
+        #: Why the server gave up (None while it runs or after a clean stop).
+        self.failure: str | None = None
 
     # -- starting ------------------------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> str:
-        """Bind, load, serve; return the URL once the server answers.
+        """Bind, start the server processes, return the URL once one answers.
 
         Raises:
             InvalidOptionError: another address than this machine's without a token.
@@ -176,52 +149,29 @@ class ServerRunner:
         from lepton_desktop.core.serving.manager import check_address
 
         check_address(self.spec.host, self.spec.port, self.spec.token)
+        if self.spec.project is not None and self._parts is None:
+            self._check_refs()  # a clear error here, before any process starts
         self._sock = bind(self.spec.host, self.spec.port)
         self.port = self._sock.getsockname()[1]
         self.url = url_of(self.spec.host, self.port)
         try:
-            if self.spec.workers > 1:
-                self._start_children(timeout)
-            else:
-                self._start_thread(timeout)
+            self._metrics_dir = tempfile.mkdtemp(prefix="lepton-metrics-")
+            self._previous_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
+            self._start_shipper()
+            for index in range(max(1, self.spec.workers)):
+                slot = _Slot(index, self._context.RawValue("q", 0), self._context.Event())
+                self._slots.append(slot)
+                self._launch(slot)
+            self._wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
-        return self.url
-
-    def _start_thread(self, timeout: float) -> None:
-        import uvicorn
-
-        _torch_threads(1)
-        self.models = load_models(self.spec, self._parts)
-        self.app, self.writer = build_app(self.spec, self.models)
-        self._server = uvicorn.Server(_uvicorn_config(self.app))
-        sock = self._sock
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="serve-supervisor", daemon=True
         )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise LeptonError(f"the server on {self.url} did not start")
-            time.sleep(0.01)
-
-    def _start_children(self, timeout: float) -> None:
-        # The parent only checks the models exist (cheaply); each child loads its own.
-        if self.spec.project is not None and self._parts is None:
-            self._check_refs()
-        self._metrics_dir = tempfile.mkdtemp(prefix="lepton-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
-        context = multiprocessing.get_context("spawn")
-        payload = json.dumps(dataclasses.asdict(self.spec))
-        for index in range(self.spec.workers):
-            child = context.Process(
-                target=child_main, args=(payload, self._sock), name=f"lepton-serve-{index}"
-            )
-            child.start()
-            self._children.append(child)
-        self._wait_ready(timeout)
+        self._supervisor.start()
+        return self.url
 
     def _check_refs(self) -> None:
         from lepton_desktop.core.store import models as model_store
@@ -231,111 +181,158 @@ class ServerRunner:
         try:
             for ref in self.spec.models:
                 model_store.resolve(conn, ref)
+            if not self.spec.models and not model_store.list_versions(
+                conn, include_archived=False
+            ):
+                raise LeptonError("no model to serve: train or import a model first")
         finally:
             conn.close()
 
+    def _start_shipper(self) -> None:
+        if self.spec.log_path is None:
+            return
+        from lepton_desktop.core.serving.journal import JournalShipper, journal_dir
+        from lepton_desktop.core.store.db import connect
+
+        path = Path(self.spec.log_path)
+        self._shipper = JournalShipper(journal_dir(path), lambda: connect(path), self._pids)
+        self._shipper.start()  # its first pass ships what a killed server left
+
+    def _launch(self, slot: _Slot) -> None:
+        from lepton_desktop.core.serving.child import child_main
+
+        payload = json.dumps(dataclasses.asdict(self.spec))
+        slot.ready.clear()
+        slot.process = self._context.Process(
+            target=child_main,
+            args=(
+                payload,
+                self._sock,
+                self._parts,
+                slot.served,
+                slot.ready,
+                slot.index,
+                os.getpid(),
+            ),
+            name=f"lepton-serve-{slot.index}",
+            daemon=True,  # a script that never calls stop() still exits (and they with it)
+        )
+        slot.process.start()
+        slot.started_at = time.monotonic()
+
     def _wait_ready(self, timeout: float) -> None:
+        # Every process says when it listens: no probe request (it would be logged).
         deadline = time.monotonic() + timeout
-        local = url_of("127.0.0.1", self.port) if self.spec.host == "0.0.0.0" else self.url
-        request = urllib.request.Request(local + "/v2/health/ready")
         while time.monotonic() < deadline:
-            if not any(c.is_alive() for c in self._children):
-                raise LeptonError("the server's worker processes exited while starting")
-            try:
-                with urllib.request.urlopen(request, timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
+            if all(s.ready.is_set() for s in self._slots):
+                return
+            dead = [s for s in self._slots if not s.process.is_alive()]
+            if dead:
+                raise LeptonError(
+                    f"the server's process exited while starting (code {dead[0].process.exitcode};"
+                    " its error is printed above)"
+                )
+            time.sleep(0.02)
         raise LeptonError(f"the server on {self.url} did not start within {timeout:.0f} s")
+
+    # -- supervising ---------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                for slot in self._slots:
+                    if not self._stopping.is_set():
+                        self._keep_running(slot)
+
+    def _keep_running(self, slot: _Slot) -> None:
+        now = time.monotonic()
+        if slot.process.is_alive():
+            return
+        if slot.next_start == 0.0:  # it just died: plan its restart
+            ran = now - slot.started_at
+            if ran >= HEALTHY_AFTER_S:
+                slot.restarts = 0
+            delay = min(RESTART_DELAY_MAX_S, RESTART_DELAY_S * 2**slot.restarts)
+            slot.next_start = now + delay
+            log.warning(
+                "server process %d exited (code %s) after %.1f s; restarting in %.1f s",
+                slot.index,
+                slot.process.exitcode,
+                ran,
+                delay,
+            )
+            return
+        if now >= slot.next_start:
+            slot.restarts += 1
+            slot.next_start = 0.0
+            self._launch(slot)
+
+    def _pids(self) -> set[int]:
+        return {s.process.pid for s in self._slots if s.process is not None and s.process.pid}
 
     # -- watching and stopping -----------------------------------------------------------
 
     def alive(self) -> bool:
-        """Whether the server still runs."""
-        if self._thread is not None:
-            return self._thread.is_alive()
-        return any(c.is_alive() for c in self._children)
+        """Whether the server still runs (its supervisor, restarting what dies)."""
+        return self._supervisor is not None and self._supervisor.is_alive()
 
     @property
     def served(self) -> int:
-        """Requests answered (this process's server; 0 with worker processes)."""
-        if self.app is None:
-            return 0
-        from lepton_desktop.core.serving.app import app_state
+        """Requests answered by every server process so far."""
+        return sum(int(s.served.value) for s in self._slots)
 
-        return app_state(self.app).served
+    @property
+    def restarts(self) -> int:
+        """How often a server process was restarted."""
+        return sum(s.restarts for s in self._slots)
 
-    def loaded(self) -> list[dict[str, Any]]:
-        """The loaded models, for the deployment row."""
-        if self.models is not None:
-            return self.models.loaded()
-        return [{"name": ref} for ref in self.spec.models]
+    @property
+    def logged(self) -> int:
+        """Request rows shipped into the project so far."""
+        return self._shipper.shipped if self._shipper is not None else 0
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the requests answered so far are in the project's request log."""
+        if self._shipper is not None:
+            self._shipper.drain(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut down gracefully (answers in flight are finished), then write the log."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        for child in self._children:
-            child.terminate()  # SIGTERM: uvicorn finishes what is in flight
-        for child in self._children:
-            child.join(timeout)
-            if child.is_alive():
-                child.kill()
-        if self.models is not None:
-            self.models.close()
-        if self.writer is not None:
-            self.writer.close()
+        """Stop gracefully (answers in flight are finished), then ship the last rows."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
+        with self._lock:
+            for slot in self._slots:
+                if slot.process is not None and slot.process.is_alive():
+                    slot.process.terminate()  # SIGTERM: uvicorn finishes what is in flight
+            for slot in self._slots:
+                if slot.process is not None:
+                    slot.process.join(timeout)
+                    if slot.process.is_alive():
+                        slot.process.kill()
+                        slot.process.join()
+        if self._shipper is not None:
+            self._shipper.stop()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        if self._metrics_dir is not None:
-            shutil.rmtree(self._metrics_dir, ignore_errors=True)
-            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-            self._metrics_dir = None
+        self._drop_metrics_dir()
 
-    def follow_registry(self, on_change: Any = None, interval: float = 1.0) -> None:
-        """Pick up new versions and moved aliases while serving (projects only)."""
-        if self.models is not None:
-            self.models.watch(interval, on_change=on_change)
+    def _drop_metrics_dir(self) -> None:
+        if self._metrics_dir is None:
+            return
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
+        if self._previous_metrics_dir is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._previous_metrics_dir
+        self._metrics_dir = None
 
     def __enter__(self) -> ServerRunner:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def child_main(payload: str, sock: socket.socket) -> None:
-    """A worker process of a multi-process server: load, serve until SIGTERM."""
-    import uvicorn
-
-    spec = ServeSpec(**json.loads(payload))
-    _torch_threads(spec.workers)
-    models = load_models(spec)
-    if spec.project is not None:
-        models.watch()
-    app, writer = build_app(spec, models)
-    server = uvicorn.Server(_uvicorn_config(app))
-
-    def stop(signum: int, frame: object) -> None:
-        server.should_exit = True
-
-    # uvicorn in the main thread would re-raise SIGTERM after its shutdown and die
-    # before the log writer wrote its last rows; in a thread it leaves signals to us.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-    finally:
-        models.close()
-        if writer is not None:
-            writer.close()
 
 
 def spec_for_deployment(ctx: ProjectContext, deployment_id: int) -> ServeSpec:

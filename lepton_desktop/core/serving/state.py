@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from lepton_desktop.core.inference.predictor import Predictor
-    from lepton_desktop.core.serving.logwriter import RequestLogWriter
+    from lepton_desktop.core.serving.journal import RequestJournal
     from lepton_desktop.core.serving.models import ModelSet
     from lepton_desktop.core.serving.openapi import DocumentCache
 
@@ -43,25 +43,39 @@ class ServeOptions:
         return cls(token=token, cors=tuple(options.get("cors") or ()), **values)
 
 
+class Count:
+    """A number with a ``value`` (what the server counts into when no runner shares one)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class ServerState:
-    """What the handlers share (one per app, used on its event loop)."""
+    """What the handlers share (one per app, used on its event loop).
+
+    Attributes:
+        log: the request journal (None: nothing is logged).
+        served: requests answered, in ``served.value`` (a runner shares it across
+            processes; see :class:`~lepton_desktop.core.serving.runner.ServerRunner`).
+    """
 
     def __init__(
         self,
         models: ModelSet,
         options: ServeOptions,
-        log_writer: RequestLogWriter | None,
+        journal: RequestJournal | None,
         openapi: DocumentCache,
+        served: Any = None,
     ) -> None:
         self.models = models
         self.options = options
-        self.log = log_writer
+        self.log = journal
         self.openapi = openapi
         self.metrics = Metrics()
+        self.served = served if served is not None else Count()
         self._batchers: dict[Predictor, Batcher] = {}
         self._generation = models.generation
         self._recent: OrderedDict[str, int] = OrderedDict()
-        self.served = 0
 
     def batcher(self, predictor: Predictor) -> Batcher:
         """The batcher of a model version (made on first use, dropped after a swap)."""

@@ -274,12 +274,43 @@ def m005_serving(conn: sqlite3.Connection) -> None:
     )
 
 
+def m006_request_log_keys(conn: sqlite3.Connection) -> None:
+    """The request log outlives its deployment, and a request is logged at most once.
+
+    Deleting a deployment no longer deletes its requests and feedback (the tab asks
+    first, and may keep them): the ``ON DELETE CASCADE`` foreign keys go. SQLite's
+    ``ALTER TABLE`` cannot drop a foreign key, so sqlite-utils' ``transform()`` rebuilds
+    the tables (new table, copy, swap, indexes recreated) inside this migration's
+    transaction. Request ids become unique (a journal shipped twice stores each row
+    once; duplicates cannot exist in older files, whose ids were uuid4s, but are removed
+    first all the same), as does feedback's ``(request_id, row, ts)``.
+    """
+    from sqlite_utils import Database
+
+    db = Database(conn)
+    db.table("request_log").transform(drop_foreign_keys=["deployment_id"])
+    db.table("feedback").transform(drop_foreign_keys=["deployment_id"])
+    _run_script(
+        conn,
+        """
+        DELETE FROM request_log WHERE id NOT IN
+            (SELECT MIN(id) FROM request_log GROUP BY request_id);
+        DROP INDEX IF EXISTS request_log_request_id;
+        CREATE UNIQUE INDEX request_log_request_id ON request_log (request_id);
+        DELETE FROM feedback WHERE id NOT IN
+            (SELECT MIN(id) FROM feedback GROUP BY request_id, row, ts);
+        CREATE UNIQUE INDEX feedback_once ON feedback (request_id, row, ts)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
     m003_training,
     m004_tuning,
     m005_serving,
+    m006_request_log_keys,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lepton_desktop.core.entities import Deployment, RequestRecord
@@ -123,6 +123,32 @@ def add_requests(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) ->
     return len(values)
 
 
+def ship_journal(
+    conn: sqlite3.Connection,
+    requests: Sequence[tuple[Any, ...]],
+    feedback: Sequence[tuple[Any, ...]],
+) -> int:
+    """Store request rows (in ``_REQUEST_FIELDS`` order) and feedback rows
+    (``deployment_id, request_id, ts, label, row``) from a server's journal, in one
+    transaction. A row stored before (the same request id; the same request, row and
+    time for feedback) is skipped, so shipping twice stores once. Returns the request
+    rows stored.
+    """
+    if not requests and not feedback:
+        return 0
+    placeholders = ", ".join("?" * len(_REQUEST_FIELDS))
+    with transaction(conn):
+        before = conn.total_changes
+        conn.executemany(
+            f"INSERT OR IGNORE INTO request_log ({', '.join(_REQUEST_FIELDS)}) "
+            f"VALUES ({placeholders})",
+            requests,
+        )
+        stored = conn.total_changes - before
+        conn.executemany(_INSERT_FEEDBACK.replace("INSERT", "INSERT OR IGNORE", 1), feedback)
+    return stored
+
+
 _REQUEST_DEFAULTS: dict[str, Any] = {"protocol": "other", "n_rows": 0}
 
 
@@ -134,12 +160,9 @@ def _request_value(row: Mapping[str, Any], field: str) -> Any:
 
 
 def _request(row: tuple[Any, ...]) -> RequestRecord:
-    return RequestRecord(
-        *row[:12],
-        inputs=json.loads(row[12]) if row[12] is not None else None,
-        outputs=json.loads(row[13]) if row[13] is not None else None,
-        error=row[14],
-    )
+    fields = list(row)
+    fields[12:14] = [json.loads(text) if text is not None else None for text in row[12:14]]
+    return RequestRecord(*fields)
 
 
 def requests_since(

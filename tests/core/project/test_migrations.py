@@ -12,7 +12,7 @@ from lepton_desktop.core.errors import SchemaTooOldError
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import migrations
 
-V1 = Path(__file__).resolve().parent.parent / "fixtures" / "schema_v1.lepton"
+V1 = Path(__file__).resolve().parents[2] / "fixtures" / "schema_v1.lepton"
 
 
 @pytest.fixture

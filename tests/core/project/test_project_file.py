@@ -18,7 +18,7 @@ from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import migrations
 from lepton_desktop.core.store.db import APPLICATION_ID, transaction
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def _pragma(path: Path, name: str) -> object:

@@ -22,7 +22,7 @@ from lepton_desktop.workers.training import train_job
 from lepton_desktop.workers.tuning import tune_job
 from tests.helpers import snapshot
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "resources" / "sample_data"
 FIXTURES = REPO / "tests" / "fixtures"
 

@@ -14,7 +14,6 @@ import pytest
 
 from lepton_desktop.core.inference.predictor import Predictor
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.serving.app import app_state
 from tests.serving_factory import copy_project, rows, running, serving_project
 
 __all__ = ["serving_project"]
@@ -56,10 +55,10 @@ def test_concurrent_requests_share_forward_passes(project: Path) -> None:
         answers = _hammer(
             runner.url, 16, 300, lambda i: {"model": "iris:1", "records": [records[i % 150]]}
         )
-        batcher = next(iter(app_state(runner.app)._batchers.values()))
         metrics = httpx.get(runner.url + "/metrics").text
-    assert batcher.requests == 300 and batcher.passes < 300  # some passes were shared
-    assert 'lepton_batch_requests_bucket{le="2.0",model="iris",version="1"}' in metrics
+    passes = _sample(metrics, 'lepton_batch_requests_count{model="iris",version="1"}')
+    requests = _sample(metrics, 'lepton_batch_requests_sum{model="iris",version="1"}')
+    assert requests == 300 and passes < 300  # some passes were shared
     for i, answer in answers:
         assert answer.status_code == 200
         (got,) = answer.json()["predictions"]
@@ -104,14 +103,18 @@ def test_every_served_request_is_logged(project: Path) -> None:
     records = rows()
     with running(project, models=["iris"]) as runner:
         answers = _hammer(runner.url, 8, 2000, lambda i: {"records": [records[i % 150]]})
-        served = app_state(runner.app).served
+        served = runner.served
         deployment_id = runner.spec.deployment_id
     assert sum(a.status_code == 200 for _, a in answers) == 2000
     with Project.open(project) as opened:
+        # Everything answered is logged, and nothing else was served (a server says
+        # itself that it listens: no readiness probe).
         assert opened.serving.request_count(deployment_id) == served == 2000
-        logged = opened.serving.requests_since(deployment_id, 0, limit=5)
+        logged = opened.serving.requests_since(deployment_id, 0, limit=3000)
         assert opened.integrity_ok()
-    assert logged[0].inputs is not None and logged[0].outputs[0]["label"]
+    predictions = [r for r in logged if r.path == "/predict"]
+    assert len(predictions) == 2000 and {r.status for r in predictions} == {200}
+    assert predictions[0].inputs is not None and predictions[0].outputs[0]["label"]
 
 
 def test_capture_off_stores_no_inputs(project: Path) -> None:
@@ -120,5 +123,13 @@ def test_capture_off_stores_no_inputs(project: Path) -> None:
         deployment_id = runner.spec.deployment_id
     assert answer.status_code == 200
     with Project.open(project) as opened:
-        (logged,) = opened.serving.requests_since(deployment_id)
+        (logged,) = [
+            r for r in opened.serving.requests_since(deployment_id) if r.path == "/predict"
+        ]
     assert logged.inputs is None and len(logged.outputs) == 2
+
+
+def _sample(metrics: str, name: str) -> float:
+    """The value of one sample of the Prometheus text exposition format."""
+    line = next(x for x in metrics.splitlines() if x.startswith(name + " "))
+    return float(line.rsplit(" ", 1)[1])

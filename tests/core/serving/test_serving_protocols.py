@@ -228,7 +228,7 @@ def test_native_predict_feedback_and_log(
         "/feedback", json={"request_id": request_id, "label": "x", "row": 3}
     )
     assert out_of_range.status_code == 400
-    server.writer.flush()
+    server.flush()
     deadline = time.monotonic() + 5
     with Project.open(project) as opened:
         while not opened.serving.feedback_for(request_id) and time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from lepton_desktop.core.errors import InvalidOptionError, LeptonError, NotFound
 from lepton_desktop.core.project import Project
 from tests.helpers import snapshot, write_csv
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "sample_data"
+SAMPLES = Path(__file__).resolve().parents[3] / "resources" / "sample_data"
 
 
 @pytest.fixture

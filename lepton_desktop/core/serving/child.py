@@ -1,0 +1,163 @@
+"""A server process: load the models, answer on the shared socket until told to stop.
+
+The :class:`~.runner.ServerRunner` starts one or more of these (``--workers N``) on a
+socket it bound itself; each loads its own models, follows the project's registry,
+writes its requests into its own journal (:mod:`.journal`) before answering, and
+counts what it answered in a number the runner reads. It never writes the request
+log into the project itself: the runner's shipper does, from the journals, in another
+process, so a burst of logging never stalls an answer. When the runner dies, the
+operating system stops these too (Linux's parent-death signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.inference.predictor import ModelParts
+    from lepton_desktop.core.serving.models import ModelSet
+    from lepton_desktop.core.serving.runner import ServeSpec
+
+#: ``prctl`` option: the signal this process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def child_main(
+    payload: str,
+    sock: socket.socket,
+    parts: Sequence[ModelParts] | None,
+    served: Any,
+    ready: Any,
+    index: int,
+    parent: int,
+) -> None:
+    """Serve until SIGTERM (graceful: what is in flight is answered first).
+
+    Args:
+        payload: the :class:`~.runner.ServeSpec` as JSON.
+        sock: the bound socket every server process shares.
+        parts: models already read (a bundle given as parts), else None.
+        served: a shared integer counting the requests this process answered.
+        ready: an event set once this process accepts connections.
+        index: this process's number (0 reports the loaded models to the project).
+        parent: the runner's pid; if it is gone already, stop at once.
+    """
+    from lepton_desktop.core.serving.runner import ServeSpec
+
+    _die_with(parent)
+    spec = ServeSpec(**json.loads(payload))
+    _torch_threads(spec.workers)
+    models = load_models(spec, parts)
+    if spec.project is not None:
+        on_change = _loaded_writer(spec) if index == 0 else None
+        if on_change is not None:
+            on_change(models)
+        models.watch(spec.watch_interval, on_change=on_change)
+    app, journal = build_app(spec, models, served)
+    server = ReadyServer(uvicorn_config(app), ready)
+    try:
+        server.run(sockets=[sock])  # handles SIGTERM and SIGINT itself: a graceful stop
+    finally:
+        models.close()
+        if journal is not None:
+            journal.close()
+
+
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server, saying when it listens (no probe request needed)."""
+
+    def __init__(self, config: uvicorn.Config, ready: Any) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self._ready.set()
+
+
+def _die_with(parent: int) -> None:
+    # A server whose supervisor was killed must not go on answering (and journaling)
+    # with nobody to ship its log or stop it.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(0)
+
+
+def _torch_threads(workers: int) -> None:
+    # Throughput comes from batching and worker processes; a small model's forward
+    # pass gains nothing from more threads, which would fight the event loop.
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // (2 * workers)))
+
+
+def uvicorn_config(app: Any) -> uvicorn.Config:
+    """uvicorn's settings for our app (uvloop and httptools when installed)."""
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+        lifespan="off",
+    )
+
+
+def load_models(spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> ModelSet:
+    """The spec's models: ``parts`` already read, its bundle, or its project."""
+    from lepton_desktop.core.errors import LeptonError
+    from lepton_desktop.core.serving.models import ModelSet
+
+    if parts is not None:
+        return ModelSet.from_parts(parts)
+    if spec.bundle is not None:
+        from lepton_desktop.core.inference.bundle import read_bundle
+
+        return ModelSet.from_parts(read_bundle(Path(spec.bundle)))
+    if spec.project is None:
+        raise LeptonError("nothing to serve: give a project or a bundle")
+    return ModelSet.from_project(Path(spec.project), spec.models)
+
+
+def build_app(spec: ServeSpec, models: ModelSet, served: Any = None) -> tuple[Any, Any]:
+    """The app for ``models`` with the spec's options, and its journal if it logs."""
+    from lepton_desktop.core.serving.app import ServeOptions, create_app
+    from lepton_desktop.core.serving.journal import RequestJournal
+
+    options = ServeOptions.from_options(spec.options, spec.token)
+    journal = None
+    if spec.log_path is not None:
+        journal = RequestJournal(Path(spec.log_path), spec.deployment_id, options.capture_inputs)
+    return create_app(models, options, journal, served=served), journal
+
+
+def _loaded_writer(spec: ServeSpec) -> Any:
+    if spec.deployment_id is None or spec.log_path is None:
+        return None
+    path, deployment_id = Path(spec.log_path), spec.deployment_id
+
+    def write(models: ModelSet) -> None:
+        from lepton_desktop.core.store import serving as serving_store
+        from lepton_desktop.core.store.db import connect
+
+        conn = connect(path)
+        try:
+            serving_store.update_deployment(conn, deployment_id, loaded=models.loaded())
+        finally:
+            conn.close()
+
+    return write

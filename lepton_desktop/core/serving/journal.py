@@ -1,0 +1,338 @@
+"""The request log's journal: written before each answer, shipped into the project after.
+
+A server process never writes the project file on its request path. Before it sends an
+answer it appends the request's row to its own journal file (one ``write`` call to an
+``O_APPEND`` file: a few microseconds, and the row survives a crash of the process,
+even SIGKILL, because it is in the operating system's cache once ``write`` returns).
+The :class:`JournalShipper`, in the server's parent process (the supervisor of its
+worker processes, see :mod:`.runner`), tails the journals and copies their rows into the
+project in batches, one short transaction each, then deletes what it shipped. Journals
+left by a killed server are shipped by the next server of the project, or by
+:func:`replay_orphans` whenever the project is opened, so a request answered is a
+request logged. Rows are keyed by their request id, so shipping one twice stores it
+once.
+
+A journal lives in the folder ``NAME.lepton-requests`` beside the project file (not
+``-journal``: SQLite reads ``NAME.lepton-journal`` as its own rollback journal), one
+file ``DEPLOYMENT-PID-SEQ.journal`` per server process and segment. A line is::
+
+    R <tab> [ts, request_id, method, path, protocol, model, version, status,
+             latency_ms, n_rows, error, deployment_id] <tab> INPUTS <tab> OUTPUTS <newline>
+    F <tab> [request_id, label, row, ts, deployment_id] <newline>
+
+where INPUTS and OUTPUTS are JSON text (or empty). JSON never holds a raw tab or
+newline, so the separators are unambiguous, and the shipper stores INPUTS and OUTPUTS
+as they are, without parsing them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import psutil
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from lepton_desktop.core.serving.context import RequestContext
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".journal"
+#: A segment is closed and a new one started past this size, so shipped rows can go.
+SEGMENT_BYTES = 64 << 20
+#: Rows per shipping transaction (a busy server ships a few transactions a second).
+SHIP_ROWS = 5000
+_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)\.journal$")
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def journal_dir(project: Path | str) -> Path:
+    """The journal folder of a project file (``NAME.lepton-requests`` beside it)."""
+    path = Path(project)
+    return path.with_name(path.name + "-requests")
+
+
+# -- writing (a server process) -------------------------------------------------------------
+
+
+class RequestJournal:
+    """One server process's journal (see the module docstring).
+
+    Args:
+        project: the project file the rows are for (its journal folder is created).
+        deployment_id: the deployment the rows belong to (None: a bundle's log).
+        capture_inputs: keep the requests' inputs (else only what was answered).
+    """
+
+    def __init__(self, project: Path, deployment_id: int | None, capture_inputs: bool) -> None:
+        folder = journal_dir(project)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.project = Path(project)
+        self.folder = folder
+        self.deployment_id = deployment_id
+        self.capture_inputs = capture_inputs
+        self._segment = 0
+        self._written = 0
+        self._errors = 0
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        self._segment += 1
+        self._written = 0
+        name = f"{self.deployment_id or 0}-{os.getpid()}-{self._segment}{SUFFIX}"
+        return os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def request(self, ctx: RequestContext, ts: float, latency_ms: float) -> None:
+        """Append one answered (or refused) request; called before its answer is sent."""
+        meta = [ts, ctx.request_id, ctx.method, ctx.path, ctx.protocol, ctx.model,
+                ctx.version, ctx.status, latency_ms, ctx.n_rows, ctx.error,
+                self.deployment_id]  # fmt: skip
+        inputs = _json(ctx.inputs) if self.capture_inputs else b""
+        outputs = _json(ctx.outputs() if callable(ctx.outputs) else ctx.outputs)
+        self._write(b"R\t" + orjson.dumps(meta) + b"\t" + inputs + b"\t" + outputs + b"\n")
+
+    def feedback(self, request_id: str, label: Any, row: int) -> None:
+        """Append the true label of one answered row."""
+        item = [request_id, label, row, time.time(), self.deployment_id]
+        self._write(b"F\t" + orjson.dumps(item) + b"\n")
+
+    def _write(self, line: bytes) -> None:
+        try:
+            os.write(self._fd, line)
+        except OSError as exc:  # a full disk: keep answering, say so (once a thousand)
+            self._errors += 1
+            if self._errors % 1000 == 1:
+                log.error("the request journal cannot be written (%s); %d rows lost so far",
+                          exc, self._errors)  # fmt: skip
+            return
+        self._written += len(line)
+        if self._written >= SEGMENT_BYTES:
+            os.close(self._fd)
+            self._fd = self._open()
+
+    def close(self) -> None:
+        """Close the file (the shipper deletes it once shipped)."""
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def _json(value: Any) -> bytes:
+    if value is None:
+        return b""
+    return orjson.dumps(value, default=_jsonable, option=_OPTIONS)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):  # an image sent as bytes: keep it readable
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    return str(value)
+
+
+# -- shipping (the supervising process) ---------------------------------------------------
+
+
+class Segment:
+    """A journal file being shipped: where the next unread line starts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        found = _NAME.match(path.name)
+        self.pid = int(found[2]) if found else 0
+        self.number = int(found[3]) if found else 0
+
+
+class JournalShipper:
+    """Copies journal rows into the project (see the module docstring).
+
+    Args:
+        folder: the journal folder.
+        connect: opens a connection to the project (called in the shipping thread).
+        mine: pids of the processes whose journals are still being written; anything
+            else in the folder is a dead server's and is shipped and deleted too.
+        interval: seconds between shipping passes.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        connect: Callable[[], sqlite3.Connection],
+        mine: Callable[[], set[int]],
+        interval: float = 0.2,
+    ) -> None:
+        self.folder = folder
+        self._connect = connect
+        self._mine = mine
+        self._interval = interval
+        self._segments: dict[Path, Segment] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._wake = threading.Event()
+        self._passes = 0
+        #: Request rows stored so far (duplicates not counted).
+        self.shipped = 0
+
+    def start(self) -> None:
+        """Ship now and then every ``interval`` seconds, from a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="journal-shipper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        # The connection belongs to this thread: SQLite objects stay in their thread.
+        self._conn = self._connect()
+        try:
+            while True:
+                stopping = self._stop.is_set()
+                try:
+                    self.ship()
+                except Exception:  # a busy or damaged file: try again next pass
+                    log.exception("shipping the request journal failed")
+                self._passes += 1
+                if stopping:
+                    break  # that was the last pass, after the writers had stopped
+                self._wake.wait(self._interval)
+                self._wake.clear()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+    def ship(self) -> int:
+        """One pass: every complete line of every journal into the project; the count.
+
+        Runs in the shipping thread (or, without :meth:`start`, in the caller's, with a
+        connection it opens on first use).
+        """
+        if self._conn is None:
+            self._conn = self._connect()
+        writing = self._mine()
+        stored = 0
+        for segment in self._scan():
+            stored += self._ship_segment(segment)
+            if self._finished(segment, writing):
+                segment.path.unlink(missing_ok=True)
+                self._segments.pop(segment.path, None)
+        return stored
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until what was journaled before this call is in the project."""
+        goal = self._passes + 2  # the pass running now may have read the files already
+        deadline = time.monotonic() + timeout
+        while self._passes < goal and self._thread is not None and self._thread.is_alive():
+            self._wake.set()
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop the thread after a last pass (the writers must have stopped first)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        elif self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _scan(self) -> list[Segment]:
+        if not self.folder.is_dir():
+            return []
+        for path in self.folder.glob(f"*{SUFFIX}"):
+            if path not in self._segments:
+                self._segments[path] = Segment(path)
+        return sorted(self._segments.values(), key=lambda s: (s.pid, s.number))
+
+    def _finished(self, segment: Segment, writing: set[int]) -> bool:
+        # Fully read, and nobody will append to it again: its process is gone, or it
+        # has moved on to a newer segment.
+        try:
+            size = segment.path.stat().st_size
+        except FileNotFoundError:
+            return True
+        if segment.offset < size:
+            return False
+        newer = any(s.pid == segment.pid and s.number > segment.number
+                    for s in self._segments.values())  # fmt: skip
+        return newer or (segment.pid not in writing and not _alive(segment.pid))
+
+    def _ship_segment(self, segment: Segment) -> int:
+        # A segment is at most SEGMENT_BYTES and a line: its unread part fits in memory.
+        with open(segment.path, "rb") as handle:
+            handle.seek(segment.offset)
+            data = handle.read()
+        complete = data.rfind(b"\n") + 1  # a last line still being written waits
+        lines = data[:complete].splitlines()
+        stored = 0
+        for start in range(0, len(lines), SHIP_ROWS):
+            stored += self._store(lines[start : start + SHIP_ROWS])
+        segment.offset += complete
+        return stored
+
+    def _store(self, lines: Iterable[bytes]) -> int:
+        from lepton_desktop.core.store import serving as serving_store
+
+        requests, feedback = parse_lines(lines)
+        assert self._conn is not None
+        stored = serving_store.ship_journal(self._conn, requests, feedback)
+        self.shipped += stored
+        return stored
+
+
+def parse_lines(lines: Iterable[bytes]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Journal lines -> request rows and feedback rows for the store (bad lines skipped)."""
+    requests: list[tuple[Any, ...]] = []
+    feedback: list[tuple[Any, ...]] = []
+    for line in lines:
+        try:
+            if line.startswith(b"R\t"):
+                _, meta, inputs, outputs = line.split(b"\t", 3)
+                ts, rid, method, path, protocol, model, version, status, latency, rows, error, \
+                    deployment = orjson.loads(meta)  # fmt: skip
+                requests.append((deployment, ts, rid, method, path, protocol, model, version,
+                                 status, latency, rows, inputs.decode() or None,
+                                 outputs.decode() or None, error))  # fmt: skip
+            elif line.startswith(b"F\t"):
+                rid, label, row, ts, deployment = orjson.loads(line[2:])
+                feedback.append((deployment, rid, ts, orjson.dumps(label).decode(), row))
+        except (ValueError, orjson.JSONDecodeError):
+            log.warning("skipping a damaged request-journal line (%d bytes)", len(line))
+    return requests, feedback
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def replay_orphans(project: Path, connect: Callable[[], sqlite3.Connection]) -> int:
+    """Ship and delete the journals of servers that died (none still writes them).
+
+    Opening a project calls this, so rows a killed server answered reach the request
+    log even if that project is never served again. Returns the rows stored.
+    """
+    folder = journal_dir(project)
+    if not folder.is_dir():
+        return 0
+    shipper = JournalShipper(folder, connect, mine=set)
+    try:
+        return shipper.ship()
+    finally:
+        shipper.stop()
