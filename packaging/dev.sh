@@ -3,7 +3,7 @@
 #
 #   bash packaging/dev.sh app [PROJECT]   run the app (no argument: the demo project,
 #                                         created on first use from resources/sample_data)
-#   bash packaging/dev.sh test [ARGS]     ruff, the import rules, then the whole test suite
+#   bash packaging/dev.sh test [ARGS]     ruff, the import rules, mypy, then the whole test suite
 #                                         (ARGS go to pytest); .ci/run calls exactly this
 #
 # Set-up, done only when something is missing or pyproject.toml changed:
@@ -65,6 +65,8 @@ run_tests() {
     "$VENV/bin/ruff" check .
     echo "== import rules (import-linter)" >&2
     "$VENV/bin/lint-imports" --no-cache
+    echo "== types (mypy)" >&2
+    "$VENV/bin/mypy"
     echo "== tests" >&2
     "$VENV/bin/python" -m pytest "$@"
 }

@@ -2,7 +2,7 @@
 
 Tests outside ``tests/gui`` must run headless: such a test fails if it made Qt get
 imported. (When GUI tests ran earlier in the same process Qt is already loaded; the
-check then falls to ``tests/core/test_headless.py``, which imports every non-GUI module
+check then falls to ``tests/core/project/test_headless.py``, which imports every non-GUI module
 in a fresh interpreter.)
 """
 

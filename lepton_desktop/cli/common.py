@@ -72,7 +72,7 @@ def parse_split(text: str | None) -> tuple[float, float, float] | None:
         raise InvalidOptionError(
             f"--split {text!r}: three fractions (train,val,test), train > 0, summing to 1"
         )
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def run_queued_job(

@@ -149,7 +149,7 @@ class PrepOptions:
             )
 
 
-def _check_split(split: tuple[float, ...]) -> None:
+def _check_split(split: tuple[Any, ...]) -> None:
     numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in split)
     if not numbers or len(split) != 3 or any(not p >= 0 for p in split) or split[0] <= 0 \
             or abs(sum(split) - 1) > 1e-6:

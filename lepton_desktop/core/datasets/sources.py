@@ -74,7 +74,7 @@ class _ReadAhead:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item  # type: ignore[misc]
+            yield item
 
     def close(self) -> None:
         """Stop the thread (after the block it is parsing) and wait for it."""

@@ -92,7 +92,7 @@ def _torchscript_exporter(predictor: Predictor, example: np.ndarray) -> Any:
         torch.onnx.export(
             export_module(predictor),
             (torch.from_numpy(example),),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the legacy exporter writes to any file object
             dynamo=False,
             input_names=[INPUT_NAME],
             output_names=names,
@@ -117,6 +117,8 @@ def _dynamo_exporter(predictor: Predictor, example: np.ndarray) -> Any:
             opset_version=max(OPSET, 18),  # the lowest this exporter writes
             verbose=False,
         )
+    if program is None:  # only when asked not to build a program, which we never do
+        raise RuntimeError("torch.onnx.export returned no program")
     return program.model_proto
 
 

@@ -310,10 +310,10 @@ def eval_forward(module: Any) -> Callable[[Any], Any]:
     elif isinstance(module, CNN):
         containers = [module.features, module.head]
     else:
-        return module  # type: ignore[no-any-return]
+        return module
     layers = [layer for c in containers for layer in c if not isinstance(layer, nn.Dropout)]
     if any(list(layer.children()) for layer in layers):
-        return module  # type: ignore[no-any-return]  # nested containers: keep it simple
+        return module  # nested containers: keep it simple
     steps = [layer.forward for layer in layers]
 
     def run(x: Any) -> Any:

@@ -77,7 +77,9 @@ class TrainConfig:
         unknown = set(data) - names
         if unknown:
             raise InvalidOptionError(f"unknown training options: {', '.join(sorted(unknown))}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         return cls(**values)
 
     def validate(self) -> None:

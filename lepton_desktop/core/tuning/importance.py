@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lepton_desktop.core.tuning.reading import COMPLETE, ParamInfo
 
 if TYPE_CHECKING:
-    from lepton_desktop.core.tuning.reading import StudyView
+    from lepton_desktop.core.tuning.study_view import StudyView
 
 #: Fewer completed trials than this give no meaningful importances.
 MIN_TRIALS = 4

@@ -303,7 +303,11 @@ def study_outcome(study: Study) -> dict[str, Any]:
 
 
 def _check_counts(n_trials: int, jobs: int, epochs: int | None, seed: int) -> None:
-    checks = {"--trials": (n_trials, 1), "--jobs": (jobs, 1), "--seed": (seed, 0)}
+    checks: dict[str, tuple[Any, int]] = {
+        "--trials": (n_trials, 1),
+        "--jobs": (jobs, 1),
+        "--seed": (seed, 0),
+    }
     if epochs is not None:
         checks["--epochs"] = (epochs, 1)
     for flag, (value, least) in checks.items():

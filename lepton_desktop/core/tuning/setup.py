@@ -225,7 +225,9 @@ def _create_or_join(storage: Any, plan: StudyPlan) -> optuna.Study:
     with storages.quiet():
         try:
             created = optuna.create_study(
-                storage=storage, study_name=plan.name, directions=plan.directions
+                storage=storage,
+                study_name=plan.name,
+                directions=[optuna.study.StudyDirection[d.upper()] for d in plan.directions],
             )
         except optuna.exceptions.DuplicatedStudyError:
             if plan.storage is None:
@@ -257,7 +259,7 @@ def _join(storage: Any, plan: StudyPlan) -> optuna.Study:
 
 
 def _check_same(plan: StudyPlan, stored: dict[str, Any]) -> None:
-    asked = {
+    asked: dict[str, Any] = {
         "arch": plan.arch,
         "objectives": plan.objectives,
         "options": plan.options,

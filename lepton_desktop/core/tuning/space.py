@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def load_space(path: Path | str) -> dict[str, Any]:
 
 
 def validate_space(
-    space: dict[str, Any], arch: str, base: dict[str, Any] | None = None
+    space: Mapping[str, Any], arch: str, base: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Check a space against ``arch`` and return it normalized (every entry a dict).
 

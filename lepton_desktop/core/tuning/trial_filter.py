@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from lepton_desktop.core.tuning.reading import STATES, UNFINISHED
 from lepton_desktop.core.tuning.study_view import StudyView
 
 _COMPARISON = re.compile(r"^([A-Za-z_][\w.]*)(<=|>=|!=|<|>|=)(.+)$")
-_OPERATORS: dict[str, Callable[[np.ndarray, object], np.ndarray]] = {
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
