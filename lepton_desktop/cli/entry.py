@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from lepton_desktop import __version__
-from lepton_desktop.cli import datasets, export, serving, training, tuning, worker
+from lepton_desktop.cli import datasets, export, monitor, serving, training, tuning, worker
 from lepton_desktop.cli.common import Command
 from lepton_desktop.core.errors import LeptonError
 
@@ -31,11 +31,12 @@ COMMANDS = (
     "models",
     "export",
     "serve",
+    "monitor",
     "demo",
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
-GROUPS = (datasets, training, tuning, serving, export, worker)
+GROUPS = (datasets, training, tuning, serving, export, monitor, worker)
 EXIT_USAGE = 2
 
 

@@ -352,6 +352,24 @@ class Project:
 
     # -- summary -------------------------------------------------------------------
 
+    def monitor(
+        self, since: str = "1h", *, model: str | None = None, version: int | None = None
+    ) -> dict[str, Any]:
+        """How served models did over the last ``since`` (``15m``, ``1h``, ..., ``all``).
+
+        Traffic totals, and per model its traffic and live quality from feedback; the
+        shape ``lepton-desktop monitor --json`` prints (see
+        :func:`lepton_desktop.core.monitoring.report.report`).
+
+        Raises:
+            InvalidOptionError: an unreadable ``since``.
+            NotFoundError: ``model`` never answered a request in this project.
+        """
+        from lepton_desktop.core.monitoring import window
+        from lepton_desktop.core.monitoring.report import report
+
+        return report(self.ctx, window.parse(since), model, version)
+
     def info(self) -> dict[str, Any]:
         """The summary printed by ``lepton-desktop info --json`` (DESIGN §4)."""
         return {

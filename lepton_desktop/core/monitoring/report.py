@@ -1,0 +1,67 @@
+"""One window's monitoring report: traffic totals and, per model, its live quality.
+
+This is what ``lepton-desktop monitor --json`` prints and what ``Project.monitor``
+returns: the window, the traffic totals of the models chosen (requests, errors,
+latency, rows, versions, predictions) and one entry per model with its own traffic and
+its quality from feedback (``labelled`` says on how many rows). Totals count the
+requests that reached a model; ``other`` counts the rest (feedback, ``/metrics``
+scrapes, requests for an unknown model or with a refused token).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.core.monitoring import quality, traffic
+from lepton_desktop.core.monitoring.window import Window
+from lepton_desktop.core.store import models as model_store
+from lepton_desktop.core.store import monitoring as store
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.context import ProjectContext
+
+
+def report(ctx: ProjectContext, window: Window, model: str | None = None,
+           version: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The report of ``model`` (every served model: ``None``) over ``window``.
+
+    Raises:
+        NotFoundError: ``model`` (or its ``version``) never answered a request here.
+    """
+    served = store.served_models(ctx.conn)
+    names = sorted({name for name, *_ in served})
+    if model is not None and model not in names:
+        known = ", ".join(names) or "none yet"
+        raise NotFoundError(f"model {model!r} has no logged requests (served: {known})")
+    if version is not None and not any(n == model and v == version for n, v, *_ in served):
+        raise NotFoundError(f"{model}:{version} has no logged requests")
+    chosen = [model] if model is not None else names
+    out: dict[str, Any] = {
+        "window": {"label": window.label, "since": window.since, "until": window.until},
+        **traffic.summary(ctx, window, model, version).to_dict(),
+        "models": [_model_entry(ctx, window, name, version) for name in chosen],
+    }
+    if model is None:
+        other = traffic.summary(ctx, window, "")
+        out["other"] = {"requests": other.requests, "errors": other.errors}
+    if len(chosen) == 1:
+        out["quality"] = out["models"][0]["quality"]
+    return out
+
+
+def kind_of(ctx: ProjectContext, model: str) -> str:
+    """``classification`` or ``regression`` (forecasting is scored like regression)."""
+    try:
+        task = model_store.resolve(ctx.conn, model).task
+    except NotFoundError:  # deleted since it served: judge by its logged answers
+        return "classification" if store.has_labels(ctx.conn, model) else "regression"
+    return "classification" if task == "classification" else "regression"
+
+
+def _model_entry(ctx: ProjectContext, window: Window, model: str,
+                 version: int | None) -> dict[str, Any]:  # fmt: skip
+    summary = traffic.summary(ctx, window, model, version)
+    live = quality.live_quality(ctx, window, model, version, kind_of(ctx, model))
+    return {"model": model, "version": version, **summary.to_dict(),
+            "quality": live.to_dict()}  # fmt: skip

@@ -1,0 +1,156 @@
+"""Reads behind the Monitoring tab and ``monitor`` (SQL only here).
+
+Traffic comes from the per-minute rollups that triggers keep beside the request log
+(``request_minutes``, ``prediction_minutes``; see migration 7), so a window of any
+length costs at most minutes x buckets rows, never a scan of the log. Quality comes
+from feedback joined to the answers it labels, aggregated in SQL (a confusion matrix,
+or error sums), so a million labels come back as a few rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+#: ``(model, version)`` filter: model ``None`` is every served model, ``''`` the requests
+#: no model answered (feedback, ``/metrics``, an unknown model, a refused token);
+#: version ``None`` (or 0) is every version.
+_FILTER = "(model = ? OR (? AND model != '')) AND (? = 0 OR version = ?)"
+
+
+def _filter_args(model: str | None, version: int | None) -> tuple[Any, ...]:
+    return (model, model is None, version or 0, version or 0)
+
+
+def served_models(conn: sqlite3.Connection) -> list[tuple[str, int, int, int, int]]:
+    """Every ``(model, version, requests, first_minute, last_minute)`` ever logged."""
+    return conn.execute(
+        "SELECT model, version, SUM(n), MIN(minute), MAX(minute) FROM request_minutes "
+        "WHERE model != '' GROUP BY model, version ORDER BY model, version"
+    ).fetchall()
+
+
+def minute_range(conn: sqlite3.Connection, model: str | None, version: int | None
+                 ) -> tuple[int | None, int | None]:  # fmt: skip
+    """The first and last minute with traffic for the filter (``None`` when none)."""
+    row = conn.execute(
+        f"SELECT MIN(minute), MAX(minute) FROM request_minutes WHERE {_FILTER}",
+        _filter_args(model, version),
+    ).fetchone()
+    return row[0], row[1]
+
+
+def traffic(
+    conn: sqlite3.Connection,
+    model: str | None,
+    version: int | None,
+    first_minute: int,
+    last_minute: int,
+    bin_minutes: int,
+) -> list[tuple[int, int, int, int, int, float]]:
+    """``(bin, status_class, latency_bucket, n, rows, latency_sum)`` per bin of minutes.
+
+    ``bin`` is the first minute of the bin; minutes from ``first_minute`` to
+    ``last_minute`` inclusive.
+    """
+    return conn.execute(
+        "SELECT ? + (minute - ?) / ? * ?, status_class, latency_bucket, SUM(n), SUM(rows), "
+        f"SUM(latency_sum) FROM request_minutes WHERE minute BETWEEN ? AND ? AND {_FILTER} "
+        "GROUP BY 1, 2, 3 ORDER BY 1",
+        (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
+         *_filter_args(model, version)),
+    ).fetchall()  # fmt: skip
+
+
+def versions(
+    conn: sqlite3.Connection, model: str | None, first_minute: int, last_minute: int,
+    bin_minutes: int,
+) -> list[tuple[int, str, int, int]]:  # fmt: skip
+    """``(bin, model, version, requests)``: which version answered, per bin."""
+    return conn.execute(
+        "SELECT ? + (minute - ?) / ? * ?, model, version, SUM(n) FROM request_minutes "
+        f"WHERE minute BETWEEN ? AND ? AND {_FILTER} AND model != '' "
+        "GROUP BY 1, 2, 3 ORDER BY 1",
+        (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
+         *_filter_args(model, None)),
+    ).fetchall()  # fmt: skip
+
+
+def predictions(
+    conn: sqlite3.Connection,
+    model: str | None,
+    version: int | None,
+    first_minute: int,
+    last_minute: int,
+    bin_minutes: int,
+) -> list[tuple[int, str, int, float, float, float | None, float | None]]:
+    """``(bin, label, rows, value_sum, value_squares, value_min, value_max)`` per bin."""
+    return conn.execute(
+        "SELECT ? + (minute - ?) / ? * ?, label, SUM(n), SUM(value_sum), SUM(value_squares), "
+        "MIN(value_min), MAX(value_max) FROM prediction_minutes "
+        f"WHERE minute BETWEEN ? AND ? AND {_FILTER} GROUP BY 1, 2 ORDER BY 1",
+        (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
+         *_filter_args(model, version)),
+    ).fetchall()  # fmt: skip
+
+
+def latency_bounds(conn: sqlite3.Connection) -> list[float]:
+    """The latency histogram's bucket upper bounds, in ms, by bucket number."""
+    return [row[0] for row in conn.execute("SELECT upper_ms FROM latency_buckets ORDER BY bucket")]
+
+
+#: Each labelled row once (its newest label) with the answer it labels. JSON is read only
+#: where it is valid: a damaged row counts nothing instead of failing the query.
+_LABELLED = f"""
+    SELECT CASE WHEN json_valid(f.label) THEN json_extract(f.label, '$') END AS truth,
+           CASE WHEN json_valid(r.outputs)
+                THEN json_extract(r.outputs, '$[' || f.row || ']') END AS answer,
+           ROW_NUMBER() OVER (PARTITION BY f.request_id, f.row
+                              ORDER BY f.ts DESC, f.id DESC) AS newest
+    FROM feedback AS f JOIN request_log AS r ON r.request_id = f.request_id
+    WHERE r.ts >= ? AND r.ts < ? AND r.status < 400
+      AND {_FILTER.replace("model", "r.model").replace("version", "r.version")}
+"""
+_CONFUSION = f"""
+    SELECT CAST(truth AS TEXT), CAST(json_extract(answer, '$.label') AS TEXT), COUNT(*)
+    FROM ({_LABELLED})
+    WHERE newest = 1 AND truth IS NOT NULL AND json_valid(answer)
+    GROUP BY 1, 2
+"""
+_REGRESSION_ERRORS = f"""
+    SELECT COUNT(*), TOTAL(ABS(y - yhat)), TOTAL((y - yhat) * (y - yhat)), TOTAL(y), TOTAL(y * y)
+    FROM (SELECT truth AS y, CASE WHEN json_valid(answer)
+                                  THEN json_extract(answer, '$.value') END AS yhat
+          FROM ({_LABELLED}) WHERE newest = 1)
+    WHERE typeof(y) IN ('integer', 'real') AND typeof(yhat) IN ('integer', 'real')
+"""
+
+
+def confusion(
+    conn: sqlite3.Connection, model: str | None, version: int | None, since: float, until: float
+) -> list[tuple[str, str | None, int]]:
+    """``(true label, predicted label, rows)`` over labelled answers in ``[since, until)``.
+
+    The newest label of a row wins when it was labelled more than once. The predicted
+    label is read from the logged answer (``outputs[row].label``); ``None`` where the
+    answer was not captured.
+    """
+    return conn.execute(_CONFUSION, (since, until, *_filter_args(model, version))).fetchall()
+
+
+def regression_errors(
+    conn: sqlite3.Connection, model: str | None, version: int | None, since: float, until: float
+) -> tuple[int, float, float, float, float]:
+    """``(rows, Σ|y-ŷ|, Σ(y-ŷ)², Σy, Σy²)`` over labelled numeric answers in the window."""
+    row = conn.execute(
+        _REGRESSION_ERRORS, (since, until, *_filter_args(model, version))
+    ).fetchone()
+    return int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+
+
+def has_labels(conn: sqlite3.Connection, model: str) -> bool:
+    """Whether ``model``'s logged answers carry class labels (classification)."""
+    row = conn.execute(
+        "SELECT 1 FROM prediction_minutes WHERE model = ? AND label != '' LIMIT 1", (model,)
+    ).fetchone()
+    return row is not None
