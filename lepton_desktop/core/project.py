@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.export import ExportResult
+    from lepton_desktop.core.monitoring.traffic import Series
+    from lepton_desktop.core.monitoring.window import Window
     from lepton_desktop.core.progress import Reporter
     from lepton_desktop.core.registry.registry import ModelRegistry
     from lepton_desktop.core.serving.manager import ServingManager
@@ -366,9 +368,30 @@ class Project:
             NotFoundError: ``model`` never answered a request in this project.
         """
         from lepton_desktop.core.monitoring import window
+
+        return self.monitor_window(window.parse(since), model=model, version=version)
+
+    def monitor_window(
+        self, window: Window, *, model: str | None = None, version: int | None = None
+    ) -> dict[str, Any]:
+        """:meth:`monitor` over any :class:`~lepton_desktop.core.monitoring.window.Window`."""
         from lepton_desktop.core.monitoring.report import report
 
-        return report(self.ctx, window.parse(since), model, version)
+        return report(self.ctx, window, model, version)
+
+    def monitor_series(
+        self, window: Window, *, model: str | None = None, version: int | None = None
+    ) -> Series:
+        """Traffic, latency, versions and predictions per bin of ``window`` (for charts)."""
+        from lepton_desktop.core.monitoring import traffic
+
+        return traffic.series(self.ctx, window, model, version)
+
+    def served_models(self) -> list[tuple[str, int]]:
+        """``(model, version)`` of everything that ever answered a request here."""
+        from lepton_desktop.core.monitoring import traffic
+
+        return traffic.served(self.ctx)
 
     def info(self) -> dict[str, Any]:
         """The summary printed by ``lepton-desktop info --json`` (DESIGN §4)."""

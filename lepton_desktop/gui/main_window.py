@@ -33,6 +33,7 @@ from lepton_desktop.gui import ops
 from lepton_desktop.gui.datasets.tab import DatasetsTab
 from lepton_desktop.gui.dialogs import ask, show_about, show_exception
 from lepton_desktop.gui.icons import app_icon
+from lepton_desktop.gui.monitoring.tab import MonitoringTab
 from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import OpenResult, ProjectSession
@@ -75,6 +76,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.tuning_tab, "Tuning")
         self.serving_tab = ServingTab(self)
         self.tabs.addTab(self.serving_tab, "Serving")
+        self.monitoring_tab = MonitoringTab(self)
+        self.tabs.addTab(self.monitoring_tab, "Monitoring")
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.tabs)
@@ -192,6 +195,7 @@ class MainWindow(QMainWindow):
         self.training_tab.set_session(session)
         self.tuning_tab.set_session(session)
         self.serving_tab.set_session(session)
+        self.monitoring_tab.set_session(session)
         self.job_status.update_jobs([])
         if session is not None:
             session.jobsUpdated.connect(self.job_status.update_jobs)

@@ -31,6 +31,8 @@ class Series:
     Attributes:
         start: each bin's start, Unix seconds.
         bin_seconds: the width of a bin.
+        seconds: each bin's length up to the window's end (the last bin may still be
+            filling: rates divide by the time it has had, not by the full width).
         requests, rows, errors_4xx, errors_5xx: counts per bin.
         latency_ms: ``{50: array, 95: array, 99: array}`` (NaN where a bin is empty).
         versions: ``{"model:version": requests per bin}``: which version answered.
@@ -41,6 +43,7 @@ class Series:
 
     start: np.ndarray
     bin_seconds: int
+    seconds: np.ndarray
     requests: np.ndarray
     rows: np.ndarray
     errors_4xx: np.ndarray
@@ -52,9 +55,9 @@ class Series:
     value_min: np.ndarray
     value_max: np.ndarray
 
-    @property
-    def requests_per_s(self) -> np.ndarray:
-        return self.requests / self.bin_seconds
+    def per_second(self, counts: np.ndarray) -> np.ndarray:
+        """``counts`` per bin as a rate."""
+        return counts / self.seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +104,11 @@ def series(ctx: ProjectContext, window: Window, model: str | None = None,
     status, bucket, n = table[:, 1].astype(int), table[:, 2].astype(int), table[:, 3]
     histogram = np.zeros((len(bins), len(bounds)))
     np.add.at(histogram, (slot, bucket), n)
+    start = bins * 60.0
     return Series(
-        start=bins * 60.0,
+        start=start,
         bin_seconds=width * 60,
+        seconds=np.clip(np.minimum(start + width * 60, window.until) - start, 1.0, None),
         requests=histogram.sum(axis=1),
         rows=_per_bin(len(bins), slot, np.where(status < 4, table[:, 4], 0)),
         errors_4xx=_per_bin(len(bins), slot, np.where(status == 4, n, 0)),
@@ -145,6 +150,11 @@ def summary(ctx: ProjectContext, window: Window, model: str | None = None,
         predictions=_prediction_summary(answers),
         seconds=seconds,
     )  # fmt: skip
+
+
+def served(ctx: ProjectContext) -> list[tuple[str, int]]:
+    """``(model, version)`` of everything that ever answered, by name and version."""
+    return [(name, version) for name, version, *_ in store.served_models(ctx.conn)]
 
 
 def quantiles(histogram: np.ndarray, bounds: np.ndarray, q: float) -> np.ndarray:
@@ -228,7 +238,9 @@ def _prediction_series(answers: _Answers) -> dict[str, Any]:
     safe = np.where(answers.answered > 0, answers.answered, 1)
     if answers.classes:
         empty = np.zeros(0)
-        return {"classes": {k: v / safe for k, v in sorted(answers.classes.items())},
+        shares = {k: np.where(answers.answered > 0, v / safe, np.nan)
+                  for k, v in sorted(answers.classes.items())}  # fmt: skip
+        return {"classes": shares,
                 "value_mean": empty, "value_min": empty, "value_max": empty}  # fmt: skip
     return {
         "classes": {},

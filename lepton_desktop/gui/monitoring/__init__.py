@@ -1,0 +1,1 @@
+"""The Monitoring tab: traffic, latency, errors, predictions and live quality per model."""

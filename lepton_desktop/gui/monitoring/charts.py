@@ -1,0 +1,78 @@
+"""The Monitoring tab's four charts over time, their x axes linked.
+
+Requests per second (with 4xx and 5xx per second), latency percentiles, the
+predictions (each class's share of the answered rows, or the predicted values' mean,
+minimum and maximum) and the requests each version answered. Dragging a rectangle on
+any chart chooses that time range: :attr:`MonitoringCharts.rangeChosen` carries it, and
+the tab reads the range again at a finer grain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from lepton_desktop.core.monitoring.traffic import Series
+from lepton_desktop.gui.widgets.charts import LineChart
+
+
+class MonitoringCharts(QWidget):
+    """Requests, latency, predictions and versions of one read, x in epoch seconds.
+
+    Signals:
+        rangeChosen(float, float): the user dragged a range (Unix seconds).
+    """
+
+    rangeChosen = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.requests = LineChart(self, "Requests / s")
+        self.latency = LineChart(self, "Latency (ms)")
+        self.predictions = LineChart(self, "Predictions")
+        self.versions = LineChart(self, "Requests / s per version")
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for i, chart in enumerate(self.charts):
+            layout.addWidget(chart, i // 2, i % 2)
+            box = chart.getPlotItem().getViewBox()
+            box.setMouseMode(pg.ViewBox.RectMode)  # drag = choose a range
+            box.setMouseEnabled(x=True, y=False)
+            box.sigRangeChangedManually.connect(lambda *_a, c=chart: self._chosen(c))
+            if i:
+                chart.setXLink(self.requests)
+
+    @property
+    def charts(self) -> tuple[LineChart, ...]:
+        return (self.requests, self.latency, self.predictions, self.versions)
+
+    def show_series(self, series: Series) -> None:
+        """Draw a read's series (x: the middle of each bin)."""
+        x = series.start + series.bin_seconds / 2
+        rate = series.per_second
+        self.requests.show_series(x, {
+            "requests/s": rate(series.requests),
+            "4xx/s": rate(series.errors_4xx),
+            "5xx/s": rate(series.errors_5xx),
+        }, dates=True)  # fmt: skip
+        self.latency.show_series(
+            x, {f"p{p}": values for p, values in series.latency_ms.items()}, dates=True
+        )
+        if series.classes:
+            shares = {label: 100 * share for label, share in series.classes.items()}
+            self.predictions.set_title("Predictions (% of rows per class)")
+            self.predictions.show_series(x, shares, dates=True)
+        else:
+            self.predictions.set_title("Predicted value")
+            values = {"mean": series.value_mean, "min": series.value_min, "max": series.value_max}
+            self.predictions.show_series(x, values if len(series.value_mean) else {}, dates=True)
+        versions = {name: rate(counts) for name, counts in series.versions.items()}
+        self.versions.show_series(x, versions, dates=True)
+        self.requests.getPlotItem().getViewBox().enableAutoRange()
+
+    def _chosen(self, chart: LineChart) -> None:
+        low, high = chart.getPlotItem().getViewBox().viewRange()[0]
+        if np.isfinite(low) and np.isfinite(high) and high > low:
+            self.rangeChosen.emit(float(low), float(high))

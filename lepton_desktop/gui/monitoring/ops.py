@@ -1,0 +1,83 @@
+"""Reads of the Monitoring tab (on the session's DB thread; plain records back).
+
+Everything comes from the project file through the facade: the models that ever
+answered, and for the chosen model and window the report (totals, live quality) and
+the binned series behind the charts. Both are read from the request log's per-minute
+rollups, so a read costs milliseconds however long the log is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lepton_desktop.core.monitoring import window as windows
+from lepton_desktop.core.monitoring.traffic import Series
+from lepton_desktop.gui.session import ProjectSession
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.gui.tasks import OnError
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """What the tab shows: a model (None: all), a version (None: all), a window.
+
+    Attributes:
+        model: a model name, or None for every served model.
+        version: one version, or None.
+        since: a named window (``15m``, ``1h``, ``24h``, ``7d``, ``all``) ...
+        range: ... or a range ``(since, until)`` dragged on a chart (wins when set).
+    """
+
+    model: str | None = None
+    version: int | None = None
+    since: str = "1h"
+    range: tuple[float, float] | None = None
+
+    def window(self) -> windows.Window:
+        if self.range is not None:
+            return windows.between(*self.range)
+        return windows.parse(self.since)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitoringView:
+    """One read's answer.
+
+    Attributes:
+        choice: what was asked for.
+        served: ``(model, version)`` of everything that ever answered, for the picker.
+        report: ``Project.monitor``'s report of the choice.
+        series: the chart data of the choice.
+    """
+
+    choice: Choice
+    served: list[tuple[str, int]]
+    report: dict[str, Any]
+    series: Series
+
+
+def read_view(project: Project, choice: Choice) -> MonitoringView:
+    """DB thread: the picker's models, the report and the charts of ``choice``."""
+    served = project.served_models()
+    names = {name for name, _ in served}
+    if choice.model is not None and choice.model not in names:
+        choice = Choice(None, None, choice.since, choice.range)  # deleted meanwhile
+    window = choice.window()
+    report = project.monitor_window(window, model=choice.model, version=choice.version)
+    series = project.monitor_series(window, model=choice.model, version=choice.version)
+    return MonitoringView(choice, served, report, series)
+
+
+def load_view(
+    session: ProjectSession,
+    choice: Choice,
+    on_done: Callable[[MonitoringView], None],
+    on_error: OnError,
+    owner: Any,
+) -> None:
+    """Read ``choice`` on the DB thread (see :func:`read_view`)."""
+    session.query(lambda p: read_view(p, choice), on_done, on_error, owner)

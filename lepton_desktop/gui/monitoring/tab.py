@@ -1,0 +1,301 @@
+"""The Monitoring tab: how each served model is doing, over a window, from the project file.
+
+A model (or all of them) and a window (the last 15 minutes ... everything, or a range
+dragged on a chart) are chosen at the top; below them, the window's totals as cards
+(requests, errors, latency percentiles, rows, live quality), four charts over time and
+the quality table (per class, and the confusion matrix). Everything is read from the
+request log's rollups and the feedback in the project file, so it shows servers that
+ran while the window was closed, and keeps up while one runs: the tab re-reads every
+:data:`REFRESH_MS` while shown, one read at a time on the session's DB thread.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lepton_desktop.gui.monitoring import ops
+from lepton_desktop.gui.monitoring.charts import MonitoringCharts
+from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
+from lepton_desktop.gui.session import ProjectSession
+from lepton_desktop.gui.widgets.actions import make_action
+from lepton_desktop.gui.widgets.tick_poller import TickPoller
+from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
+
+REFRESH_MS = 2000
+WINDOWS = (("Last 15 minutes", "15m"), ("Last hour", "1h"), ("Last 24 hours", "24h"),
+           ("Last 7 days", "7d"), ("Everything", "all"))  # fmt: skip
+ALL_MODELS = "All models"
+CARDS = ("requests", "rate", "errors", "latency", "rows", "quality")
+_CARD_TITLES = {"requests": "Requests", "rate": "Requests / s", "errors": "Errors",
+                "latency": "Latency p50 · p95 · p99", "rows": "Rows predicted",
+                "quality": "Live quality"}  # fmt: skip
+
+
+class MonitoringPoller(TickPoller):
+    """Reads the tab's choice on the DB thread, one read at a time."""
+
+    INTERVAL_MS = REFRESH_MS
+
+    def __init__(self, tab: MonitoringTab, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.tab = tab
+
+    def _ask(self, session: ProjectSession) -> None:
+        self._pending = True
+        ops.load_view(session, self.tab.choice, self._on_read, self._on_failed, self)
+
+    def _on_read(self, view: MonitoringView) -> None:
+        self._answered()
+        self.tab.show_view(view)
+        self._ask_again_if_wanted()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._failed("monitoring", exc)
+
+
+class MonitoringTab(VisiblePollingTab):
+    """Traffic, latency, errors, predictions and live quality of the served models.
+
+    Args:
+        parent: the parent widget.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: ProjectSession | None = None
+        self.choice = Choice()
+        self.view: MonitoringView | None = None
+        self.poller = MonitoringPoller(self, self)
+        self.model_box = QComboBox(self)
+        self.model_box.setMinimumContentsLength(18)
+        self.model_box.setToolTip("The model (and version) to watch")
+        self.window_box = QComboBox(self)
+        for label, key in WINDOWS:
+            self.window_box.addItem(label, key)
+        self.window_box.setCurrentIndex(1)
+        self.whole_button = QPushButton("Whole window", self)
+        self.whole_button.setToolTip("Forget the range dragged on a chart")
+        self.whole_button.setEnabled(False)
+        self.updated = QLabel(self)
+        self.empty = QLabel(
+            "No requests logged yet. Start a server in the Serving tab (or with "
+            "<code>lepton-desktop serve</code>): its traffic, latency and live quality "
+            "show here, also after it stopped.", self)  # fmt: skip
+        self.empty.setWordWrap(True)
+        self.cards = {name: _Card(_CARD_TITLES[name], self) for name in CARDS}
+        self.charts = MonitoringCharts(self)
+        self.per_class = QTableWidget(0, 5, self)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Rows"])
+        self.confusion = QTableWidget(0, 0, self)
+        for table in (self.per_class, self.confusion):
+            table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+            table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.per_class.verticalHeader().hide()
+        self._build()
+        self._connect()
+
+    # -- assembly ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Model:", self))
+        bar.addWidget(self.model_box)
+        bar.addWidget(QLabel("Window:", self))
+        bar.addWidget(self.window_box)
+        bar.addWidget(self.whole_button)
+        bar.addStretch(1)
+        bar.addWidget(self.updated)
+        cards = QHBoxLayout()
+        for card in self.cards.values():
+            cards.addWidget(card)
+        quality = QGroupBox("Live quality by class (feedback labels)", self)
+        grid = QGridLayout(quality)
+        grid.addWidget(self.per_class, 0, 0)
+        grid.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted)", self), 1, 0)
+        grid.addWidget(self.confusion, 2, 0)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.charts)
+        split.addWidget(quality)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.empty)
+        layout.addLayout(cards)
+        layout.addWidget(split, 1)
+
+    def _connect(self) -> None:
+        self.model_box.activated.connect(self._on_model_chosen)
+        self.window_box.activated.connect(self._on_window_chosen)
+        self.whole_button.clicked.connect(self.reset_range)
+        self.charts.rangeChosen.connect(self.choose_range)
+        self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
+        self.refresh_action.triggered.connect(self.poller.poll)
+
+    # -- session ---------------------------------------------------------------------
+
+    def set_session(self, session: ProjectSession | None) -> None:
+        """Watch ``session``'s project (None: nothing is open)."""
+        self.session = session
+        self.poller.session = session
+        self.view = None
+        self.choice = Choice(since=self.choice.since)
+        self.model_box.clear()
+        self.refresh_if_needed()
+
+    def _catch_up(self, session: ProjectSession) -> None:
+        self.poller.poll()
+
+    def _update_timer(self) -> None:
+        self.poller.set_running(self.isVisible() and self.session is not None)
+
+    # -- choices -----------------------------------------------------------------------
+
+    def _on_model_chosen(self, index: int) -> None:
+        model, version = self.model_box.itemData(index) or (None, None)
+        self._choose(model=model, version=version)
+
+    def _on_window_chosen(self, index: int) -> None:
+        self._choose(since=self.window_box.itemData(index), range=None)
+
+    def choose_range(self, since: float, until: float) -> None:
+        """Show ``[since, until)`` (a range dragged on a chart)."""
+        self._choose(range=(since, until))
+
+    def reset_range(self) -> None:
+        """Back to the named window."""
+        self._choose(range=None)
+
+    def _choose(self, **changes: Any) -> None:
+        current = {"model": self.choice.model, "version": self.choice.version,
+                   "since": self.choice.since, "range": self.choice.range}  # fmt: skip
+        self.choice = Choice(**{**current, **changes})
+        self.whole_button.setEnabled(self.choice.range is not None)
+        self.poller.poll()
+
+    # -- showing -----------------------------------------------------------------------
+
+    def show_view(self, view: MonitoringView) -> None:
+        """Show one read (the poller calls this on the GUI thread)."""
+        if view.choice != self.choice:
+            self.poller.poll()  # the choice changed while reading: read it again
+            return
+        self.view = view
+        self._fill_models(view.served)
+        self.empty.setVisible(not view.served)
+        self._fill_cards(view.report)
+        self.charts.show_series(view.series)
+        self._fill_quality(view.report.get("quality"))
+        self.updated.setText(time.strftime("updated %H:%M:%S"))
+
+    def _fill_models(self, served: list[tuple[str, int]]) -> None:
+        items: list[tuple[str, tuple[str | None, int | None]]] = [(ALL_MODELS, (None, None))]
+        for name in sorted({n for n, _ in served}):
+            items.append((name, (name, None)))
+            items += [(f"{name}:{v}", (name, v)) for n, v in served if n == name]
+        if [self.model_box.itemText(i) for i in range(self.model_box.count())] != [
+            text for text, _ in items
+        ]:
+            self.model_box.clear()
+            for text, data in items:
+                self.model_box.addItem(text, data)
+        wanted = (self.choice.model, self.choice.version)
+        for i, (_, data) in enumerate(items):
+            if data == wanted:
+                self.model_box.setCurrentIndex(i)
+
+    def _fill_cards(self, report: dict[str, Any]) -> None:
+        errors = report["errors"]
+        latency = report["latency_ms"]
+        self.cards["requests"].set_value(f"{report['requests']:,}")
+        self.cards["rate"].set_value(f"{report['requests_per_s']:.3g}")
+        self.cards["errors"].set_value(
+            f"{report['error_rate']:.1%}", f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
+            alert=errors["5xx"] > 0,
+        )
+        if latency["p50"] is None:
+            self.cards["latency"].set_value("–")
+        else:
+            self.cards["latency"].set_value(
+                " · ".join(f"{latency[k]:.3g}" for k in ("p50", "p95", "p99")), "milliseconds"
+            )
+        self.cards["rows"].set_value(f"{report['rows']:,}")
+        self.cards["quality"].set_value(*_quality_text(report.get("quality")))
+
+    def _fill_quality(self, quality: dict[str, Any] | None) -> None:
+        per_class = (quality or {}).get("per_class", {})
+        self.per_class.setRowCount(len(per_class))
+        for row, (label, values) in enumerate(per_class.items()):
+            cells = [label, *(f"{values[k]:.3f}" for k in ("precision", "recall", "f1")),
+                     f"{values['support']:,}"]  # fmt: skip
+            for column, text in enumerate(cells):
+                self.per_class.setItem(row, column, QTableWidgetItem(text))
+        labels = (quality or {}).get("labels", []) if per_class else []
+        matrix = (quality or {}).get("confusion", [])
+        self.confusion.setRowCount(len(labels))
+        self.confusion.setColumnCount(len(labels))
+        self.confusion.setHorizontalHeaderLabels(labels)
+        self.confusion.setVerticalHeaderLabels(labels)
+        for i, row_counts in enumerate(matrix if labels else []):
+            for j, count in enumerate(row_counts):
+                item = QTableWidgetItem(f"{count:,}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.confusion.setItem(i, j, item)
+
+
+def _quality_text(quality: dict[str, Any] | None) -> tuple[str, str]:
+    if not quality:
+        return "–", "choose one model"
+    labelled = quality["labelled"]
+    metrics = quality["metrics"]
+    if all(v is None for v in metrics.values()):
+        return "–", f"{labelled:,} labelled rows: too few"
+    if quality["kind"] == "classification":
+        return (f"acc {metrics['accuracy']:.3f} · F1 {metrics['f1']:.3f}",
+                f"{labelled:,} labelled rows")  # fmt: skip
+    return (f"MAE {metrics['mae']:.4g} · R² {metrics['r2']:.3f}",
+            f"RMSE {metrics['rmse']:.4g} · {labelled:,} labelled rows")  # fmt: skip
+
+
+class _Card(QFrame):
+    """A number with a title above and a detail below."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title = QLabel(title, self)
+        self.value = QLabel("–", self)
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.detail = QLabel("", self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.value)
+        layout.addWidget(self.detail)
+
+    def set_value(self, value: str, detail: str = "", alert: bool = False) -> None:
+        """Show ``value`` (red when ``alert``) and ``detail``."""
+        self.value.setText(value)
+        self.value.setStyleSheet("color: #d62828;" if alert else "")
+        self.detail.setText(detail)

@@ -1,0 +1,104 @@
+"""The Monitoring tab on a project with logged traffic and feedback (offscreen)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from lepton_desktop.core.project import Project
+from lepton_desktop.gui.main_window import MainWindow
+from lepton_desktop.gui.monitoring.tab import ALL_MODELS, MonitoringTab
+from lepton_desktop.gui.session import ProjectSession
+from tests.monitoring_factory import CLASSES, log_traffic
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Path:
+    path = tmp_path / "logged.lepton"
+    Project.create(path).close()
+    now = time.time()
+    log_traffic(path, 3000, start=now - 3000, seconds=2990, seed=1)
+    log_traffic(path, 500, model="iris", version=2, start=now - 600, seconds=590, seed=2)
+    return path
+
+
+def _shown(qtbot: QtBot, tab: MonitoringTab, session: ProjectSession) -> None:
+    tab.set_session(session)
+    tab.show()
+    qtbot.waitUntil(lambda: tab.view is not None and tab.view.choice == tab.choice,
+                    timeout=10_000)  # fmt: skip
+
+
+def test_tab_shows_the_report_of_the_window(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    tab = MonitoringTab()
+    qtbot.addWidget(tab)
+    _shown(qtbot, tab, open_session(logged))
+    with Project.open(logged) as project:
+        report = project.monitor("1h")
+    assert tab.cards["requests"].value.text() == f"{report['requests']:,}"
+    assert tab.cards["errors"].detail.text() == (
+        f"4xx {report['errors']['4xx']:,} · 5xx 0"
+    )
+    items = [tab.model_box.itemText(i) for i in range(tab.model_box.count())]
+    assert items == [ALL_MODELS, "iris", "iris:1", "iris:2"]
+    assert set(tab.charts.predictions.series_names) == set(CLASSES)
+    assert tab.charts.versions.series_names == ["iris:1", "iris:2"]
+    assert tab.charts.latency.series_names == ["p50", "p95", "p99"]
+    assert tab.per_class.rowCount() == len(CLASSES)  # one model's quality, by class
+    assert tab.confusion.rowCount() == tab.confusion.columnCount() == len(CLASSES)
+    assert tab.cards["quality"].value.text().startswith("acc ")
+
+
+def test_choosing_a_version_a_window_and_a_range(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    tab = MonitoringTab()
+    qtbot.addWidget(tab)
+    session = open_session(logged)
+    _shown(qtbot, tab, session)
+    tab.model_box.setCurrentIndex(3)
+    tab.model_box.activated.emit(3)
+    qtbot.waitUntil(lambda: tab.view.choice.version == 2, timeout=10_000)
+    assert tab.cards["requests"].value.text() == "500"
+    assert tab.charts.versions.series_names == ["iris:2"]
+    tab.window_box.setCurrentIndex(0)  # the last 15 minutes
+    tab.window_box.activated.emit(0)
+    qtbot.waitUntil(lambda: tab.view.choice.since == "15m", timeout=10_000)
+    now = time.time()
+    tab.choose_range(now - 300, now)
+    qtbot.waitUntil(lambda: tab.view.choice.range is not None, timeout=10_000)
+    with Project.open(logged) as project:
+        expected = project.monitor("5m", model="iris", version=2)["requests"]
+    shown = int(tab.cards["requests"].value.text().replace(",", ""))
+    assert abs(shown - expected) <= 10  # a minute's traffic either way at the edges
+    assert tab.whole_button.isEnabled()
+    tab.whole_button.click()
+    qtbot.waitUntil(lambda: tab.view.choice.range is None, timeout=10_000)
+    assert not tab.whole_button.isEnabled()
+
+
+def test_an_empty_project_says_how_to_get_data(
+    qtbot: QtBot, tmp_path: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    path = tmp_path / "empty.lepton"
+    Project.create(path).close()
+    tab = MonitoringTab()
+    qtbot.addWidget(tab)
+    _shown(qtbot, tab, open_session(path))
+    assert tab.empty.isVisibleTo(tab)
+    assert tab.cards["requests"].value.text() == "0"
+    assert tab.cards["latency"].value.text() == "–"
+
+
+def test_main_window_has_the_monitoring_tab(window: MainWindow) -> None:
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles[-1] == "Monitoring"
+    assert window.tabs.widget(titles.index("Monitoring")) is window.monitoring_tab
