@@ -379,13 +379,13 @@ class Project:
 
         return report(self.ctx, window, model, version)
 
-    def monitor_series(
+    def monitor_view(
         self, window: Window, *, model: str | None = None, version: int | None = None
-    ) -> Series:
-        """Traffic, latency, versions and predictions per bin of ``window`` (for charts)."""
-        from lepton_desktop.core.monitoring import traffic
+    ) -> tuple[dict[str, Any], Series]:
+        """What the Monitoring tab shows: the report of ``window`` and its chart series."""
+        from lepton_desktop.core.monitoring.report import view
 
-        return traffic.series(self.ctx, window, model, version)
+        return view(self.ctx, window, model, version)
 
     def served_models(self) -> list[tuple[str, int]]:
         """``(model, version)`` of everything that ever answered a request here."""

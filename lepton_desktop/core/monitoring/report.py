@@ -29,6 +29,27 @@ def report(ctx: ProjectContext, window: Window, model: str | None = None,
     Raises:
         NotFoundError: ``model`` (or its ``version``) never answered a request here.
     """
+    chosen = _chosen(ctx, model, version)
+    totals = traffic.read(ctx, window, model, version)
+    return _report(ctx, window, model, version, chosen, totals.summary, every_model=True)
+
+
+def view(ctx: ProjectContext, window: Window, model: str | None = None,
+         version: int | None = None) -> tuple[dict[str, Any], traffic.Series]:  # fmt: skip
+    """What the Monitoring tab shows: the report and the chart series, from one read.
+
+    The per-model entries (each one more read) are left out unless one model is shown.
+
+    Raises:
+        NotFoundError: as :func:`report`.
+    """
+    chosen = _chosen(ctx, model, version)
+    totals = traffic.read(ctx, window, model, version)
+    shown = _report(ctx, window, model, version, chosen, totals.summary, every_model=False)
+    return shown, totals.series
+
+
+def _chosen(ctx: ProjectContext, model: str | None, version: int | None) -> list[str]:
     served = store.served_models(ctx.conn)
     names = sorted({name for name, *_ in served})
     if model is not None and model not in names:
@@ -36,17 +57,33 @@ def report(ctx: ProjectContext, window: Window, model: str | None = None,
         raise NotFoundError(f"model {model!r} has no logged requests (served: {known})")
     if version is not None and not any(n == model and v == version for n, v, *_ in served):
         raise NotFoundError(f"{model}:{version} has no logged requests")
-    chosen = [model] if model is not None else names
+    return [model] if model is not None else names
+
+
+def _report(
+    ctx: ProjectContext,
+    window: Window,
+    model: str | None,
+    version: int | None,
+    chosen: list[str],
+    totals: traffic.Summary,
+    every_model: bool,
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "window": {"label": window.label, "since": window.since, "until": window.until},
-        **traffic.summary(ctx, window, model, version).to_dict(),
-        "models": [_model_entry(ctx, window, name, version) for name in chosen],
+        **totals.to_dict(),
     }
+    if len(chosen) == 1:
+        # One model: its traffic is the totals; no second read.
+        out["models"] = [_model_entry(ctx, window, chosen[0], version, totals)]
+        out["quality"] = out["models"][0]["quality"]
+    elif every_model:
+        out["models"] = [_model_entry(ctx, window, name, version, None) for name in chosen]
+    else:
+        out["models"] = []
     if model is None:
         other = traffic.summary(ctx, window, "")
         out["other"] = {"requests": other.requests, "errors": other.errors}
-    if len(chosen) == 1:
-        out["quality"] = out["models"][0]["quality"]
     return out
 
 
@@ -59,9 +96,10 @@ def kind_of(ctx: ProjectContext, model: str) -> str:
     return "classification" if task == "classification" else "regression"
 
 
-def _model_entry(ctx: ProjectContext, window: Window, model: str,
-                 version: int | None) -> dict[str, Any]:  # fmt: skip
-    summary = traffic.summary(ctx, window, model, version)
+def _model_entry(ctx: ProjectContext, window: Window, model: str, version: int | None,
+                 summary: traffic.Summary | None) -> dict[str, Any]:  # fmt: skip
+    if summary is None:
+        summary = traffic.summary(ctx, window, model, version)
     live = quality.live_quality(ctx, window, model, version, kind_of(ctx, model))
     return {"model": model, "version": version, **summary.to_dict(),
             "quality": live.to_dict()}  # fmt: skip

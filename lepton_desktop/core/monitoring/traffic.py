@@ -11,6 +11,7 @@ about 9% of the exact value.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,65 +92,82 @@ class Summary:
         return dataclasses.asdict(self)
 
 
-def series(ctx: ProjectContext, window: Window, model: str | None = None,
-           version: int | None = None) -> Series:  # fmt: skip
-    """Traffic of ``model`` (every model: ``None``) and ``version`` per bin of ``window``."""
+@dataclasses.dataclass(frozen=True)
+class Traffic:
+    """One read of a window: its series for charts and its totals."""
+
+    series: Series
+    summary: Summary
+
+
+def read(ctx: ProjectContext, window: Window, model: str | None = None,
+         version: int | None = None) -> Traffic:  # fmt: skip
+    """Traffic of ``model`` (every model: ``None``) and ``version`` over ``window``.
+
+    One grouped read of the request rollups and one of the prediction rollups; the
+    totals are sums of the bins. Bins of an hour or more read the hourly rollups.
+    """
     first, last, width = _span(ctx, window, model, version)
+    if width >= 60:  # whole hours: the first bin starts on the hour
+        width, first = math.ceil(width / 60) * 60, first - first % 60
     bins = np.arange(first, last + 1, width)
     index = {int(b): i for i, b in enumerate(bins)}
     bounds = np.asarray(store.latency_bounds(ctx.conn))
     rows = store.traffic(ctx.conn, model, version, first, last, width)
-    table = np.asarray(rows, dtype=float).reshape(-1, 6)
-    slot = np.asarray([index[int(b)] for b in table[:, 0]], dtype=int)
-    status, bucket, n = table[:, 1].astype(int), table[:, 2].astype(int), table[:, 3]
+    slot = np.fromiter((index[r[0]] for r in rows), int, len(rows))
+    names = [f"{r[1]}:{r[2]}" for r in rows]
+    table = np.asarray([r[3:] for r in rows], dtype=float).reshape(-1, 5)
+    status, bucket, n = table[:, 0].astype(int), table[:, 1].astype(int), table[:, 2]
     histogram = np.zeros((len(bins), len(bounds)))
     np.add.at(histogram, (slot, bucket), n)
+    answered = np.where(status < 4, table[:, 3], 0)
+    errors = {"4xx": np.where(status == 4, n, 0), "5xx": np.where(status >= 5, n, 0)}
+    answers = _answers(ctx, model, version, first, last, width, index)
     start = bins * 60.0
-    return Series(
+    series = Series(
         start=start,
         bin_seconds=width * 60,
         seconds=np.clip(np.minimum(start + width * 60, window.until) - start, 1.0, None),
         requests=histogram.sum(axis=1),
-        rows=_per_bin(len(bins), slot, np.where(status < 4, table[:, 4], 0)),
-        errors_4xx=_per_bin(len(bins), slot, np.where(status == 4, n, 0)),
-        errors_5xx=_per_bin(len(bins), slot, np.where(status >= 5, n, 0)),
+        rows=_per_bin(len(bins), slot, answered),
+        errors_4xx=_per_bin(len(bins), slot, errors["4xx"]),
+        errors_5xx=_per_bin(len(bins), slot, errors["5xx"]),
         latency_ms={p: quantiles(histogram, bounds, p / 100) for p in PERCENTILES},
-        versions=_versions(ctx, model, version, first, last, width, index),
-        **_prediction_series(_answers(ctx, model, version, first, last, width, index)),
+        versions=_versions(names, slot, n, len(bins), model),
+        **_prediction_series(answers),
     )
+    total = histogram.sum(axis=0, keepdims=True)
+    requests = int(n.sum())
+    seconds = window.seconds or (last - first + 1) * 60.0
+    latency: dict[str, float | None] = {
+        f"p{p}": _number(quantiles(total, bounds, p / 100)[0]) for p in PERCENTILES
+    }
+    latency["mean"] = float(table[:, 4].sum() / requests) if requests else None
+    error_counts = {k: int(v.sum()) for k, v in errors.items()}
+    summary = Summary(
+        requests=requests,
+        errors=error_counts,
+        error_rate=sum(error_counts.values()) / requests if requests else 0.0,
+        rows=int(answered.sum()),
+        requests_per_s=requests / seconds,
+        latency_ms=latency,
+        versions={k: int(v.sum()) for k, v in series.versions.items()},
+        predictions=_prediction_summary(answers),
+        seconds=seconds,
+    )
+    return Traffic(series, summary)
+
+
+def series(ctx: ProjectContext, window: Window, model: str | None = None,
+           version: int | None = None) -> Series:  # fmt: skip
+    """The chart data of :func:`read`."""
+    return read(ctx, window, model, version).series
 
 
 def summary(ctx: ProjectContext, window: Window, model: str | None = None,
             version: int | None = None) -> Summary:  # fmt: skip
-    """The window's totals (the same rollups as :func:`series`, one bin)."""
-    first, last, _ = _span(ctx, window, model, version)
-    width = last - first + 1
-    bounds = np.asarray(store.latency_bounds(ctx.conn))
-    table = np.asarray(store.traffic(ctx.conn, model, version, first, last, width),
-                       dtype=float).reshape(-1, 6)  # fmt: skip
-    status, n = table[:, 1].astype(int), table[:, 3]
-    histogram = np.zeros((1, len(bounds)))
-    np.add.at(histogram[0], table[:, 2].astype(int), n)
-    requests = int(n.sum())
-    errors = {"4xx": int(n[status == 4].sum()), "5xx": int(n[status >= 5].sum())}
-    seconds = window.seconds or width * 60.0
-    latency: dict[str, float | None] = {
-        f"p{p}": _number(quantiles(histogram, bounds, p / 100)[0]) for p in PERCENTILES
-    }
-    latency["mean"] = float(table[:, 5].sum() / requests) if requests else None
-    answers = _answers(ctx, model, version, first, last, width, {first: 0})
-    return Summary(
-        requests=requests,
-        errors=errors,
-        error_rate=(errors["4xx"] + errors["5xx"]) / requests if requests else 0.0,
-        rows=int(table[status < 4, 4].sum()),
-        requests_per_s=requests / seconds,
-        latency_ms=latency,
-        versions={k: int(v.sum()) for k, v in
-                  _versions(ctx, model, version, first, last, width, {first: 0}).items()},
-        predictions=_prediction_summary(answers),
-        seconds=seconds,
-    )  # fmt: skip
+    """The totals of :func:`read`."""
+    return read(ctx, window, model, version).summary
 
 
 def served(ctx: ProjectContext) -> list[tuple[str, int]]:
@@ -192,13 +210,16 @@ def _per_bin(count: int, slot: np.ndarray, values: np.ndarray) -> np.ndarray:
     return totals
 
 
-def _versions(ctx: ProjectContext, model: str | None, version: int | None, first: int,
-              last: int, width: int, index: dict[int, int]) -> dict[str, np.ndarray]:  # fmt: skip
+def _versions(names: list[str], slot: np.ndarray, n: np.ndarray, count: int,
+              model: str | None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Requests per ``model:version`` per bin (the unattributed ``:0`` left out)."""
+    labels = np.asarray(names, dtype=object)
     out: dict[str, np.ndarray] = {}
-    for start, name, number, n in store.versions(ctx.conn, model, first, last, width):
-        if version and number != version:
+    for name in sorted(set(names)):
+        if name.startswith(":") and model != "":
             continue
-        out.setdefault(f"{name}:{number}", np.zeros(len(index)))[index[start]] += n
+        mine = labels == name
+        out[name] = _per_bin(count, slot[mine], n[mine])
     return out
 
 

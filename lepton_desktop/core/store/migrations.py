@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from lepton_desktop.core.store import rollups
 from lepton_desktop.core.store.db import APPLICATION_ID, transaction
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -304,130 +305,72 @@ def m006_request_log_keys(conn: sqlite3.Connection) -> None:
     )
 
 
-#: Upper bounds of the latency histogram's buckets, in ms: 0.01 ms * 2^(i/4), so a
-#: percentile read from the histogram is within about 9% of the true one (the width of
-#: a bucket is 19%), from 10 µs to about 9 minutes. Prometheus' histograms work the same
-#: way; a fixed ladder keeps the rollups additive over any window.
-LATENCY_BUCKETS = [0.01 * 2 ** (i / 4) for i in range(96)]
-
-
 def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
-    """Per-minute rollups of the request log, kept by triggers, for the Monitoring tab.
+    """Rollups of the request log, per minute and per hour, for the Monitoring tab.
 
     ``request_minutes`` counts requests per model, version, minute, status class and
     latency bucket (with the rows predicted and the latency sum); ``prediction_minutes``
     counts answered rows per model, version, minute and predicted label (classification)
     or keeps the sum, sum of squares, minimum and maximum of the predicted values
-    (regression, forecasting; label ''). Triggers on ``request_log`` keep both in the
-    same transaction as the rows, whoever writes them (the journal shipper, the replay
-    on open, a migration), so a window of any length is read from at most
-    minutes x buckets rows instead of the log itself; they are plain SQL (no function
-    the app registers), so another tool writing the file keeps them right too. Deleting
-    old log rows (retention) keeps the rollups: history outlives the rows it counts.
-    Existing rows are rolled up here.
+    (regression, forecasting; label ''). ``request_hours`` and ``prediction_hours`` hold
+    the same per hour (their ``minute`` is the hour's first minute), for long windows;
+    ``served_versions`` knows every model version that answered, with its first and
+    last minute. The log's writers add a batch's rows to all of them in the batch's own
+    transaction (:func:`~lepton_desktop.core.store.rollups.roll_up`, a few grouped
+    statements per batch), so a window of any length is read from at most bins x
+    buckets rows instead of the log itself. Deleting old log rows (retention) keeps the
+    rollups: history outlives the rows it counts. Existing rows are rolled up here.
     """
+    for grain in ("minutes", "hours"):
+        _run_script(
+            conn,
+            f"""
+            CREATE TABLE request_{grain} (
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                minute INTEGER NOT NULL,
+                status_class INTEGER NOT NULL,
+                latency_bucket INTEGER NOT NULL,
+                n INTEGER NOT NULL,
+                rows INTEGER NOT NULL,
+                latency_sum REAL NOT NULL,
+                PRIMARY KEY (model, version, minute, status_class, latency_bucket)
+            ) WITHOUT ROWID;
+            CREATE INDEX request_{grain}_by_minute ON request_{grain} (minute);
+            CREATE TABLE prediction_{grain} (
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                minute INTEGER NOT NULL,
+                label TEXT NOT NULL,
+                n INTEGER NOT NULL,
+                value_sum REAL NOT NULL DEFAULT 0,
+                value_squares REAL NOT NULL DEFAULT 0,
+                value_min REAL,
+                value_max REAL,
+                PRIMARY KEY (model, version, minute, label)
+            ) WITHOUT ROWID
+            """,
+        )
     _run_script(
         conn,
         """
-        CREATE TABLE latency_buckets (bucket INTEGER PRIMARY KEY, upper_ms REAL NOT NULL);
-        CREATE TABLE request_minutes (
+        CREATE TABLE served_versions (
             model TEXT NOT NULL,
             version INTEGER NOT NULL,
-            minute INTEGER NOT NULL,
-            status_class INTEGER NOT NULL,
-            latency_bucket INTEGER NOT NULL,
-            n INTEGER NOT NULL,
-            rows INTEGER NOT NULL,
-            latency_sum REAL NOT NULL,
-            PRIMARY KEY (model, version, minute, status_class, latency_bucket)
+            requests INTEGER NOT NULL,
+            first_minute INTEGER NOT NULL,
+            last_minute INTEGER NOT NULL,
+            PRIMARY KEY (model, version)
         ) WITHOUT ROWID;
-        CREATE INDEX request_minutes_by_minute ON request_minutes (minute);
-        CREATE TABLE prediction_minutes (
-            model TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            minute INTEGER NOT NULL,
-            label TEXT NOT NULL,
-            n INTEGER NOT NULL,
-            value_sum REAL NOT NULL DEFAULT 0,
-            value_squares REAL NOT NULL DEFAULT 0,
-            value_min REAL,
-            value_max REAL,
-            PRIMARY KEY (model, version, minute, label)
-        ) WITHOUT ROWID
+        CREATE TABLE latency_buckets (bucket INTEGER PRIMARY KEY, upper_ms REAL NOT NULL);
+        CREATE UNIQUE INDEX latency_buckets_by_bound ON latency_buckets (upper_ms)
         """,
     )
     conn.executemany(
         "INSERT INTO latency_buckets (bucket, upper_ms) VALUES (?, ?)",
-        list(enumerate(LATENCY_BUCKETS)),
+        list(enumerate(rollups.LATENCY_BUCKETS)),
     )
-    # One statement with semicolons inside: not for _run_script, which splits on them.
-    conn.execute(
-        f"""
-        CREATE TRIGGER request_log_rollups AFTER INSERT ON request_log BEGIN
-            {_rollup_requests("(SELECT 1)", "")};
-            {_rollup_predictions("(SELECT 1)")};
-        END
-        """
-    )
-    conn.execute(_rollup_requests("request_log AS NEW", "GROUP BY 1, 2, 3, 4, 5"))
-    conn.execute(_rollup_predictions("request_log AS NEW"))
-
-
-def _rollup_requests(source: str, group: str) -> str:
-    """Add ``source``'s rows (``NEW``: one row in the trigger, the log in a backfill)."""
-    bucket = (
-        "COALESCE((SELECT MIN(bucket) FROM latency_buckets WHERE upper_ms >= NEW.latency_ms), "
-        f"{len(LATENCY_BUCKETS) - 1})"
-    )
-    return f"""
-        INSERT INTO request_minutes
-            (model, version, minute, status_class, latency_bucket, n, rows, latency_sum)
-        SELECT COALESCE(NEW.model, ''), COALESCE(NEW.version, 0), CAST(NEW.ts / 60 AS INTEGER),
-               NEW.status / 100, {bucket}, COUNT(*), TOTAL(NEW.n_rows), TOTAL(NEW.latency_ms)
-        FROM {source} WHERE true {group}
-        ON CONFLICT DO UPDATE SET n = n + excluded.n, rows = rows + excluded.rows,
-            latency_sum = latency_sum + excluded.latency_sum
-    """
-
-
-def _rollup_predictions(source: str) -> str:
-    """Add the answers of ``source``'s rows (a JSON array of ``{label}`` or ``{value}``).
-
-    Every JSON function is guarded by ``CASE`` (SQLite evaluates ``AND`` operands in
-    no promised order): a log row whose outputs are not an array of objects counts
-    nothing here, and never makes the insert of the row itself fail.
-    """
-    outputs = (
-        "COALESCE(CASE WHEN NEW.status < 400 AND json_valid(NEW.outputs) THEN "
-        "CASE json_type(NEW.outputs) WHEN 'array' THEN NEW.outputs END END, '[]')"
-    )
-    value = (
-        "CASE answer.type WHEN 'object' THEN CASE json_type(answer.value, '$.value') "
-        "WHEN 'integer' THEN json_extract(answer.value, '$.value') "
-        "WHEN 'real' THEN json_extract(answer.value, '$.value') END END"
-    )
-    label = (
-        "COALESCE(CAST(CASE answer.type WHEN 'object' THEN "
-        "json_extract(answer.value, '$.label') END AS TEXT), '')"
-    )
-    return f"""
-        INSERT INTO prediction_minutes
-            (model, version, minute, label, n, value_sum, value_squares, value_min, value_max)
-        SELECT model, version, minute, label, COUNT(*), TOTAL(value), TOTAL(value * value),
-               MIN(value), MAX(value)
-        FROM (
-            SELECT COALESCE(NEW.model, '') AS model, COALESCE(NEW.version, 0) AS version,
-                   CAST(NEW.ts / 60 AS INTEGER) AS minute, {label} AS label, {value} AS value
-            FROM {source}, json_each({outputs}) AS answer WHERE answer.type = 'object'
-        )
-        WHERE true GROUP BY model, version, minute, label
-        ON CONFLICT DO UPDATE SET n = n + excluded.n, value_sum = value_sum + excluded.value_sum,
-            value_squares = value_squares + excluded.value_squares,
-            value_min = MIN(COALESCE(value_min, excluded.value_min),
-                            COALESCE(excluded.value_min, value_min)),
-            value_max = MAX(COALESCE(value_max, excluded.value_max),
-                            COALESCE(excluded.value_max, value_max))
-    """
+    rollups.roll_up(conn, after_id=0)
 
 MIGRATIONS: list[Migration] = [
     m001_initial,

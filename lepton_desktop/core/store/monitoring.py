@@ -1,8 +1,8 @@
 """Reads behind the Monitoring tab and ``monitor`` (SQL only here).
 
-Traffic comes from the per-minute rollups that triggers keep beside the request log
-(``request_minutes``, ``prediction_minutes``; see migration 7), so a window of any
-length costs at most minutes x buckets rows, never a scan of the log. Quality comes
+Traffic comes from the rollups the log's writers keep beside it (per minute and per
+hour; see :mod:`.rollups`), so a window of any length costs at most bins x buckets
+rows, never a scan of the log. Quality comes
 from feedback joined to the answers it labels, aggregated in SQL (a confusion matrix,
 or error sums), so a million labels come back as a few rows.
 """
@@ -25,8 +25,8 @@ def _filter_args(model: str | None, version: int | None) -> tuple[Any, ...]:
 def served_models(conn: sqlite3.Connection) -> list[tuple[str, int, int, int, int]]:
     """Every ``(model, version, requests, first_minute, last_minute)`` ever logged."""
     return conn.execute(
-        "SELECT model, version, SUM(n), MIN(minute), MAX(minute) FROM request_minutes "
-        "WHERE model != '' GROUP BY model, version ORDER BY model, version"
+        "SELECT model, version, requests, first_minute, last_minute FROM served_versions "
+        "WHERE model != '' ORDER BY model, version"
     ).fetchall()
 
 
@@ -34,10 +34,15 @@ def minute_range(conn: sqlite3.Connection, model: str | None, version: int | Non
                  ) -> tuple[int | None, int | None]:  # fmt: skip
     """The first and last minute with traffic for the filter (``None`` when none)."""
     row = conn.execute(
-        f"SELECT MIN(minute), MAX(minute) FROM request_minutes WHERE {_FILTER}",
+        f"SELECT MIN(first_minute), MAX(last_minute) FROM served_versions WHERE {_FILTER}",
         _filter_args(model, version),
     ).fetchone()
     return row[0], row[1]
+
+
+def _grain(bin_minutes: int) -> str:
+    """Bins of whole hours read the hourly rollups (60 times fewer rows)."""
+    return "hours" if bin_minutes % 60 == 0 else "minutes"
 
 
 def traffic(
@@ -47,32 +52,20 @@ def traffic(
     first_minute: int,
     last_minute: int,
     bin_minutes: int,
-) -> list[tuple[int, int, int, int, int, float]]:
-    """``(bin, status_class, latency_bucket, n, rows, latency_sum)`` per bin of minutes.
+) -> list[tuple[int, str, int, int, int, int, int, float]]:
+    """``(bin, model, version, status_class, latency_bucket, n, rows, latency_sum)``.
 
-    ``bin`` is the first minute of the bin; minutes from ``first_minute`` to
+    ``bin`` is the first minute of its bin (bins of ``bin_minutes`` from
+    ``first_minute``; whole hours when ``bin_minutes`` is a multiple of 60, and then
+    ``first_minute`` should start an hour); minutes ``first_minute`` to
     ``last_minute`` inclusive.
     """
     return conn.execute(
-        "SELECT ? + (minute - ?) / ? * ?, status_class, latency_bucket, SUM(n), SUM(rows), "
-        f"SUM(latency_sum) FROM request_minutes WHERE minute BETWEEN ? AND ? AND {_FILTER} "
-        "GROUP BY 1, 2, 3 ORDER BY 1",
+        "SELECT ? + (minute - ?) / ? * ?, model, version, status_class, latency_bucket, "
+        f"SUM(n), SUM(rows), SUM(latency_sum) FROM request_{_grain(bin_minutes)} "
+        f"WHERE minute BETWEEN ? AND ? AND {_FILTER} GROUP BY 1, 2, 3, 4, 5",
         (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
          *_filter_args(model, version)),
-    ).fetchall()  # fmt: skip
-
-
-def versions(
-    conn: sqlite3.Connection, model: str | None, first_minute: int, last_minute: int,
-    bin_minutes: int,
-) -> list[tuple[int, str, int, int]]:  # fmt: skip
-    """``(bin, model, version, requests)``: which version answered, per bin."""
-    return conn.execute(
-        "SELECT ? + (minute - ?) / ? * ?, model, version, SUM(n) FROM request_minutes "
-        f"WHERE minute BETWEEN ? AND ? AND {_FILTER} AND model != '' "
-        "GROUP BY 1, 2, 3 ORDER BY 1",
-        (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
-         *_filter_args(model, None)),
     ).fetchall()  # fmt: skip
 
 
@@ -87,7 +80,7 @@ def predictions(
     """``(bin, label, rows, value_sum, value_squares, value_min, value_max)`` per bin."""
     return conn.execute(
         "SELECT ? + (minute - ?) / ? * ?, label, SUM(n), SUM(value_sum), SUM(value_squares), "
-        "MIN(value_min), MAX(value_max) FROM prediction_minutes "
+        f"MIN(value_min), MAX(value_max) FROM prediction_{_grain(bin_minutes)} "
         f"WHERE minute BETWEEN ? AND ? AND {_FILTER} GROUP BY 1, 2 ORDER BY 1",
         (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
          *_filter_args(model, version)),
@@ -151,6 +144,6 @@ def regression_errors(
 def has_labels(conn: sqlite3.Connection, model: str) -> bool:
     """Whether ``model``'s logged answers carry class labels (classification)."""
     row = conn.execute(
-        "SELECT 1 FROM prediction_minutes WHERE model = ? AND label != '' LIMIT 1", (model,)
+        "SELECT 1 FROM prediction_hours WHERE model = ? AND label != '' LIMIT 1", (model,)
     ).fetchone()
     return row is not None

@@ -1,8 +1,8 @@
 """Deployments of the local server, its request log and feedback (SQL only here).
 
-The request log is written by the server's background writer in batches (one
-transaction per batch, never one per request), and read by the GUI incrementally
-(``id > last_seen``).
+The request log is written by the journal shipper in batches (one transaction per
+batch, never one per request, the batch's rollups in the same transaction), and read
+by the GUI incrementally (``id > last_seen``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.core.store import rollups
 from lepton_desktop.core.store.db import transaction
 
 _DEPLOYMENT_COLUMNS = (
@@ -116,10 +117,12 @@ def add_requests(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) ->
         return 0
     placeholders = ", ".join("?" * len(_REQUEST_FIELDS))
     with transaction(conn):
+        after = rollups.last_id(conn)
         conn.executemany(
             f"INSERT INTO request_log ({', '.join(_REQUEST_FIELDS)}) VALUES ({placeholders})",
             values,
         )
+        rollups.roll_up(conn, after)
     return len(values)
 
 
@@ -138,13 +141,15 @@ def ship_journal(
         return 0
     placeholders = ", ".join("?" * len(_REQUEST_FIELDS))
     with transaction(conn):
-        before = conn.total_changes
+        before, after = conn.total_changes, rollups.last_id(conn)
         conn.executemany(
             f"INSERT OR IGNORE INTO request_log ({', '.join(_REQUEST_FIELDS)}) "
             f"VALUES ({placeholders})",
             requests,
         )
         stored = conn.total_changes - before
+        if stored:
+            rollups.roll_up(conn, after)
         conn.executemany(_INSERT_FEEDBACK.replace("INSERT", "INSERT OR IGNORE", 1), feedback)
     return stored
 

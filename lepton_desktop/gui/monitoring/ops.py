@@ -67,8 +67,7 @@ def read_view(project: Project, choice: Choice) -> MonitoringView:
     if choice.model is not None and choice.model not in names:
         choice = Choice(None, None, choice.since, choice.range)  # deleted meanwhile
     window = choice.window()
-    report = project.monitor_window(window, model=choice.model, version=choice.version)
-    series = project.monitor_series(window, model=choice.model, version=choice.version)
+    report, series = project.monitor_view(window, model=choice.model, version=choice.version)
     return MonitoringView(choice, served, report, series)
 
 

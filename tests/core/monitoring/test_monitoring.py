@@ -25,8 +25,10 @@ from sklearn import metrics
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.monitoring import quality, traffic, window
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.store import migrations
+from lepton_desktop.core.store import migrations, rollups
+from lepton_desktop.core.store import serving as serving_store
 from tests.conftest import SAMPLE_DATA
+from tests.monitoring_factory import log_traffic
 from tests.serving_factory import copy_project, rows, running, serving_project  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -185,7 +187,7 @@ def test_named_windows() -> None:
 
 
 def test_quantiles_of_a_histogram() -> None:
-    bounds = np.asarray(migrations.LATENCY_BUCKETS)
+    bounds = np.asarray(rollups.LATENCY_BUCKETS)
     values = np.random.default_rng(0).lognormal(0, 1, 10_000)
     histogram = np.zeros((1, len(bounds)))
     np.add.at(histogram[0], np.searchsorted(bounds, values), 1)
@@ -196,12 +198,10 @@ def test_quantiles_of_a_histogram() -> None:
 
 
 def _insert(conn: sqlite3.Connection, outputs: list[str | None]) -> None:
-    conn.executemany(
-        "INSERT INTO request_log (deployment_id, ts, request_id, method, path, protocol, model, "
-        "version, status, latency_ms, n_rows, inputs, outputs, error) "
-        "VALUES (1, ?, ?, 'POST', '/predict', 'native', 'm', 1, 200, ?, 1, NULL, ?, NULL)",
-        [(1000.0 + 7 * i, f"r{i}", 0.3 * (i + 1), out) for i, out in enumerate(outputs)],
-    )
+    rows = [(1, 1000.0 + 7 * i, f"r{i}", "POST", "/predict", "native", "m", 1, 200,
+             0.3 * (i + 1), 1, None, out, None) for i, out in enumerate(outputs)]  # fmt: skip
+    serving_store.ship_journal(conn, rows[:20], [])  # two batches, as a shipper would
+    serving_store.ship_journal(conn, rows[20:], [])
 
 
 def _rollups(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
@@ -221,15 +221,38 @@ OUTPUTS = [
 ] * 5
 
 
-def test_upgrade_rolls_up_the_existing_log_as_the_triggers_would(tmp_path: Path) -> None:
+def test_upgrade_rolls_up_the_existing_log_as_shipping_would(tmp_path: Path) -> None:
     old = sqlite3.connect(tmp_path / "old.lepton", isolation_level=None)
     migrations.initialize(old, migrations.MIGRATIONS[:6])
-    _insert(old, OUTPUTS)
+    old.executemany(  # what a schema-6 server logged
+        "INSERT INTO request_log (deployment_id, ts, request_id, method, path, protocol, model, "
+        "version, status, latency_ms, n_rows, inputs, outputs, error) "
+        "VALUES (1, ?, ?, 'POST', '/predict', 'native', 'm', 1, 200, ?, 1, NULL, ?, NULL)",
+        [(1000.0 + 7 * i, f"r{i}", 0.3 * (i + 1), out) for i, out in enumerate(OUTPUTS)],
+    )
     migrations.upgrade(old)
     new = sqlite3.connect(tmp_path / "new.lepton", isolation_level=None)
     migrations.initialize(new)
-    _insert(new, OUTPUTS)  # malformed outputs never make the insert itself fail
+    _insert(new, OUTPUTS)  # malformed outputs never make a batch fail
     assert _rollups(old) == _rollups(new)
     requests, predictions = _rollups(new)
     assert sum(r[5] for r in requests) == len(OUTPUTS)
     assert {r[3]: r[4] for r in predictions if r[2] == 16} == {"a": 1, "b": 1, "": 1}
+
+
+def test_long_windows_read_the_hourly_rollups_with_the_same_totals(tmp_path: Path) -> None:
+    path = tmp_path / "ten-days.lepton"
+    Project.create(path).close()
+    log_traffic(path, 20_000, start=1_700_000_000.0, seconds=10 * 86400, seed=4)
+    with Project.open(path) as opened:
+        everything, series = opened.monitor_view(window.between(1_699_999_000.0, 1_701_000_000.0))
+    assert series.bin_seconds == 2 * 3600  # 11.6 days in bins of whole hours
+    (requests, rows, errors), = _logged(
+        path, "SELECT COUNT(*), SUM(n_rows), SUM(status >= 400) FROM request_log")
+    assert (everything["requests"], everything["rows"]) == (requests, rows)
+    assert everything["errors"]["4xx"] == errors
+    assert series.requests.sum() == requests
+    latencies = np.array([r[0] for r in _logged(path, "SELECT latency_ms FROM request_log")])
+    for p in (50, 99):
+        exact = np.percentile(latencies, p, method="inverted_cdf")
+        assert abs(math.log(everything["latency_ms"][f"p{p}"] / exact)) <= math.log(2**0.25)
