@@ -128,22 +128,22 @@ def child_gui(path: Path, workdir: Path) -> dict[str, Any]:
 
 
 def child_write(workdir: Path) -> dict[str, Any]:
-    """Ship the same 200,000 rows into a project with and without the rollup triggers."""
+    """Ship the same 200,000 rows (in batches of 500, as a busy shipper does) with and
+    without the rollup statements."""
     from lepton_desktop.core.project import Project
+    from lepton_desktop.core.store import rollups
     from tests.monitoring_factory import log_traffic
 
     out = {}
+    keep = rollups.roll_up
     for label in ("with", "without"):
         path = workdir / f"write-{label}.lepton"
         Project.create(path).close()
-        if label == "without":
-            conn = sqlite3.connect(path)
-            conn.execute("DROP TRIGGER request_log_rollups")
-            conn.commit()
-            conn.close()
+        rollups.roll_up = keep if label == "with" else (lambda conn, after_id: None)
         started = time.perf_counter()
-        log_traffic(path, 200_000, start=time.time() - 3600, seconds=3600, seed=3)
+        log_traffic(path, 200_000, start=time.time() - 3600, seconds=3600, seed=3, batch=500)
         out[f"{label}_s"] = time.perf_counter() - started
+    rollups.roll_up = keep
     return out
 
 

@@ -318,7 +318,10 @@ def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
     last minute. The log's writers add a batch's rows to all of them in the batch's own
     transaction (:func:`~lepton_desktop.core.store.rollups.roll_up`, a few grouped
     statements per batch), so a window of any length is read from at most bins x
-    buckets rows instead of the log itself. Deleting old log rows (retention) keeps the
+    buckets rows instead of the log itself. Feedback gets the answer it labels (model,
+    version, time, predicted label or value) and its own label decoded, and older
+    labels of the same row are marked superseded, so live quality is one indexed
+    aggregate. Deleting old log rows (retention) keeps the
     rollups: history outlives the rows it counts. Existing rows are rolled up here.
     """
     for grain in ("minutes", "hours"):
@@ -370,7 +373,17 @@ def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
         "INSERT INTO latency_buckets (bucket, upper_ms) VALUES (?, ?)",
         list(enumerate(rollups.LATENCY_BUCKETS)),
     )
+    # Feedback resolved against the answer it labels (see rollups.resolve_feedback).
+    for column in ("model TEXT", "version INTEGER", "request_ts REAL", "truth TEXT",
+                   "truth_value REAL", "predicted TEXT", "predicted_value REAL",
+                   "superseded INTEGER NOT NULL DEFAULT 0"):  # fmt: skip
+        conn.execute(f"ALTER TABLE feedback ADD COLUMN {column}")
+    conn.execute(
+        "CREATE INDEX feedback_quality ON feedback (model, request_ts, version, superseded, "
+        "truth, predicted, truth_value, predicted_value)"
+    )
     rollups.roll_up(conn, after_id=0)
+    rollups.resolve_feedback(conn, after_feedback=0, after_request=0)
 
 MIGRATIONS: list[Migration] = [
     m001_initial,

@@ -3,8 +3,9 @@
 Traffic comes from the rollups the log's writers keep beside it (per minute and per
 hour; see :mod:`.rollups`), so a window of any length costs at most bins x buckets
 rows, never a scan of the log. Quality comes
-from feedback joined to the answers it labels, aggregated in SQL (a confusion matrix,
-or error sums), so a million labels come back as a few rows.
+from feedback resolved against the answers it labels when it was written, aggregated
+in SQL over an index (a confusion matrix, or error sums), so a million labels come back
+as a few rows.
 """
 
 from __future__ import annotations
@@ -92,30 +93,22 @@ def latency_bounds(conn: sqlite3.Connection) -> list[float]:
     return [row[0] for row in conn.execute("SELECT upper_ms FROM latency_buckets ORDER BY bucket")]
 
 
-#: Each labelled row once (its newest label) with the answer it labels. JSON is read only
-#: where it is valid: a damaged row counts nothing instead of failing the query.
-_LABELLED = f"""
-    SELECT CASE WHEN json_valid(f.label) THEN json_extract(f.label, '$') END AS truth,
-           CASE WHEN json_valid(r.outputs)
-                THEN json_extract(r.outputs, '$[' || f.row || ']') END AS answer,
-           ROW_NUMBER() OVER (PARTITION BY f.request_id, f.row
-                              ORDER BY f.ts DESC, f.id DESC) AS newest
-    FROM feedback AS f JOIN request_log AS r ON r.request_id = f.request_id
-    WHERE r.ts >= ? AND r.ts < ? AND r.status < 400
-      AND {_FILTER.replace("model", "r.model").replace("version", "r.version")}
+#: Labels resolved against their answers (see rollups.resolve_feedback), newest per row:
+#: one range of the ``feedback_quality`` index, no JSON read.
+_QUALITY_WHERE = f"""
+    WHERE superseded = 0 AND request_ts >= ? AND request_ts < ? AND {_FILTER}
 """
 _CONFUSION = f"""
-    SELECT CAST(truth AS TEXT), CAST(json_extract(answer, '$.label') AS TEXT), COUNT(*)
-    FROM ({_LABELLED})
-    WHERE newest = 1 AND truth IS NOT NULL AND json_valid(answer)
+    SELECT truth, predicted, COUNT(*) FROM feedback {_QUALITY_WHERE}
+      AND truth IS NOT NULL AND predicted IS NOT NULL
     GROUP BY 1, 2
 """
 _REGRESSION_ERRORS = f"""
-    SELECT COUNT(*), TOTAL(ABS(y - yhat)), TOTAL((y - yhat) * (y - yhat)), TOTAL(y), TOTAL(y * y)
-    FROM (SELECT truth AS y, CASE WHEN json_valid(answer)
-                                  THEN json_extract(answer, '$.value') END AS yhat
-          FROM ({_LABELLED}) WHERE newest = 1)
-    WHERE typeof(y) IN ('integer', 'real') AND typeof(yhat) IN ('integer', 'real')
+    SELECT COUNT(*), TOTAL(ABS(truth_value - predicted_value)),
+           TOTAL((truth_value - predicted_value) * (truth_value - predicted_value)),
+           TOTAL(truth_value), TOTAL(truth_value * truth_value)
+    FROM feedback {_QUALITY_WHERE}
+      AND truth_value IS NOT NULL AND predicted_value IS NOT NULL
 """
 
 

@@ -34,9 +34,25 @@ def roll_up(conn: sqlite3.Connection, after_id: int) -> None:
         conn.execute(statement, (after_id,))
 
 
-def last_id(conn: sqlite3.Connection) -> int:
-    """The log's largest id so far (0 when empty): what the next :func:`roll_up` starts after."""
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM request_log").fetchone()[0])
+def last_id(conn: sqlite3.Connection, table: str = "request_log") -> int:
+    """``table``'s largest id so far (0 when empty): where the next batch starts after."""
+    return int(conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0])
+
+
+def resolve_feedback(conn: sqlite3.Connection, after_feedback: int, after_request: int) -> None:
+    """Give new feedback its decoded label and the answer it labels; supersede old labels.
+
+    Feedback rows with ``id > after_feedback`` get ``truth`` (the label as text) and
+    ``truth_value`` (when numeric); every unresolved label whose request is now in the
+    log (a new label, or a label whose request arrived with ids ``> after_request``:
+    two server processes ship their journals apart) gets the request's model, version
+    and time and the predicted label or value of its row. Of several labels of one row
+    the newest counts; the older ones are marked ``superseded``. Inside the caller's
+    transaction; each step one statement.
+    """
+    conn.execute(_DECODE_LABELS, (after_feedback,))
+    conn.execute(_LINK_ANSWERS, (after_feedback, after_request))
+    conn.execute(_SUPERSEDE, (after_feedback,))
 
 
 def _requests_sql(grain: str) -> str:
@@ -105,6 +121,37 @@ _SERVED = f"""
     ON CONFLICT DO UPDATE SET requests = requests + excluded.requests,
         first_minute = MIN(first_minute, excluded.first_minute),
         last_minute = MAX(last_minute, excluded.last_minute)
+"""
+_DECODE_LABELS = """
+    UPDATE feedback SET
+        truth = CASE WHEN json_valid(label) THEN CAST(json_extract(label, '$') AS TEXT) END,
+        truth_value = CASE WHEN json_valid(label) THEN CASE json_type(label)
+            WHEN 'integer' THEN json_extract(label, '$')
+            WHEN 'real' THEN json_extract(label, '$') END END
+    WHERE id > ?
+"""
+#: The labelled row's answer, when the logged outputs hold an object for that row.
+_ANSWER = """CASE WHEN json_valid(r.outputs) THEN
+    CASE json_type(r.outputs, '$[' || feedback.row || ']') WHEN 'object'
+    THEN json_extract(r.outputs, '$[' || feedback.row || ']') END END"""
+_LINK_ANSWERS = f"""
+    UPDATE feedback SET
+        model = COALESCE(r.model, ''), version = COALESCE(r.version, 0), request_ts = r.ts,
+        predicted = CAST(json_extract({_ANSWER}, '$.label') AS TEXT),
+        predicted_value = CASE json_type({_ANSWER}, '$.value')
+            WHEN 'integer' THEN json_extract({_ANSWER}, '$.value')
+            WHEN 'real' THEN json_extract({_ANSWER}, '$.value') END
+    FROM request_log AS r
+    WHERE r.request_id = feedback.request_id AND r.status < 400 AND feedback.model IS NULL
+      AND (feedback.id > ? OR r.id > ?)
+"""
+_SUPERSEDE = """
+    UPDATE feedback SET superseded = 1
+    WHERE superseded = 0
+      AND request_id IN (SELECT request_id FROM feedback WHERE id > ?)
+      AND EXISTS (SELECT 1 FROM feedback AS newer
+                  WHERE newer.request_id = feedback.request_id AND newer.row = feedback.row
+                    AND (newer.ts, newer.id) > (feedback.ts, feedback.id))
 """
 _STATEMENTS = (
     *(_requests_sql(grain) for grain in GRAINS),

@@ -142,6 +142,7 @@ def ship_journal(
     placeholders = ", ".join("?" * len(_REQUEST_FIELDS))
     with transaction(conn):
         before, after = conn.total_changes, rollups.last_id(conn)
+        after_feedback = rollups.last_id(conn, "feedback")
         conn.executemany(
             f"INSERT OR IGNORE INTO request_log ({', '.join(_REQUEST_FIELDS)}) "
             f"VALUES ({placeholders})",
@@ -151,6 +152,7 @@ def ship_journal(
         if stored:
             rollups.roll_up(conn, after)
         conn.executemany(_INSERT_FEEDBACK.replace("INSERT", "INSERT OR IGNORE", 1), feedback)
+        rollups.resolve_feedback(conn, after_feedback, after)
     return stored
 
 
@@ -219,9 +221,11 @@ def add_feedback(
 ) -> int:
     """Store the true label of row ``row`` of request ``request_id``; return its id."""
     with transaction(conn):
+        after = rollups.last_id(conn, "feedback")
         cur = conn.execute(
             _INSERT_FEEDBACK, (deployment_id, request_id, time.time(), json.dumps(label), row)
         )
+        rollups.resolve_feedback(conn, after, rollups.last_id(conn))
     return int(cur.lastrowid or 0)
 
 
@@ -233,7 +237,9 @@ def add_feedbacks(
     values = [(deployment_id, rid, now, json.dumps(label), row) for rid, label, row in items]
     if values:
         with transaction(conn):
+            after = rollups.last_id(conn, "feedback")
             conn.executemany(_INSERT_FEEDBACK, values)
+            rollups.resolve_feedback(conn, after, rollups.last_id(conn))
     return len(values)
 
 

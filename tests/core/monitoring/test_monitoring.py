@@ -26,6 +26,7 @@ from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.monitoring import quality, traffic, window
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import migrations, rollups
+from lepton_desktop.core.store import monitoring as monitoring_store
 from lepton_desktop.core.store import serving as serving_store
 from tests.conftest import SAMPLE_DATA
 from tests.monitoring_factory import log_traffic
@@ -230,11 +231,14 @@ def test_upgrade_rolls_up_the_existing_log_as_shipping_would(tmp_path: Path) -> 
         "VALUES (1, ?, ?, 'POST', '/predict', 'native', 'm', 1, 200, ?, 1, NULL, ?, NULL)",
         [(1000.0 + 7 * i, f"r{i}", 0.3 * (i + 1), out) for i, out in enumerate(OUTPUTS)],
     )
+    old.execute("INSERT INTO feedback (deployment_id, request_id, ts, label, row) "
+                "VALUES (1, 'r0', 2000.0, '\"b\"', 1)")  # fmt: skip
     migrations.upgrade(old)
     new = sqlite3.connect(tmp_path / "new.lepton", isolation_level=None)
     migrations.initialize(new)
     _insert(new, OUTPUTS)  # malformed outputs never make a batch fail
     assert _rollups(old) == _rollups(new)
+    assert monitoring_store.confusion(old, "m", None, 0.0, 1e9) == [("b", "b", 1)]
     requests, predictions = _rollups(new)
     assert sum(r[5] for r in requests) == len(OUTPUTS)
     assert {r[3]: r[4] for r in predictions if r[2] == 16} == {"a": 1, "b": 1, "": 1}
@@ -256,3 +260,29 @@ def test_long_windows_read_the_hourly_rollups_with_the_same_totals(tmp_path: Pat
     for p in (50, 99):
         exact = np.percentile(latencies, p, method="inverted_cdf")
         assert abs(math.log(everything["latency_ms"][f"p{p}"] / exact)) <= math.log(2**0.25)
+
+
+def _answer(request_id: str, ts: float, label: str) -> tuple[Any, ...]:
+    return (1, ts, request_id, "POST", "/predict", "native", "m", 1, 200, 1.0, 2, None,
+            json.dumps([{"label": "x"}, {"label": label}]), None)  # fmt: skip
+
+
+def test_labels_count_once_newest_first_whatever_order_journals_ship_in(tmp_path: Path) -> None:
+    path = tmp_path / "labels.lepton"
+    Project.create(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    # A label shipped before its answer (another server process's journal comes later).
+    serving_store.ship_journal(conn, [], [(1, "early", 100.0, json.dumps("b"), 1)])
+    serving_store.ship_journal(conn, [_answer("early", 90.0, "b")], [])
+    # A row labelled twice: the newer label counts, whichever batch it came in.
+    serving_store.ship_journal(conn, [_answer("twice", 95.0, "a")],
+                               [(1, "twice", 101.0, json.dumps("b"), 1)])  # fmt: skip
+    serving_store.ship_journal(conn, [], [(1, "twice", 102.0, json.dumps("a"), 1),
+                                          (1, "twice", 99.0, json.dumps("zzz"), 1)])  # fmt: skip
+    # A label for an answer whose outputs were not captured, and one for an error.
+    serving_store.ship_journal(
+        conn, [(1, 96.0, "blind", "POST", "/predict", "native", "m", 1, 200, 1.0, 1, None, None,
+                None)], [(1, "blind", 103.0, json.dumps("a"), 0)])  # fmt: skip
+    cells = sorted(monitoring_store.confusion(conn, "m", None, 0.0, 1000.0))
+    assert cells == [("a", "a", 1), ("b", "b", 1)]
+    conn.close()
