@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
 
 PERCENTILES = (50, 95, 99)
+#: Windows longer than this are drawn in bins of whole hours, read from the hourly
+#: rollups (7 days: 168 bins of an hour instead of 240 of 42 minutes).
+HOURLY_AFTER_MINUTES = 2 * 24 * 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +111,7 @@ def read(ctx: ProjectContext, window: Window, model: str | None = None,
     totals are sums of the bins. Bins of an hour or more read the hourly rollups.
     """
     first, last, width = _span(ctx, window, model, version)
-    if width >= 60:  # whole hours: the first bin starts on the hour
+    if last - first >= HOURLY_AFTER_MINUTES:  # whole hours, the first bin on the hour
         width, first = math.ceil(width / 60) * 60, first - first % 60
     bins = np.arange(first, last + 1, width)
     index = {int(b): i for i, b in enumerate(bins)}

@@ -13,14 +13,19 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-#: ``(model, version)`` filter: model ``None`` is every served model, ``''`` the requests
-#: no model answered (feedback, ``/metrics``, an unknown model, a refused token);
-#: version ``None`` (or 0) is every version.
-_FILTER = "(model = ? OR (? AND model != '')) AND (? = 0 OR version = ?)"
 
+def _filter(model: str | None, version: int | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL and arguments choosing ``model`` and ``version``.
 
-def _filter_args(model: str | None, version: int | None) -> tuple[Any, ...]:
-    return (model, model is None, version or 0, version or 0)
+    Model ``None`` is every served model, ``''`` the requests no model answered
+    (feedback, ``/metrics``, an unknown model, a refused token); version ``None`` (or 0)
+    is every version. Plain equalities, so that SQLite seeks the indexes that start
+    with the model.
+    """
+    where, args = ("model != ''", ()) if model is None else ("model = ?", (model,))
+    if version:
+        where, args = f"{where} AND version = ?", (*args, version)
+    return where, args
 
 
 def served_models(conn: sqlite3.Connection) -> list[tuple[str, int, int, int, int]]:
@@ -34,9 +39,9 @@ def served_models(conn: sqlite3.Connection) -> list[tuple[str, int, int, int, in
 def minute_range(conn: sqlite3.Connection, model: str | None, version: int | None
                  ) -> tuple[int | None, int | None]:  # fmt: skip
     """The first and last minute with traffic for the filter (``None`` when none)."""
+    where, args = _filter(model, version)
     row = conn.execute(
-        f"SELECT MIN(first_minute), MAX(last_minute) FROM served_versions WHERE {_FILTER}",
-        _filter_args(model, version),
+        f"SELECT MIN(first_minute), MAX(last_minute) FROM served_versions WHERE {where}", args
     ).fetchone()
     return row[0], row[1]
 
@@ -61,12 +66,13 @@ def traffic(
     ``first_minute`` should start an hour); minutes ``first_minute`` to
     ``last_minute`` inclusive.
     """
+    where, args = _filter(model, version)
     return conn.execute(
         "SELECT ? + (minute - ?) / ? * ?, model, version, status_class, latency_bucket, "
         f"SUM(n), SUM(rows), SUM(latency_sum) FROM request_{_grain(bin_minutes)} "
-        f"WHERE minute BETWEEN ? AND ? AND {_FILTER} GROUP BY 1, 2, 3, 4, 5",
+        f"WHERE minute BETWEEN ? AND ? AND {where} GROUP BY 1, 2, 3, 4, 5",
         (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
-         *_filter_args(model, version)),
+         *args),
     ).fetchall()  # fmt: skip
 
 
@@ -79,12 +85,13 @@ def predictions(
     bin_minutes: int,
 ) -> list[tuple[int, str, int, float, float, float | None, float | None]]:
     """``(bin, label, rows, value_sum, value_squares, value_min, value_max)`` per bin."""
+    where, args = _filter(model, version)
     return conn.execute(
         "SELECT ? + (minute - ?) / ? * ?, label, SUM(n), SUM(value_sum), SUM(value_squares), "
         f"MIN(value_min), MAX(value_max) FROM prediction_{_grain(bin_minutes)} "
-        f"WHERE minute BETWEEN ? AND ? AND {_FILTER} GROUP BY 1, 2 ORDER BY 1",
+        f"WHERE minute BETWEEN ? AND ? AND {where} GROUP BY 1, 2 ORDER BY 1",
         (first_minute, first_minute, bin_minutes, bin_minutes, first_minute, last_minute,
-         *_filter_args(model, version)),
+         *args),
     ).fetchall()  # fmt: skip
 
 
@@ -95,8 +102,8 @@ def latency_bounds(conn: sqlite3.Connection) -> list[float]:
 
 #: Labels resolved against their answers (see rollups.resolve_feedback), newest per row:
 #: one range of the ``feedback_quality`` index, no JSON read.
-_QUALITY_WHERE = f"""
-    WHERE superseded = 0 AND request_ts >= ? AND request_ts < ? AND {_FILTER}
+_QUALITY_WHERE = """
+    WHERE {filter} AND request_ts >= ? AND request_ts < ? AND superseded = 0
 """
 _CONFUSION = f"""
     SELECT truth, predicted, COUNT(*) FROM feedback {_QUALITY_WHERE}
@@ -121,16 +128,16 @@ def confusion(
     label is read from the logged answer (``outputs[row].label``); ``None`` where the
     answer was not captured.
     """
-    return conn.execute(_CONFUSION, (since, until, *_filter_args(model, version))).fetchall()
+    where, args = _filter(model, version)
+    return conn.execute(_CONFUSION.format(filter=where), (*args, since, until)).fetchall()
 
 
 def regression_errors(
     conn: sqlite3.Connection, model: str | None, version: int | None, since: float, until: float
 ) -> tuple[int, float, float, float, float]:
     """``(rows, Σ|y-ŷ|, Σ(y-ŷ)², Σy, Σy²)`` over labelled numeric answers in the window."""
-    row = conn.execute(
-        _REGRESSION_ERRORS, (since, until, *_filter_args(model, version))
-    ).fetchone()
+    where, args = _filter(model, version)
+    row = conn.execute(_REGRESSION_ERRORS.format(filter=where), (*args, since, until)).fetchone()
     return int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
 
 
