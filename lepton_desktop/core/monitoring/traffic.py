@@ -73,12 +73,13 @@ class Summary:
         errors: ``{"4xx": n, "5xx": n}``.
         error_rate: share of requests with a status of 400 or more.
         rows: rows predicted (answers with a status below 400).
-        requests_per_s: requests over the window's seconds.
+        requests_per_s: requests over ``seconds``.
         latency_ms: ``{"p50", "p95", "p99", "mean"}`` (``None`` without requests).
         versions: requests per ``model:version``.
         predictions: classification: ``{label: share}``; regression:
             ``{"mean", "std", "min", "max"}`` of the predicted values.
-        seconds: the window's length as counted (from the first request for ``all``).
+        seconds: the time counted: from the window's start, or from the minute of the
+            first request when that is later, to the window's end.
     """
 
     requests: int
@@ -111,6 +112,8 @@ def read(ctx: ProjectContext, window: Window, model: str | None = None,
     totals are sums of the bins. Bins of an hour or more read the hourly rollups.
     """
     first, last, width = _span(ctx, window, model, version)
+    # Rates count from the window's start, or from the first request when that is later.
+    seconds = max(window.until - max(window.since or 0.0, first * 60.0), 1.0)
     if last - first >= HOURLY_AFTER_MINUTES:  # whole hours, the first bin on the hour
         width, first = math.ceil(width / 60) * 60, first - first % 60
     bins = np.arange(first, last + 1, width)
@@ -141,7 +144,6 @@ def read(ctx: ProjectContext, window: Window, model: str | None = None,
     )
     total = histogram.sum(axis=0, keepdims=True)
     requests = int(n.sum())
-    seconds = window.seconds or (last - first + 1) * 60.0
     latency: dict[str, float | None] = {
         f"p{p}": _number(quantiles(total, bounds, p / 100)[0]) for p in PERCENTILES
     }
