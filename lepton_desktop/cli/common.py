@@ -32,11 +32,14 @@ class Command(NamedTuple):
         add_parser: adds the subcommand's parser to argparse's subparsers (its help
             text and arguments).
         run: handles the parsed arguments; returns the exit status (None: 0).
+        normalize: rewrites the words after the command's name before parsing (a
+            command whose first word may be omitted: ``monitor P`` is ``monitor show P``).
     """
 
     name: str
     add_parser: Callable[[Any], argparse.ArgumentParser]
     run: Callable[[argparse.Namespace], int | None]
+    normalize: Callable[[list[str]], list[str]] | None = None
 
 
 def open_project(path: Path) -> Project:

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
             return _run_gui(argv)
+        command = commands().get(argv[0])
+        if command is not None and command.normalize is not None:
+            argv = [argv[0], *command.normalize(argv[1:])]
         args = build_parser().parse_args(argv)
         return int(commands()[args.command].run(args) or 0)
     except LeptonError as exc:

@@ -1,13 +1,16 @@
-"""``lepton-desktop monitor PROJECT``: how the served models are doing, from the project file.
+"""``lepton-desktop monitor``: how the served models are doing, and alert rules.
 
-Reads what servers logged (requests, errors, latency, versions, predictions) and the
-feedback sent to them (live quality), over a window (``--since 15m|1h|24h|7d|all``).
-Nothing is written; it works while a server runs, or long after it stopped.
+``monitor [show] PROJECT`` reads what servers logged (requests, errors, latency,
+versions, predictions) and the feedback sent to them (live quality), over a window
+(``--since 15m|1h|24h|7d|all``); it writes nothing and works while a server runs or
+long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT`` manages
+the alert rules a running server checks.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -16,9 +19,30 @@ from typing import Any
 from lepton_desktop.cli.common import Command, open_project, print_json
 from lepton_desktop.core.errors import InvalidOptionError
 
+ACTIONS = ("show", "alerts")
+
 
 def _add_monitor(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("monitor", help="traffic, latency, errors, live quality of served models")
+    p = sub.add_parser("monitor", help="traffic, latency, errors, live quality; alert rules")
+    actions = p.add_subparsers(dest="monitor_action", required=True, parser_class=type(p))
+    _add_show(actions)
+    alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
+    alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
+                                          parser_class=type(p))  # fmt: skip
+    _add_alert_add(alert_actions)
+    for name, text in (("list", "the rules"), ("history", "the alerts raised, newest first"),
+                       ("check", "evaluate every rule now (a running server does it too)")):
+        q = alert_actions.add_parser(name, help=text)
+        q.add_argument("project", type=Path)
+        q.add_argument("--json", action="store_true")
+    remove = alert_actions.add_parser("remove", help="delete a rule and its alerts")
+    remove.add_argument("project", type=Path)
+    remove.add_argument("name")
+    return p
+
+
+def _add_show(actions: Any) -> None:
+    p = actions.add_parser("show", help="the report of a window (the default: monitor PROJECT)")
     p.add_argument("project", type=Path)
     p.add_argument("--model", metavar="NAME[:VERSION]", help="one model (default: every model)")
     p.add_argument("--since", default="1h", help="15m, 1h, 24h, 7d, all, or N[smhdw] (default 1h)")
@@ -27,11 +51,41 @@ def _add_monitor(sub: Any) -> argparse.ArgumentParser:
         "--watch", type=float, nargs="?", const=5.0, metavar="SECONDS",
         help="print again every SECONDS (default 5) until Ctrl-C",
     )  # fmt: skip
-    return p
+
+
+def _add_alert_add(actions: Any) -> None:
+    p = actions.add_parser("add", help="a rule: METRIC above or below a threshold")
+    p.add_argument("project", type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--metric", required=True, help="error_rate, latency_p99_ms, accuracy, ...")
+    side = p.add_mutually_exclusive_group(required=True)
+    side.add_argument("--above", type=float, metavar="X", help="fire when the metric is > X")
+    side.add_argument("--below", type=float, metavar="X", help="fire when the metric is < X")
+    p.add_argument("--model", metavar="NAME[:VERSION]", help="one model (default: every model)")
+    p.add_argument("--window", default="15m", help="the span each check looks at (default 15m)")
+    p.add_argument("--min-rows", type=int, default=0, help="no verdict on fewer rows")
+    p.add_argument("--cooldown", default="5m", help="quiet time after an alert resolves")
+    p.add_argument("--webhook", metavar="URL", help="POST each alert here as JSON (retried)")
+    p.add_argument("--action", choices=("notify", "rollback"), default="notify",
+                   help="rollback: move the model's champion back a version when it fires")
+    p.add_argument("--json", action="store_true")
+
+
+def normalize(words: list[str]) -> list[str]:
+    """``monitor PROJECT ...`` is ``monitor show PROJECT ...``."""
+    if words and words[0] not in (*ACTIONS, "-h", "--help"):
+        return ["show", *words]
+    return words
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    """``monitor PROJECT [--model NAME[:VERSION]] [--since 1h] [--json] [--watch [S]]``."""
+    """``monitor [show] PROJECT ...`` and ``monitor alerts ACTION PROJECT ...``."""
+    if args.monitor_action == "alerts":
+        return _alerts(args)
+    return _show(args)
+
+
+def _show(args: argparse.Namespace) -> int:
     model, version = _model_ref(args.model)
     if args.watch is not None and not (0.5 <= args.watch <= 3600):
         raise InvalidOptionError(f"--watch {args.watch}: give seconds from 0.5 to 3600")
@@ -49,6 +103,72 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                 time.sleep(args.watch)
             except KeyboardInterrupt:
                 return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from lepton_desktop.core.monitoring.alerts import RuleSpec
+    from lepton_desktop.core.monitoring.window import span_seconds
+
+    with open_project(args.project) as project:
+        if args.alert_action == "add":
+            model, version = _model_ref(args.model)
+            rule = project.add_alert(RuleSpec(
+                name=args.name, metric=args.metric, op=">" if args.below is None else "<",
+                threshold=args.above if args.below is None else args.below, model=model,
+                version=version, window=args.window, min_rows=args.min_rows,
+                cooldown_s=span_seconds(args.cooldown, "--cooldown"), webhook=args.webhook,
+                action=args.action,
+            ))  # fmt: skip
+            _print_rules([rule], args.json)
+        elif args.alert_action == "list":
+            _print_rules(project.alert_rules(), args.json)
+        elif args.alert_action == "remove":
+            project.remove_alert(args.name)
+            print(f"removed alert rule {args.name!r} and its alerts")
+        elif args.alert_action == "history":
+            _print_history(project.alert_history(), args.json)
+        else:
+            changes = project.check_alerts()
+            if args.json:
+                print_json({"changes": [c.to_dict() for c in changes]})
+            for change in [] if args.json else changes:
+                print(f"{change.state}: {change.message}"
+                      + (f" ({change.action_taken})" if change.action_taken else ""))  # fmt: skip
+    return 0
+
+
+def _rule_dict(rule: Any) -> dict[str, Any]:
+    shown = dataclasses.asdict(rule)
+    shown["webhook"] = "(sealed)" if rule.webhook else None  # never printed back
+    return shown
+
+
+def _print_rules(rules: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json({"rules": [_rule_dict(r) for r in rules]})
+        return
+    if not rules:
+        print("no alert rules")
+    for r in rules:
+        scope = r.model + (f":{r.version}" if r.version else "") if r.model else "every model"
+        extras = [f"min {r.min_rows:,} rows" if r.min_rows else "",
+                  "webhook" if r.webhook else "", r.action if r.action != "notify" else "",
+                  "" if r.enabled else "disabled"]  # fmt: skip
+        print(f"{r.name}: {r.metric} of {scope} over {r.window} {r.op} {r.threshold:g}"
+              + "".join(f" · {e}" for e in extras if e))  # fmt: skip
+
+
+def _print_history(events: list[Any], as_json: bool) -> None:
+    if as_json:
+        print_json({"alerts": [dataclasses.asdict(e) for e in events]})
+        return
+    if not events:
+        print("no alerts raised")
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.fired_at))
+        delivered = f" · webhook {e.deliveries[-1]['status'] or e.deliveries[-1]['error']}" \
+            if e.deliveries else ""  # fmt: skip
+        print(f"{when}  {e.state:<8} {e.message}{delivered}")
 
 
 def _model_ref(text: str | None) -> tuple[str | None, int | None]:
@@ -104,4 +224,4 @@ def _quality(quality: dict[str, Any]) -> str:
 
 
 #: This group's subcommands, for ``entry.build_parser``.
-COMMANDS = (Command("monitor", _add_monitor, cmd_monitor),)
+COMMANDS = (Command("monitor", _add_monitor, cmd_monitor, normalize),)

@@ -303,3 +303,70 @@ class Study:
     def active(self) -> bool:
         """True while its tune job may still run trials."""
         return self.status == "running"
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRule:
+    """A rule that watches one monitored metric and fires past a threshold.
+
+    Attributes:
+        id: its row id.
+        name: unique in the project.
+        metric: what it watches (see ``core.monitoring.alerts.METRICS``).
+        model: the model's name, or None for every served model.
+        version: one version, or None for all.
+        window: the span each check looks back over (``15m``, ``1h``, ...).
+        op: ``>``, ``>=``, ``<`` or ``<=`` (fires when ``value op threshold``).
+        threshold: the limit.
+        min_rows: no verdict on fewer requests (traffic metrics) or labelled rows
+            (quality metrics) than this.
+        cooldown_s: after an alert resolves, the rule stays quiet this long.
+        webhook: the sealed webhook URL (see ``core.secretbox``), or None.
+        action: ``notify``, or ``rollback`` (move ``champion`` back a version).
+        enabled: whether it is checked.
+        created_at: Unix seconds.
+    """
+
+    id: int
+    name: str
+    metric: str
+    model: str | None
+    version: int | None
+    window: str
+    op: str
+    threshold: float
+    min_rows: int
+    cooldown_s: float
+    webhook: str | None
+    action: str
+    enabled: bool
+    created_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertEvent:
+    """An alert a rule raised: ``firing`` until the metric is back, then ``resolved``.
+
+    Attributes:
+        id: its row id.
+        rule_id: the rule that raised it.
+        rule: the rule's name.
+        state: ``firing`` or ``resolved``.
+        value: the metric's value when it fired.
+        rows: the rows that value was computed on.
+        message: one sentence for people.
+        fired_at: Unix seconds.
+        resolved_at: Unix seconds, or None while firing.
+        deliveries: webhook attempts: ``[{"at", "status", "error"}]``.
+    """
+
+    id: int
+    rule_id: int
+    rule: str
+    state: str
+    value: float | None
+    rows: int
+    message: str
+    fired_at: float
+    resolved_at: float | None
+    deliveries: list[dict[str, Any]]

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core import jobs as job_lifecycle
 from lepton_desktop.core.context import ProjectContext
-from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion, Histogram, Job
+from lepton_desktop.core.entities import (
+    SPLIT_NAMES,
+    AlertEvent,
+    AlertRule,
+    DatasetVersion,
+    Histogram,
+    Job,
+)
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import files, migrations
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
 
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.export import ExportResult
+    from lepton_desktop.core.monitoring.alerts import Change, RuleSpec
     from lepton_desktop.core.monitoring.traffic import Series
     from lepton_desktop.core.monitoring.window import Window
     from lepton_desktop.core.progress import Reporter
@@ -386,6 +394,41 @@ class Project:
         from lepton_desktop.core.monitoring.report import view
 
         return view(self.ctx, window, model, version)
+
+    def add_alert(self, spec: RuleSpec) -> AlertRule:
+        """Store an alert rule (see :mod:`lepton_desktop.core.monitoring.alerts`).
+
+        Raises:
+            InvalidOptionError: naming the bad field; nothing is stored.
+            NotFoundError: an unknown model.
+        """
+        from lepton_desktop.core.monitoring import alerts
+
+        return alerts.add_rule(self.ctx, spec)
+
+    def alert_rules(self) -> list[AlertRule]:
+        """Every alert rule, by name."""
+        from lepton_desktop.core.store import alerts as alert_store
+
+        return alert_store.list_rules(self.conn)
+
+    def remove_alert(self, name: str) -> None:
+        """Delete an alert rule and its alerts. Raises NotFoundError."""
+        from lepton_desktop.core.store import alerts as alert_store
+
+        alert_store.remove_rule(self.conn, name)
+
+    def check_alerts(self, now: float | None = None) -> list[Change]:
+        """Evaluate every enabled rule once (what a running server does every few seconds)."""
+        from lepton_desktop.core.monitoring import alerts
+
+        return alerts.check(self.ctx, now)
+
+    def alert_history(self, limit: int = 200) -> list[AlertEvent]:
+        """Alerts raised, newest first."""
+        from lepton_desktop.core.monitoring import alerts
+
+        return alerts.history(self.ctx, limit)
 
     def served_models(self) -> list[tuple[str, int]]:
         """``(model, version)`` of everything that ever answered a request here."""

@@ -15,8 +15,10 @@ from tests.helpers import snapshot, write_csv
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cli(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def cli(
+    *args: object, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "lepton_desktop", *map(str, args)],
         capture_output=True,

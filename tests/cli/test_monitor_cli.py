@@ -67,3 +67,45 @@ def test_monitor_refuses_bad_options_and_changes_nothing(
     before = snapshot(served)
     assert_user_error(cli("monitor", served, *args, check=False), message)
     assert snapshot(served) == before
+
+
+def test_alert_rules_from_the_command_line(served: Path, tmp_path: Path) -> None:
+    env_home = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    project = tmp_path / "alerts.lepton"
+    project.write_bytes(served.read_bytes())
+    added = json.loads(cli("monitor", "alerts", "add", project, "--name", "slow",
+                           "--metric", "latency_p99_ms", "--above", "0.000001", "--model",
+                           "iris", "--window", "7d", "--webhook", "http://127.0.0.1:9/x",
+                           "--json", env=env_home).stdout)  # fmt: skip
+    (rule,) = added["rules"]
+    assert (rule["name"], rule["op"], rule["webhook"]) == ("slow", ">", "(sealed)")
+    assert "slow: latency_p99_ms of iris over 7d > 1e-06 · webhook" in cli(
+        "monitor", "alerts", "list", project, env=env_home).stdout
+    checked = cli("monitor", "alerts", "check", project, env=env_home).stdout
+    assert checked.startswith("firing: slow: latency_p99_ms of iris over 7d is ")
+    history = json.loads(cli("monitor", "alerts", "history", project, "--json",
+                             env=env_home).stdout)  # fmt: skip
+    (alert,) = history["alerts"]
+    assert alert["state"] == "firing" and alert["deliveries"][0]["error"]  # port 9: refused
+    assert "removed alert rule 'slow'" in cli("monitor", "alerts", "remove", project, "slow",
+                                              env=env_home).stdout  # fmt: skip
+    assert cli("monitor", "alerts", "list", project).stdout.strip() == "no alert rules"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--name", "x", "--metric", "joy", "--above", "1"), "--metric 'joy'"),
+        (("--name", "x", "--metric", "accuracy", "--below", "0.9"), "name the model"),
+        (("--name", "x", "--metric", "error_rate", "--above", "2"), "share from 0 to 1"),
+        (("--name", "x", "--metric", "error_rate", "--above", "0.1", "--cooldown", "soon"),
+         "--cooldown 'soon'"),
+        (("--name", "x", "--metric", "error_rate"), "one of the arguments --above --below"),
+    ],
+)
+def test_impossible_alert_rules_are_refused(
+    served: Path, args: tuple[str, ...], message: str
+) -> None:
+    before = snapshot(served)
+    assert_user_error(cli("monitor", "alerts", "add", served, *args, check=False), message)
+    assert snapshot(served) == before

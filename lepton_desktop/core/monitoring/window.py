@@ -56,6 +56,23 @@ def parse(text: str, now: float | None = None) -> Window:
     return Window(now - span, now, key)
 
 
+def span_seconds(text: str, flag: str) -> float:
+    """``N[smhdw]`` (or plain seconds) -> seconds, for ``flag``.
+
+    Raises:
+        InvalidOptionError: naming ``flag`` and the text.
+    """
+    key = text.strip().lower()
+    match = _SPAN.match(key)
+    try:
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)] if match else float(key)
+    except ValueError:
+        seconds = math.nan
+    if not (0 <= seconds <= 365 * 86400):
+        raise InvalidOptionError(f"{flag} {text!r}: give a span such as 30s, 5m or 1h")
+    return seconds
+
+
 def between(since: float, until: float) -> Window:
     """A range chosen on a chart (``since < until``).
 

@@ -385,6 +385,49 @@ def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
     rollups.roll_up(conn, after_id=0)
     rollups.resolve_feedback(conn, after_feedback=0, after_request=0)
 
+
+def m008_alerts(conn: sqlite3.Connection) -> None:
+    """Alert rules on monitored metrics, and the history of the alerts they raised.
+
+    A rule watches one metric of a model (or all) over a window and fires when it
+    crosses a threshold on enough rows; its webhook is stored sealed (core/secretbox).
+    An event is an alert that fired (``firing``) and later ``resolved``; its webhook
+    deliveries are recorded with the event.
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE alert_rules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            metric TEXT NOT NULL,
+            model TEXT,
+            version INTEGER,
+            window TEXT NOT NULL,
+            op TEXT NOT NULL,
+            threshold REAL NOT NULL,
+            min_rows INTEGER NOT NULL DEFAULT 0,
+            cooldown_s REAL NOT NULL DEFAULT 0,
+            webhook TEXT,
+            action TEXT NOT NULL DEFAULT 'notify',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY,
+            rule_id INTEGER NOT NULL REFERENCES alert_rules(id) ON DELETE CASCADE,
+            state TEXT NOT NULL,
+            value REAL,
+            rows INTEGER NOT NULL DEFAULT 0,
+            message TEXT NOT NULL,
+            fired_at REAL NOT NULL,
+            resolved_at REAL,
+            deliveries TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX alert_events_by_rule ON alert_events (rule_id, fired_at)
+        """,
+    )
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -393,6 +436,7 @@ MIGRATIONS: list[Migration] = [
     m005_serving,
     m006_request_log_keys,
     m007_monitoring_rollups,
+    m008_alerts,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,65 @@
+"""Secrets kept out of the project file in clear: sealed with a key that stays on this machine.
+
+A project file travels (it is copied, mailed, put on a share); a webhook URL with a
+token in it must not travel with it readable. :func:`seal` encrypts text with Fernet
+(AES-128-CBC + HMAC-SHA256, from the ``cryptography`` package) under a key created once
+in the user's data folder (``secret.key``, readable by the user only); :func:`unseal`
+reverses it. On another machine (another key) unsealing fails with a clear message, and
+the secret has to be given again there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lepton_desktop import paths
+from lepton_desktop.core.errors import LeptonError
+
+PREFIX = "sealed:v1:"
+
+
+def seal(text: str, key_file: Path | None = None) -> str:
+    """``text`` encrypted under this machine's key, as printable text."""
+    from cryptography.fernet import Fernet
+
+    return PREFIX + Fernet(_key(key_file)).encrypt(text.encode()).decode()
+
+
+def unseal(sealed: str, key_file: Path | None = None) -> str:
+    """The text :func:`seal` sealed.
+
+    Raises:
+        LeptonError: not sealed text, or sealed on another machine (another key).
+    """
+    from cryptography.fernet import Fernet, InvalidToken
+
+    if not sealed.startswith(PREFIX):
+        raise LeptonError("not a sealed secret")
+    try:
+        return Fernet(_key(key_file)).decrypt(sealed[len(PREFIX):].encode()).decode()
+    except InvalidToken:
+        raise LeptonError(
+            "this secret was saved on another machine (or its key was replaced): "
+            "give it again here"
+        ) from None
+
+
+def _key(key_file: Path | None) -> bytes:
+    from cryptography.fernet import Fernet
+
+    path = key_file or paths.user_data_dir() / "secret.key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    # Created readable by the user only; O_EXCL: two processes racing keep one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
