@@ -1,4 +1,4 @@
-"""Reads of the Monitoring tab (on the session's DB thread; plain records back).
+"""Reads and operations of the Monitoring tab (on the session's DB thread).
 
 Everything comes from the project file through the facade: the models that ever
 answered, and for the chosen model and window the report (totals, live quality) and
@@ -12,9 +12,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lepton_desktop.core.entities import AlertEvent, AlertRule
 from lepton_desktop.core.monitoring import window as windows
+from lepton_desktop.core.monitoring.alerts import RuleSpec
 from lepton_desktop.core.monitoring.traffic import Series
-from lepton_desktop.gui.session import ProjectSession
+from lepton_desktop.gui.session import Changes, ProjectSession
 
 if TYPE_CHECKING:
     from lepton_desktop.core.project import Project
@@ -44,6 +46,14 @@ class Choice:
 
 
 @dataclasses.dataclass(frozen=True)
+class AlertsView:
+    """The alert rules and the alerts they raised (newest first)."""
+
+    rules: list[AlertRule]
+    history: list[AlertEvent]
+
+
+@dataclasses.dataclass(frozen=True)
 class MonitoringView:
     """One read's answer.
 
@@ -52,12 +62,14 @@ class MonitoringView:
         served: ``(model, version)`` of everything that ever answered, for the picker.
         report: ``Project.monitor``'s report of the choice.
         series: the chart data of the choice.
+        alerts: the alert rules and the latest alerts.
     """
 
     choice: Choice
     served: list[tuple[str, int]]
     report: dict[str, Any]
     series: Series
+    alerts: AlertsView
 
 
 def read_view(project: Project, choice: Choice) -> MonitoringView:
@@ -68,7 +80,7 @@ def read_view(project: Project, choice: Choice) -> MonitoringView:
         choice = Choice(None, None, choice.since, choice.range)  # deleted meanwhile
     window = choice.window()
     report, series = project.monitor_view(window, model=choice.model, version=choice.version)
-    return MonitoringView(choice, served, report, series)
+    return MonitoringView(choice, served, report, series, read_alerts(project))
 
 
 def load_view(
@@ -80,3 +92,26 @@ def load_view(
 ) -> None:
     """Read ``choice`` on the DB thread (see :func:`read_view`)."""
     session.query(lambda p: read_view(p, choice), on_done, on_error, owner)
+
+
+def read_alerts(project: Project) -> AlertsView:
+    """DB thread: every rule and the latest alerts."""
+    return AlertsView(project.alert_rules(), project.alert_history(limit=200))
+
+
+def load_alerts(session: ProjectSession, on_done: Callable[[AlertsView], None],
+                on_error: OnError, owner: Any) -> None:  # fmt: skip
+    """Read the rules and alerts on the DB thread."""
+    session.query(read_alerts, on_done, on_error, owner)
+
+
+def add_alert(session: ProjectSession, spec: RuleSpec, on_done: Callable[[Any], None],
+              on_error: OnError) -> None:  # fmt: skip
+    """Store a rule (refused with a clear error, nothing stored)."""
+    session.command(lambda p: p.add_alert(spec), Changes(), on_done, on_error)
+
+
+def remove_alert(session: ProjectSession, name: str, on_done: Callable[[Any], None],
+                 on_error: OnError) -> None:  # fmt: skip
+    """Delete a rule and its alerts."""
+    session.command(lambda p: p.remove_alert(name), Changes(), on_done, on_error)

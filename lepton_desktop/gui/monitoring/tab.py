@@ -27,15 +27,21 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from lepton_desktop.core.entities import AlertEvent
+from lepton_desktop.core.monitoring.alerts import RuleSpec
+from lepton_desktop.gui.dialogs import show_exception
 from lepton_desktop.gui.monitoring import ops
+from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
 from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
 from lepton_desktop.gui.session import ProjectSession
 from lepton_desktop.gui.widgets.actions import make_action
+from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
@@ -105,6 +111,9 @@ class MonitoringTab(VisiblePollingTab):
         self.per_class = QTableWidget(0, 5, self)
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Rows"])
         self.confusion = QTableWidget(0, 0, self)
+        self.alerts = AlertsPanel(self)
+        self.side_tabs = QTabWidget(self)
+        self.notifier = Notifier(self)
         for table in (self.per_class, self.confusion):
             table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -127,13 +136,16 @@ class MonitoringTab(VisiblePollingTab):
         for card in self.cards.values():
             cards.addWidget(card)
         quality = QGroupBox("Live quality by class (feedback labels)", self)
+        quality.setFlat(True)
         grid = QGridLayout(quality)
         grid.addWidget(self.per_class, 0, 0)
         grid.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted)", self), 1, 0)
         grid.addWidget(self.confusion, 2, 0)
+        self.side_tabs.addTab(quality, "Quality")
+        self.side_tabs.addTab(self.alerts, "Alerts")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.charts)
-        split.addWidget(quality)
+        split.addWidget(self.side_tabs)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -147,6 +159,9 @@ class MonitoringTab(VisiblePollingTab):
         self.window_box.activated.connect(self._on_window_chosen)
         self.whole_button.clicked.connect(self.reset_range)
         self.charts.rangeChosen.connect(self.choose_range)
+        self.alerts.addRequested.connect(self._add_alert)
+        self.alerts.removeRequested.connect(self._remove_alert)
+        self.alerts.fired.connect(self._on_fired)
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -159,6 +174,7 @@ class MonitoringTab(VisiblePollingTab):
         self.view = None
         self.choice = Choice(since=self.choice.since)
         self.model_box.clear()
+        self.alerts.reset()
         self.refresh_if_needed()
 
     def _catch_up(self, session: ProjectSession) -> None:
@@ -204,6 +220,10 @@ class MonitoringTab(VisiblePollingTab):
         self._fill_cards(view.report)
         self.charts.show_series(view.series)
         self._fill_quality(view.report.get("quality"))
+        self.alerts.models = sorted({name for name, _ in view.served})
+        self.alerts.show_view(view.alerts)
+        firing = sum(e.state == "firing" for e in view.alerts.history)
+        self.side_tabs.setTabText(1, f"Alerts ({firing} firing)" if firing else "Alerts")
         self.updated.setText(time.strftime("updated %H:%M:%S"))
 
     def _fill_models(self, served: list[tuple[str, int]]) -> None:
@@ -259,6 +279,24 @@ class MonitoringTab(VisiblePollingTab):
                 item = QTableWidgetItem(f"{count:,}")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.confusion.setItem(i, j, item)
+
+
+    # -- alerts ------------------------------------------------------------------------
+
+    def _add_alert(self, spec: RuleSpec) -> None:
+        if self.session is not None:
+            ops.add_alert(self.session, spec, lambda _rule: self.poller.poll(), self._refused)
+
+    def _remove_alert(self, name: str) -> None:
+        if self.session is not None:
+            ops.remove_alert(self.session, name, lambda _none: self.poller.poll(), self._refused)
+
+    def _refused(self, exc: BaseException) -> None:
+        show_exception(self, "Alert rule", exc)
+
+    def _on_fired(self, events: list[AlertEvent]) -> None:
+        for event in events:
+            self.notifier.notify("Lepton Desktop alert", event.message, ok=False)
 
 
 def _quality_text(quality: dict[str, Any] | None) -> tuple[str, str]:

@@ -102,3 +102,53 @@ def test_main_window_has_the_monitoring_tab(window: MainWindow) -> None:
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert titles[-1] == "Monitoring"
     assert window.tabs.widget(titles.index("Monitoring")) is window.monitoring_tab
+
+
+def test_alerts_panel_shows_rules_history_and_notifies_new_alerts(
+    qtbot: QtBot, logged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    open_session: Callable[[Path], ProjectSession],
+) -> None:  # fmt: skip
+    from lepton_desktop.core.monitoring.alerts import RuleSpec
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    with Project.open(logged) as project:
+        project.add_alert(RuleSpec("errors", "error_rate", ">", 0.001))
+        project.check_alerts()
+    tab = MonitoringTab()
+    qtbot.addWidget(tab)
+    _shown(qtbot, tab, open_session(logged))
+    assert tab.alerts.rules.rowCount() == 1
+    assert tab.alerts.rules.item(0, 1).text() == "error_rate of every model"
+    assert tab.alerts.history.item(0, 1).text() == "firing"
+    assert tab.side_tabs.tabText(1) == "Alerts (1 firing)"
+    assert tab.notifier.last is None  # seen when the tab opened: not news
+    # A rule added from the panel is stored; its alert, raised by a check (as a running
+    # server does), is announced.
+    tab.alerts.addRequested.emit(RuleSpec("p99", "latency_p99_ms", ">", 0.001))
+    qtbot.waitUntil(lambda: tab.alerts.rules.rowCount() == 2, timeout=10_000)
+    with Project.open(logged) as project:
+        (change,) = project.check_alerts()
+    tab.poller.poll()
+    qtbot.waitUntil(lambda: tab.notifier.last is not None, timeout=10_000)
+    assert tab.notifier.last[1] == change.message
+    tab.alerts.rules.selectRow(1)
+    tab.alerts.remove_button.click()
+    qtbot.waitUntil(lambda: tab.alerts.rules.rowCount() == 1, timeout=10_000)
+
+
+def test_rule_dialog_fills_a_spec(qtbot: QtBot) -> None:
+    from lepton_desktop.gui.monitoring.alerts_panel import RuleDialog
+
+    dialog = RuleDialog(["iris"])
+    qtbot.addWidget(dialog)
+    dialog.name.setText(" slow ")
+    dialog.metric.setCurrentText("latency_p99_ms")
+    dialog.model.setCurrentIndex(1)
+    dialog.side.setCurrentText("above")
+    dialog.threshold.setValue(250)
+    dialog.cooldown.setValue(10)
+    dialog.webhook.setText("https://hooks.example/x")
+    spec = dialog.spec()
+    assert (spec.name, spec.metric, spec.model, spec.op, spec.threshold) == (
+        "slow", "latency_p99_ms", "iris", ">", 250.0)
+    assert spec.cooldown_s == 600.0 and spec.webhook == "https://hooks.example/x"
