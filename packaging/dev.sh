@@ -20,8 +20,9 @@ PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${LEPTON_TORCH:-torch==2.13.0}
 # Qt offscreen (tests) needs EGL, xkbcommon, fontconfig and a font.
 DEBS_QT="libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core"
-# The tuning scale-out test starts a throwaway PostgreSQL server (initdb, pg_ctl).
-DEBS_TEST="postgresql"
+# The tuning scale-out test starts a throwaway PostgreSQL server (initdb, pg_ctl); the
+# monitoring test a Prometheus server that scrapes a running Lepton server.
+DEBS_TEST="postgresql prometheus"
 # A real X11 window also needs the xcb plugin's libraries.
 DEBS_WINDOW="libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
 libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1"

@@ -32,6 +32,7 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
     server process records the loaded models and keeps them current as the registry
     changes) -> stopped, or failed with the error.
     """
+    from lepton_desktop.core.monitoring.watcher import CHECK_ENV, CHECK_S, MonitorWatcher
     from lepton_desktop.core.serving.runner import ServerRunner, spec_for_deployment
 
     deployment_id = int(job.args["deployment_id"])
@@ -50,7 +51,13 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
         ctx.conn, deployment_id, status="running", url=runner.url, port=runner.port,
         started_at=time.time(),
     )  # fmt: skip
-    error = _watch(runner, reporter)
+    # Alerts are checked, and quality gauges published, while the server runs.
+    watcher = MonitorWatcher(ctx.path, float(os.environ.get(CHECK_ENV, CHECK_S)))
+    watcher.start()
+    try:
+        error = _watch(runner, reporter)
+    finally:
+        watcher.stop()
     runner.stop()
     _finish(ctx, deployment_id, "failed" if error else "stopped", error)
     if error:
