@@ -54,10 +54,12 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
     # Alerts are checked, and quality gauges published, while the server runs.
     watcher = MonitorWatcher(ctx.path, float(os.environ.get(CHECK_ENV, CHECK_S)))
     watcher.start()
+    events = _EventRecorder(ctx, deployment_id, runner)
     try:
-        error = _watch(runner, reporter)
+        error = _watch(runner, reporter, events)
     finally:
         watcher.stop()
+        events.record()
     runner.stop()
     _finish(ctx, deployment_id, "failed" if error else "stopped", error)
     if error:
@@ -65,15 +67,30 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
     return {"deployment_id": deployment_id, "url": runner.url, "served": runner.served}
 
 
-def _watch(runner: ServerRunner, reporter: Reporter) -> str | None:
-    """Wait for a cancel (None) or for the server to die (its error)."""
+def _watch(runner: ServerRunner, reporter: Reporter, events: _EventRecorder) -> str | None:
+    """Wait for a cancel (None) or for the server to die (its error); record its events."""
     try:
         while runner.alive():
             reporter.update(runner.served, None, f"serving on {runner.url}")
+            events.record()
             time.sleep(CANCEL_CHECK_S)
     except (CancelledError, KeyboardInterrupt):
         return None
     return "the server stopped unexpectedly"
+
+
+class _EventRecorder:
+    """Stores the supervisor's new events (a process exited, restarted) in the project."""
+
+    def __init__(self, ctx: ProjectContext, deployment_id: int, runner: ServerRunner) -> None:
+        self.ctx, self.deployment_id, self.runner = ctx, deployment_id, runner
+        self.recorded = 0
+
+    def record(self) -> None:
+        new = self.runner.events[self.recorded :]
+        if new:
+            serving_store.add_server_events(self.ctx.conn, self.deployment_id, new)
+            self.recorded += len(new)
 
 
 def _finish(ctx: ProjectContext, deployment_id: int, status: str, error: str | None) -> None:

@@ -130,3 +130,69 @@ def test_every_process_killed_nothing_answered_is_lost(
     # A row is journaled before its answer goes out, so a request killed between the
     # two is logged but never answered: at most one per client.
     assert load.answered <= logged <= load.answered + CLIENTS
+
+
+class CountingLoad:
+    """Clients that keep going through failures and count them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.answered = 0
+        self.failed = 0
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client) for _ in range(CLIENTS)]
+
+    def __enter__(self) -> CountingLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _client(self) -> None:
+        body = {"records": rows()[:2]}
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    ok = client.post("/predict", json=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with self._lock:
+                    self.answered += ok
+                    self.failed += not ok
+
+
+def test_a_killed_server_process_is_restarted_and_only_its_requests_in_flight_fail(
+    project: Path, cli_env: dict[str, str]
+) -> None:
+    process, url = _serve(project, cli_env)  # two server processes
+    victim, *_ = _server_processes(process.pid)
+    with CountingLoad(url) as load:
+        while load.answered < 200:
+            time.sleep(0.05)
+        os.kill(victim, signal.SIGKILL)
+        before = load.answered
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_server_processes(process.pid)) < 2:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the new process answers too
+        assert load.answered > before
+    assert load.failed <= CLIENTS  # at most the requests in flight on the killed process
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    with Project.open(project) as opened:
+        report = opened.monitor("all")
+    assert report["server"]["restarts"] == 1
+    kinds = [e["kind"] for e in report["server"]["events"]]
+    assert kinds == ["exited", "restarted"]
+    assert "server process" in report["server"]["events"][0]["detail"]
+
+
+def _server_processes(supervisor: int) -> list[int]:
+    """The supervisor's server processes (not multiprocessing's resource tracker)."""
+    return [c.pid for c in psutil.Process(supervisor).children()
+            if "resource_tracker" not in " ".join(c.cmdline())]  # fmt: skip

@@ -17,6 +17,7 @@ from lepton_desktop.core.monitoring import quality, traffic
 from lepton_desktop.core.monitoring.window import Window
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import monitoring as store
+from lepton_desktop.core.store import serving as serving_store
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
@@ -84,7 +85,18 @@ def _report(
     if model is None:
         other = traffic.summary(ctx, window, "")
         out["other"] = {"requests": other.requests, "errors": other.errors}
+    out["server"] = _server(ctx, window)
     return out
+
+
+def _server(ctx: ProjectContext, window: Window) -> dict[str, Any]:
+    """What the serving supervisor did in the window: restarts of server processes."""
+    events = serving_store.server_events(ctx.conn, window.since or 0.0, window.until)
+    return {
+        "restarts": sum(kind == "restarted" for _, kind, _, _ in events),
+        "events": [{"ts": ts, "kind": kind, "detail": detail, "deployment_id": deployment}
+                   for ts, kind, detail, deployment in events],
+    }  # fmt: skip
 
 
 def kind_of(ctx: ProjectContext, model: str) -> str:

@@ -135,6 +135,9 @@ class ServerRunner:
         self.url = ""
         #: Why the server gave up (None while it runs or after a clean stop).
         self.failure: str | None = None
+        #: What the supervisor did, oldest first: ``(unix time, kind, detail)`` with kind
+        #: ``exited`` or ``restarted`` (the serve job records them in the project).
+        self.events: list[tuple[float, str, str]] = []
 
     # -- starting ------------------------------------------------------------------------
 
@@ -254,18 +257,17 @@ class ServerRunner:
                 slot.restarts = 0
             delay = min(RESTART_DELAY_MAX_S, RESTART_DELAY_S * 2**slot.restarts)
             slot.next_start = now + delay
-            log.warning(
-                "server process %d exited (code %s) after %.1f s; restarting in %.1f s",
-                slot.index,
-                slot.process.exitcode,
-                ran,
-                delay,
-            )
+            detail = (f"server process {slot.index} exited (code {slot.process.exitcode}) "
+                      f"after {ran:.1f} s; restarting in {delay:.1f} s")  # fmt: skip
+            log.warning(detail)
+            self.events.append((time.time(), "exited", detail))
             return
         if now >= slot.next_start:
             slot.restarts += 1
             slot.next_start = 0.0
             self._launch(slot)
+            self.events.append((time.time(), "restarted", f"server process {slot.index} "
+                                f"restarted (restart {slot.restarts})"))  # fmt: skip
 
     def _pids(self) -> set[int]:
         return {s.process.pid for s in self._slots if s.process is not None and s.process.pid}

@@ -386,13 +386,14 @@ def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
     rollups.resolve_feedback(conn, after_feedback=0, after_request=0)
 
 
-def m008_alerts(conn: sqlite3.Connection) -> None:
-    """Alert rules on monitored metrics, and the history of the alerts they raised.
+def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
+    """Alert rules on monitored metrics, the alerts they raised, and server events.
 
     A rule watches one metric of a model (or all) over a window and fires when it
     crosses a threshold on enough rows; its webhook is stored sealed (core/secretbox).
     An event is an alert that fired (``firing``) and later ``resolved``; its webhook
-    deliveries are recorded with the event.
+    deliveries are recorded with the event. ``server_events`` records what the serving
+    supervisor did (a server process exited, was restarted), for the Monitoring tab.
     """
     _run_script(
         conn,
@@ -424,7 +425,15 @@ def m008_alerts(conn: sqlite3.Connection) -> None:
             resolved_at REAL,
             deliveries TEXT NOT NULL DEFAULT '[]'
         );
-        CREATE INDEX alert_events_by_rule ON alert_events (rule_id, fired_at)
+        CREATE INDEX alert_events_by_rule ON alert_events (rule_id, fired_at);
+        CREATE TABLE server_events (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX server_events_by_time ON server_events (ts)
         """,
     )
 
@@ -436,7 +445,7 @@ MIGRATIONS: list[Migration] = [
     m005_serving,
     m006_request_log_keys,
     m007_monitoring_rollups,
-    m008_alerts,
+    m008_alerts_and_server_events,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

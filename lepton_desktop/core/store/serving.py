@@ -251,6 +251,29 @@ def feedback_for(conn: sqlite3.Connection, request_id: str) -> list[tuple[int, A
     return [(r[0], json.loads(r[1])) for r in rows]
 
 
+def add_server_events(
+    conn: sqlite3.Connection, deployment_id: int | None, events: Sequence[tuple[float, str, str]]
+) -> None:
+    """Record what a server's supervisor did: ``(time, kind, detail)`` each."""
+    if events:
+        with transaction(conn):
+            conn.executemany(
+                "INSERT INTO server_events (deployment_id, ts, kind, detail) VALUES (?, ?, ?, ?)",
+                [(deployment_id, *event) for event in events],
+            )
+
+
+def server_events(
+    conn: sqlite3.Connection, since: float, until: float, limit: int = 1000
+) -> list[tuple[float, str, str, int | None]]:
+    """``(time, kind, detail, deployment_id)`` in ``[since, until)``, oldest first."""
+    return conn.execute(
+        "SELECT ts, kind, detail, deployment_id FROM server_events WHERE ts >= ? AND ts < ? "
+        "ORDER BY ts LIMIT ?",
+        (since, until, limit),
+    ).fetchall()
+
+
 def interrupt_orphans(conn: sqlite3.Connection) -> None:
     """Active deployments whose worker job has ended (killed, cancelled) -> interrupted."""
     with transaction(conn):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from lepton_desktop.core.monitoring.traffic import Series
@@ -33,6 +33,7 @@ class MonitoringCharts(QWidget):
         self.latency = LineChart(self, "Latency (ms)")
         self.predictions = LineChart(self, "Predictions")
         self.versions = LineChart(self, "Requests / s per version")
+        self._marks: list[list[pg.InfiniteLine]] = [[] for _ in range(4)]
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for i, chart in enumerate(self.charts):
@@ -71,6 +72,19 @@ class MonitoringCharts(QWidget):
         versions = {name: rate(counts) for name, counts in series.versions.items()}
         self.versions.show_series(x, versions, dates=True)
         self.requests.getPlotItem().getViewBox().enableAutoRange()
+
+    def show_events(self, times: list[float]) -> None:
+        """Mark server restarts (Unix seconds) with vertical lines on every chart."""
+        for chart, lines in zip(self.charts, self._marks, strict=True):
+            for line in lines:
+                chart.removeItem(line)
+            lines.clear()
+            pen = pg.mkPen("#d62828", width=1, style=Qt.PenStyle.DashLine)
+            for t in times:
+                line = pg.InfiniteLine(t, angle=90, pen=pen)
+                line.setToolTip("a server process was restarted")
+                chart.addItem(line)
+                lines.append(line)
 
     def _chosen(self, chart: LineChart) -> None:
         low, high = chart.getPlotItem().getViewBox().viewRange()[0]

@@ -219,6 +219,8 @@ class MonitoringTab(VisiblePollingTab):
         self.empty.setVisible(not view.served)
         self._fill_cards(view.report)
         self.charts.show_series(view.series)
+        server = view.report.get("server", {"restarts": 0, "events": []})
+        self.charts.show_events([e["ts"] for e in server["events"] if e["kind"] == "restarted"])
         self._fill_quality(view.report.get("quality"))
         self.alerts.models = sorted({name for name, _ in view.served})
         self.alerts.show_view(view.alerts)
@@ -246,7 +248,11 @@ class MonitoringTab(VisiblePollingTab):
         errors = report["errors"]
         latency = report["latency_ms"]
         self.cards["requests"].set_value(f"{report['requests']:,}")
-        self.cards["rate"].set_value(f"{report['requests_per_s']:.3g}")
+        restarts = report.get("server", {}).get("restarts", 0)
+        self.cards["rate"].set_value(
+            f"{report['requests_per_s']:.3g}",
+            f"{restarts} server restart(s)" if restarts else "", alert=restarts > 0,
+        )
         self.cards["errors"].set_value(
             f"{report['error_rate']:.1%}", f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
             alert=errors["5xx"] > 0,

@@ -152,3 +152,21 @@ def test_rule_dialog_fills_a_spec(qtbot: QtBot) -> None:
     assert (spec.name, spec.metric, spec.model, spec.op, spec.threshold) == (
         "slow", "latency_p99_ms", "iris", ">", 250.0)
     assert spec.cooldown_s == 600.0 and spec.webhook == "https://hooks.example/x"
+
+
+def test_server_restarts_are_marked(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    from lepton_desktop.core.store import serving as serving_store
+    from lepton_desktop.core.store.db import connect
+
+    conn = connect(logged)
+    now = time.time()
+    serving_store.add_server_events(conn, 1, [(now - 120, "exited", "server process 0 exited"),
+                                              (now - 119, "restarted", "restarted")])  # fmt: skip
+    conn.close()
+    tab = MonitoringTab()
+    qtbot.addWidget(tab)
+    _shown(qtbot, tab, open_session(logged))
+    assert tab.cards["rate"].detail.text() == "1 server restart(s)"
+    assert all(len(lines) == 1 for lines in tab.charts._marks)
