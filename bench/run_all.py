@@ -32,6 +32,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "import_bench": ([], ["--rows", "200000"]),
     "metric_logging": ([], ["--rows", "50000", "--steps", "500", "--repeat", "1"]),
     "serving_latency": (["--variants"], ["--rounds", "1", "--seconds", "3"]),
+    "serving_recovery": ([], ["--workers", "2", "--after", "8"]),
+    "monitoring_read": ([], ["--rows", "1000000"]),
     "study_plots": ([], ["--trials", "2000"]),
     "gui_responsiveness": ([], ["--rows", "200000"]),
     "tune_scaling": ([], ["--trials", "8", "--epochs", "10"]),
