@@ -13,7 +13,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lepton_desktop.core.entities import Deployment, ModelVersion, RequestRecord
+from lepton_desktop.core.entities import (
+    DatasetVersion,
+    Deployment,
+    ModelVersion,
+    RequestRecord,
+)
 from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.gui.session import Changes, ProjectSession
 
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
 
 #: Log rows read per poll at most (a long history is caught up over a few ticks).
 READ_LIMIT = 2000
+#: Raw rows looked through for an example with every input present.
+SAMPLE_ROWS_SCANNED = 100
 MODELS = Changes(models=True)
 JOBS = Changes(jobs=True)
 
@@ -126,7 +133,7 @@ def read_models(project: Project) -> list[ModelVersion]:
 
 
 def read_snippet_sample(project: Project, ref: str) -> SnippetSample:
-    """DB thread: the raw inputs of version ``ref`` and the first row of its dataset."""
+    """DB thread: the raw inputs of version ``ref`` and a raw row of its source dataset."""
     version = project.models.get(ref)
     inputs = raw_inputs(version)
     record = _sample_record(project, version)
@@ -146,9 +153,15 @@ def raw_inputs(version: ModelVersion) -> list[dict[str, str]]:
 
 
 def _sample_record(project: Project, version: ModelVersion) -> dict[str, Any]:
-    """A record to send: the dataset's first row, so a pasted snippet gets an answer."""
+    """A record to send: a row of the *raw* dataset, so a pasted snippet gets an answer.
+
+    The model's own dataset version may be a prepared one (scaled, filled, one-hot
+    encoded): the server applies that preparation to what it receives, so the example
+    must carry the values the preparation started from, those of the imported version
+    at the root of the lineage.
+    """
     inputs = raw_inputs(version)
-    dataset = _dataset(project, version)
+    dataset = _source_dataset(project, version)
     if dataset is None or dataset.n_rows == 0:
         return {i["name"]: _placeholder(i["dtype"], version) for i in inputs}
     if inputs and inputs[0]["dtype"] == "series":
@@ -160,18 +173,33 @@ def _sample_record(project: Project, version: ModelVersion) -> dict[str, Any]:
     if inputs and inputs[0]["dtype"] == "image":
         return {"image": "<base64 of a PNG or JPEG>"}
     names = [c.name for c in dataset.columns]
-    row = project.rows(dataset, 0, 1)[0]
-    values = dict(zip(names, row, strict=False))
-    return {i["name"]: values.get(i["name"]) for i in inputs}
+    records = [
+        {i["name"]: values.get(i["name"]) for i in inputs}
+        for values in (dict(zip(names, row, strict=False))
+                       for row in project.rows(dataset, 0, SAMPLE_ROWS_SCANNED))
+    ]  # fmt: skip
+    # A row with every input present: an empty cell would be answered with the fitted
+    # fill, or refused by a model prepared with "drop", and teaches nothing either way.
+    return next((r for r in records if _complete(r)), records[0])
 
 
-def _dataset(project: Project, version: ModelVersion) -> Any:
+def _complete(record: dict[str, Any]) -> bool:
+    return all(v is not None and v == v and v != "" for v in record.values())  # v == v: not NaN
+
+
+def _source_dataset(project: Project, version: ModelVersion) -> DatasetVersion | None:
+    """The imported (raw) version the model's dataset version was prepared from."""
     if version.dataset_version_id is None:
         return None
     try:
-        return project.dataset_by_id(version.dataset_version_id)
+        dataset = project.dataset_by_id(version.dataset_version_id)
+        seen = {dataset.id}
+        while dataset.parent_id is not None and dataset.parent_id not in seen:
+            dataset = project.dataset_by_id(dataset.parent_id)
+            seen.add(dataset.id)
     except NotFoundError:
-        return None
+        return None  # deleted meanwhile (a deleted parent is unlinked, never dangling)
+    return dataset
 
 
 def _placeholder(dtype: str, version: ModelVersion) -> Any:
