@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lepton_desktop.core.entities import Deployment, RequestRecord
-from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.store.db import transaction
 
 _DEPLOYMENT_COLUMNS = (
@@ -178,6 +178,73 @@ def requests_since(
         (*args, limit),
     )
     return [_request(r) for r in rows]
+
+
+def latest_requests(
+    conn: sqlite3.Connection, deployment_id: int | None = None, limit: int = 100
+) -> list[RequestRecord]:
+    """The newest ``limit`` logged requests (of one deployment, or of all), newest first."""
+    one = deployment_id is not None
+    where, args = ("WHERE deployment_id = ?", (deployment_id,)) if one else ("", ())
+    rows = conn.execute(
+        f"SELECT {_REQUEST_COLUMNS} FROM request_log {where} ORDER BY id DESC LIMIT ?",
+        (*args, limit),
+    )
+    return [_request(r) for r in rows]
+
+
+#: The messages of SQLite's full-text engine for a query it cannot read (its other
+#: errors, a locked or damaged file, are not the query's fault and keep their type).
+_QUERY_ERRORS = ("fts5:", "unterminated string", "no such column", "unknown special query")
+
+
+def search_requests(
+    conn: sqlite3.Connection, query: str, deployment_id: int | None = None, limit: int = 100
+) -> list[RequestRecord]:
+    """The newest ``limit`` requests matching a full-text query, newest first.
+
+    The index (``request_log_fts``, migration m007) covers the request id, path,
+    model, status, error and the start of the captured inputs and outputs. FTS5 walks
+    its matches from the newest row down, so the query stops after ``limit`` rows
+    however many match.
+
+    Args:
+        conn: the project's connection.
+        query: SQLite FTS5 syntax: words (all must match), ``"a phrase"``, ``OR``,
+            ``NOT``, ``prefix*``, ``column: word``.
+        deployment_id: only this deployment's requests (None: every deployment).
+        limit: at most this many rows.
+
+    Raises:
+        InvalidOptionError: the query is not FTS5 syntax (the message says why).
+    """
+    one = deployment_id is not None
+    where = "request_log_fts MATCH ?" + (" AND r.deployment_id = ?" if one else "")
+    args = (query, deployment_id) if one else (query,)
+    columns = ", ".join(f"r.{c}" for c in _REQUEST_COLUMNS.split(", "))
+    try:
+        rows = conn.execute(
+            f"SELECT {columns} FROM request_log_fts JOIN request_log AS r "
+            f"ON r.id = request_log_fts.rowid WHERE {where} "
+            "ORDER BY request_log_fts.rowid DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith(_QUERY_ERRORS):
+            raise
+        raise InvalidOptionError(
+            f"search {query!r} is not a full-text query SQLite can read ({exc}); "
+            'put words with punctuation in double quotes, e.g. "iris-mlp"'
+        ) from None
+    return [_request(r) for r in rows]
+
+
+def words_query(text: str) -> str:
+    """A full-text query that finds rows holding every word of ``text`` (or a word that
+    starts with it): each word quoted, so punctuation and FTS5's operators are plain
+    text. Empty for blank text."""
+    words = text.split()
+    return " ".join('"' + word.replace('"', '""') + '"*' for word in words)
 
 
 def request_count(conn: sqlite3.Connection, deployment_id: int | None = None) -> int:
