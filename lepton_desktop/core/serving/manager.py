@@ -209,7 +209,7 @@ class ServingManager:
         query = (search or "").strip()
         if len(query) > MAX_SEARCH_CHARS:
             raise InvalidOptionError(
-                f"--search: {len(query):,} characters; at most {MAX_SEARCH_CHARS:,}"
+                f"the search is {len(query):,} characters long; at most {MAX_SEARCH_CHARS:,}"
             )
         if plain_words:
             query = serving_store.words_query(query)

@@ -165,6 +165,12 @@ class RequestLogView(QTableView):
         """Add newer rows."""
         self.log.append(records)
 
+    def show_records(self, records: Sequence[RequestRecord]) -> None:
+        """Show exactly these rows (oldest first), from the bottom: search results."""
+        self.log.clear()
+        self.log.append(records)
+        self.scrollToBottom()
+
     def _remember_following(self) -> None:
         bar = self.verticalScrollBar()
         self._following = bar.value() >= bar.maximum() - 2

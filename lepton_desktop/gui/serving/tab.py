@@ -1,10 +1,12 @@
 """The Serving tab: start and stop the local server, watch its requests, promote models.
 
 Modelled on LM Studio's server panel: the settings and the big Start/Stop button on
-the left; counters, charts and the live request log in the middle; what the server
-loaded, example client code and exports on the right. The server runs in a ``serve``
-worker process; everything shown comes from polling the project file (the
-deployment row and the request log, incrementally). The tab never calls the server.
+the left; counters, charts and the live request log in the middle (with a picker of
+the deployments, so earlier servers' requests stay reachable, and a full-text search
+of the log); what the server loaded, example client code and exports on the right.
+The server runs in a ``serve`` worker process; everything shown comes from polling the
+project file (the deployment rows and the request log, incrementally). The tab never
+calls the server.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +33,7 @@ from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
 from lepton_desktop.gui.serving.export_dialog import ExportDialog
+from lepton_desktop.gui.serving.log_filter import DeploymentPicker, LogSearchBox
 from lepton_desktop.gui.serving.model_lists import LoadedModels, ModelPicker
 from lepton_desktop.gui.serving.ops import ServingUpdate
 from lepton_desktop.gui.serving.poller import ServingPoller
@@ -43,6 +48,8 @@ from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 #: How long Stop waits to see the server stopped before the button comes back.
 STOP_TIMEOUT_MS = 20_000
+#: While a search is shown, new requests run it again at most this often (ms).
+RESEARCH_MS = 1000
 
 
 class ServingTab(VisiblePollingTab):
@@ -55,7 +62,8 @@ class ServingTab(VisiblePollingTab):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session: ProjectSession | None = None
-        self.deployment: Deployment | None = None
+        self.deployment: Deployment | None = None  # the server's
+        self.viewed: Deployment | None = None  # the one whose log is shown
         self.versions: list[ModelVersion] = []
         self.total = self.errors = 0
         self._busy = False  # Start was pressed (until the deployment exists), or Stop
@@ -68,6 +76,14 @@ class ServingTab(VisiblePollingTab):
         self.snippets = SnippetView(self)
         self.charts = ServingCharts(self)
         self.log = RequestLogView(self)
+        self.results = RequestLogView(self)  # search results
+        self.log_stack = QStackedWidget(self)
+        self.deployments = DeploymentPicker(self)
+        self.search = LogSearchBox(self)
+        self.search_status = QLabel(self)
+        self.search_status.setObjectName("searchStatus")
+        self._search_seq = 0  # answers to older searches are dropped
+        self._research = QTimer(self, singleShot=True, interval=RESEARCH_MS)
         self.detail = RequestDetail(self)
         self.banner = MessageBanner(self)
         self.counters = QLabel(self)
@@ -97,7 +113,7 @@ class ServingTab(VisiblePollingTab):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(320)
         log_split = QSplitter(Qt.Orientation.Vertical, self)
-        log_split.addWidget(self.log)
+        log_split.addWidget(self._log_area())
         log_split.addWidget(self.detail)
         log_split.setSizes([380, 170])
         middle = QWidget(self)
@@ -116,6 +132,22 @@ class ServingTab(VisiblePollingTab):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.addWidget(split)
+
+    def _log_area(self) -> QWidget:
+        self.log_stack.addWidget(self.log)
+        self.log_stack.addWidget(self.results)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Requests of", self))
+        row.addWidget(self.deployments, 3)
+        row.addWidget(self.search, 2)
+        area = QWidget(self)
+        column = QVBoxLayout(area)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(row)
+        column.addWidget(self.search_status)
+        column.addWidget(self.log_stack, 1)
+        self.search_status.hide()
+        return area
 
     def _right_column(self) -> QWidget:
         loaded_box = QGroupBox("Loaded models", self)
@@ -140,6 +172,10 @@ class ServingTab(VisiblePollingTab):
         self.poller.deploymentChanged.connect(self._on_deployment_changed)
         self.poller.updated.connect(self._on_updated)
         self.log.requestActivated.connect(self._on_request_activated)
+        self.results.requestActivated.connect(self._on_request_activated)
+        self.deployments.picked.connect(self._on_deployment_picked)
+        self.search.searchChanged.connect(self._on_search_changed)
+        self._research.timeout.connect(self._run_search)
         self.loaded.promoteRequested.connect(self.promote)
         self.loaded.rollbackRequested.connect(self.roll_back)
         self.snippets.modelChanged.connect(self._load_sample)
@@ -189,17 +225,27 @@ class ServingTab(VisiblePollingTab):
     # -- polling ---------------------------------------------------------------------------
 
     def _on_deployment_changed(self, deployment: Deployment | None) -> None:
+        self.viewed = deployment
         self.log.log.clear()
         self.charts.clear()
         self.detail.show_record(None)
         self.total = self.errors = 0
+        self.deployments.show_current(deployment.id if deployment else None)
+        if self.search.query:
+            self._run_search()
 
     def _on_updated(self, update: ServingUpdate) -> None:
         self.deployment = update.deployment
+        self.viewed = update.viewed
         self.log.append(update.records)
         self.charts.add(update.records)
         self.errors += sum(1 for r in update.records if r.status >= 400)
         self.total = update.total
+        if update.deployments is not None:
+            self.deployments.set_deployments(update.deployments)
+        self.deployments.show_current(self.viewed.id if self.viewed else None)
+        if update.records and self.search.query and not self._research.isActive():
+            self._research.start()  # the search shown follows new requests
         self.panel.show_deployment(update.deployment, update.job_error)
         if self._stopping and not self.panel.running:
             self._stopping = self._busy = False
@@ -212,17 +258,33 @@ class ServingTab(VisiblePollingTab):
             self.panel.url.text(),
             self.panel.token.text() if self.deployment and self.deployment.token else None,
         )
-        started = self.deployment.started_at if self.deployment else None
-        self.charts.redraw(time.time(), started)
+        viewed = self.viewed
+        self.charts.redraw(self._chart_end(), viewed.started_at if viewed else None)
         self._show_counters()
         self._update_enabled()
 
+    def _chart_end(self) -> float:
+        """Where the charts end: now for a live server; for one that stopped, when it
+        stopped (its last minutes, not an empty window of today)."""
+        viewed = self.viewed
+        if viewed is None or viewed.active:
+            return time.time()
+        if viewed.stopped_at is not None:
+            return viewed.stopped_at
+        seen = self.charts.stats.ts
+        return float(seen[-1]) if len(seen) else time.time()
+
     def _show_counters(self) -> None:
+        totals = (
+            f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors"
+        )
+        if self.viewed is not None and not self.viewed.active:
+            self.counters.setText(f"{totals} &nbsp;·&nbsp; server {self.viewed.status}")
+            return
         rate, p50 = self.charts.stats.recent(time.time())
         latency = f"{p50:.1f} ms" if p50 is not None else "—"
         self.counters.setText(
-            f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors "
-            f"&nbsp;·&nbsp; {rate:.1f} req/s now &nbsp;·&nbsp; p50 {latency}"
+            f"{totals} &nbsp;·&nbsp; {rate:.1f} req/s now &nbsp;·&nbsp; p50 {latency}"
         )
 
     def _update_enabled(self) -> None:
@@ -280,7 +342,7 @@ class ServingTab(VisiblePollingTab):
         self._busy = False
         self.panel.show_deployment(deployment)
         self._update_enabled()
-        self.poller.poll()
+        self.poller.view(None)  # the new server's log, whatever was picked before
 
     def _on_refused(self, exc: BaseException) -> None:
         self._busy = self._stopping = False
@@ -320,6 +382,56 @@ class ServingTab(VisiblePollingTab):
             ops.load_snippet_sample(self.session, name, self.snippets.set_sample, self)
 
     # -- the request log ---------------------------------------------------------------------
+
+    def _on_deployment_picked(self, deployment_id: int) -> None:
+        # The server's own deployment: follow the server (and the next one started).
+        following = self.deployment is not None and deployment_id == self.deployment.id
+        self.poller.view(None if following else deployment_id)
+
+    def _on_search_changed(self, text: str) -> None:
+        if text:
+            self._run_search()
+            return
+        self._search_seq += 1  # an answer still on its way is stale
+        self._research.stop()
+        self.search_status.hide()
+        self.log_stack.setCurrentWidget(self.log)
+        self.results.log.clear()
+
+    def _run_search(self) -> None:
+        """Search the viewed deployment's log for the box's words (on the DB thread)."""
+        text = self.search.query
+        if self.session is None or self.viewed is None or not text:
+            return
+        self._search_seq += 1
+        seq = self._search_seq
+        ops.search_log(
+            self.session, self.viewed.id, text,
+            lambda records: self._on_found(seq, records),
+            lambda exc: self._on_search_failed(seq, exc),
+            self,
+        )  # fmt: skip
+
+    def _on_found(self, seq: int, records: list[RequestRecord]) -> None:
+        if seq != self._search_seq:
+            return
+        self.results.show_records(records)
+        self.log_stack.setCurrentWidget(self.results)
+        some = "the newest " if len(records) >= ops.SEARCH_LIMIT else ""
+        noun = "request matches" if len(records) == 1 else "requests match"
+        self._show_search_status(f"{some}{len(records):,} {noun} “{self.search.query}”")
+
+    def _on_search_failed(self, seq: int, exc: BaseException) -> None:
+        if seq != self._search_seq:
+            return
+        self.results.show_records([])
+        self.log_stack.setCurrentWidget(self.results)
+        self._show_search_status(f"Search failed: {exc}", error=True)
+
+    def _show_search_status(self, text: str, error: bool = False) -> None:
+        self.search_status.setText(text[:1].upper() + text[1:])
+        self.search_status.setStyleSheet("color: #d64545;" if error else "")
+        self.search_status.show()
 
     def _on_request_activated(self, record: RequestRecord) -> None:
         self.detail.show_record(record, loading=self.session is not None)
