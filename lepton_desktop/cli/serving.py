@@ -198,15 +198,21 @@ def _add_requests(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_requests(args: argparse.Namespace) -> None:
     """``requests PROJECT [--search TEXT] [--deployment N] [--limit N] [--json]``."""
+    from lepton_desktop.core.serving.manager import MAX_LISTED
+
+    # One more than shown, to tell whether there are more (a bad --limit is refused as is).
+    asked = args.limit + 1 if 1 <= args.limit < MAX_LISTED else args.limit
     with open_project(args.project) as project:
         newest_first = project.serving.list_requests(
-            search=args.search, deployment_id=args.deployment, limit=args.limit
+            search=args.search, deployment_id=args.deployment, limit=asked
         )
-    records = newest_first[::-1]  # read like a log: the newest at the bottom
+    more = len(newest_first) > args.limit
+    records = newest_first[: args.limit][::-1]  # read like a log: the newest at the bottom
     if args.json:
         print_json({
             "requests": [dataclasses.asdict(r) for r in records], "count": len(records),
-            "limit": args.limit, "search": args.search, "deployment": args.deployment,
+            "limit": args.limit, "more": more, "search": args.search,
+            "deployment": args.deployment,
         })  # fmt: skip
         return
     if not records:
@@ -214,7 +220,7 @@ def cmd_requests(args: argparse.Namespace) -> None:
         return
     for record in records:
         print(_request_line(record))
-    if len(records) == args.limit:
+    if more:
         print(f"(the newest {args.limit}; --limit N shows more)", file=sys.stderr)
 
 

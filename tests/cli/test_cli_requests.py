@@ -26,8 +26,11 @@ def test_lists_the_newest_requests_like_a_log(logged: Path) -> None:
     assert "diab-slow" in lines[0] and "504" in lines[0] and "timeout" in lines[0]
     assert "diab-b" in lines[1] and "diabetes-mlp:1" in lines[1] and "/predict" in lines[1]
     assert "the newest 2" in proc.stderr  # more were logged
-    everything = cli("requests", logged).stdout.splitlines()
-    assert len(everything) == 7 and "iris-a" in everything[0]
+    everything = cli("requests", logged)
+    lines = everything.stdout.splitlines()
+    assert len(lines) == 7 and "iris-a" in lines[0]
+    assert everything.stderr == ""  # all of them: nothing more to show
+    assert "the newest" not in cli("requests", logged, "--limit", "7").stderr
 
 
 def test_search_and_deployment_as_json(logged: Path) -> None:
@@ -37,6 +40,7 @@ def test_search_and_deployment_as_json(logged: Path) -> None:
     ids = [r["request_id"] for r in payload["requests"]]
     assert ids == ["iris-a", "iris-b", "iris-bad", "iris-c"]
     assert payload["count"] == 4 and payload["search"] == "petal_width OR setosa"
+    assert payload["more"] is False
     bad = payload["requests"][2]
     assert bad["status"] == 400 and bad["error"] == MISSING
     assert bad["inputs"] == [{"sepal_length": 5.0}] and bad["deployment_id"] == OLD

@@ -1,11 +1,11 @@
 """README.md's examples, extracted from the file and run as written on the demo project.
 
 What runs: every command of the fenced ```bash blocks (``lepton-desktop ...``,
-``sqlite-utils ...`` and, in Serving, ``curl ...``), and the Python request example of Serving, section by section,
-in order, in one folder per section that holds a copy of the demo project as
-``p.lepton`` (the README's project file; built once per session by ``lepton-desktop
-demo``). A command passes when it exits 0; with ``--json`` it must print exactly one
-JSON object. The only changes made to an example, all here:
+``sqlite-utils ...`` and, in Serving, ``curl ...``), and the Python request example of
+Serving, section by section, in order, in one folder per section that holds a copy of
+the demo project as ``p.lepton`` (the README's project file; built once per session by
+``lepton-desktop demo``). A command passes when it exits 0; with ``--json`` it must
+print exactly one JSON object. The only changes made to an example, all here:
 
 - ``lepton-desktop`` is this checkout's ``python -m lepton_desktop`` and ``sqlite-utils``
   the test interpreter's ``python -m sqlite_utils`` (shell functions);
