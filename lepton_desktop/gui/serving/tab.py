@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -82,6 +83,8 @@ class ServingTab(VisiblePollingTab):
         self.search = LogSearchBox(self)
         self.search_status = QLabel(self)
         self.search_status.setObjectName("searchStatus")
+        # Its text (the words searched, an error) must never widen the column.
+        self.search_status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._search_seq = 0  # answers to older searches are dropped
         self._research = QTimer(self, singleShot=True, interval=RESEARCH_MS)
         self.detail = RequestDetail(self)
@@ -136,15 +139,18 @@ class ServingTab(VisiblePollingTab):
     def _log_area(self) -> QWidget:
         self.log_stack.addWidget(self.log)
         self.log_stack.addWidget(self.results)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Requests of", self))
-        row.addWidget(self.deployments, 3)
-        row.addWidget(self.search, 2)
+        # Two rows: a deployment's line (time, models, address, status) needs the width.
+        picker_row = QHBoxLayout()
+        picker_row.addWidget(QLabel("Requests of", self))
+        picker_row.addWidget(self.deployments, 1)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search, 3)
+        search_row.addWidget(self.search_status, 2)
         area = QWidget(self)
         column = QVBoxLayout(area)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addLayout(row)
-        column.addWidget(self.search_status)
+        column.addLayout(picker_row)
+        column.addLayout(search_row)
         column.addWidget(self.log_stack, 1)
         self.search_status.hide()
         return area
@@ -430,6 +436,7 @@ class ServingTab(VisiblePollingTab):
 
     def _show_search_status(self, text: str, error: bool = False) -> None:
         self.search_status.setText(text[:1].upper() + text[1:])
+        self.search_status.setToolTip(self.search_status.text())
         self.search_status.setStyleSheet("color: #d64545;" if error else "")
         self.search_status.show()
 

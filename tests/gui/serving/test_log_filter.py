@@ -122,9 +122,18 @@ def test_the_search_box_waits_for_a_pause_then_searches_in_sql(
     qtbot.waitUntil(lambda: _ids(tab.results) == ["diab-slow", "diab-late"], timeout=TIMEOUT_MS)
     assert _ids(tab.log)[-1] == "diab-late"
 
-    # A click on a result shows what it sent.
+    # A click on a result shows what it sent; it stays selected as more arrive.
     tab.results.selectRow(0)
     qtbot.waitUntil(lambda: "no answer within" in tab.detail.toPlainText(), timeout=TIMEOUT_MS)
+    with Project.open(logged) as project:
+        serving_store.add_requests(project.conn, [{
+            "deployment_id": NEW, "ts": time.time(), "request_id": "diab-later",
+            "method": "POST", "path": "/predict", "status": 504, "latency_ms": 30000.0,
+            "error": "timeout",
+        }])  # fmt: skip
+    qtbot.waitUntil(lambda: len(_ids(tab.results)) == 3, timeout=TIMEOUT_MS)
+    assert tab.results.currentIndex().row() == 0  # still diab-slow
+    assert "no answer within" in tab.detail.toPlainText()
 
     # Another deployment: the same words, searched in its log.
     tab.search.setText("iris-b")
