@@ -18,13 +18,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,11 +31,11 @@ from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
 from lepton_desktop.gui.serving.export_dialog import ExportDialog
-from lepton_desktop.gui.serving.log_filter import DeploymentPicker, LogSearchBox
+from lepton_desktop.gui.serving.log_panel import RequestLogPanel
 from lepton_desktop.gui.serving.model_lists import LoadedModels, ModelPicker
 from lepton_desktop.gui.serving.ops import ServingUpdate
 from lepton_desktop.gui.serving.poller import ServingPoller
-from lepton_desktop.gui.serving.request_log import RequestDetail, RequestLogView
+from lepton_desktop.gui.serving.request_log import RequestDetail
 from lepton_desktop.gui.serving.server_panel import OptionsError, ServerPanel
 from lepton_desktop.gui.serving.snippets import SnippetView
 from lepton_desktop.gui.session import Changes, ProjectSession
@@ -49,8 +46,6 @@ from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 #: How long Stop waits to see the server stopped before the button comes back.
 STOP_TIMEOUT_MS = 20_000
-#: While a search is shown, new requests run it again at most this often (ms).
-RESEARCH_MS = 1000
 
 
 class ServingTab(VisiblePollingTab):
@@ -76,17 +71,8 @@ class ServingTab(VisiblePollingTab):
         self.loaded = LoadedModels(self)
         self.snippets = SnippetView(self)
         self.charts = ServingCharts(self)
-        self.log = RequestLogView(self)
-        self.results = RequestLogView(self)  # search results
-        self.log_stack = QStackedWidget(self)
-        self.deployments = DeploymentPicker(self)
-        self.search = LogSearchBox(self)
-        self.search_status = QLabel(self)
-        self.search_status.setObjectName("searchStatus")
-        # Its text (the words searched, an error) must never widen the column.
-        self.search_status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self._search_seq = 0  # answers to older searches are dropped
-        self._research = QTimer(self, singleShot=True, interval=RESEARCH_MS)
+        self.requests = RequestLogPanel(self)
+        self.log = self.requests.log  # the live log
         self.detail = RequestDetail(self)
         self.banner = MessageBanner(self)
         self.counters = QLabel(self)
@@ -116,7 +102,7 @@ class ServingTab(VisiblePollingTab):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(320)
         log_split = QSplitter(Qt.Orientation.Vertical, self)
-        log_split.addWidget(self._log_area())
+        log_split.addWidget(self.requests)
         log_split.addWidget(self.detail)
         log_split.setSizes([380, 170])
         middle = QWidget(self)
@@ -135,25 +121,6 @@ class ServingTab(VisiblePollingTab):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.addWidget(split)
-
-    def _log_area(self) -> QWidget:
-        self.log_stack.addWidget(self.log)
-        self.log_stack.addWidget(self.results)
-        # Two rows: a deployment's line (time, models, address, status) needs the width.
-        picker_row = QHBoxLayout()
-        picker_row.addWidget(QLabel("Requests of", self))
-        picker_row.addWidget(self.deployments, 1)
-        search_row = QHBoxLayout()
-        search_row.addWidget(self.search, 3)
-        search_row.addWidget(self.search_status, 2)
-        area = QWidget(self)
-        column = QVBoxLayout(area)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addLayout(picker_row)
-        column.addLayout(search_row)
-        column.addWidget(self.log_stack, 1)
-        self.search_status.hide()
-        return area
 
     def _right_column(self) -> QWidget:
         loaded_box = QGroupBox("Loaded models", self)
@@ -177,11 +144,8 @@ class ServingTab(VisiblePollingTab):
         self.panel.tokenRequested.connect(self._request_token)
         self.poller.deploymentChanged.connect(self._on_deployment_changed)
         self.poller.updated.connect(self._on_updated)
-        self.log.requestActivated.connect(self._on_request_activated)
-        self.results.requestActivated.connect(self._on_request_activated)
-        self.deployments.picked.connect(self._on_deployment_picked)
-        self.search.searchChanged.connect(self._on_search_changed)
-        self._research.timeout.connect(self._run_search)
+        self.requests.requestActivated.connect(self._on_request_activated)
+        self.requests.picked.connect(self._on_deployment_picked)
         self.loaded.promoteRequested.connect(self.promote)
         self.loaded.rollbackRequested.connect(self.roll_back)
         self.snippets.modelChanged.connect(self._load_sample)
@@ -196,6 +160,7 @@ class ServingTab(VisiblePollingTab):
         self._exports.clear()
         self.banner.hide()
         self.poller.set_session(session)
+        self.requests.set_session(session)
         self.picker.set_versions([])
         self.versions = []
         if session is not None:
@@ -232,26 +197,18 @@ class ServingTab(VisiblePollingTab):
 
     def _on_deployment_changed(self, deployment: Deployment | None) -> None:
         self.viewed = deployment
-        self.log.log.clear()
+        self.requests.show_deployment(deployment)
         self.charts.clear()
         self.detail.show_record(None)
         self.total = self.errors = 0
-        self.deployments.show_current(deployment.id if deployment else None)
-        if self.search.query:
-            self._run_search()
 
     def _on_updated(self, update: ServingUpdate) -> None:
         self.deployment = update.deployment
         self.viewed = update.viewed
-        self.log.append(update.records)
+        self.requests.on_poll(update.viewed, update.records, update.deployments)
         self.charts.add(update.records)
         self.errors += sum(1 for r in update.records if r.status >= 400)
         self.total = update.total
-        if update.deployments is not None:
-            self.deployments.set_deployments(update.deployments)
-        self.deployments.show_current(self.viewed.id if self.viewed else None)
-        if update.records and self.search.query and not self._research.isActive():
-            self._research.start()  # the search shown follows new requests
         self.panel.show_deployment(update.deployment, update.job_error)
         if self._stopping and not self.panel.running:
             self._stopping = self._busy = False
@@ -393,52 +350,6 @@ class ServingTab(VisiblePollingTab):
         # The server's own deployment: follow the server (and the next one started).
         following = self.deployment is not None and deployment_id == self.deployment.id
         self.poller.view(None if following else deployment_id)
-
-    def _on_search_changed(self, text: str) -> None:
-        if text:
-            self._run_search()
-            return
-        self._search_seq += 1  # an answer still on its way is stale
-        self._research.stop()
-        self.search_status.hide()
-        self.log_stack.setCurrentWidget(self.log)
-        self.results.log.clear()
-
-    def _run_search(self) -> None:
-        """Search the viewed deployment's log for the box's words (on the DB thread)."""
-        text = self.search.query
-        if self.session is None or self.viewed is None or not text:
-            return
-        self._search_seq += 1
-        seq = self._search_seq
-        ops.search_log(
-            self.session, self.viewed.id, text,
-            lambda records: self._on_found(seq, records),
-            lambda exc: self._on_search_failed(seq, exc),
-            self,
-        )  # fmt: skip
-
-    def _on_found(self, seq: int, records: list[RequestRecord]) -> None:
-        if seq != self._search_seq:
-            return
-        self.results.show_records(records)
-        self.log_stack.setCurrentWidget(self.results)
-        some = "the newest " if len(records) >= ops.SEARCH_LIMIT else ""
-        noun = "request matches" if len(records) == 1 else "requests match"
-        self._show_search_status(f"{some}{len(records):,} {noun} “{self.search.query}”")
-
-    def _on_search_failed(self, seq: int, exc: BaseException) -> None:
-        if seq != self._search_seq:
-            return
-        self.results.show_records([])
-        self.log_stack.setCurrentWidget(self.results)
-        self._show_search_status(f"Search failed: {exc}", error=True)
-
-    def _show_search_status(self, text: str, error: bool = False) -> None:
-        self.search_status.setText(text[:1].upper() + text[1:])
-        self.search_status.setToolTip(self.search_status.text())
-        self.search_status.setStyleSheet("color: #d64545;" if error else "")
-        self.search_status.show()
 
     def _on_request_activated(self, record: RequestRecord) -> None:
         self.detail.show_record(record, loading=self.session is not None)

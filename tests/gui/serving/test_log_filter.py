@@ -42,7 +42,7 @@ def tab(
     shown.resize(1400, 800)
     shown.show()
     shown.set_session(open_session(logged))
-    qtbot.waitUntil(lambda: shown.deployments.count() == 2, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: shown.requests.deployments.count() == 2, timeout=TIMEOUT_MS)
     yield shown
 
 
@@ -52,15 +52,16 @@ def _ids(view: object) -> list[str]:
 
 def _pick(tab: ServingTab, deployment_id: int) -> None:
     """Choose a deployment as the user does (the picker's ``activated``)."""
-    index = tab.deployments.findData(deployment_id)
-    tab.deployments.setCurrentIndex(index)
-    tab.deployments.activated.emit(index)
+    index = tab.requests.deployments.findData(deployment_id)
+    tab.requests.deployments.setCurrentIndex(index)
+    tab.requests.deployments.activated.emit(index)
 
 
 def test_the_picker_lists_deployments_newest_first_and_reaches_earlier_logs(
     qtbot: QtBot, tab: ServingTab, logged: Path
 ) -> None:
-    texts = [tab.deployments.itemText(i) for i in range(tab.deployments.count())]
+    picker = tab.requests.deployments
+    texts = [picker.itemText(i) for i in range(picker.count())]
     assert texts[0].startswith(f"#{NEW} ") and texts[1].startswith(f"#{OLD} ")
     for text, parts in zip(texts, [("diabetes-mlp", "http://127.0.0.1:8766", "running"),
                                    ("iris-mlp", "http://127.0.0.1:8765", "stopped")],
@@ -68,7 +69,7 @@ def test_the_picker_lists_deployments_newest_first_and_reaches_earlier_logs(
         assert all(part in text for part in parts), text
     # The running server's log is shown first, as before.
     qtbot.waitUntil(lambda: _ids(tab.log) == ["diab-a", "diab-slow", "diab-b"], timeout=TIMEOUT_MS)
-    assert tab.deployments.current_id() == NEW
+    assert picker.current_id() == NEW
 
     _pick(tab, OLD)
     qtbot.waitUntil(
@@ -90,10 +91,10 @@ def test_the_picker_lists_deployments_newest_first_and_reaches_earlier_logs(
             project.conn, third, status="running", url="http://127.0.0.1:8767",
             started_at=time.time(),
         )  # fmt: skip
-    qtbot.waitUntil(lambda: tab.deployments.count() == 3, timeout=TIMEOUT_MS)
-    assert tab.deployments.itemData(0) == third and "8767" in tab.deployments.itemText(0)
-    assert "stopped" in tab.deployments.itemText(1)  # #2's line follows its status
-    assert tab.deployments.current_id() == OLD and len(_ids(tab.log)) == 4
+    qtbot.waitUntil(lambda: picker.count() == 3, timeout=TIMEOUT_MS)
+    assert picker.itemData(0) == third and "8767" in picker.itemText(0)
+    assert "stopped" in picker.itemText(1)  # #2's line follows its status
+    assert picker.current_id() == OLD and len(_ids(tab.log)) == 4
 
     # Picking the server's own deployment follows the server again.
     _pick(tab, third)
@@ -104,14 +105,15 @@ def test_the_picker_lists_deployments_newest_first_and_reaches_earlier_logs(
 def test_the_search_box_waits_for_a_pause_then_searches_in_sql(
     qtbot: QtBot, tab: ServingTab, logged: Path
 ) -> None:
+    panel = tab.requests
     qtbot.waitUntil(lambda: len(_ids(tab.log)) == 3, timeout=TIMEOUT_MS)
-    searches = tab._search_seq
-    qtbot.keyClicks(tab.search, "time")
-    assert tab.search.query == "" and tab.log_stack.currentWidget() is tab.log  # not yet
-    qtbot.waitUntil(lambda: tab.log_stack.currentWidget() is tab.results, timeout=TIMEOUT_MS)
-    assert tab._search_seq == searches + 1  # one search for four key presses
-    assert _ids(tab.results) == ["diab-slow"]
-    assert tab.search_status.text() == "1 request matches “time”"
+    searches = panel.searches
+    qtbot.keyClicks(panel.search, "time")
+    assert panel.search.query == "" and panel.stack.currentWidget() is tab.log  # not yet
+    qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.results, timeout=TIMEOUT_MS)
+    assert panel.searches == searches + 1  # one search for four key presses
+    assert _ids(panel.results) == ["diab-slow"]
+    assert panel.status.text() == "1 request matches “time”"
 
     # New requests that match join the results shown; the live log goes on behind.
     with Project.open(logged) as project:
@@ -119,11 +121,11 @@ def test_the_search_box_waits_for_a_pause_then_searches_in_sql(
             "deployment_id": NEW, "ts": time.time(), "request_id": "diab-late", "method": "POST",
             "path": "/predict", "status": 504, "latency_ms": 30000.0, "error": "timeout",
         }])  # fmt: skip
-    qtbot.waitUntil(lambda: _ids(tab.results) == ["diab-slow", "diab-late"], timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: _ids(panel.results) == ["diab-slow", "diab-late"], timeout=TIMEOUT_MS)
     assert _ids(tab.log)[-1] == "diab-late"
 
     # A click on a result shows what it sent; it stays selected as more arrive.
-    tab.results.selectRow(0)
+    panel.results.selectRow(0)
     qtbot.waitUntil(lambda: "no answer within" in tab.detail.toPlainText(), timeout=TIMEOUT_MS)
     with Project.open(logged) as project:
         serving_store.add_requests(project.conn, [{
@@ -131,21 +133,21 @@ def test_the_search_box_waits_for_a_pause_then_searches_in_sql(
             "method": "POST", "path": "/predict", "status": 504, "latency_ms": 30000.0,
             "error": "timeout",
         }])  # fmt: skip
-    qtbot.waitUntil(lambda: len(_ids(tab.results)) == 3, timeout=TIMEOUT_MS)
-    assert tab.results.currentIndex().row() == 0  # still diab-slow
+    qtbot.waitUntil(lambda: len(_ids(panel.results)) == 3, timeout=TIMEOUT_MS)
+    assert panel.results.currentIndex().row() == 0  # still diab-slow
     assert "no answer within" in tab.detail.toPlainText()
 
     # Another deployment: the same words, searched in its log.
-    tab.search.setText("iris-b")
-    qtbot.waitUntil(lambda: "“iris-b”" in tab.search_status.text(), timeout=TIMEOUT_MS)
-    assert _ids(tab.results) == []  # deployment 2 has no such request
+    panel.search.setText("iris-b")
+    qtbot.waitUntil(lambda: "“iris-b”" in panel.status.text(), timeout=TIMEOUT_MS)
+    assert _ids(panel.results) == []  # deployment 2 has no such request
     _pick(tab, OLD)
-    qtbot.waitUntil(lambda: _ids(tab.results) == ["iris-b", "iris-bad"], timeout=TIMEOUT_MS)
-    assert tab.search_status.text() == "2 requests match “iris-b”"
+    qtbot.waitUntil(lambda: _ids(panel.results) == ["iris-b", "iris-bad"], timeout=TIMEOUT_MS)
+    assert panel.status.text() == "2 requests match “iris-b”"
 
     # Cleared: the live log is back at once, whole.
-    tab.search.clear()
-    assert tab.log_stack.currentWidget() is tab.log and tab.search_status.isHidden()
+    panel.search.clear()
+    assert panel.stack.currentWidget() is tab.log and panel.status.isHidden()
     qtbot.waitUntil(lambda: len(_ids(tab.log)) == 4, timeout=TIMEOUT_MS)
 
 
