@@ -90,8 +90,10 @@ class RequestLogPanel(QWidget):
         return self.stack.currentWidget() is self.results
 
     def set_session(self, session: ProjectSession | None) -> None:
-        """Search in this project from now on."""
+        """Show and search this project's requests from now on (None: no project)."""
         self.session = session
+        self.deployments.set_deployments([])  # the project's own come with its first poll
+        self._research.stop()
 
     def show_deployment(self, deployment: Deployment | None) -> None:
         """Another deployment's log from now on: the live rows go, the search runs on it."""

@@ -101,6 +101,10 @@ def test_the_picker_lists_deployments_newest_first_and_reaches_earlier_logs(
     qtbot.waitUntil(lambda: tab.viewed is not None and tab.viewed.id == third, timeout=TIMEOUT_MS)
     assert tab.poller.cursor.pinned_id is None and _ids(tab.log) == []
 
+    # The project closed: nothing of it stays offered.
+    tab.set_session(None)
+    assert picker.count() == 0 and _ids(tab.log) == []
+
 
 def test_the_search_box_waits_for_a_pause_then_searches_in_sql(
     qtbot: QtBot, tab: ServingTab, logged: Path
