@@ -49,6 +49,7 @@ def _curl_example(text: str) -> tuple[str, dict[str, Any]]:
     return url, json.loads(words[words.index("-d") + 1])
 
 
+@pytest.mark.slow  # a real server: its own processes
 def test_the_example_carries_raw_values_and_the_server_agrees_with_predict(
     qtbot: QtBot,
     _scaled_model: Path,
