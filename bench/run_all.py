@@ -29,6 +29,7 @@ from bench._common import REPO
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "cli_startup": ([], ["--repeat", "3"]),
     "tune_overhead": ([], ["--trials", "100"]),
+    "request_search": ([], ["--rows", "50000", "--repeat", "1"]),
     "import_bench": ([], ["--rows", "200000"]),
     "metric_logging": ([], ["--rows", "50000", "--steps", "500", "--repeat", "1"]),
     "serving_latency": (["--variants"], ["--rounds", "1", "--seconds", "3"]),

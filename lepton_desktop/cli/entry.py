@@ -31,6 +31,7 @@ COMMANDS = (
     "models",
     "export",
     "serve",
+    "requests",
     "monitor",
     "demo",
     "worker",

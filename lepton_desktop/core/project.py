@@ -13,6 +13,7 @@ and nothing below it imports it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +197,29 @@ class Project:
         from lepton_desktop.core.export import export_model
 
         return export_model(self.ctx, model, format, out, reporter, **checks)
+
+    def predict(self, model: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Answer raw records with a model version, here, as the server's ``/predict`` does.
+
+        The same :class:`~lepton_desktop.core.inference.predictor.Predictor` the server
+        runs: the version's stored preprocessing is applied to ``records`` (values as
+        in the imported dataset), and the answers decoded the same way.
+
+        Args:
+            model: ``name``, ``name:N`` or ``name@alias``.
+            records: column name -> raw value, one mapping per row.
+
+        Returns:
+            One answer per record: ``{"label", "probabilities"}`` for classification,
+            ``{"value"}`` otherwise.
+
+        Raises:
+            NotFoundError: no such model version; InvalidInputError: a record the
+                model cannot read (the message names the problem).
+        """
+        from lepton_desktop.core.inference.predictor import ModelParts, Predictor
+
+        return Predictor(ModelParts.from_project(self.ctx, model)).predict(records)
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

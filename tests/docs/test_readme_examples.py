@@ -1,13 +1,14 @@
 """README.md's examples, extracted from the file and run as written on the demo project.
 
-What runs: every command of the fenced ```bash blocks (``lepton-desktop ...`` and, in
-Serving, ``curl ...``), and the Python request example of Serving, section by section,
-in order, in one folder per section that holds a copy of the demo project as
-``p.lepton`` (the README's project file; built once per session by ``lepton-desktop
-demo``). A command passes when it exits 0; with ``--json`` it must print exactly one
-JSON object. The only changes made to an example, all here:
+What runs: every command of the fenced ```bash blocks (``lepton-desktop ...``,
+``sqlite-utils ...`` and, in Serving, ``curl ...``), and the Python request example of
+Serving, section by section, in order, in one folder per section that holds a copy of
+the demo project as ``p.lepton`` (the README's project file; built once per session by
+``lepton-desktop demo``). A command passes when it exits 0; with ``--json`` it must
+print exactly one JSON object. The only changes made to an example, all here:
 
-- ``lepton-desktop`` is this checkout's ``python -m lepton_desktop`` (a shell function);
+- ``lepton-desktop`` is this checkout's ``python -m lepton_desktop`` and ``sqlite-utils``
+  the test interpreter's ``python -m sqlite_utils`` (shell functions);
 - ``lepton-desktop demo p.lepton`` is not built again: the session's demo is copied there;
 - ``lepton-desktop serve ...`` runs in the background with ``--port 0`` added, until the
   section's examples are done (then SIGTERM, and it must exit 0); the address it prints
@@ -50,7 +51,7 @@ PROJECT = "p.lepton"
 #: The server address the README's request examples use.
 README_ADDRESS = "localhost:8765"
 #: The first words of the commands this test runs.
-RUNNABLE = ("lepton-desktop", "curl")
+RUNNABLE = ("lepton-desktop", "sqlite-utils", "curl")
 
 #: Blocks that are not examples to run: (section, language) -> why.
 NOT_RUN = {
@@ -88,6 +89,7 @@ PLACEHOLDER_FILES = {
 
 _PRELUDE = """set -euo pipefail
 lepton-desktop() { "$LEPTON_PYTHON" -m lepton_desktop "$@"; }
+sqlite-utils() { "$LEPTON_PYTHON" -m sqlite_utils "$@"; }
 curl() { command curl --fail-with-body --max-time 60 "$@"; }
 """
 
@@ -190,7 +192,8 @@ def test_every_example_is_run_or_listed() -> None:
     commands = [c for b in blocks if b.lang == "bash" for _, c in b.commands()]
     for part in SKIPPED:
         assert sum(part in c for c in commands) == 1, part
-    assert {"Serving", "Tuning"} <= set(_runnable_sections())  # the extraction finds them
+    sections = set(_runnable_sections())  # the extraction finds them
+    assert {"Serving", "Tuning", "Reading a project file with sqlite-utils"} <= sections
 
 
 def test_the_search_space_example_is_a_valid_mlp_space() -> None:

@@ -38,6 +38,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 
 
+#: The most requests one listing or search returns (``requests --limit``).
+MAX_LISTED = 100_000
+#: The longest search text accepted.
+MAX_SEARCH_CHARS = 1000
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable only from this machine."""
     if host == "localhost":
@@ -172,6 +178,44 @@ class ServingManager:
     def request_count(self, deployment_id: int | None = None) -> int:
         """How many requests were logged."""
         return serving_store.request_count(self._conn, deployment_id)
+
+    def list_requests(
+        self,
+        *,
+        search: str | None = None,
+        deployment_id: int | None = None,
+        limit: int = 100,
+        plain_words: bool = False,
+    ) -> builtins.list[RequestRecord]:
+        """The newest logged requests, or the newest that match ``search``; newest first.
+
+        Args:
+            search: a full-text query (SQLite FTS5 syntax: words, ``"a phrase"``,
+                ``OR``, ``NOT``, ``prefix*``) over the request id, path, model, status,
+                error and captured inputs and outputs; None or blank: every request.
+            deployment_id: only this deployment's requests (None: all deployments).
+            limit: at most this many (1 to :data:`MAX_LISTED`).
+            plain_words: ``search`` is plain text: rows holding each of its words, or
+                a word starting with it (a search box's as-you-type filter).
+
+        Raises:
+            InvalidOptionError: a bad limit, a search too long or not FTS5 syntax;
+            NotFoundError: no such deployment.
+        """
+        if isinstance(limit, bool) or not 1 <= limit <= MAX_LISTED:
+            raise InvalidOptionError(f"--limit {limit}: give a number from 1 to {MAX_LISTED:,}")
+        if deployment_id is not None:
+            self.get(deployment_id)  # NotFoundError names it
+        query = (search or "").strip()
+        if len(query) > MAX_SEARCH_CHARS:
+            raise InvalidOptionError(
+                f"the search is {len(query):,} characters long; at most {MAX_SEARCH_CHARS:,}"
+            )
+        if plain_words:
+            query = serving_store.words_query(query)
+        if not query:
+            return serving_store.latest_requests(self._conn, deployment_id, limit)
+        return serving_store.search_requests(self._conn, query, deployment_id, limit)
 
     def find_request(self, request_id: str) -> RequestRecord | None:
         """A logged request by its id."""

@@ -437,6 +437,44 @@ def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
         """,
     )
 
+#: What the request log's full-text index covers: the request's id, path, model,
+#: status and error, and the start of its captured inputs and outputs.
+REQUEST_LOG_SEARCHED = (
+    "request_id", "path", "model", "status", "error", "searchable_inputs",
+    "searchable_outputs",
+)  # fmt: skip
+#: Characters of a request's captured inputs (and outputs) that are indexed: a request
+#: may carry megabytes (a base64 image, a large batch), and indexing all of it would
+#: make the index as large as the log, of tokens nobody searches for.
+SEARCHED_CHARS = 4096
+
+
+def m009_full_text_search(conn: sqlite3.Connection) -> None:
+    """Full-text search (SQLite FTS5) of the request log and of datasets' names.
+
+    sqlite-utils' ``enable_fts`` builds each index (``request_log_fts``,
+    ``datasets_fts``, ``dataset_versions_fts``: external-content tables over the rows,
+    filled from the existing ones) and its triggers, so every row inserted, updated
+    or deleted later is indexed in the same transaction as the row itself; from 4.0
+    on its statements join this migration's transaction instead of committing it.
+    The request log's captured inputs and outputs are indexed through two generated
+    (virtual, never stored) columns holding their first :data:`SEARCHED_CHARS`
+    characters. The triggers belong to the tables: a later migration that rebuilds
+    one of them (``transform()``) must enable its index again.
+    """
+    from sqlite_utils import Database
+
+    for column in ("inputs", "outputs"):
+        conn.execute(
+            f"ALTER TABLE request_log ADD COLUMN searchable_{column} TEXT "
+            f"GENERATED ALWAYS AS (substr({column}, 1, {SEARCHED_CHARS})) VIRTUAL"
+        )
+    db = Database(conn)
+    db.table("request_log").enable_fts(REQUEST_LOG_SEARCHED, create_triggers=True)
+    db.table("datasets").enable_fts(["name"], create_triggers=True)
+    db.table("dataset_versions").enable_fts(["source", "target"], create_triggers=True)
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -446,6 +484,7 @@ MIGRATIONS: list[Migration] = [
     m006_request_log_keys,
     m007_monitoring_rollups,
     m008_alerts_and_server_events,
+    m009_full_text_search,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

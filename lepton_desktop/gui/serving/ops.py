@@ -13,7 +13,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lepton_desktop.core.entities import Deployment, ModelVersion, RequestRecord
+from lepton_desktop.core.entities import (
+    DatasetVersion,
+    Deployment,
+    ModelVersion,
+    RequestRecord,
+)
 from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.gui.session import Changes, ProjectSession
 
@@ -23,6 +28,12 @@ if TYPE_CHECKING:
 
 #: Log rows read per poll at most (a long history is caught up over a few ticks).
 READ_LIMIT = 2000
+#: Deployments offered by the picker (the newest; older ones stay in the file).
+PICKER_LIMIT = 200
+#: Search results shown at most (the newest that match).
+SEARCH_LIMIT = 1000
+#: Raw rows looked through for an example with every input present.
+SAMPLE_ROWS_SCANNED = 100
 MODELS = Changes(models=True)
 JOBS = Changes(jobs=True)
 
@@ -46,17 +57,47 @@ class ServingUpdate:
     """One poll's news.
 
     Attributes:
-        deployment: the deployment shown (the active one, else the newest), or None.
-        records: its log rows newer than the cursor, oldest first.
-        total: how many requests it has logged in all.
-        job_error: the error of its job when the job ended without the deployment
-            recording an outcome (the worker could not start, was killed).
+        deployment: the server's deployment (the active one, else the one followed
+            until now, else the newest), or None: what the panel shows.
+        records: the viewed deployment's log rows newer than the cursor, oldest first.
+        total: how many requests the viewed deployment has logged in all.
+        job_error: the error of the server's job when the job ended without the
+            deployment recording an outcome (the worker could not start, was killed).
+        viewed: the deployment whose log is shown: the one picked, else ``deployment``.
+        deployments: the newest deployments (newest first), for the picker; None when
+            unchanged since the cursor's ``listed`` (read again only then: the list is
+            long-lived, and reading it costs milliseconds).
+        listed: what the list depends on (the server's deployment, its status and
+            address), for the next cursor.
     """
 
     deployment: Deployment | None
     records: list[RequestRecord]
     total: int
     job_error: str | None = None
+    viewed: Deployment | None = None
+    deployments: list[Deployment] | None = None
+    listed: tuple[Any, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LogCursor:
+    """Where the poller stands: what it follows, what it shows, and how far it read.
+
+    Attributes:
+        followed_id: the server's deployment at the last poll (None: none yet).
+        pinned_id: the deployment the user picked to look at (None: the server's).
+        log_id: the deployment whose rows were read up to ``after_id``.
+        after_id: the id of the last log row read for ``log_id``.
+        listed: the ``listed`` of the update that last carried the deployments (None:
+            read them).
+    """
+
+    followed_id: int | None = None
+    pinned_id: int | None = None
+    log_id: int | None = None
+    after_id: int = 0
+    listed: tuple[Any, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,28 +114,42 @@ class SnippetSample:
 # -- reads (DB thread) ------------------------------------------------------------------
 
 
-def read_update(
-    project: Project, deployment_id: int | None, after_id: int, limit: int = READ_LIMIT
-) -> ServingUpdate:
-    """DB thread: the deployment to show and its log rows after ``after_id``.
+def read_update(project: Project, cursor: LogCursor, limit: int = READ_LIMIT) -> ServingUpdate:
+    """DB thread: the server's deployment, the viewed one's log rows after the cursor,
+    and the deployments to pick from.
 
     Args:
         project: the open project.
-        deployment_id: the deployment shown until now (None: pick one). A newer
-            active deployment (started elsewhere) replaces it.
-        after_id: the id of the last log row read for ``deployment_id``.
+        cursor: the poller's position. A newer active deployment (started elsewhere)
+            replaces the followed one; a picked one that was deleted is dropped.
         limit: at most this many rows.
     """
     serving = project.serving
-    deployment = serving.active()
-    if deployment is None:
-        deployment = _current_or_newest(project, deployment_id)
-    if deployment is None:
-        return ServingUpdate(None, [], 0)
-    after = after_id if deployment.id == deployment_id else 0
-    records = serving.requests_since(deployment.id, after, limit)
-    total = serving.request_count(deployment.id)
-    return ServingUpdate(deployment, records, total, _job_error(project, deployment))
+    deployment = serving.active() or _current_or_newest(project, cursor.followed_id)
+    viewed = _pinned(project, cursor.pinned_id) or deployment
+    # A new deployment is the server's from its start, and older ones no longer change:
+    # the list is read again when the server's deployment, status or address moves.
+    listed = (deployment.id, deployment.status, deployment.url) if deployment else ()
+    unchanged = cursor.listed == listed
+    deployments = None if unchanged else serving.list(PICKER_LIMIT)
+    if deployment is None or viewed is None:
+        return ServingUpdate(None, [], 0, deployments=deployments, listed=listed)
+    after = cursor.after_id if viewed.id == cursor.log_id else 0
+    records = serving.requests_since(viewed.id, after, limit)
+    total = serving.request_count(viewed.id)
+    job_error = _job_error(project, deployment)
+    return ServingUpdate(
+        deployment, records, total, job_error, viewed, deployments, listed
+    )
+
+
+def _pinned(project: Project, deployment_id: int | None) -> Deployment | None:
+    if deployment_id is None:
+        return None
+    try:
+        return project.serving.get(deployment_id)
+    except NotFoundError:
+        return None  # deleted meanwhile: back to the server's
 
 
 def _current_or_newest(project: Project, deployment_id: int | None) -> Deployment | None:
@@ -126,7 +181,7 @@ def read_models(project: Project) -> list[ModelVersion]:
 
 
 def read_snippet_sample(project: Project, ref: str) -> SnippetSample:
-    """DB thread: the raw inputs of version ``ref`` and the first row of its dataset."""
+    """DB thread: the raw inputs of version ``ref`` and a raw row of its source dataset."""
     version = project.models.get(ref)
     inputs = raw_inputs(version)
     record = _sample_record(project, version)
@@ -146,9 +201,15 @@ def raw_inputs(version: ModelVersion) -> list[dict[str, str]]:
 
 
 def _sample_record(project: Project, version: ModelVersion) -> dict[str, Any]:
-    """A record to send: the dataset's first row, so a pasted snippet gets an answer."""
+    """A record to send: a row of the *raw* dataset, so a pasted snippet gets an answer.
+
+    The model's own dataset version may be a prepared one (scaled, filled, one-hot
+    encoded): the server applies that preparation to what it receives, so the example
+    must carry the values the preparation started from, those of the imported version
+    at the root of the lineage.
+    """
     inputs = raw_inputs(version)
-    dataset = _dataset(project, version)
+    dataset = _source_dataset(project, version)
     if dataset is None or dataset.n_rows == 0:
         return {i["name"]: _placeholder(i["dtype"], version) for i in inputs}
     if inputs and inputs[0]["dtype"] == "series":
@@ -160,18 +221,33 @@ def _sample_record(project: Project, version: ModelVersion) -> dict[str, Any]:
     if inputs and inputs[0]["dtype"] == "image":
         return {"image": "<base64 of a PNG or JPEG>"}
     names = [c.name for c in dataset.columns]
-    row = project.rows(dataset, 0, 1)[0]
-    values = dict(zip(names, row, strict=False))
-    return {i["name"]: values.get(i["name"]) for i in inputs}
+    records = [
+        {i["name"]: values.get(i["name"]) for i in inputs}
+        for values in (dict(zip(names, row, strict=False))
+                       for row in project.rows(dataset, 0, SAMPLE_ROWS_SCANNED))
+    ]  # fmt: skip
+    # A row with every input present: an empty cell would be answered with the fitted
+    # fill, or refused by a model prepared with "drop", and teaches nothing either way.
+    return next((r for r in records if _complete(r)), records[0])
 
 
-def _dataset(project: Project, version: ModelVersion) -> Any:
+def _complete(record: dict[str, Any]) -> bool:
+    return all(v is not None and v == v and v != "" for v in record.values())  # v == v: not NaN
+
+
+def _source_dataset(project: Project, version: ModelVersion) -> DatasetVersion | None:
+    """The imported (raw) version the model's dataset version was prepared from."""
     if version.dataset_version_id is None:
         return None
     try:
-        return project.dataset_by_id(version.dataset_version_id)
+        dataset = project.dataset_by_id(version.dataset_version_id)
+        seen = {dataset.id}
+        while dataset.parent_id is not None and dataset.parent_id not in seen:
+            dataset = project.dataset_by_id(dataset.parent_id)
+            seen.add(dataset.id)
     except NotFoundError:
-        return None
+        return None  # deleted meanwhile (a deleted parent is unlinked, never dangling)
+    return dataset
 
 
 def _placeholder(dtype: str, version: ModelVersion) -> Any:
@@ -186,14 +262,34 @@ def _placeholder(dtype: str, version: ModelVersion) -> Any:
 
 def poll(
     session: ProjectSession,
-    deployment_id: int | None,
-    after_id: int,
+    cursor: LogCursor,
     on_done: Callable[[ServingUpdate], None],
     on_error: OnError,
     owner: Any,
 ) -> None:
-    """Read the deployment and the log rows after ``after_id`` (see :func:`read_update`)."""
-    session.query(lambda p: read_update(p, deployment_id, after_id), on_done, on_error, owner)
+    """Read the deployments and the viewed log's rows after the cursor (see
+    :func:`read_update`)."""
+    session.query(lambda p: read_update(p, cursor), on_done, on_error, owner)
+
+
+def search_log(
+    session: ProjectSession,
+    deployment_id: int,
+    text: str,
+    on_done: Callable[[list[RequestRecord]], None],
+    on_error: OnError,
+    owner: Any,
+) -> None:
+    """Find the deployment's logged requests holding every word of ``text`` (the newest
+    :data:`SEARCH_LIMIT`, oldest first), in SQL through the full-text index."""
+
+    def search(project: Project) -> list[RequestRecord]:
+        found = project.serving.list_requests(
+            search=text, deployment_id=deployment_id, limit=SEARCH_LIMIT, plain_words=True
+        )
+        return found[::-1]
+
+    session.query(search, on_done, on_error, owner)
 
 
 def load_models(

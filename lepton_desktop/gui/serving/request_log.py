@@ -165,6 +165,23 @@ class RequestLogView(QTableView):
         """Add newer rows."""
         self.log.append(records)
 
+    def show_records(self, records: Sequence[RequestRecord]) -> None:
+        """Show exactly these rows (oldest first): search results, run again as requests
+        arrive. The request selected stays selected (and in view) when still there."""
+        current = self.log.record(self.currentIndex().row())
+        self.log.clear()
+        self.log.append(records)
+        ids = [r.request_id for r in self.log.records]
+        if current is None or current.request_id not in ids:
+            self.scrollToBottom()
+            return
+        row = ids.index(current.request_id)
+        # The same request: the detail panel already shows it, nothing to read again.
+        self.selectionModel().blockSignals(True)
+        self.selectRow(row)
+        self.selectionModel().blockSignals(False)
+        self.scrollTo(self.log.index(row, 0))
+
     def _remember_following(self) -> None:
         bar = self.verticalScrollBar()
         self._following = bar.value() >= bar.maximum() - 2

@@ -1,10 +1,12 @@
 """The Serving tab: start and stop the local server, watch its requests, promote models.
 
 Modelled on LM Studio's server panel: the settings and the big Start/Stop button on
-the left; counters, charts and the live request log in the middle; what the server
-loaded, example client code and exports on the right. The server runs in a ``serve``
-worker process; everything shown comes from polling the project file (the
-deployment row and the request log, incrementally). The tab never calls the server.
+the left; counters, charts and the live request log in the middle (with a picker of
+the deployments, so earlier servers' requests stay reachable, and a full-text search
+of the log); what the server loaded, example client code and exports on the right.
+The server runs in a ``serve`` worker process; everything shown comes from polling the
+project file (the deployment rows and the request log, incrementally). The tab never
+calls the server.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
 from lepton_desktop.gui.serving.export_dialog import ExportDialog
+from lepton_desktop.gui.serving.log_panel import RequestLogPanel
 from lepton_desktop.gui.serving.model_lists import LoadedModels, ModelPicker
 from lepton_desktop.gui.serving.ops import ServingUpdate
 from lepton_desktop.gui.serving.poller import ServingPoller
-from lepton_desktop.gui.serving.request_log import RequestDetail, RequestLogView
+from lepton_desktop.gui.serving.request_log import RequestDetail
 from lepton_desktop.gui.serving.server_panel import OptionsError, ServerPanel
 from lepton_desktop.gui.serving.snippets import SnippetView
 from lepton_desktop.gui.session import Changes, ProjectSession
@@ -55,7 +58,8 @@ class ServingTab(VisiblePollingTab):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session: ProjectSession | None = None
-        self.deployment: Deployment | None = None
+        self.deployment: Deployment | None = None  # the server's
+        self.viewed: Deployment | None = None  # the one whose log is shown
         self.versions: list[ModelVersion] = []
         self.total = self.errors = 0
         self._busy = False  # Start was pressed (until the deployment exists), or Stop
@@ -67,7 +71,8 @@ class ServingTab(VisiblePollingTab):
         self.loaded = LoadedModels(self)
         self.snippets = SnippetView(self)
         self.charts = ServingCharts(self)
-        self.log = RequestLogView(self)
+        self.requests = RequestLogPanel(self)
+        self.log = self.requests.log  # the live log
         self.detail = RequestDetail(self)
         self.banner = MessageBanner(self)
         self.counters = QLabel(self)
@@ -97,7 +102,7 @@ class ServingTab(VisiblePollingTab):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(320)
         log_split = QSplitter(Qt.Orientation.Vertical, self)
-        log_split.addWidget(self.log)
+        log_split.addWidget(self.requests)
         log_split.addWidget(self.detail)
         log_split.setSizes([380, 170])
         middle = QWidget(self)
@@ -139,7 +144,8 @@ class ServingTab(VisiblePollingTab):
         self.panel.tokenRequested.connect(self._request_token)
         self.poller.deploymentChanged.connect(self._on_deployment_changed)
         self.poller.updated.connect(self._on_updated)
-        self.log.requestActivated.connect(self._on_request_activated)
+        self.requests.requestActivated.connect(self._on_request_activated)
+        self.requests.picked.connect(self._on_deployment_picked)
         self.loaded.promoteRequested.connect(self.promote)
         self.loaded.rollbackRequested.connect(self.roll_back)
         self.snippets.modelChanged.connect(self._load_sample)
@@ -154,6 +160,7 @@ class ServingTab(VisiblePollingTab):
         self._exports.clear()
         self.banner.hide()
         self.poller.set_session(session)
+        self.requests.set_session(session)
         self.picker.set_versions([])
         self.versions = []
         if session is not None:
@@ -189,14 +196,16 @@ class ServingTab(VisiblePollingTab):
     # -- polling ---------------------------------------------------------------------------
 
     def _on_deployment_changed(self, deployment: Deployment | None) -> None:
-        self.log.log.clear()
+        self.viewed = deployment
+        self.requests.show_deployment(deployment)
         self.charts.clear()
         self.detail.show_record(None)
         self.total = self.errors = 0
 
     def _on_updated(self, update: ServingUpdate) -> None:
         self.deployment = update.deployment
-        self.log.append(update.records)
+        self.viewed = update.viewed
+        self.requests.on_poll(update.viewed, update.records, update.deployments)
         self.charts.add(update.records)
         self.errors += sum(1 for r in update.records if r.status >= 400)
         self.total = update.total
@@ -212,17 +221,33 @@ class ServingTab(VisiblePollingTab):
             self.panel.url.text(),
             self.panel.token.text() if self.deployment and self.deployment.token else None,
         )
-        started = self.deployment.started_at if self.deployment else None
-        self.charts.redraw(time.time(), started)
+        viewed = self.viewed
+        self.charts.redraw(self._chart_end(), viewed.started_at if viewed else None)
         self._show_counters()
         self._update_enabled()
 
+    def _chart_end(self) -> float:
+        """Where the charts end: now for a live server; for one that stopped, when it
+        stopped (its last minutes, not an empty window of today)."""
+        viewed = self.viewed
+        if viewed is None or viewed.active:
+            return time.time()
+        if viewed.stopped_at is not None:
+            return viewed.stopped_at
+        seen = self.charts.stats.ts
+        return float(seen[-1]) if len(seen) else time.time()
+
     def _show_counters(self) -> None:
+        totals = (
+            f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors"
+        )
+        if self.viewed is not None and not self.viewed.active:
+            self.counters.setText(f"{totals} &nbsp;·&nbsp; server {self.viewed.status}")
+            return
         rate, p50 = self.charts.stats.recent(time.time())
         latency = f"{p50:.1f} ms" if p50 is not None else "—"
         self.counters.setText(
-            f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors "
-            f"&nbsp;·&nbsp; {rate:.1f} req/s now &nbsp;·&nbsp; p50 {latency}"
+            f"{totals} &nbsp;·&nbsp; {rate:.1f} req/s now &nbsp;·&nbsp; p50 {latency}"
         )
 
     def _update_enabled(self) -> None:
@@ -280,7 +305,7 @@ class ServingTab(VisiblePollingTab):
         self._busy = False
         self.panel.show_deployment(deployment)
         self._update_enabled()
-        self.poller.poll()
+        self.poller.view(None)  # the new server's log, whatever was picked before
 
     def _on_refused(self, exc: BaseException) -> None:
         self._busy = self._stopping = False
@@ -320,6 +345,11 @@ class ServingTab(VisiblePollingTab):
             ops.load_snippet_sample(self.session, name, self.snippets.set_sample, self)
 
     # -- the request log ---------------------------------------------------------------------
+
+    def _on_deployment_picked(self, deployment_id: int) -> None:
+        # The server's own deployment: follow the server (and the next one started).
+        following = self.deployment is not None and deployment_id == self.deployment.id
+        self.poller.view(None if following else deployment_id)
 
     def _on_request_activated(self, record: RequestRecord) -> None:
         self.detail.show_record(record, loading=self.session is not None)
