@@ -88,6 +88,31 @@ def _open_with_sqlite_here(stat: os.stat_result) -> bool:
     return False
 
 
+def sqlite_files_open() -> bool:
+    """Whether this process still holds an SQLite database open (True when it cannot tell).
+
+    Linux only (``/proc/self/fd``): an open descriptor of a file this process opened
+    with SQLite, or of any ``-wal``/``-shm``/``-journal`` file, means a connection is
+    still open. Ending the process without the interpreter's shutdown would then skip
+    its close: for the last connection of a WAL database, the checkpoint that folds the
+    WAL back into the project file and deletes it.
+    """
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return True
+    with _SQLITE_FILES_LOCK:
+        known = set(_SQLITE_FILES)
+    for entry in os.listdir(fds):
+        with contextlib.suppress(OSError):
+            target = os.readlink(fds / entry)
+            if target.endswith(("-wal", "-shm", "-journal")):
+                return True
+            opened = os.stat(fds / entry)
+            if (opened.st_dev, opened.st_ino) in known:
+                return True
+    return False
+
+
 def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
     # A file SQLite has open in this process was an SQLite database then; its
     # application id and schema version are read without closing a raw descriptor.
