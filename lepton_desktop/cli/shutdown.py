@@ -5,8 +5,8 @@ tearing down torch and numpy module by module: time the user waits for nothing.
 :func:`end_process` skips that teardown (``os._exit``) when nothing is left for it to
 do: the output is flushed, no project file is open (an open connection's close, the
 last one's WAL checkpoint included, happens only in that teardown), no other thread
-or child process is still running, and no coverage tool is waiting for its atexit
-hook. Otherwise it exits the ordinary way.
+or child process is still running, and no profiler, tracer or coverage tool is
+waiting to write its report. Otherwise it exits the ordinary way.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def _flushed() -> bool:
 
 def nothing_left_to_close() -> bool:
     """True when skipping the interpreter's shutdown loses nothing (see the module)."""
-    if "coverage" in sys.modules:
+    # A profiler, tracer or coverage tool writes its report when the interpreter exits.
+    if sys.getprofile() is not None or sys.gettrace() is not None or "coverage" in sys.modules:
         return False
     main = threading.main_thread()
     if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):

@@ -136,6 +136,17 @@ def test_a_finished_train_ends_at_once_with_its_work_in_the_file(project: Path) 
     assert {"id": result["run_id"], "status": "finished"}.items() <= runs[0].items()
 
 
+def test_a_finished_bundle_export_ends_at_once(project: Path, tmp_path: Path) -> None:
+    # onnxruntime keeps its own SQLite file (a telemetry cache) open to the end, and
+    # tearing it down took ~2 s: it is not ours to close, so it does not hold the exit.
+    out = tmp_path / "iris.zip"
+    done = _run("", "export", project, "iris-mlp", "--format", "bundle", "--out", out, "--json")
+    assert done.returncode == 0, done.stderr
+    assert "ATEXIT" not in done.stderr
+    assert json.loads(done.stdout)["path"] == str(out) and out.stat().st_size > 0
+    _no_wal_and_intact(project)
+
+
 def test_a_user_error_ends_at_once_with_its_message_and_status(project: Path) -> None:
     done = _run("", "train", project, "nosuch", "--arch", "mlp")
     assert done.returncode == 2 and "ATEXIT" not in done.stderr
