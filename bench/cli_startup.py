@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m bench.cli_startup                     # median of 5 runs each
     .venv/bin/python -m bench.cli_startup --repeat 3
-    .venv/bin/python -m bench.cli_startup --tree /tmp/old     # another checkout's code
+    .venv/bin/python -m bench.cli_startup --tree /tmp/old --tree .   # before / after
 
 Each run is a command a user types, in a fresh process, timed from its start to its
 exit (the clock a user's script or shell waits on), on a project made once in a
@@ -20,7 +20,9 @@ temporary folder: a 3,500-row table generated from ``resources/sample_data/iris.
 
 Commands run as ``python -m lepton_desktop`` (the console script's own entry,
 ``cli.run``) of ``--tree`` (default: this checkout), so the table measures that tree's
-code whatever is installed. Rounds interleave the commands; the table shows medians,
+code whatever is installed; with several ``--tree`` (an older commit's files, e.g. from
+``git archive``, and this one) each gets its own project and its rows, all in the same
+rounds. Rounds interleave the commands; the table shows medians,
 the ratio to the anchor's median, and "after result": the time between the result
 line on stdout and the process's exit. Goals (issue 9): train <= 3 s, export <= 2 s.
 """
@@ -70,8 +72,9 @@ def make_table(path: Path, rows: int = ROWS, seed: int = 0) -> Path:
 class Commands:
     """The command lines of one tree, on one project, in one scratch folder."""
 
-    def __init__(self, tree: Path, folder: Path) -> None:
-        self.tree, self.folder = tree, folder
+    def __init__(self, tree: Path, folder: Path, name: str = "") -> None:
+        self.tree, self.folder, self.name = tree, folder, name
+        folder.mkdir(parents=True, exist_ok=True)
         self.project = folder / "bench.lepton"
         self.env = dict(os.environ, PYTHONPATH=str(tree))
         self._outputs = 0
@@ -94,15 +97,15 @@ class Commands:
             )
 
     def measured(self) -> dict[str, list[str]]:
-        """Label -> command line, the anchor first."""
+        """Label -> command line (labels end with the tree's name, if it has one)."""
+        suffix = f" [{self.name}]" if self.name else ""
         commands = {
-            ANCHOR: [sys.executable, "-c", "import torch"],
-            "train (1 epoch)": self.lepton(
+            f"train (1 epoch){suffix}": self.lepton(
                 "train", self.project, "t:1", "--arch", "mlp", "--epochs", "1", "--json"
             ),
         }
         for format in EXPORT_FORMATS:
-            commands[f"export {format}"] = self.lepton(
+            commands[f"export {format}{suffix}"] = self.lepton(
                 "export", self.project, "t-mlp", "--format", format, "--out",
                 self.folder / f"out-{format}-{{n}}", "--json",
             )  # fmt: skip
@@ -145,22 +148,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs of each command (median)")
     parser.add_argument(
-        "--tree", type=Path, default=REPO, help="checkout whose code is timed (default: this)"
-    )
+        "--tree", type=Path, action="append",
+        help="checkout whose code is timed (default: this one); repeat to compare trees",
+    )  # fmt: skip
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="cli-startup-"))
+    args.tree = [t.resolve() for t in args.tree or [REPO]]
     load_before = os.getloadavg()
+    times = measure(args.tree, args.repeat)
+    print(_report(times, args, load_before, os.getloadavg()))
+
+
+def measure(trees: list[Path], repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """Label -> (seconds to exit, seconds after the result) of every run, rounds interleaved."""
+    folder = Path(tempfile.mkdtemp(prefix="cli-startup-"))
     try:
-        commands = Commands(args.tree.resolve(), folder)
-        commands.prepare()
-        measured = commands.measured()
+        named = len(trees) > 1
+        each = [Commands(t, folder / str(i), _name(t) if named else "")
+                for i, t in enumerate(trees)]  # fmt: skip
+        measured: dict[str, tuple[Commands, list[str]]] = {
+            ANCHOR: (each[0], [sys.executable, "-c", "import torch"])
+        }
+        for commands in each:
+            commands.prepare()
+            measured |= {label: (commands, argv) for label, argv in commands.measured().items()}
         times: dict[str, list[tuple[float, float]]] = {label: [] for label in measured}
-        for _ in range(args.repeat):
-            for label, argv in measured.items():
+        for _ in range(repeat):
+            for label, (commands, argv) in measured.items():
                 times[label].append(commands.time(label, argv))
+        return times
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(_report(times, args, load_before, os.getloadavg()))
 
 
 def _report(
@@ -182,8 +199,8 @@ def _report(
         ])  # fmt: skip
     header = ["command", "median s", "min s", "after result s", "vs import torch", "goal"]
     return (
-        f"{machine_line()}\ncode of {_tree(args.tree)}; {ROWS:,}-row table; median of "
-        f"{args.repeat} run(s) each, interleaved; load average (1, 5, 15 min) before "
+        f"{machine_line()}\ncode of {'; '.join(map(_tree, args.tree))}\n{ROWS:,}-row table; "
+        f"median of {args.repeat} run(s) each, interleaved; load average (1, 5, 15 min) before "
         f"{_load(before)}, after {_load(after)}\n\n{markdown_table(header, rows)}"
     )
 
@@ -192,6 +209,13 @@ def _tree(tree: Path) -> str:
     done = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"],
                           capture_output=True, text=True, check=False)  # fmt: skip
     return f"{tree} ({done.stdout.strip()[:60] or 'not a git checkout'})"
+
+
+def _name(tree: Path) -> str:
+    """A short name for a tree's rows: its commit, else its folder's name."""
+    done = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return done.stdout.strip() if done.returncode == 0 else tree.name
 
 
 def _load(values: tuple[float, float, float]) -> str:
