@@ -1,6 +1,6 @@
 """``python -m lepton_desktop`` runs the same entry point as ``lepton-desktop``."""
 
-from lepton_desktop.cli import main
+from lepton_desktop.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -9,11 +9,13 @@
   queued job in the foreground), the only module that calls into the job machinery;
 - ``progress``: the terminal progress bar.
 
-``main`` is re-exported here for the console scripts (``lepton_desktop.cli:main``).
+``main`` (parse, dispatch, return the exit status) and ``run`` (``main``, then end the
+process promptly: the console script's and ``python -m lepton_desktop``'s entry) are
+re-exported here (``lepton_desktop.cli:run``).
 The module defining it is called ``entry``, not ``main``, so that this attribute
 never hides a submodule of the same name.
 """
 
-from lepton_desktop.cli.entry import main
+from lepton_desktop.cli.entry import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

@@ -17,6 +17,7 @@ from typing import NoReturn
 from lepton_desktop import __version__
 from lepton_desktop.cli import datasets, export, monitor, serving, training, tuning, worker
 from lepton_desktop.cli.common import Command
+from lepton_desktop.cli.shutdown import end_process
 from lepton_desktop.core.errors import LeptonError
 
 #: Every subcommand, in the order ``--help`` lists them; any other first word is a
@@ -81,6 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> NoReturn:
+    """The console script and ``python -m lepton_desktop``: :func:`main`, then exit.
+
+    A headless command ends its process as soon as its work is committed and closed
+    (:func:`~lepton_desktop.cli.shutdown.end_process`); the GUI exits the ordinary way.
+    """
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv and argv[0] in COMMANDS:
+        end_process(code)
+    sys.exit(code)
 
 
 def _run_gui(argv: list[str]) -> int:

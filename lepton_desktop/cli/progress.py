@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from tqdm import tqdm
-
 
 class TerminalProgress:
     """A Reporter that draws a tqdm bar on stderr when stderr is a terminal.
@@ -27,6 +25,8 @@ class TerminalProgress:
         if not self._enabled:
             return
         if self._bar is None:
+            from tqdm import tqdm  # only for a terminal: a script's run never pays for it
+
             self._bar = tqdm(
                 total=total,
                 initial=done,  # a resumed job: the rate counts only this session's work

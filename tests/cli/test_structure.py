@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -15,6 +16,7 @@ import lepton_desktop.cli
 from lepton_desktop.cli import entry
 
 PACKAGE = "lepton_desktop.cli"
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = sorted(Path(lepton_desktop.cli.__file__).parent.glob("*.py"))
 
 
@@ -91,8 +93,11 @@ def test_every_subcommand_is_declared_once_and_listed() -> None:
     assert list(sub.choices) == list(entry.COMMANDS)  # --help lists them in this order
 
 
-def test_the_console_script_entry_point_is_main() -> None:
-    assert lepton_desktop.cli.main is entry.main
+def test_the_console_script_entry_point_is_run() -> None:
+    # run = main, then a prompt exit (tests/cli/test_start_up.py); scripts call main.
+    assert lepton_desktop.cli.main is entry.main and lepton_desktop.cli.run is entry.run
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["scripts"]["lepton-desktop"] == "lepton_desktop.cli:run"
 
 
 # Runs the command line in a fresh interpreter and prints, at exit, which heavy

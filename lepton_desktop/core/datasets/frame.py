@@ -16,10 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
-from lepton_desktop.core.datasets.columns import ColumnStats
 from lepton_desktop.core.entities import Column, DatasetVersion
 from lepton_desktop.core.preprocessing.tabular import Columns, missing_mask
 from lepton_desktop.core.progress import Reporter
@@ -111,6 +108,8 @@ def duplicated_rows(frame: Frame) -> np.ndarray:
     """Mask of rows equal (in every column) to an earlier row; missing equals missing."""
     if not frame.columns or len(frame) == 0:
         return np.zeros(len(frame), dtype=bool)
+    import pandas as pd  # only here: its import costs more than a short training run
+
     table = pd.DataFrame(dict(enumerate(frame.columns.values())))
     return table.duplicated(keep="first").to_numpy(dtype=bool)
 
@@ -208,6 +207,11 @@ def frame_columns(frame: Frame) -> list[Column]:
 def _column(
     position: int, name: str, dtype: str, values: np.ndarray, extra: dict[str, Any]
 ) -> Column:
+    # Imported here: reading a frame to train on needs neither (pyarrow costs ~0.4 s).
+    import pyarrow as pa
+
+    from lepton_desktop.core.datasets.columns import ColumnStats
+
     stats = ColumnStats(name, dtype)
     if values.dtype.kind == "f":
         present = values[~np.isnan(values)]

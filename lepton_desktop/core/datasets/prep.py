@@ -30,7 +30,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from lepton_desktop.core.datasets.frame import (
     Frame,
@@ -312,6 +311,8 @@ def _split(
     if version.kind == "timeseries":
         strategy, groups = "time", None
     elif target is not None and is_classification(target):
+        import pandas as pd  # here, not at the top: training imports this module too
+
         strategy, groups = "stratified", pd.factorize(target, use_na_sentinel=False)[0]
     else:
         strategy, groups = "random", None

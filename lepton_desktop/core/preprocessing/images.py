@@ -15,12 +15,14 @@ import io
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from lepton_desktop.core.errors import LeptonError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Modes that carry one channel: such a dataset trains in grayscale (``L``).
 GRAY_MODES = ("L", "1", "P", "LA", "I;16")
@@ -36,6 +38,10 @@ def decode_image(data: bytes) -> Image.Image:
     Raises:
         ImageDecodeError: empty, truncated, not a picture, or a decompression bomb.
     """
+    # Pillow is imported by the functions that use it: tabular training and serving,
+    # which import this module too, never pay for it.
+    from PIL import Image, UnidentifiedImageError
+
     if not data:
         raise ImageDecodeError("not a readable image (it is empty: 0 bytes)")
     try:
@@ -61,6 +67,8 @@ def common_size(pictures: Sequence[Image.Image]) -> tuple[int, int]:
 
 def pixels(picture: Image.Image, mode: str, size: Sequence[int]) -> np.ndarray:
     """One picture as float32 ``(channels, height, width)`` in [0, 1], not yet normalised."""
+    from PIL import Image
+
     picture = picture.convert(mode)
     wanted = (int(size[0]), int(size[1]))
     if picture.size != wanted:

@@ -88,6 +88,38 @@ def _open_with_sqlite_here(stat: os.stat_result) -> bool:
     return False
 
 
+def sqlite_files_open() -> bool:
+    """Whether this process still holds a project open (True when it cannot tell).
+
+    Linux only (``/proc/self/fd``): an open descriptor of a file this process opened
+    with SQLite (a project: ours or Optuna's connection to it), or of its ``-wal``,
+    ``-shm`` or ``-journal`` companion, means a connection is still open. Ending the
+    process without the interpreter's shutdown would skip its close: for the last
+    connection of a WAL database, the checkpoint that folds the WAL back into the
+    project file and deletes it. (Other libraries' own SQLite files, such as
+    onnxruntime's telemetry cache, are theirs to recover.)
+    """
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return True
+    with _SQLITE_FILES_LOCK:
+        known = set(_SQLITE_FILES)
+    for entry in os.listdir(fds):
+        with contextlib.suppress(OSError):
+            if _file_key(fds / entry) in known:
+                return True
+            target = os.readlink(fds / entry)
+            base = target.removesuffix("-wal").removesuffix("-shm").removesuffix("-journal")
+            if base != target and _file_key(Path(base)) in known:
+                return True
+    return False
+
+
+def _file_key(path: Path) -> tuple[int, int]:
+    opened = os.stat(path)
+    return opened.st_dev, opened.st_ino
+
+
 def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
     # A file SQLite has open in this process was an SQLite database then; its
     # application id and schema version are read without closing a raw descriptor.

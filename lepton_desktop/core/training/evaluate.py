@@ -1,7 +1,8 @@
-"""Honest evaluation on the test split, beside a naive baseline (scikit-learn metrics).
+"""Honest evaluation on the test split, beside a naive baseline.
 
 A model is only worth something if it beats the obvious guess: the majority class,
-the training mean, or (for forecasts) the last observed value.
+the training mean, or (for forecasts) the last observed value. The scores are
+scikit-learn's definitions computed in numpy (:mod:`.metrics`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
+from lepton_desktop.core.training import metrics as measure
 from lepton_desktop.core.training.data import TrainData
 
 PERMUTATION_REPEATS = 3
@@ -27,12 +28,9 @@ def classification_metrics(
     y: np.ndarray, pred: np.ndarray, classes: list[str], proba: np.ndarray | None = None
 ) -> dict[str, Any]:
     """Accuracy, macro precision/recall/F1, per-class scores, confusion matrix, ROC-AUC."""
-    labels = list(range(len(classes)))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y, pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = measure.precision_recall_f1_support(y, pred, len(classes))
     result: dict[str, Any] = {
-        "accuracy": float(skm.accuracy_score(y, pred)),
+        "accuracy": measure.accuracy(y, pred),
         "precision": float(precision.mean()),
         "recall": float(recall.mean()),
         "f1": float(f1.mean()),
@@ -40,22 +38,22 @@ def classification_metrics(
             c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
         },
-        "confusion_matrix": skm.confusion_matrix(y, pred, labels=labels).tolist(),
+        "confusion_matrix": measure.confusion_matrix(y, pred, len(classes)).tolist(),
         "classes": classes,
     }
     if proba is not None and len(classes) == 2 and len(np.unique(y)) == 2:
-        result["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1]))
+        result["roc_auc"] = measure.roc_auc(y, proba[:, 1])
     return result
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """MSE, MAE, RMSE and R2 (in the target's own units)."""
-    mse = float(skm.mean_squared_error(y, pred))
+    mse = measure.mean_squared_error(y, pred)
     return {
         "mse": mse,
-        "mae": float(skm.mean_absolute_error(y, pred)),
+        "mae": measure.mean_absolute_error(y, pred),
         "rmse": float(np.sqrt(mse)),
-        "r2": float(skm.r2_score(y, pred)),
+        "r2": measure.r2(y, pred),
     }
 
 
@@ -114,7 +112,7 @@ def _baseline(data: TrainData) -> dict[str, Any]:
 def _headline(data: TrainData, out: np.ndarray, y: np.ndarray) -> float:
     if data.task == "classification":
         return float((out.argmax(1) == y).mean())
-    return float(skm.r2_score(y, out.squeeze(-1)))
+    return measure.r2(y, out.squeeze(-1))
 
 
 def permutation_importance(
