@@ -200,11 +200,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._refused = False
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        """Parse, unless the connection was refused (its bytes are dropped)."""
-        if not self._refused:
-            super().data_received(data)
-
     def on_message_begin(self) -> None:
         """A request's first byte: its headers are now due (if not since connecting)."""
         super().on_message_begin()
@@ -268,9 +263,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         policy.lingering += 1
         self._refused = True
+        # Its bytes are dropped (set on this connection only: no check on the hot path).
+        self.data_received = _drop  # type: ignore[method-assign]
         self.transport.write(BUSY)
         self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
+
+
+def _drop(data: bytes) -> None:
+    """What a refused connection does with the bytes it still receives."""
 
 
 def raise_open_file_limit() -> int | None:
