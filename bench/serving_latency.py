@@ -86,8 +86,11 @@ def make_project() -> tuple[Path, dict[str, Any], list[float]]:
 
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "serving-bench.lepton"
-    for stale in OUT.glob("serving-bench.lepton*"):  # the file, its WAL, its journals
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    for stale in OUT.glob("serving-bench.lepton*"):  # the file, its WAL, its journal folder
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=(4000, FEATURES))
     y = np.digitize(x[:, :4].sum(axis=1) + rng.normal(0, 1, 4000), [4.0, 12.0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,26 @@ def parse_split(text: str | None) -> tuple[float, float, float] | None:
             f"--split {text!r}: three fractions (train,val,test), train > 0, summing to 1"
         )
     return parts
+
+
+def number(low: float, high: float, *, whole: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number from ``low`` to ``high`` (whole if asked).
+
+    ``nan``, ``inf`` and numbers out of range become one ``error:`` line naming the
+    option, never a traceback further on.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number from {low:g} to {high:g}")
+        return value
+
+    return parse
 
 
 def run_queued_job(

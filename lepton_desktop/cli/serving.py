@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lepton_desktop.cli.common import Command, open_project, print_json, run_queued_job
+from lepton_desktop.cli.common import Command, number, open_project, print_json, run_queued_job
 from lepton_desktop.core.errors import CancelledError, LeptonError
+from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, MAX_COUNTS
 
 if TYPE_CHECKING:
     from lepton_desktop.core.entities import RequestRecord
@@ -38,17 +39,37 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
         help="a model to serve (repeatable; NAME@ALIAS too); default: every model",
     )  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (others need --token)")
-    p.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    p.add_argument("--port", type=number(0, 65535, whole=True), default=8765,
+                   help="port (0: any free port)")  # fmt: skip
     p.add_argument("--token", help=f"require 'Authorization: Bearer TOKEN' (or ${TOKEN_ENV})")
     p.add_argument("--cors", action="append", default=[], metavar="ORIGIN")
     p.add_argument("--no-capture", action="store_true", help="do not log request inputs")
-    p.add_argument("--max-batch", type=int, default=32, help="rows per forward pass")
-    p.add_argument("--max-wait-ms", type=float, default=2.0, help="batching wait under load")
-    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
-    p.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds before a 504")
+    _add_limits(p)
     p.add_argument("--log", type=Path, metavar="FILE.lepton", help="bundle: log requests here")
     return p
+
+
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    counts = MAX_COUNTS
+    p.add_argument("--max-batch", type=number(1, counts["max_batch"], whole=True), default=32,
+                   help="rows per forward pass")  # fmt: skip
+    p.add_argument("--max-wait-ms", type=number(0, 3600), default=2.0,
+                   help="batching wait under load")  # fmt: skip
+    p.add_argument("--workers", type=number(1, counts["workers"], whole=True), default=1,
+                   help="server processes sharing the port")  # fmt: skip
+    p.add_argument("--max-body-mb", type=number(0.001, counts["max_body_bytes"] >> 20),
+                   default=8.0, help="largest request body")  # fmt: skip
+    p.add_argument("--timeout", type=number(0, 3600), default=30.0, help="seconds before a 504")
+    p.add_argument("--max-connections", type=number(1, counts["max_connections"], whole=True),
+                   default=DEFAULT_OPTIONS["max_connections"],
+                   help="open connections per server process; beyond, the oldest idle one "
+                   "is closed")  # fmt: skip
+    p.add_argument("--header-timeout", type=number(0.01, 3600),
+                   default=DEFAULT_OPTIONS["header_timeout_s"],
+                   help="seconds a client has to send a request's headers")  # fmt: skip
+    p.add_argument("--body-timeout", type=number(0.01, 3600),
+                   default=DEFAULT_OPTIONS["body_timeout_s"],
+                   help="seconds a client has to send a request's body (then 408)")  # fmt: skip
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,8 +79,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_batch": args.max_batch,
         "max_wait_ms": args.max_wait_ms,
         "workers": args.workers,
-        "max_body_bytes": int(args.max_body_mb * 1024 * 1024),
+        "max_body_bytes": max(1, int(args.max_body_mb * 1024 * 1024)),
         "timeout_s": args.timeout,
+        "max_connections": args.max_connections,
+        "header_timeout_s": args.header_timeout,
+        "body_timeout_s": args.body_timeout,
     }
 
 
@@ -102,10 +126,11 @@ def _say(message: str) -> None:
 
 
 def _serve_project(args: argparse.Namespace) -> int:
-    with open_project(args.source) as project:
+    with open_project(args.source) as project:  # a port in use: refused, nothing recorded
         deployment, job_id = project.serving.queue(
-            args.model, host=args.host, port=args.port, token=args.token, **_options(args)
-        )
+            args.model, host=args.host, port=args.port, token=args.token, check_port=True,
+            **_options(args),
+        )  # fmt: skip
     job = run_queued_job(args.source, job_id, "serve", echo=_Announce())
     if job.status == "failed":
         raise LeptonError((job.error or "the server failed").strip().splitlines()[-1])
@@ -115,7 +140,8 @@ def _serve_project(args: argparse.Namespace) -> int:
 
 def _serve_bundle(args: argparse.Namespace) -> int:
     from lepton_desktop.core.inference.bundle import read_bundle
-    from lepton_desktop.core.serving.manager import check_address, check_options
+    from lepton_desktop.core.serving.manager import check_address, check_port_free
+    from lepton_desktop.core.serving.options import check_options
     from lepton_desktop.core.serving.runner import ServerRunner, ServeSpec
 
     options = _options(args)
@@ -124,6 +150,7 @@ def _serve_bundle(args: argparse.Namespace) -> int:
     if args.model:
         raise LeptonError("--model picks models of a project; a bundle serves what it holds")
     parts = read_bundle(args.source)
+    check_port_free(args.host, args.port)  # before --log records a deployment
     spec = ServeSpec(
         bundle=str(args.source.resolve()), host=args.host, port=args.port, token=args.token,
         options=options,

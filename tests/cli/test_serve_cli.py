@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import signal
+import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +108,77 @@ def test_serve_a_bundle_with_two_worker_processes(
     paths = [r.path for r in logged]  # both processes' rows, none lost on SIGTERM
     assert paths.count("/predict") == 20 and paths.count("/metrics") == 1
     assert len(paths) == 21  # no readiness probe: a server says itself that it listens
+
+
+def _serve_done(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lepton_desktop", "serve", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def test_serve_on_a_port_in_use_records_nothing(project: Path, cli_env: dict[str, str]) -> None:
+    before = snapshot(project)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_error_line(_serve_done([str(project), "--port", str(port)], cli_env))
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: "), line
+    assert snapshot(project) == before  # no failed deployment, no failed job
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--max-body-mb", "nan"),
+        ("--max-body-mb", "inf"),
+        ("--max-body-mb", "-1"),
+        ("--timeout", "nan"),
+        ("--max-wait-ms", "-inf"),
+        ("--header-timeout", "0"),
+        ("--body-timeout", "NaN"),
+        ("--max-connections", "0"),
+        ("--workers", "1.5"),
+        ("--port", "70000"),
+    ],
+)
+def test_serve_refuses_impossible_numbers(
+    project: Path, cli_env: dict[str, str], option: str, value: str
+) -> None:
+    before = snapshot(project)
+    line = _one_error_line(_serve_done([str(project), f"{option}={value}"], cli_env))
+    assert line.startswith(f"error: serve: argument {option}: '{value}'"), line
+    assert snapshot(project) == before
+
+
+def test_serve_refuses_a_bundle_with_an_unknown_step(
+    project: Path, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    bundle = tmp_path / "iris.zip"
+    with Project.open(project) as opened:
+        opened.export("iris:1", "bundle", bundle)
+    with zipfile.ZipFile(bundle) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    document = json.loads(entries["models/0/model.json"])
+    document["pipeline"].insert(1, {"step": "quantile_clip", "columns": ["sepal_length"]})
+    entries["models/0/model.json"] = json.dumps(document).encode()
+    manifest = json.loads(entries["manifest.json"])
+    for name, data in entries.items():  # a consistent bundle: only the step is unknown
+        if name != "manifest.json":
+            manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                       "bytes": len(data)}  # fmt: skip
+    entries["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(bundle, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    line = _one_error_line(_serve_done([str(bundle), "--port", "0"], cli_env))
+    assert "preprocessing step 1 is 'quantile_clip'" in line, line
+    assert "does not know" in line

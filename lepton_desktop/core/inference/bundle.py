@@ -38,6 +38,7 @@ from typing import Any
 from lepton_desktop import __version__
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.inference.predictor import ModelParts
+from lepton_desktop.core.preprocessing.check import PipelineError, check_pipeline
 
 FORMAT = "lepton-bundle"
 FORMAT_VERSION = 1
@@ -319,6 +320,10 @@ def _parts(document: Any, weights: bytes, where: str) -> ModelParts:
         )
     if not all(isinstance(s, dict) for s in document["pipeline"]):
         raise InvalidBundleError(f"{where}: pipeline must be a list of steps (objects)")
+    try:  # refused here, not reported ready and then failing every request
+        check_pipeline(document["pipeline"])
+    except PipelineError as exc:
+        raise InvalidBundleError(f"{where}: {exc}") from None
     return ModelParts(
         name=document["name"],
         version=document["version"],

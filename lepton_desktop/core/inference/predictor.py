@@ -30,6 +30,7 @@ import orjson
 
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.preprocessing import images, series
+from lepton_desktop.core.preprocessing.check import PipelineError, check_pipeline
 from lepton_desktop.core.preprocessing.tabular import NumericPlan, RecordError, apply_pipeline
 from lepton_desktop.core.store import models as model_store
 
@@ -101,6 +102,10 @@ class Predictor:
 
         from lepton_desktop.core.training.models import build
 
+        try:  # a step this release cannot apply: refuse now, not at every request
+            check_pipeline(parts.pipeline)
+        except PipelineError as exc:
+            raise PipelineError(f"model {parts.ref}: {exc}") from None
         self.parts = parts
         self.module = build(parts.params["spec"])
         # torch.load directly, not training.loop.deserialize: that module imports pandas,
@@ -150,6 +155,15 @@ class Predictor:
         return list(self.parts.signature.get("inputs", []))
 
     @property
+    def feature_names(self) -> list[str]:
+        """The model's input columns after preprocessing, in order (tabular models)."""
+        names = next(
+            (s.get("names") for s in reversed(self.parts.pipeline) if s.get("step") == "features"),
+            None,
+        )
+        return [str(n) for n in names] if isinstance(names, list) else []
+
+    @property
     def window(self) -> int | None:
         """Time series: how many past values one forecast reads."""
         return int(self._step["window"]) if self.kind == "timeseries" else None
@@ -191,8 +205,19 @@ class Predictor:
                 f"{', '.join(str(s) for s in self.input_shape)}]"
             )
         if not np.isfinite(x).all():
-            raise InvalidInputError("inputs contain NaN or infinite values")
+            raise InvalidInputError(self._not_finite(x))
         return np.ascontiguousarray(x)
+
+    def _not_finite(self, x: np.ndarray) -> str:
+        # Name the first bad value's row and, for tabular inputs, its feature.
+        where = np.argwhere(~np.isfinite(x))[0]
+        value = x[tuple(where)]
+        row, rest = int(where[0]), [int(i) for i in where[1:]]
+        features = self.feature_names
+        what = f"input {rest}"
+        if len(rest) == 1 and rest[0] < len(features):
+            what = f"feature {features[rest[0]]!r}"
+        return f"record {row}: {what} must be a finite number, got {value}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Model inputs -> raw outputs ``(N, n_outputs)`` (logits or scaled values)."""

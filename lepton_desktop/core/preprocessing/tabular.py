@@ -30,7 +30,6 @@ are ``float64`` with NaN for missing, the others ``object`` arrays of ``str`` wi
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -341,17 +340,30 @@ def _read_records(
 
 
 def _number(value: Any, row: int, name: str) -> float:
+    # Missing: None, "" and a float NaN (how pandas and binary tensors say it). Text
+    # that reads as a non-finite number ("inf", "NaN", "1e309") and infinite numbers
+    # are refused: a model fed them answers NaN, which JSON shows as null.
     if value is None:
         return math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return math.nan
-        with contextlib.suppress(ValueError):
-            return float(text)
-    raise RecordError(f"record {row}: feature {name!r} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RecordError(f"record {row}: feature {name!r} must be a number, got {value!r}")
+    text = value.strip() if isinstance(value, str) else None
+    if text == "":
+        return math.nan
+    try:
+        number = float(value)
+    except ValueError:
+        raise RecordError(
+            f"record {row}: feature {name!r} must be a number, got {value!r}"
+        ) from None
+    except OverflowError:  # an int beyond any float
+        number = math.inf
+    if math.isinf(number) or (text is not None and math.isnan(number)):
+        hint = " (send null for a missing value)" if text is not None else ""
+        raise RecordError(
+            f"record {row}: feature {name!r} must be a finite number, got {value!r}{hint}"
+        )
+    return number
 
 
 def _text(value: Any, row: int, name: str) -> str | None:

@@ -48,8 +48,9 @@ def create_app(
         journal: where each request is written before its answer (None: no log).
         served: a shared counter of answered requests (``.value``), if any.
     """
-    state = ServerState(models, options or ServeOptions(), journal,
-                        openapi.DocumentCache(ROUTES), served)  # fmt: skip
+    options = options or ServeOptions()
+    document = openapi.DocumentCache(ROUTES, secured=options.token is not None)
+    state = ServerState(models, options, journal, document, served)
     app: ASGIApp = Guard(Router(ROUTES), state)
     if state.options.cors:
         app = CORSMiddleware(

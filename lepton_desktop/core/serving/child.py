@@ -24,6 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from lepton_desktop.core.serving.connections import (
+    ConnectionLimits,
+    ConnectionPolicy,
+    protocol_for,
+    quiet_floods,
+    raise_open_file_limit,
+)
+
 if TYPE_CHECKING:
     from lepton_desktop.core.inference.predictor import ModelParts
     from lepton_desktop.core.serving.models import ModelSet
@@ -54,6 +62,7 @@ def child_main(
         parent: the runner's pid; if it is gone already, stop at once.
     """
     from lepton_desktop.core.serving.runner import ServeSpec
+    from lepton_desktop.core.serving.state import ServeOptions
 
     _die_with(parent)
     spec = ServeSpec(**json.loads(payload))
@@ -65,7 +74,8 @@ def child_main(
             on_change(models)
         models.watch(spec.watch_interval, on_change=on_change)
     app, journal = build_app(spec, models, served)
-    server = ReadyServer(uvicorn_config(app), ready)
+    limits = ServeOptions.from_options(spec.options).connection_limits()
+    server = ReadyServer(uvicorn_config(app, limits), ready)
     try:
         server.run(sockets=[sock])  # handles SIGTERM and SIGINT itself: a graceful stop
     finally:
@@ -105,16 +115,26 @@ def _torch_threads(workers: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // (2 * workers)))
 
 
-def uvicorn_config(app: Any) -> uvicorn.Config:
-    """uvicorn's settings for our app (uvloop and httptools when installed)."""
-    return uvicorn.Config(
+def uvicorn_config(app: Any, limits: ConnectionLimits | None = None) -> uvicorn.Config:
+    """uvicorn's settings for our app (uvloop when installed, httptools).
+
+    Connections obey ``limits`` (:mod:`.connections`): the open-file limit is raised
+    as far as allowed, the connection cap stays below it, and a flood of identical
+    warnings is logged once per interval.
+    """
+    policy = ConnectionPolicy(limits or ConnectionLimits(), raise_open_file_limit())
+    config = uvicorn.Config(
         app,
+        http=protocol_for(policy),
+        ws="none",
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
         server_header=False,
         lifespan="off",
     )
+    quiet_floods()  # after uvicorn configured its loggers
+    return config
 
 
 def load_models(spec: ServeSpec, parts: Sequence[ModelParts] | None = None) -> ModelSet:

@@ -1,7 +1,8 @@
 """The guard: the one ASGI layer every request passes, once.
 
 It gives the request its id (``X-Request-ID`` on every answer), checks the token,
-reads the body within its size limit (413), finds the route (404, 405), runs it
+finds the route (404, 405), reads the body within its size and time limits (413;
+408 once :mod:`.connections` marks the body overdue), runs it
 within the time limit (504), turns a client's mistake into a 4xx naming it and a bug
 into a 500 (logged; the server keeps serving), and then counts the request in the
 metrics and writes its row into the request journal, before the answer is sent.
@@ -17,6 +18,7 @@ from typing import Any
 
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.serving.answers import Answer, client_error_status, error
+from lepton_desktop.core.serving.connections import BODY_LATE
 from lepton_desktop.core.serving.context import RequestContext, RequestIds
 from lepton_desktop.core.serving.router import Router
 from lepton_desktop.core.serving.security import bearer_ok, needs_token
@@ -51,7 +53,7 @@ class Guard:
             scope.get("query_string", b""),
         )  # fmt: skip
         try:
-            answer = await self._answer(ctx, receive)
+            answer = await self._answer(ctx, receive, scope)
         except Exception as exc:  # a bug: log it, answer 500, keep serving
             log.exception("request %s %s failed", ctx.method, ctx.path)
             answer = _refuse(ctx, 500, f"internal error: {type(exc).__name__}")
@@ -59,7 +61,7 @@ class Guard:
         self._record(ctx, time.perf_counter() - start)
         await _send(send, answer, ctx.request_id)
 
-    async def _answer(self, ctx: RequestContext, receive: Receive) -> Answer:
+    async def _answer(self, ctx: RequestContext, receive: Receive, scope: Scope) -> Answer:
         options = self.state.options
         if needs_token(ctx.path, ctx.method, options.token, bool(options.cors)) and not bearer_ok(
             ctx.header(b"authorization"), options.token or ""
@@ -73,7 +75,13 @@ class Guard:
                 return _refuse(ctx, 405, f"{ctx.method} is not allowed on {ctx.path}")
             return _refuse(ctx, 404, f"no route {ctx.path}")
         route, ctx.params = found
-        body = await _read_body(ctx, receive, options.max_body_bytes)
+        try:
+            body = await _read_body(ctx, receive, options.max_body_bytes, scope)
+        except _BodyLate:  # a client that stops sending holds a connection: close it
+            late = f"the body did not arrive within {options.body_timeout_s:g} s"
+            answer = _refuse(ctx, 408, late)
+            answer.headers = {"connection": "close"}
+            return answer
         if body is None:
             return _refuse(ctx, 413, f"the body is larger than {options.max_body_bytes} bytes")
         ctx.body = body
@@ -101,8 +109,18 @@ def _refuse(ctx: RequestContext, status: int, message: str) -> Answer:
     return error(ctx.path, status, message)
 
 
-async def _read_body(ctx: RequestContext, receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None when it is over ``limit`` (declared or streamed)."""
+class _BodyLate(Exception):
+    """The connection's body deadline passed (see :mod:`.connections`)."""
+
+
+async def _read_body(
+    ctx: RequestContext, receive: Receive, limit: int, scope: Scope
+) -> bytes | None:
+    """The whole body, or None when it is over ``limit`` (declared or streamed).
+
+    Raises:
+        _BodyLate: the body did not arrive in time.
+    """
     declared = ctx.header(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
@@ -118,6 +136,8 @@ async def _read_body(ctx: RequestContext, receive: Receive, limit: int) -> bytes
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if scope.get(BODY_LATE):
+            raise _BodyLate
 
 
 async def _send(send: Send, answer: Answer, request_id: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.jobs import cancel_job
+from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, check_options
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import serving as serving_store
@@ -26,16 +27,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-#: Server options and their defaults (the tab's "Advanced" settings).
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "cors": [],
-    "capture_inputs": True,
-    "max_batch": 32,
-    "max_wait_ms": 2.0,
-    "workers": 1,
-    "max_body_bytes": 8 * 1024 * 1024,
-    "timeout_s": 30.0,
-}
 
 
 #: The most requests one listing or search returns (``requests --limit``).
@@ -67,25 +58,20 @@ def check_address(host: str, port: int, token: str | None) -> None:
         raise InvalidOptionError("--token: use at least 16 characters")
 
 
-def check_options(options: dict[str, Any]) -> None:
-    """Refuse impossible server options. Raises InvalidOptionError naming the option."""
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise InvalidOptionError(f"unknown server options: {', '.join(sorted(unknown))}")
-    counts = {k: options[k] for k in ("max_batch", "workers", "max_body_bytes") if k in options}
-    for name, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidOptionError(f"--{name.replace('_', '-')} {value}: must be at least 1")
-    for key, flag in (("max_wait_ms", "--max-wait-ms"), ("timeout_s", "--timeout")):
-        if key in options and not _seconds_in_range(options[key]):
-            raise InvalidOptionError(f"{flag} {options[key]!r}: give a number from 0 to 3600")
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program listens on, before anything is recorded.
 
+    ``lepton-desktop serve`` asks (``check_port``) before it records a deployment; a
+    deployment queued without asking fails with the same message when its worker
+    cannot bind.
 
-def _seconds_in_range(value: Any) -> bool:
-    # A number 0..3600; text or None is a mistake to name, not a traceback.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return 0 <= value <= 3600
+    Raises:
+        LeptonError: the address cannot be bound (in use, or not this machine's).
+    """
+    from lepton_desktop.core.serving.runner import bind
+
+    if port != 0:
+        bind(host, port).close()
 
 
 class ServingManager:
@@ -106,13 +92,17 @@ class ServingManager:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         token: str | None = None,
+        check_port: bool = False,
         **options: Any,
     ) -> Deployment:
         """Validate and record a deployment (no job); see :meth:`queue`.
 
+        ``check_port``: refuse a port in use now (for a server started at once).
+
         Raises:
             InvalidOptionError: a non-loopback host without a token, a bad port or
-                option; NotFoundError: an unknown model. Nothing is written.
+                option; NotFoundError: an unknown model; LeptonError: ``check_port``
+                and the port is in use. Nothing is written.
         """
         check_address(host, port, token)
         merged = DEFAULT_OPTIONS | options
@@ -122,6 +112,8 @@ class ServingManager:
             model_store.resolve(self._conn, ref)  # NotFoundError names the model
         if not models and not model_store.list_versions(self._conn, include_archived=False):
             raise InvalidOptionError("no model to serve: train or import a model first")
+        if check_port:
+            check_port_free(host, port)
         deployment_id = serving_store.create_deployment(
             self._conn, host=host, port=port, token=token, models=list(models or []),
             options=merged,
@@ -135,14 +127,17 @@ class ServingManager:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         token: str | None = None,
+        check_port: bool = False,
         **options: Any,
     ) -> tuple[Deployment, int]:
         """Record a deployment and queue its ``serve`` job; return ``(deployment, job id)``.
 
         ``models`` are names or refs to serve (all models when empty); ``options`` are
-        those of :data:`DEFAULT_OPTIONS`.
+        those of :data:`DEFAULT_OPTIONS`; ``check_port`` as in :meth:`create`.
         """
-        deployment = self.create(models, host=host, port=port, token=token, **options)
+        deployment = self.create(
+            models, host=host, port=port, token=token, check_port=check_port, **options
+        )
         job_id = job_store.create(self._conn, "serve", {"deployment_id": deployment.id})
         serving_store.update_deployment(self._conn, deployment.id, job_id=job_id)
         return self.get(deployment.id), job_id

@@ -5,7 +5,9 @@ are pydantic models here, used for the document only: the handlers parse bodies 
 orjson themselves (pydantic validation would cost more than the model's forward pass
 on the hot path). The document is narrowed to what the server really serves (model
 names, versions, feature columns), so that generated clients and fuzzers send
-meaningful requests; it is rebuilt when the served models change.
+meaningful requests; it is rebuilt when the served models change. Every answer a route
+can give (200 and the guard's errors, with their schemas and the X-Request-ID header)
+is described too (:mod:`.openapi_answers`), so a fuzzer can check that answers conform.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pydantic.json_schema import models_json_schema
 
 from lepton_desktop import __version__
 from lepton_desktop.core.serving.answers import Answer, text
+from lepton_desktop.core.serving.openapi_answers import ANSWERS, responses
 from lepton_desktop.core.serving.router import Route, route
+from lepton_desktop.core.serving.security import OPEN_PATHS
 
 if TYPE_CHECKING:
     from lepton_desktop.core.serving.context import RequestContext
@@ -123,12 +127,18 @@ _PLAIN_MEDIA = {
 }
 
 
-def document(routes: Sequence[Route], models: ModelSet) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``routes``, narrowed to the served models."""
+def document(
+    routes: Sequence[Route], models: ModelSet, *, secured: bool = False
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes``, narrowed to the served models.
+
+    ``secured``: the server has a token; the operations that need it say so (a bearer
+    security requirement and a 401 answer).
+    """
     paths: dict[str, dict[str, Any]] = {}
     for item in routes:
         if not item.hidden:
-            paths.setdefault(item.path, {})[item.method.lower()] = _operation(item)
+            paths.setdefault(item.path, {})[item.method.lower()] = _operation(item, secured)
     _, definitions = models_json_schema(
         [(m, "validation") for m in BODIES.values()],
         ref_template="#/components/schemas/{model}",
@@ -137,29 +147,35 @@ def document(routes: Sequence[Route], models: ModelSet) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": __version__, "description": DESCRIPTION},
         "paths": paths,
-        "components": {"schemas": definitions.get("$defs", {})},
+        "components": {"schemas": definitions.get("$defs", {}) | ANSWERS},
     }
+    if secured:
+        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     _narrow(schema, models)
     return schema
 
 
-def _operation(item: Route) -> dict[str, Any]:
+def _operation(item: Route, secured: bool) -> dict[str, Any]:
+    secured = secured and item.path not in OPEN_PATHS
     operation: dict[str, Any] = {
         "tags": [item.tag],
         "summary": item.summary,
         "operationId": f"{item.handler.__name__}_{item.method.lower()}_"
         + item.path.strip("/").replace("/", "_").replace("{", "").replace("}", ""),
-        "responses": {
-            "200": {"description": "the answer"},
-            "400": {"description": "a client's mistake, named in the message"},
-            "404": {"description": "not served here"},
-        },
-    }
-    if item.params:
-        operation["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in item.params
-        ]
+        "responses": responses(item.media, item.answer, mlflow=item.path == "/invocations",
+                               secured=secured, ready=item.path == "/v2/health/ready"),
+    }  # fmt: skip
+    if secured:
+        operation["security"] = [{"bearer": []}]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in item.params
+    ] + [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in item.query
+    ]
+    if parameters:
+        operation["parameters"] = parameters
     if item.body is not None:
         content: dict[str, Any] = {
             "application/json": {"schema": {"$ref": f"#/components/schemas/{item.body}"}}
@@ -182,6 +198,9 @@ def _narrow(schema: dict[str, Any], models: ModelSet) -> None:
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "model_name" and names:
                     parameter["schema"] = {"type": "string", "enum": names}
+                elif parameter.get("name") == "model" and names:  # NAME or NAME:VERSION
+                    refs = names + [f"{n}:{v}" for n in names for v in models.models[n].versions]
+                    parameter["schema"] = {"type": "string", "enum": refs}
                 elif parameter.get("name") == "model_version" and versions:
                     parameter["schema"] = {"type": "string", "enum": versions}
     _describe_columns(schemas, models)
@@ -213,14 +232,16 @@ def _column_schema(dtype: str) -> dict[str, Any]:
 class DocumentCache:
     """The document, rebuilt only when the served models change (their generation)."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(self, routes: Sequence[Route], *, secured: bool = False) -> None:
         self.routes = routes
+        self.secured = secured
         self._built: tuple[int, bytes] | None = None
 
     def body(self, models: ModelSet) -> bytes:
         """The document as JSON bytes."""
         if self._built is None or self._built[0] != models.generation:
-            self._built = (models.generation, orjson.dumps(document(self.routes, models)))
+            built = document(self.routes, models, secured=self.secured)
+            self._built = (models.generation, orjson.dumps(built))
         return self._built[1]
 
 

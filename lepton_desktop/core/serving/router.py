@@ -34,6 +34,9 @@ class Route:
         body: the name of the request body's schema (see :mod:`.openapi`), if any.
         extra_media: more media types the body may have (``text/csv``, binary).
         hidden: left out of the OpenAPI document (the document itself, ``/docs``).
+        answer: the name of the 200 answer's JSON schema (see :mod:`.openapi_answers`).
+        media: the 200 answer's media types.
+        query: optional query parameters (``model``: a model ref).
     """
 
     method: str
@@ -44,6 +47,9 @@ class Route:
     body: str | None = None
     extra_media: tuple[str, ...] = ()
     hidden: bool = False
+    answer: str | None = None
+    media: tuple[str, ...] = ("application/json",)
+    query: tuple[str, ...] = ()
 
     @property
     def params(self) -> list[str]:

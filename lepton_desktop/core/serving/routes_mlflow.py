@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.serving.state import ServerState
 
 
-@route("GET", "/ping", "mlflow", "Liveness (MLflow)")
+@route("GET", "/ping", "mlflow", "Liveness (MLflow)")  # a bare newline, as MLflow answers
 async def ping(state: ServerState, ctx: RequestContext) -> Answer:
     return text(b"\n", "application/json")
 
@@ -30,14 +30,15 @@ async def health(state: ServerState, ctx: RequestContext) -> Answer:
     return text(b"\n", "application/json")
 
 
-@route("GET", "/version", "mlflow", "Server version")
+@route("GET", "/version", "mlflow", "Server version", media=("text/plain",))
 async def version(state: ServerState, ctx: RequestContext) -> Answer:
     return text(__version__.encode(), "text/plain")
 
 
 @route("POST", "/invocations", "mlflow",
        "Score records or features (MLflow's scoring protocol)",
-       body="InvocationsRequest", extra_media=("text/csv",))  # fmt: skip
+       body="InvocationsRequest", extra_media=("text/csv",), answer="Invocations",
+       query=("model",))  # fmt: skip
 async def invocations(state: ServerState, ctx: RequestContext) -> Answer:
     parsed = mlflow.parse_invocation(ctx.body, ctx.header_text(b"content-type"))
     ref = QueryParams(ctx.query).get("model") if ctx.query else None

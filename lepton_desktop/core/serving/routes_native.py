@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @route("POST", "/predict", "native", "Raw feature records in, labels or values out",
-       body="PredictRequest")  # fmt: skip
+       body="PredictRequest", answer="Predictions")  # fmt: skip
 async def predict(state: ServerState, ctx: RequestContext) -> Answer:
     ref, records = predict_payload(parse_json(ctx.body))
     predictor = state.models.get_ref(ref)
@@ -54,7 +54,7 @@ def predict_payload(payload: Any) -> tuple[str | None, list[dict[str, Any]]]:
 
 
 @route("POST", "/feedback", "native", "The true label of an answered row (for live accuracy)",
-       body="FeedbackRequest")  # fmt: skip
+       body="FeedbackRequest", answer="FeedbackStored")  # fmt: skip
 async def feedback(state: ServerState, ctx: RequestContext) -> Answer:
     request_id, label, row = _feedback_payload(parse_json(ctx.body))
     rows = state.rows_of(request_id)
@@ -102,7 +102,7 @@ def _logged_rows(journal: RequestJournal, request_id: str) -> int | None:
     return None
 
 
-@route("GET", "/models", "native", "The served models and their versions")
+@route("GET", "/models", "native", "The served models and their versions", answer="Models")
 async def list_models(state: ServerState, ctx: RequestContext) -> Answer:
     return ok({"models": model_list(state.models)})
 
@@ -129,7 +129,7 @@ def model_list(models: ModelSet) -> list[dict[str, Any]]:
     ]
 
 
-@route("GET", "/metrics", "native", "Prometheus metrics")
+@route("GET", "/metrics", "native", "Prometheus metrics", media=("text/plain",))
 async def metrics(state: ServerState, ctx: RequestContext) -> Answer:
     return text(state.metrics.render(), CONTENT_TYPE)
 

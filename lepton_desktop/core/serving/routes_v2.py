@@ -25,18 +25,18 @@ MODEL = "/v2/models/{model_name}"
 VERSIONED = MODEL + "/versions/{model_version}"
 
 
-@route("GET", "/v2", "v2", "Server metadata")
+@route("GET", "/v2", "v2", "Server metadata", answer="ServerMetadata")
 async def server_metadata(state: ServerState, ctx: RequestContext) -> Answer:
     return ok({"name": "lepton-desktop", "version": __version__,
                "extensions": ["binary_tensor_data", "model_repository"]})  # fmt: skip
 
 
-@route("GET", "/v2/health/live", "v2", "Liveness")
+@route("GET", "/v2/health/live", "v2", "Liveness", answer="Live")
 async def live(state: ServerState, ctx: RequestContext) -> Answer:
     return ok({"live": True})
 
 
-@route("GET", "/v2/health/ready", "v2", "Readiness: every model is loaded")
+@route("GET", "/v2/health/ready", "v2", "Readiness: every model is loaded", answer="Ready")
 async def ready(state: ServerState, ctx: RequestContext) -> Answer:
     loaded = bool(state.models.models)
     return ok({"ready": loaded}, 200 if loaded else 503)
@@ -44,7 +44,7 @@ async def ready(state: ServerState, ctx: RequestContext) -> Answer:
 
 @route("POST", "/v2/repository/index", "v2",
        "The served models and versions (Triton's model repository index)",
-       body="RepositoryIndexRequest")  # fmt: skip
+       body="RepositoryIndexRequest", answer="RepositoryIndex")  # fmt: skip
 async def repository_index(state: ServerState, ctx: RequestContext) -> Answer:
     _check_index_request(ctx.body)
     # Triton's {"ready": true} lists only ready models: every model served here is.
@@ -120,11 +120,14 @@ def _model_routes() -> list[Route]:
     routes = []
     for path in (MODEL, VERSIONED):
         routes += [
-            Route("GET", path, metadata, "v2", "Model metadata: inputs, outputs, versions"),
-            Route("GET", path + "/ready", model_ready, "v2", "Model readiness"),
+            Route("GET", path, metadata, "v2", "Model metadata: inputs, outputs, versions",
+                  answer="ModelMetadata"),
+            Route("GET", path + "/ready", model_ready, "v2", "Model readiness",
+                  answer="ModelReady"),
             Route("POST", path + "/infer", infer, "v2",
                   "Inference (JSON or Triton binary tensors)", body="V2InferRequest",
-                  extra_media=("application/octet-stream",)),
+                  extra_media=("application/octet-stream",), answer="InferResponse",
+                  media=("application/json", "application/octet-stream")),
         ]  # fmt: skip
     return routes
 

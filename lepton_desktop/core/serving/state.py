@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.serving.batching import Batcher
-from lepton_desktop.core.serving.manager import DEFAULT_OPTIONS
+from lepton_desktop.core.serving.connections import ConnectionLimits
 from lepton_desktop.core.serving.metrics import Metrics
+from lepton_desktop.core.serving.options import DEFAULT_OPTIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,6 +35,9 @@ class ServeOptions:
     max_wait_ms: float = DEFAULT_OPTIONS["max_wait_ms"]
     max_body_bytes: int = DEFAULT_OPTIONS["max_body_bytes"]
     timeout_s: float = DEFAULT_OPTIONS["timeout_s"]
+    max_connections: int = DEFAULT_OPTIONS["max_connections"]
+    header_timeout_s: float = DEFAULT_OPTIONS["header_timeout_s"]
+    body_timeout_s: float = DEFAULT_OPTIONS["body_timeout_s"]
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], token: str | None = None) -> ServeOptions:
@@ -41,6 +45,10 @@ class ServeOptions:
         known = {f.name for f in dataclasses.fields(cls)} - {"token", "cors"}
         values = {k: v for k, v in options.items() if k in known}
         return cls(token=token, cors=tuple(options.get("cors") or ()), **values)
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The limits the server's connections obey (see :mod:`.connections`)."""
+        return ConnectionLimits(self.max_connections, self.header_timeout_s, self.body_timeout_s)
 
 
 class Count:

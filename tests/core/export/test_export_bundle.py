@@ -182,3 +182,15 @@ def test_manifest_of_a_newer_format_or_another_kind(good: Path, tmp_path: Path) 
 def test_zip_bomb_is_refused_by_its_declared_sizes(good: Path, tmp_path: Path) -> None:
     entries = _entries(good) | {"models/0/model.onnx": bytes(8 << 20)}  # 8 MiB -> ~8 KiB
     _refused(_write(tmp_path / "b.zip", _rehashed(entries)), r"expands \d+-fold \(a zip bomb")
+
+
+def test_a_pipeline_step_this_release_does_not_know(good: Path, tmp_path: Path) -> None:
+    """Refused when read, not reported ready and then failing every request."""
+    entries = _entries(good)
+    document = json.loads(entries["models/0/model.json"])
+    document["pipeline"].append({"step": "quantile_clip", "columns": ["sepal_length"]})
+    entries["models/0/model.json"] = json.dumps(document).encode()
+    _refused(
+        _write(tmp_path / "b.zip", _rehashed(entries)),
+        r"models/0/model.json: preprocessing step \d+ is 'quantile_clip', which this release",
+    )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from lepton_desktop.core.inference.predictor import InvalidInputError, ModelParts, Predictor
+from lepton_desktop.core.preprocessing.check import PipelineError
 from lepton_desktop.core.project import Project
 from tests.conftest import SAMPLE_DATA
 
@@ -85,3 +89,46 @@ def test_images_accept_base64(tmp_project: Path) -> None:
     assert answer["label"] in (predictor.classes or [])
     with pytest.raises(InvalidInputError, match="not a readable image"):
         predictor.predict([{"image": base64.b64encode(b"junk").decode()}])
+
+
+def test_non_finite_values_are_refused_naming_the_feature(trained: Path) -> None:
+    with Project.open(trained) as project:
+        predictor = Predictor.from_project(project, "iris")
+    row = _rows("iris.csv")[0]
+    for value in ("inf", "-Infinity", "1e309", "NaN", float("inf"), 10**400):
+        with pytest.raises(
+            InvalidInputError, match="record 1: feature 'sepal_width' must be a finite number"
+        ):
+            predictor.encode([row, {**row, "sepal_width": value}])
+    for missing in (None, "", float("nan")):  # missing, as training saw it: filled
+        x = predictor.encode([{**row, "sepal_width": missing}])
+        assert np.isfinite(x).all()
+    features = predictor.encode([row])
+    features[0, 2] = np.inf
+    with pytest.raises(InvalidInputError, match="record 0: feature 'petal_length' must be"):
+        predictor.check_inputs(features)
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({"step": "quantile_clip"}, "step 1 is 'quantile_clip', which this release"),
+        ({"step": "scale", "method": "robust", "columns": {}}, "'method' must be standard"),
+        ({"step": "scale", "method": "standard", "columns": {"x": {"mean": 0}}},
+         "finite mean and std"),
+        ({"step": "fill", "method": "mean", "columns": ["x"]}, "'values' must map"),
+        ({"step": "image", "mode": "RGB", "size": [10**6, 10**6], "mean": 0, "std": 1},
+         "each 1 to 4096 pixels"),
+        ({"step": "window", "column": "y", "window": 0, "horizon": 1, "mean": 0, "std": 1},
+         "'window' and 'horizon' must be whole numbers"),
+        ("scale", "step 1 is None"),
+    ],
+)  # fmt: skip
+def test_a_pipeline_this_release_cannot_apply_is_refused_at_load(
+    trained: Path, step: Any, message: str
+) -> None:
+    with Project.open(trained) as project:
+        parts = ModelParts.from_project(project, "iris")
+    pipeline = [parts.pipeline[0], step, *parts.pipeline[1:]]
+    with pytest.raises(PipelineError, match="model iris:1: preprocessing .*" + re.escape(message)):
+        Predictor(dataclasses.replace(parts, pipeline=pipeline))

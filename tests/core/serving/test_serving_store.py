@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.errors import InvalidOptionError, LeptonError, NotFoundError
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
 from tests.helpers import snapshot
@@ -40,6 +41,12 @@ def test_queue_records_a_deployment_and_its_serve_job(project: Project) -> None:
         ({"colour": "red"}, "unknown server options: colour"),
         ({"max_wait_ms": "soon"}, "--max-wait-ms 'soon': give a number"),
         ({"timeout_s": -1}, "--timeout -1: give a number"),
+        ({"timeout_s": float("nan")}, "--timeout nan: give a number"),
+        ({"header_timeout_s": 0}, "--header-timeout 0: give a number from above 0"),
+        ({"body_timeout_s": float("inf")}, "--body-timeout inf: give a number"),
+        ({"max_connections": 0}, "--max-connections 0: give a whole number from 1"),
+        ({"max_body_bytes": 1 << 40}, "--max-body-bytes 1099511627776: give a whole number"),
+        ({"workers": 1000}, "--workers 1000: give a whole number from 1 to 64"),
     ],
 )
 def test_bad_options_are_refused_and_nothing_written(
@@ -48,6 +55,17 @@ def test_bad_options_are_refused_and_nothing_written(
     before = snapshot(project.path)
     with pytest.raises(InvalidOptionError, match=message):
         project.serving.queue(**kwargs)  # type: ignore[arg-type]
+    assert snapshot(project.path) == before
+
+
+def test_a_port_in_use_is_refused_before_anything_is_written(project: Project) -> None:
+    before = snapshot(project.path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LeptonError, match=f"cannot listen on 127.0.0.1:{port}: "):
+            project.serving.queue(port=port, check_port=True)
     assert snapshot(project.path) == before
 
 
