@@ -143,6 +143,7 @@ def _serve_bundle(args: argparse.Namespace) -> int:
     from lepton_desktop.core.serving.manager import check_address, check_port_free
     from lepton_desktop.core.serving.options import check_options
     from lepton_desktop.core.serving.runner import ServerRunner, ServeSpec
+    from lepton_desktop.core.serving.security import token_digest
 
     options = _options(args)
     check_address(args.host, args.port, args.token)
@@ -152,8 +153,8 @@ def _serve_bundle(args: argparse.Namespace) -> int:
     parts = read_bundle(args.source)
     check_port_free(args.host, args.port)  # before --log records a deployment
     spec = ServeSpec(
-        bundle=str(args.source.resolve()), host=args.host, port=args.port, token=args.token,
-        options=options,
+        bundle=str(args.source.resolve()), host=args.host, port=args.port,
+        token=token_digest(args.token) if args.token else None, options=options,
     )  # fmt: skip
     if args.log is not None:
         spec.log_path = str(args.log)

@@ -18,6 +18,7 @@ from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.jobs import cancel_job
 from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, check_options
+from lepton_desktop.core.serving.security import token_digest
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import serving as serving_store
@@ -115,8 +116,8 @@ class ServingManager:
         if check_port:
             check_port_free(host, port)
         deployment_id = serving_store.create_deployment(
-            self._conn, host=host, port=port, token=token, models=list(models or []),
-            options=merged,
+            self._conn, host=host, port=port, token=token_digest(token) if token else None,
+            models=list(models or []), options=merged,
         )  # fmt: skip
         return self.get(deployment_id)
 

@@ -48,7 +48,8 @@ class ServeSpec:
 
     ``project``: serve its models (``models``: names or refs; empty: all) and follow
     its registry. ``bundle``: serve an exported bundle instead. ``log_path``: the
-    project file that receives the request log (None: no log).
+    project file that receives the request log (None: no log). ``token``: the digest of
+    the bearer token (``security.token_digest``), never the token itself.
     """
 
     project: str | None = None

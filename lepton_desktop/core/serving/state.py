@@ -11,6 +11,7 @@ from lepton_desktop.core.serving.batching import Batcher
 from lepton_desktop.core.serving.connections import ConnectionLimits
 from lepton_desktop.core.serving.metrics import Metrics
 from lepton_desktop.core.serving.options import DEFAULT_OPTIONS
+from lepton_desktop.core.serving.security import token_digest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,10 +42,14 @@ class ServeOptions:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], token: str | None = None) -> ServeOptions:
-        """From a deployment's options (unknown keys, such as ``workers``, are ignored)."""
+        """From a deployment's options (unknown keys, such as ``workers``, are ignored).
+
+        ``token``: the bearer token or its digest; the server keeps only the digest.
+        """
         known = {f.name for f in dataclasses.fields(cls)} - {"token", "cors"}
         values = {k: v for k, v in options.items() if k in known}
-        return cls(token=token, cors=tuple(options.get("cors") or ()), **values)
+        digest = token_digest(token) if token else None
+        return cls(token=digest, cors=tuple(options.get("cors") or ()), **values)
 
     def connection_limits(self) -> ConnectionLimits:
         """The limits the server's connections obey (see :mod:`.connections`)."""

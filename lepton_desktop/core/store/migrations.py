@@ -475,6 +475,23 @@ def m009_full_text_search(conn: sqlite3.Connection) -> None:
     db.table("dataset_versions").enable_fts(["source", "target"], create_triggers=True)
 
 
+
+def m010_hashed_tokens(conn: sqlite3.Connection) -> None:
+    """Deployments keep their bearer token's SHA-256 digest, never the token itself.
+
+    The server checks a request's bearer against the digest, so nothing in the file
+    lets its reader into a server; tokens older files stored are replaced by theirs.
+    """
+    import hashlib
+
+    rows = conn.execute(
+        "SELECT id, token FROM deployments WHERE token IS NOT NULL AND token NOT LIKE 'sha256:%'"
+    ).fetchall()
+    conn.executemany(
+        "UPDATE deployments SET token = ? WHERE id = ?",
+        [("sha256:" + hashlib.sha256(token.encode()).hexdigest(), i) for i, token in rows],
+    )
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -485,6 +502,7 @@ MIGRATIONS: list[Migration] = [
     m007_monitoring_rollups,
     m008_alerts_and_server_events,
     m009_full_text_search,
+    m010_hashed_tokens,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -308,8 +308,10 @@ class ServerPanel(QWidget):
         self.status.setText(sentence)
         self._restyle(key)
         self.settings.setEnabled(not self.running)
-        if self.running and deployment is not None and deployment.token:
-            self.token.setText(deployment.token)
+        if self.running and deployment is not None and deployment.token and not self.token.text():
+            # The file keeps only the token's digest: a server started elsewhere (or
+            # before the app restarted) shows that one is needed, not what it is.
+            self.token.setPlaceholderText("set by whoever started it (stored hashed)")
         self._show_address()
 
     def _restyle(self, key: str) -> None:

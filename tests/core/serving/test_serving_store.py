@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +80,33 @@ def test_unknown_model_is_refused(project: Project) -> None:
 def test_token_allows_other_addresses(project: Project) -> None:
     token = project.serving.new_token()
     deployment, _ = project.serving.queue(host="0.0.0.0", token=token)
-    assert deployment.token == token and deployment.models == []
+    assert deployment.models == []
+    # Only the token's digest is stored: nothing in the file opens the server.
+    assert deployment.token == "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    project.close()
+    raw = project.path.read_bytes() + _wal_bytes(project.path)
+    assert token.encode() not in raw
+
+
+def _wal_bytes(path: Path) -> bytes:
+    wal = path.with_name(path.name + "-wal")
+    return wal.read_bytes() if wal.exists() else b""
+
+
+def test_an_older_file_keeps_digests_instead_of_tokens(tmp_path: Path) -> None:
+    from lepton_desktop.core.store import migrations
+    from lepton_desktop.core.store.db import connect
+
+    path = tmp_path / "old.lepton"
+    conn = connect(path)
+    migrations.initialize(conn, migrations.MIGRATIONS[:9])
+    conn.execute("INSERT INTO deployments (host, port, token, created_at) "
+                 "VALUES ('0.0.0.0', 8765, 'a-clear-token-of-old', 0)")  # fmt: skip
+    conn.close()
+    with Project.open(path, upgrade=True) as opened:
+        (deployment,) = opened.serving.list()
+    digest = "sha256:" + hashlib.sha256(b"a-clear-token-of-old").hexdigest()
+    assert deployment.token == digest
 
 
 def test_request_log_is_read_incrementally(project: Project) -> None:
