@@ -61,8 +61,8 @@ def service_spikes(series: Series) -> dict[str, list[dict[str, float]]]:
         "latency": _spikes(series.start, latency, lambda median: LATENCY_FLOOR * median),
         "errors": _spikes(series.start, np.where(errors >= MIN_ERRORS, rate, np.nan),
                           lambda median: np.full_like(median, ERROR_RATE_FLOOR),
-                          history=rate),  # fmt: skip
-    }
+                          history=rate),
+    }  # fmt: skip
 
 
 def robust_z(values: np.ndarray, floor: Any, history: np.ndarray | None = None

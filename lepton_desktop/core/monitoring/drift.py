@@ -142,8 +142,9 @@ def _drift(ctx: ProjectContext, window: Window, model: str, versions: list[int],
     drifted = sum(f.drifted for f in tested)
     share = drifted / len(tested) if tested else 0.0
     note = "" if rows else "no inputs logged in this window (or the server ran with --no-capture)"
-    return Drift(model, versions, rows, {**profile.get("reference", {}), "rows": profile["rows"]},
-                 features, drifted, share, bool(tested) and share >= DRIFT_SHARE, note)  # fmt: skip
+    described = {**profile.get("reference", {}), "rows": profile["rows"]}
+    verdict = bool(tested) and share >= DRIFT_SHARE
+    return Drift(model, versions, rows, described, features, drifted, share, verdict, note)
 
 
 def feature_drift(spec: dict[str, Any], counts: np.ndarray, unseen: dict[str, int],

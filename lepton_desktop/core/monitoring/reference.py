@@ -219,7 +219,7 @@ def _numeric(name: str, values: np.ndarray, source: str) -> dict[str, Any]:
         "name": name, "dtype": "numeric", "source": source,
         "mode": "points" if small else "bins",
         "edges": (points if small else _quantile_edges(finite)).tolist(),
-        "ref_missing": int(len(x) - np.isfinite(x).sum()), "n_unique": int(len(points)),
+        "ref_missing": int(len(x) - np.isfinite(x).sum()), "n_unique": len(points),
         "min": float(finite.min()), "max": float(finite.max()),
         "mean": float(finite.mean()), "std": float(np.std(finite)),
     }  # fmt: skip
@@ -271,7 +271,7 @@ def _categorical(name: str, values: list[str | None], source: str) -> dict[str, 
     if len(categories) > MAX_CATEGORIES:
         return None
     return {"name": name, "dtype": "categorical", "source": source,
-            "categories": categories.tolist(), "ref_counts": counts.tolist() + [0],
+            "categories": categories.tolist(), "ref_counts": [*counts.tolist(), 0],
             "ref_missing": len(values) - len(present), "n_unique": len(categories)}  # fmt: skip
 
 

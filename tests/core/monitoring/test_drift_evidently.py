@@ -24,7 +24,6 @@ import pandas as pd
 import pytest
 
 from lepton_desktop.core.datasets.prep import PrepOptions
-from lepton_desktop.core.monitoring import window
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
 from tests.conftest import SAMPLE_DATA
@@ -75,8 +74,8 @@ def drifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFram
     path = folder / "drift.lepton"
     with Project.create(path) as project:
         project.import_dataset(source, "diabetes", target="progression")
-        prepared = project.prep("diabetes", PrepOptions(scale="standard", onehot=True,
-                                                        split=(0.7, 0.15, 0.15), seed=4))  # fmt: skip
+        options = PrepOptions(scale="standard", onehot=True, split=(0.7, 0.15, 0.15), seed=4)
+        prepared = project.prep("diabetes", options)
         project.train(prepared.ref, arch="mlp", epochs=1, model_name="diabetes")
         served = _served(rows)
         now = time.time()
