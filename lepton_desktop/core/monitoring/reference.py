@@ -67,6 +67,34 @@ def ensure(ctx: ProjectContext, model: str, version: int) -> dict[str, Any]:
     return store.reference(ctx.conn, model, version) or profile
 
 
+def ensure_served(ctx: ProjectContext, refs: list[str]) -> list[str]:
+    """Profile the versions ``refs`` name (none: every model's newest), before traffic.
+
+    The serve worker calls this once its server answers, so the writer sketches the
+    requests as they arrive. A version whose training data is gone is skipped (its
+    reason returned); any version is profiled later on demand all the same.
+    """
+    skipped = []
+    if refs:
+        versions = []
+        for ref in refs:
+            try:
+                versions.append(model_store.resolve(ctx.conn, ref))
+            except NotFoundError as exc:
+                skipped.append(str(exc))
+    else:
+        newest: dict[str, ModelVersion] = {}
+        for registered in model_store.list_versions(ctx.conn, include_archived=False):
+            newest[registered.name] = registered  # ordered by version: the last wins
+        versions = list(newest.values())
+    for registered in versions:
+        try:
+            ensure(ctx, registered.name, registered.version)
+        except ReferenceUnavailable as exc:
+            skipped.append(str(exc))
+    return skipped
+
+
 def build(ctx: ProjectContext, model: str, version: int) -> dict[str, Any]:
     """Profile ``model:version``'s training split (see the module docstring).
 
