@@ -198,7 +198,8 @@ def histogram(counts: Counts) -> dict[str, list[Any]]:
 
 
 def _range_label(low: float, high: float) -> str:
-    return f"{low:.4g}" if low == high else f"{low:.4g} – {high:.4g}"
+    """A bar's name: where its training values start (a single value: that value)."""
+    return f"{low:.4g}" if low == high else f"≥{low:.3g}"
 
 
 def _minutes(ctx: ProjectContext, window: Window, model: str,

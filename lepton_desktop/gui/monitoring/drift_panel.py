@@ -46,10 +46,9 @@ class FeatureHistogram(ThemedPlot):
         self.served = pg.BarGraphItem(x=[], height=[], width=0.4, brush=SERIES_COLORS[1],
                                       name="served")  # fmt: skip
         item = self.getPlotItem()
-        legend = item.addLegend(offset=(10, 10))
+        item.addLegend(offset=(10, 10))  # lists the named bars added after it
         for bars in (self.training, self.served):
             item.addItem(bars)
-            legend.addItem(bars, bars.opts["name"])
         item.setMouseEnabled(x=False, y=False)
         self.labels: list[str] = []
 
@@ -80,13 +79,15 @@ class DriftPanel(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.histogram = FeatureHistogram(self)
         self.features: list[dict[str, Any]] = []
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
         split.addWidget(self.histogram)
+        split.setSizes([300, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)
@@ -138,7 +139,8 @@ def _verdict_text(drift: dict[str, Any] | None) -> str:
 
 def _cells(feature: dict[str, Any]) -> list[QTableWidgetItem]:
     test = feature["test"]
-    name = feature["feature"] + (" (prediction)" if feature["role"] == "prediction" else "")
+    name = "prediction (the model's answers)" if feature["role"] == "prediction" else \
+        feature["feature"]  # fmt: skip
     values = [
         name,
         _TEST_NAMES.get(test, "–") if test else "no values served",

@@ -72,7 +72,7 @@ def test_drift_table_colours_the_drifted_features_and_draws_the_chosen_one(
     table = tab.drift.table
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert names[:4] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    assert names[4] == "prediction (prediction)"
+    assert names[4] == "prediction (the model's answers)"
     verdicts = {names[r]: table.item(r, 7) for r in range(table.rowCount())}
     assert verdicts["petal_length"].text() == "drifted"
     assert verdicts["petal_length"].foreground().color() == DRIFTED
