@@ -100,8 +100,8 @@ def test_the_shippers_sketches_equal_a_reference_built_afterwards(
         with Project.open(path) as opened:
             profile = reference.ensure(opened.ctx, "iris", 2)
             size = drift_sketch.Layout.of(profile).size
-            rows_, total, _ = drift_store.sketch(opened.conn, "iris", [2], 0, 2**40, "minutes",
-                                                 size)  # fmt: skip
+            rows_, total, _, _ = drift_store.sketch(opened.conn, "iris", [2], 0, 2**40,
+                                                    "minutes", size)  # fmt: skip
             flagged = drift_store.flagged_requests(opened.conn, "iris", limit=1000)
             counts.append((rows_, total, sorted(flagged)))
     assert counts[0][0] == counts[1][0] == 65

@@ -132,12 +132,14 @@ def _drift(ctx: ProjectContext, window: Window, model: str, versions: list[int],
            profile: dict[str, Any]) -> Drift:  # fmt: skip
     layout = drift_sketch.Layout.of(profile)
     first, last, grain = _minutes(ctx, window, model, versions)
-    rows, counts, unseen = store.sketch(ctx.conn, model, versions, first, last, grain, layout.size)
+    rows, counts, sums, unseen = store.sketch(ctx.conn, model, versions, first, last, grain,
+                                              layout.size)  # fmt: skip
     features = []
     for index, spec in enumerate(layout.specs):
-        part = counts[layout.slice(index)]
+        part = layout.slice(index)
         role = "prediction" if index == len(profile["features"]) else "feature"
-        features.append(feature_drift(spec, part, unseen.get(spec["name"], {}), role))
+        features.append(feature_drift(spec, counts[part], unseen.get(spec["name"], {}), role,
+                                      sums[part]))  # fmt: skip
     tested = [f for f in features if f.role == "feature" and f.test is not None]
     drifted = sum(f.drifted for f in tested)
     share = drifted / len(tested) if tested else 0.0
@@ -147,12 +149,17 @@ def _drift(ctx: ProjectContext, window: Window, model: str, versions: list[int],
     return Drift(model, versions, rows, described, features, drifted, share, verdict, note)
 
 
-def feature_drift(spec: dict[str, Any], counts: np.ndarray, unseen: dict[str, int],
-                  role: str = "feature") -> FeatureDrift:  # fmt: skip
-    """One feature's drift from its served counts (its missing count last)."""
+def feature_drift(
+    spec: dict[str, Any],
+    counts: np.ndarray,
+    unseen: dict[str, int],
+    role: str = "feature",
+    sums: np.ndarray | None = None,
+) -> FeatureDrift:
+    """One feature's drift from its served counts (its missing count last) and sums."""
     reference_counts = np.asarray(spec["ref_counts"], dtype=np.int64)
     sample = Counts(spec, reference_counts, counts[:-1], spec["ref_missing"], int(counts[-1]),
-                    unseen)  # fmt: skip
+                    unseen, None if sums is None else sums[:-1])  # fmt: skip
     result = drift_tests.run(sample)
     served = int(sample.current.sum())
     total = served + sample.current_missing

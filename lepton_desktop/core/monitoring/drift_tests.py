@@ -19,7 +19,8 @@ infinite values are left out, as Evidently drops them. From counts on the bins o
 :mod:`lepton_desktop.core.store.drift_sketch` the KS statistic is exact on a
 reference binned on every value (its p-value too), chi-square, Z and Jensen–Shannon
 are exact, and the Wasserstein distance of a reference binned on quantiles places each
-bin's served values at the training values' mean in that bin (within a bin's width).
+bin's training values at their mean and its served values at theirs (exact up to
+how values spread inside a bin).
 PSI is reported beside the test, on ten training-quantile groups of bins.
 """
 
@@ -53,6 +54,7 @@ class Counts:
         current: served counts per bin.
         reference_missing, current_missing: missing values.
         unseen: named unseen values of the served data, with their counts.
+        current_sums: served values' sum per bin (numbers), to place them at their mean.
     """
 
     spec: dict[str, Any]
@@ -61,6 +63,7 @@ class Counts:
     reference_missing: int
     current_missing: int
     unseen: dict[str, int]
+    current_sums: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,9 +162,17 @@ def ks(counts: Counts) -> tuple[float, float]:
 
 
 def wasserstein_normed(counts: Counts) -> float:
-    """Wasserstein distance over the training standard deviation (floored at 0.001)."""
+    """Wasserstein distance over the training standard deviation (floored at 0.001).
+
+    Each bin's training values sit at their mean, and so do its served values (from the
+    bin's sum): the distance is exact up to how values spread inside one bin.
+    """
     centers = np.asarray(counts.spec["centers"], dtype=np.float64)
-    value = stats.wasserstein_distance(centers, centers, counts.reference, counts.current)
+    served = centers
+    if counts.current_sums is not None:
+        served = np.divide(counts.current_sums, counts.current, out=centers.copy(),
+                           where=counts.current > 0)  # fmt: skip
+    value = stats.wasserstein_distance(centers, served, counts.reference, counts.current)
     return float(value / max(counts.spec["std"], 0.001))
 
 

@@ -97,11 +97,10 @@ def roll_up(conn: sqlite3.Connection, after_id: int) -> None:
 
 def _add(conn: sqlite3.Connection, model: str, version: int, profile: dict[str, Any],
          rows: Sequence[tuple[int, float, str | None, str | None]]) -> None:  # fmt: skip
-    size = drift_sketch.Layout.of(profile).size
     batch = drift_sketch.sketch(profile, rows, tuple(GRAINS.values()))
     for grain, seconds in GRAINS.items():
-        for bucket, (count, counts) in batch.buckets[seconds].items():
-            _merge(conn, grain, model, version, bucket, count, counts, size,
+        for bucket, (count, slots) in batch.buckets[seconds].items():
+            _merge(conn, grain, model, version, bucket, count, slots,
                    batch.unseen[seconds].get(bucket, {}))  # fmt: skip
     conn.executemany(
         "INSERT OR REPLACE INTO request_anomalies "
@@ -112,24 +111,24 @@ def _add(conn: sqlite3.Connection, model: str, version: int, profile: dict[str, 
 
 
 def _merge(conn: sqlite3.Connection, grain: str, model: str, version: int, bucket: int,
-           rows: int, counts: np.ndarray, size: int,
+           rows: int, slots: drift_sketch.Slots,
            unseen: dict[str, dict[str, int]]) -> None:  # fmt: skip
     old = conn.execute(
-        f"SELECT rows, slots, counts, unseen FROM drift_{grain} "
+        f"SELECT rows, slots, counts, sums, unseen FROM drift_{grain} "
         "WHERE model = ? AND version = ? AND minute = ?", (model, version, bucket),
     ).fetchone()  # fmt: skip
     if old is not None:
         rows += old[0]
-        counts = counts + drift_sketch.decode(old[1], old[2], size)
-        named = json.loads(old[3]) if old[3] else {}
+        slots = slots + drift_sketch.decode(old[1], old[2], old[3])
+        named = json.loads(old[4]) if old[4] else {}
         drift_sketch.merge_unseen(named, unseen)
         unseen = named
-    slots, values = drift_sketch.encode(counts)
     conn.execute(
         f"INSERT OR REPLACE INTO drift_{grain} (model, version, minute, rows, slots, counts, "
-        "unseen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (model, version, bucket, rows, slots, values, json.dumps(unseen) if unseen else None),
-    )
+        "sums, unseen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (model, version, bucket, rows, *drift_sketch.encode(slots),
+         json.dumps(unseen) if unseen else None),
+    )  # fmt: skip
 
 
 def sketch(
@@ -140,26 +139,27 @@ def sketch(
     last_minute: int,
     grain: str,
     size: int,
-) -> tuple[int, np.ndarray, dict[str, dict[str, int]]]:
-    """``(rows, counts, unseen)`` of ``versions`` over minutes ``first..last`` inclusive.
+) -> tuple[int, np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
+    """``(rows, counts, sums, unseen)`` of ``versions`` over minutes ``first..last``.
 
-    ``grain`` ``hours`` reads the hourly sketches (``first_minute`` should start an hour).
+    ``counts`` and ``sums`` are dense, one entry per slot. ``grain`` ``hours`` reads the
+    hourly sketches (``first_minute`` should start an hour).
     """
-    total = np.zeros(size, dtype=np.int64)
+    counts, sums = np.zeros(size, dtype=np.int64), np.zeros(size)
     unseen: dict[str, dict[str, int]] = {}
     rows = 0
     for version in versions:
         cursor = conn.execute(
-            f"SELECT rows, slots, counts, unseen FROM drift_{grain} "
+            f"SELECT rows, slots, counts, sums, unseen FROM drift_{grain} "
             "WHERE model = ? AND version = ? AND minute BETWEEN ? AND ?",
             (model, version, first_minute, last_minute),
         )
-        for count, slots, counts, named in cursor:
+        for count, index, values, totals, named in cursor:
             rows += count
-            drift_sketch.add_all(total, [(slots, counts)])
+            drift_sketch.add_dense(counts, sums, drift_sketch.decode(index, values, totals))
             if named:
                 drift_sketch.merge_unseen(unseen, json.loads(named))
-    return rows, total, unseen
+    return rows, counts, sums, unseen
 
 
 def anomaly_counts(

@@ -9,8 +9,10 @@ gets a slot for each value and one for each gap between two values (so the
 Kolmogorov–Smirnov statistic read from the counts is the exact one); a numeric feature
 with more gets the reference's quantile edges plus edges beyond its range; a
 categorical feature gets a slot per training category and one for unseen values.
-Every feature also has a slot for missing values. Unseen values are named, up to
-:data:`MAX_UNSEEN` per feature and bucket (their count is exact either way).
+Every feature also has a slot for missing values. Each slot keeps the count of its
+values and, for numbers, their sum (so a bin's served values sit at their own mean
+when distances are measured). Unseen values are named, up to :data:`MAX_UNSEEN` per
+feature and bucket (their count is exact either way).
 
 Pure numpy; the SQL around it is in :mod:`.drift`.
 """
@@ -22,7 +24,7 @@ import binascii
 import dataclasses
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -81,17 +83,40 @@ def slot_count(spec: dict[str, Any]) -> int:
     return len(spec["edges"]) + 2  # below the first edge, between edges, missing
 
 
+@dataclasses.dataclass(frozen=True)
+class Slots:
+    """Sparse counts: the slots used (ascending), their counts and their values' sums."""
+
+    index: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+
+    @classmethod
+    def gather(cls, index: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> Slots:
+        """Add up entries that share a slot."""
+        used, where = np.unique(index, return_inverse=True)
+        return cls(used.astype(np.int64), np.bincount(where, weights=counts,
+                                                      minlength=len(used)).astype(np.int64),
+                   np.bincount(where, weights=sums, minlength=len(used)))  # fmt: skip
+
+    def __add__(self, other: Slots) -> Slots:
+        return Slots.gather(np.concatenate([self.index, other.index]),
+                            np.concatenate([self.counts, other.counts]),
+                            np.concatenate([self.sums, other.sums]))  # fmt: skip
+
+
 @dataclasses.dataclass
 class Batch:
     """What one batch of requests adds.
 
     Attributes:
-        buckets: grain (seconds) -> bucket (its first minute) -> (rows, count vector).
+        buckets: grain (seconds) -> bucket (its first minute) -> (rows, its
+            :class:`Slots`).
         unseen: grain -> bucket -> {feature: {value: count}}.
         flagged: ``(log_id, minute, kinds, rows_flagged, score)`` per flagged request.
     """
 
-    buckets: dict[int, dict[int, tuple[int, np.ndarray]]]
+    buckets: dict[int, dict[int, tuple[int, Slots]]]
     unseen: dict[int, dict[int, dict[str, dict[str, int]]]]
     flagged: list[tuple[int, int, int, int, float | None]]
 
@@ -107,6 +132,7 @@ def sketch(profile: dict[str, Any], rows: Sequence[tuple[int, float, str | None,
     records, owner, answers, answer_owner = _decode(rows, profile["kind"])
     slots: list[np.ndarray] = []
     row_of_slot: list[np.ndarray] = []
+    numbers: list[np.ndarray] = []
     unseen: list[tuple[int, str, str]] = []
     flags = np.zeros(len(records), dtype=np.int64)
     measured: dict[str, np.ndarray] = {}
@@ -117,6 +143,7 @@ def sketch(profile: dict[str, Any], rows: Sequence[tuple[int, float, str | None,
         owners = answer_owner if is_prediction else owner
         slots.append(bin_values(spec, values) + layout.offsets[index])
         row_of_slot.append(owners)
+        numbers.append(_summable(spec, values))
         unseen += [(int(owners[i]), spec["name"], v) for i, v in _unseen(spec, values)]
         if not is_prediction:
             flags |= _flags(spec, values)
@@ -127,10 +154,11 @@ def sketch(profile: dict[str, Any], rows: Sequence[tuple[int, float, str | None,
     out = Batch({}, {}, [])
     all_slots = np.concatenate(slots) if slots else np.zeros(0, dtype=np.int64)
     owners_all = np.concatenate(row_of_slot) if row_of_slot else np.zeros(0, dtype=np.int64)
+    all_numbers = np.concatenate(numbers) if numbers else np.zeros(0)
     for grain in grains:
         bucket_of_row = (ts // grain).astype(np.int64) * (grain // 60)
-        out.buckets[grain] = _count(layout.size, all_slots, bucket_of_row[owners_all],
-                                    bucket_of_row)  # fmt: skip
+        out.buckets[grain] = _count(layout.size, all_slots, all_numbers,
+                                    bucket_of_row[owners_all], bucket_of_row)  # fmt: skip
         out.unseen[grain] = _named(unseen, bucket_of_row)
     minute = (ts // 60).astype(np.int64)
     out.flagged = _flagged(rows, owner, flags, score, minute)
@@ -280,6 +308,14 @@ def _values(records: list[Any], spec: dict[str, Any], profile: dict[str, Any],
     return measured[group][:, position]
 
 
+def _summable(spec: dict[str, Any], values: Any) -> np.ndarray:
+    """What a slot's sum adds: numbers (0 where missing); nothing for categories."""
+    if spec["dtype"] == "categorical":
+        return np.zeros(len(values))
+    x = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(x), x, 0.0)
+
+
 def _answer_values(spec: dict[str, Any], answers: list[Any]) -> Any:
     if spec["dtype"] == "categorical":
         return [category(a) for a in answers]
@@ -339,14 +375,19 @@ def _outlier_scores(model: dict[str, Any] | None, records: list[Any], profile: d
     return np.sqrt(np.clip(squared, 0.0, None))
 
 
-def _count(size: int, slots: np.ndarray, slot_bucket: np.ndarray, bucket_of_row: np.ndarray
-           ) -> dict[int, tuple[int, np.ndarray]]:  # fmt: skip
-    """Per bucket: the rows in it and the counts of its slots."""
-    out = {}
+def _count(size: int, slots: np.ndarray, numbers: np.ndarray, slot_bucket: np.ndarray,
+           bucket_of_row: np.ndarray) -> dict[int, tuple[int, Slots]]:  # fmt: skip
+    """Per bucket: the rows in it and its slots (one pass: keys of bucket and slot)."""
     buckets, rows = np.unique(bucket_of_row, return_counts=True)
-    for bucket, count in zip(buckets, rows, strict=True):
-        mine = slot_bucket == bucket
-        out[int(bucket)] = (int(count), np.bincount(slots[mine], minlength=size).astype(np.int64))
+    position = np.searchsorted(buckets, slot_bucket)
+    keys, where = np.unique(position * size + slots, return_inverse=True)
+    counts = np.bincount(where, minlength=len(keys)).astype(np.int64)
+    sums = np.bincount(where, weights=numbers, minlength=len(keys))
+    owner = keys // size
+    out = {}
+    for i, (bucket, count) in enumerate(zip(buckets, rows, strict=True)):
+        mine = slice(np.searchsorted(owner, i, "left"), np.searchsorted(owner, i, "right"))
+        out[int(bucket)] = (int(count), Slots(keys[mine] % size, counts[mine], sums[mine]))
     return out
 
 
@@ -370,18 +411,17 @@ def _flagged(rows: Sequence[tuple[int, float, str | None, str | None]], owner: n
 # -- merging buckets ---------------------------------------------------------------------
 
 
-def encode(counts: np.ndarray) -> tuple[bytes, bytes]:
-    """A count vector as sparse blobs: slot numbers and counts (uint32 each)."""
-    slots = np.flatnonzero(counts)
-    return slots.astype("<u4").tobytes(), counts[slots].astype("<u4").tobytes()
+def encode(slots: Slots) -> tuple[bytes, bytes, bytes]:
+    """Sparse slots as blobs: slot numbers and counts (uint32), sums (float64)."""
+    return (slots.index.astype("<u4").tobytes(), slots.counts.astype("<u4").tobytes(),
+            slots.sums.astype("<f8").tobytes())  # fmt: skip
 
 
-def decode(slots: bytes, counts: bytes, size: int) -> np.ndarray:
+def decode(index: bytes, counts: bytes, sums: bytes) -> Slots:
     """Inverse of :func:`encode`."""
-    dense = np.zeros(size, dtype=np.int64)
-    index = np.frombuffer(slots, dtype="<u4")
-    dense[index[index < size]] = np.frombuffer(counts, dtype="<u4")[index < size]
-    return dense
+    return Slots(np.frombuffer(index, dtype="<u4").astype(np.int64),
+                 np.frombuffer(counts, dtype="<u4").astype(np.int64),
+                 np.frombuffer(sums, dtype="<f8").astype(np.float64))  # fmt: skip
 
 
 def merge_unseen(into: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> None:
@@ -393,9 +433,8 @@ def merge_unseen(into: dict[str, dict[str, int]], more: dict[str, dict[str, int]
                 named[value] = named.get(value, 0) + int(count)
 
 
-def add_all(target: np.ndarray, blobs: Iterable[tuple[bytes, bytes]]) -> None:
-    """Add sparse count blobs into ``target`` (in place)."""
-    for slots, counts in blobs:
-        index = np.frombuffer(slots, dtype="<u4").astype(np.int64)
-        keep = index < len(target)
-        np.add.at(target, index[keep], np.frombuffer(counts, dtype="<u4")[keep])
+def add_dense(counts: np.ndarray, sums: np.ndarray, slots: Slots) -> None:
+    """Add sparse slots into dense count and sum vectors (in place; stray slots skipped)."""
+    keep = slots.index < len(counts)
+    np.add.at(counts, slots.index[keep], slots.counts[keep])
+    np.add.at(sums, slots.index[keep], slots.sums[keep])

@@ -393,8 +393,8 @@ def m008_drift_sketches(conn: sqlite3.Connection) -> None:
     its training split (bin edges, reference counts, categories, ranges, the outlier
     model's parameters; never a pickle). ``drift_minutes`` and ``drift_hours`` hold,
     per model, version and minute (hour), the counts of the served inputs on the
-    reference's bins as a sparse pair of blobs (slot numbers, counts) plus the unseen
-    values named (capped); ``request_anomalies`` flags the logged requests whose rows
+    reference's bins as sparse blobs (slot numbers, counts, sums of the values) plus the
+    unseen values named (capped); ``request_anomalies`` flags the logged requests whose rows
     fell outside the training range, carried unseen categories, missed features or
     scored as outliers. The log's writers add a batch's rows to all three in the
     batch's transaction (:func:`~lepton_desktop.core.store.drift.roll_up`); a reference
@@ -418,6 +418,7 @@ def m008_drift_sketches(conn: sqlite3.Connection) -> None:
             rows INTEGER NOT NULL,
             slots BLOB NOT NULL,
             counts BLOB NOT NULL,
+            sums BLOB NOT NULL,
             unseen TEXT,
             PRIMARY KEY (model, version, minute)
         );
@@ -428,6 +429,7 @@ def m008_drift_sketches(conn: sqlite3.Connection) -> None:
             rows INTEGER NOT NULL,
             slots BLOB NOT NULL,
             counts BLOB NOT NULL,
+            sums BLOB NOT NULL,
             unseen TEXT,
             PRIMARY KEY (model, version, minute)
         );
