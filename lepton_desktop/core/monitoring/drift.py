@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lepton_desktop.core.monitoring import drift_tests, reference
+from lepton_desktop.core.monitoring import drift_tests
 from lepton_desktop.core.monitoring.drift_tests import Counts
 from lepton_desktop.core.monitoring.traffic import HOURLY_AFTER_MINUTES
 from lepton_desktop.core.monitoring.window import Window, minutes
@@ -112,12 +112,8 @@ def evaluate(ctx: ProjectContext, window: Window, model: str, version: int | Non
     """The drift of ``model`` (one ``version``, or the newest versions sharing its bins)."""
     served = [v for name, v, *_ in monitoring_store.served_models(ctx.conn) if name == model]
     chosen = [version] if version else served
-    notes = []
-    for number in chosen:
-        try:
-            reference.ensure(ctx, model, number)
-        except reference.ReferenceUnavailable as exc:
-            notes.append(str(exc))
+    notes = _ensure_references(ctx, model, [v for v in chosen
+                                            if v not in store.reference_keys(ctx.conn, model)])
     keys = store.reference_keys(ctx.conn, model)
     usable = sorted((v for v in chosen if v in keys), reverse=True)
     if not usable:
@@ -126,6 +122,22 @@ def evaluate(ctx: ProjectContext, window: Window, model: str, version: int | Non
     profile = store.reference(ctx.conn, model, versions[0])
     assert profile is not None
     return _drift(ctx, window, model, versions, profile)
+
+
+def _ensure_references(ctx: ProjectContext, model: str, versions: list[int]) -> list[str]:
+    """Profile the versions that have no reference yet; why any could not be."""
+    if not versions:
+        return []
+    # Imported here: building a reference reads datasets (pandas); reading drift does not.
+    from lepton_desktop.core.monitoring import reference
+
+    notes = []
+    for number in versions:
+        try:
+            reference.ensure(ctx, model, number)
+        except reference.ReferenceUnavailable as exc:
+            notes.append(str(exc))
+    return notes
 
 
 def _drift(ctx: ProjectContext, window: Window, model: str, versions: list[int],

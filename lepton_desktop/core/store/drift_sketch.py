@@ -135,7 +135,7 @@ def sketch(profile: dict[str, Any], rows: Sequence[tuple[int, float, str | None,
     numbers: list[np.ndarray] = []
     unseen: list[tuple[int, str, str]] = []
     flags = np.zeros(len(records), dtype=np.int64)
-    measured: dict[str, np.ndarray] = {}
+    measured: dict[str, Any] = {}
     for index, spec in enumerate(layout.specs):
         is_prediction = index == len(profile["features"])
         values = (_answer_values(spec, answers) if is_prediction
@@ -289,14 +289,16 @@ _DERIVED = {"last": ("series", 0), "mean": ("series", 1), "brightness": ("image"
 
 
 def _values(records: list[Any], spec: dict[str, Any], profile: dict[str, Any],
-            measured: dict[str, np.ndarray]) -> Any:  # fmt: skip
-    """One feature's values over the records (``measured``: derived measures, kept)."""
+            measured: dict[str, Any]) -> Any:  # fmt: skip
+    """One feature's values over the records (``measured``: values already read, kept)."""
     source = spec.get("source", "field")
     if source == "field":
         name = spec["name"]
-        if spec["dtype"] == "categorical":
-            return [category(r.get(name)) for r in records]
-        return np.fromiter((numeric(r.get(name)) for r in records), np.float64, len(records))
+        if name not in measured:
+            raw = [r.get(name) for r in records]
+            measured[name] = ([category(v) for v in raw] if spec["dtype"] == "categorical"
+                              else numbers(raw))  # fmt: skip
+        return measured[name]
     group, position = _DERIVED[source]
     if group not in measured:
         if group == "series":
@@ -306,6 +308,21 @@ def _values(records: list[Any], spec: dict[str, Any], profile: dict[str, Any],
             rows = [image_stats(r) for r in records]
         measured[group] = np.array(rows, dtype=np.float64).reshape(len(records), -1)
     return measured[group][:, position]
+
+
+def numbers(values: list[Any]) -> np.ndarray:
+    """Clients' values as float64, NaN where missing, unreadable or infinite.
+
+    One numpy conversion when every value reads as a number (the usual case), value by
+    value otherwise.
+    """
+    try:  # None, text that is no number, or a list make numpy raise
+        x = np.array(values, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        x = np.fromiter((numeric(v) for v in values), np.float64, len(values))
+    return np.where(np.isfinite(x), x, np.nan)
 
 
 def _summable(spec: dict[str, Any], values: Any) -> np.ndarray:
@@ -360,7 +377,7 @@ def _flags(spec: dict[str, Any], values: Any) -> np.ndarray:
 
 
 def _outlier_scores(model: dict[str, Any] | None, records: list[Any], profile: dict[str, Any],
-                    measured: dict[str, np.ndarray]) -> np.ndarray | None:  # fmt: skip
+                    measured: dict[str, Any]) -> np.ndarray | None:  # fmt: skip
     """Mahalanobis distance of each record from the training split (missing -> the mean)."""
     if not model or not records:
         return None

@@ -239,3 +239,70 @@ def test_latency_and_error_spikes_against_their_own_history() -> None:
     quiet = anomalies.service_spikes(_series(np.full(60, 2.0), np.zeros(60)))
     assert quiet == {"latency": [], "errors": []}
     assert math.isclose(spikes["latency"][0]["value"], 9.0)
+
+
+def _log_model(project: Project, model: str, records: list[Any], start: float,
+               outputs: list[Any]) -> None:  # fmt: skip
+    serving_store.add_requests(project.conn, [
+        {"ts": start + i, "request_id": uuid.uuid4().hex, "method": "POST", "path": "/predict",
+         "protocol": "native", "model": model, "version": 1, "status": 200,
+         "latency_ms": 1.0, "n_rows": 1, "inputs": [record], "outputs": [outputs[i]]}
+        for i, record in enumerate(records)
+    ])  # fmt: skip
+
+
+@pytest.mark.slow
+def test_time_series_drift_of_the_recent_window(tmp_path: Path) -> None:
+    path = tmp_path / "nile.lepton"
+    with Project.create(path) as project:
+        project.import_dataset(SAMPLE_DATA / "nile.csv", "nile", kind="timeseries",
+                               time_column="year")  # fmt: skip
+        project.train("nile", arch="rnn", epochs=1, window=8, model_name="nile")
+        with open(SAMPLE_DATA / "nile.csv", newline="") as handle:
+            volume = [float(r["volume"]) for r in csv.DictReader(handle)]
+        windows = [{"volume": volume[i : i + 8]} for i in range(60)]
+        flooded = [{"volume": [v * 1.6 for v in w["volume"]]} for w in windows]
+        now = time.time()
+        _log_model(project, "nile", windows, now - 7000, [{"value": 900.0}] * 60)
+        _log_model(project, "nile", flooded, now - 600, [{"value": 1400.0}] * 60)
+        recent = drift.evaluate(project.ctx, window.parse("15m", now), "nile", None)
+        earlier = drift.evaluate(project.ctx, window.between(now - 7200, now - 3600), "nile",
+                                 None)  # fmt: skip
+    names = [f.feature for f in recent.features]
+    assert names == ["volume (last)", "volume (window mean)", "prediction"]
+    assert all(f.drifted for f in recent.features)
+    assert recent.dataset_drift and recent.rows == 60
+    assert not earlier.features[1].drifted  # the windows as trained: the mean is stable
+
+
+@pytest.mark.slow
+def test_image_drift_of_brightness_contrast_and_size(tmp_path: Path) -> None:
+    import base64
+
+    from PIL import Image, ImageOps
+
+    path = tmp_path / "digits.lepton"
+    with Project.create(path) as project:
+        project.import_dataset(SAMPLE_DATA / "digits", "digits")
+        project.train("digits", arch="cnn", epochs=1, batch_size=64, model_name="digits")
+        pictures = sorted((SAMPLE_DATA / "digits").glob("*/*.png"))[:80]
+        plain, dark = [], []
+        for picture in pictures:
+            data = picture.read_bytes()
+            plain.append({"image": base64.b64encode(data).decode()})
+            with Image.open(picture) as image:
+                inverted = ImageOps.invert(image.convert("L")).resize((24, 24))
+            out = tmp_path / "dark.png"
+            inverted.save(out)
+            dark.append({"image": base64.b64encode(out.read_bytes()).decode()})
+        now = time.time()
+        answers = [{"label": "1"}] * 80
+        _log_model(project, "digits", plain, now - 7000, answers)
+        _log_model(project, "digits", dark, now - 300, answers)
+        found = drift.evaluate(project.ctx, window.parse("15m", now), "digits", None)
+        recent = {f.feature: f for f in found.features}
+        found = drift.evaluate(project.ctx, window.between(now - 7200, now - 3600), "digits", None)
+        earlier = {f.feature: f for f in found.features}
+    assert {"image brightness", "image contrast", "image width", "image height"} <= set(recent)
+    assert recent["image brightness"].drifted and recent["image width"].drifted
+    assert not earlier["image brightness"].drifted and not earlier["image width"].drifted
