@@ -133,8 +133,8 @@ def run(counts: Counts, test: str | None = None) -> TestResult | None:
     if test == "chisquare":
         statistic, p = chi_square(counts)
         return TestResult("chisquare", statistic, p, p < P_THRESHOLD)
-    statistic, p = z_test(counts)
-    return TestResult("z", statistic, p, bool(p is not None and p < P_THRESHOLD))
+    z, p_z = z_test(counts)
+    return TestResult("z", z, p_z, p_z is not None and p_z < P_THRESHOLD)
 
 
 # -- the tests -----------------------------------------------------------------------------

@@ -303,7 +303,7 @@ def _values(records: list[Any], spec: dict[str, Any], profile: dict[str, Any],
     if group not in measured:
         if group == "series":
             column, window = profile["series_column"], profile["window"]
-            rows = [series_stats(r, column, window) for r in records]
+            rows: list[tuple[float, ...]] = [series_stats(r, column, window) for r in records]
         else:
             rows = [image_stats(r) for r in records]
         measured[group] = np.array(rows, dtype=np.float64).reshape(len(records), -1)
@@ -421,7 +421,7 @@ def _flagged(rows: Sequence[tuple[int, float, str | None, str | None]], owner: n
     return [
         (int(rows[i][0]), int(bucket_of_row[i]), int(kinds[i]), int(flagged_rows[i]),
          float(worst[i]) if np.isfinite(worst[i]) else None)
-        for i in np.flatnonzero(kinds)
+        for i in np.flatnonzero(kinds).tolist()
     ]  # fmt: skip
 
 
