@@ -187,7 +187,7 @@ def test_psi_matches_its_formula_on_the_raw_values(project: Project) -> None:
     profile = drift_store.reference(project.conn, "iris", 1)
     assert profile is not None
     served = _shifted(_iris())
-    _log(project, served, time.time() - 120)
+    _log(project, served, time.time() - 300)  # 150 rows a second apart, all in the past
     result = {f.feature: f for f in drift.evaluate(project.ctx, window.parse("15m"), "iris", None)
               .features}["petal_length"]  # fmt: skip
     spec = next(s for s in profile["features"] if s["name"] == "petal_length")
