@@ -112,10 +112,10 @@ def evaluate(ctx: ProjectContext, window: Window, model: str, version: int | Non
     """The drift of ``model`` (one ``version``, or the newest versions sharing its bins)."""
     served = [v for name, v, *_ in monitoring_store.served_models(ctx.conn) if name == model]
     chosen = [version] if version else served
-    notes = _ensure_references(ctx, model, [v for v in chosen
-                                            if v not in store.reference_keys(ctx.conn, model)])
+    stored = store.reference_keys(ctx.conn, model)
+    notes = _ensure_references(ctx, model, [v for v in chosen if v not in stored or not stored[v]])
     keys = store.reference_keys(ctx.conn, model)
-    usable = sorted((v for v in chosen if v in keys), reverse=True)
+    usable = sorted((v for v in chosen if keys.get(v)), reverse=True)
     if not usable:
         return _empty(model, chosen, "; ".join(notes) or "no model version to compare")
     versions = [v for v in usable if keys[v] == keys[usable[0]]]

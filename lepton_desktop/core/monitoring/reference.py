@@ -60,11 +60,18 @@ def ensure(ctx: ProjectContext, model: str, version: int) -> dict[str, Any]:
         ReferenceUnavailable: the version or its training data is not in the project.
     """
     profile = store.reference(ctx.conn, model, version)
-    if profile is not None:
-        return profile
-    profile = build(ctx, model, version)
-    store.put_reference(ctx.conn, model, version, profile)
-    return store.reference(ctx.conn, model, version) or profile
+    if profile is None:
+        try:
+            profile = build(ctx, model, version)
+        except ReferenceUnavailable as exc:
+            # A version's lineage never changes: remember why, rather than load its
+            # data again on every read.
+            profile = {"unavailable": str(exc)}
+        store.put_reference(ctx.conn, model, version, profile)
+        profile = store.reference(ctx.conn, model, version) or profile
+    if "unavailable" in profile:
+        raise ReferenceUnavailable(profile["unavailable"])
+    return profile
 
 
 def ensure_served(ctx: ProjectContext, refs: list[str]) -> list[str]:

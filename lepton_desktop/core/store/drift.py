@@ -46,7 +46,8 @@ def reference(conn: sqlite3.Connection, model: str, version: int) -> dict[str, A
 
 
 def reference_keys(conn: sqlite3.Connection, model: str) -> dict[int, str]:
-    """``{version: layout_key}`` of the model's versions that have a reference."""
+    """``{version: layout_key}`` of the model's versions with a reference stored (the key
+    is ``''`` where the reference is unavailable: the stored profile says why)."""
     rows = conn.execute(
         "SELECT version, layout_key FROM drift_references WHERE model = ?", (model,)
     )
@@ -61,14 +62,18 @@ def put_reference(conn: sqlite3.Connection, model: str, version: int,
     the log added to the sketches and flags. Returns whether it was stored (False: a
     profile was already there, and it is kept).
     """
+    unavailable = "unavailable" in profile  # {"unavailable": why}: nothing to count
     with transaction(conn):
         if reference(conn, model, version) is not None:
             return False
         conn.execute(
             "INSERT INTO drift_references (model, version, layout_key, profile, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (model, version, layout_key(profile), json.dumps(profile), time.time()),
-        )
+            (model, version, "" if unavailable else layout_key(profile), json.dumps(profile),
+             time.time()),
+        )  # fmt: skip
+        if unavailable:
+            return True
         after = 0
         while True:
             rows = conn.execute(
@@ -91,7 +96,7 @@ def roll_up(conn: sqlite3.Connection, after_id: int) -> None:
         by_version.setdefault((model, version or 0), []).append((log_id, ts, inputs, outputs))
     for (model, version), mine in by_version.items():
         profile = reference(conn, model, version)
-        if profile is not None:
+        if profile is not None and "unavailable" not in profile:
             _add(conn, model, version, profile, mine)
 
 

@@ -209,12 +209,20 @@ def test_psi_matches_its_formula_on_the_raw_values(project: Project) -> None:
 def test_no_reference_is_a_note_not_an_error(project: Project) -> None:
     _log(project, _iris()[:5], time.time() - 60)
     conn: sqlite3.Connection = project.conn
-    conn.execute("PRAGMA foreign_keys = OFF")
-    conn.execute("UPDATE model_versions SET dataset_version_id = 999")
+    with conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("UPDATE model_versions SET dataset_version_id = 999")
     before = snapshot(project.path)
     found = drift.evaluate(project.ctx, window.parse("1h"), "iris", None)
     assert found.features == [] and "no training data for iris:1" in found.note
-    assert snapshot(project.path) == before  # nothing written
+    after = snapshot(project.path)
+    # Only the reason is kept (lineage never changes: it is not looked for again).
+    assert after["counts"]["drift_references"] == before["counts"]["drift_references"] + 1
+    for table in ("drift_minutes", "drift_hours", "request_anomalies", "request_log"):
+        assert after["counts"][table] == before["counts"][table]
+    assert after["integrity"] == "ok"
+    again = drift.evaluate(project.ctx, window.parse("1h"), "iris", None)
+    assert again.note == found.note
 
 
 def _series(latency: np.ndarray, errors: np.ndarray, requests: float = 100.0) -> Series:
