@@ -1,10 +1,11 @@
 """``lepton-desktop monitor``: how the served models are doing, and alert rules.
 
 ``monitor [show] PROJECT`` reads what servers logged (requests, errors, latency,
-versions, predictions) and the feedback sent to them (live quality), over a window
-(``--since 15m|1h|24h|7d|all``); it writes nothing and works while a server runs or
-long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT`` manages
-the alert rules a running server checks.
+versions, predictions), the feedback sent to them (live quality) and the drift of the
+served inputs against each model's training split, with the anomalies flagged, over a
+window (``--since 15m|1h|24h|7d|all``); it writes nothing and works while a server runs
+or long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT``
+manages the alert rules a running server checks.
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ def format_report(report: dict[str, Any]) -> str:
     window = report["window"]["label"]
     if not report["models"]:
         return f"no requests logged ({window})"
-    return "\n".join(_model_lines(entry, window) for entry in report["models"])
+    lines = [_model_lines(entry, window) for entry in report["models"]]
+    lines.append(_anomaly_lines(report["anomalies"]))
+    return "\n".join(lines)
 
 
 def _model_lines(entry: dict[str, Any], window: str) -> str:
@@ -206,7 +209,53 @@ def _model_lines(entry: dict[str, Any], window: str) -> str:
     if entry["predictions"]:
         lines.append("  predictions  " + _predictions(entry["predictions"]))
     lines.append("  quality      " + _quality(entry["quality"]))
+    lines += _drift_lines(entry["drift"])
     return "\n".join(lines)
+
+
+#: Features listed per model at most (the rest are counted).
+SHOWN_FEATURES = 30
+
+
+def _drift_lines(drift: dict[str, Any]) -> list[str]:
+    """The verdict, then one line per feature: test, statistic or p-value, PSI, shares."""
+    if not drift["features"]:
+        return [f"  drift        – ({drift['note']})"]
+    tested = [f for f in drift["features"] if f["role"] == "feature" and f["test"]]
+    reference = drift["reference"]
+    head = (f"  drift        {drift['drifted_features']} of {len(tested)} features drifted "
+            f"({drift['share']:.0%}{', dataset drift' if drift['dataset_drift'] else ''}); "
+            f"{drift['rows']:,} served rows vs {reference.get('dataset', '?')} "
+            f"{reference.get('split', '')} ({reference.get('rows', 0):,} rows)")  # fmt: skip
+    lines = [head] if not drift["note"] else [head, f"               {drift['note']}"]
+    for feature in drift["features"][:SHOWN_FEATURES]:
+        lines.append("    " + _feature_line(feature))
+    if len(drift["features"]) > SHOWN_FEATURES:
+        lines.append(f"    ... {len(drift['features']) - SHOWN_FEATURES} more (see --json)")
+    return lines
+
+
+def _feature_line(feature: dict[str, Any]) -> str:
+    name = feature["feature"][:20].ljust(20)
+    if feature["test"] is None:
+        return f"{name} no values served"
+    score = (f"p {feature['p_value']:.3g}" if feature["p_value"] is not None
+             else f"{feature['statistic']:.3g}" if feature["statistic"] is not None else "–")
+    extra = [f"psi {feature['psi']:.3f}"] if feature["psi"] is not None else []
+    if feature["missing_share"]:
+        extra.append(f"missing {feature['missing_share']:.1%}")
+    if feature["unseen_share"]:
+        extra.append(f"unseen {feature['unseen_share']:.1%}")
+    verdict = "DRIFTED" if feature["drifted"] else "ok"
+    return f"{name} {feature['test']:<13} {score:<12} {verdict:<8} {' · '.join(extra)}".rstrip()
+
+
+def _anomaly_lines(anomalies: dict[str, Any]) -> str:
+    kinds = " · ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in anomalies["by_kind"].items())
+    spikes = (f"latency spikes {len(anomalies['latency_spikes'])}, "
+              f"error-rate spikes {len(anomalies['error_spikes'])}")  # fmt: skip
+    return (f"anomalies: {anomalies['requests_flagged']:,} requests flagged ({kinds}); "
+            f"{spikes}")  # fmt: skip
 
 
 def _predictions(predictions: dict[str, float]) -> str:

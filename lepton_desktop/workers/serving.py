@@ -8,6 +8,7 @@ registry changes, and watches the job's cancel flag.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from lepton_desktop.core.store import serving as serving_store
 
 if TYPE_CHECKING:
     from lepton_desktop.core.serving.runner import ServerRunner
+
+log = logging.getLogger(__name__)
 
 #: How often the job looks at its cancel flag (seconds).
 CANCEL_CHECK_S = 0.5
@@ -51,6 +54,7 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
         ctx.conn, deployment_id, status="running", url=runner.url, port=runner.port,
         started_at=time.time(),
     )  # fmt: skip
+    _profile_for_drift(ctx, spec.models)
     # Alerts are checked, and quality gauges published, while the server runs.
     watcher = MonitorWatcher(ctx.path, float(os.environ.get(CHECK_ENV, CHECK_S)))
     watcher.start()
@@ -65,6 +69,19 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
     if error:
         raise LeptonError(error)
     return {"deployment_id": deployment_id, "url": runner.url, "served": runner.served}
+
+
+def _profile_for_drift(ctx: ProjectContext, models: list[str]) -> None:
+    """Profile the served versions' training data now, so that the log's writer keeps
+    their drift sketches from the first requests (requests shipped meanwhile are
+    counted when the profile is stored). Never stops the server: drift is read later."""
+    from lepton_desktop.core.monitoring import reference
+
+    try:
+        for reason in reference.ensure_served(ctx, models):
+            log.info("no drift reference: %s", reason)
+    except Exception:  # a damaged dataset must not take the server down with it
+        log.exception("profiling the served models for drift failed")
 
 
 def _watch(runner: ServerRunner, reporter: Reporter, events: _EventRecorder) -> str | None:

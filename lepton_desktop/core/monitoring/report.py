@@ -1,9 +1,13 @@
-"""One window's monitoring report: traffic totals and, per model, its live quality.
+"""One window's monitoring report: traffic totals and, per model, quality and drift.
 
 This is what ``lepton-desktop monitor --json`` prints and what ``Project.monitor``
 returns: the window, the traffic totals of the models chosen (requests, errors,
-latency, rows, versions, predictions) and one entry per model with its own traffic and
-its quality from feedback (``labelled`` says on how many rows). Totals count the
+latency, rows, versions, predictions) and one entry per model with its own traffic,
+its quality from feedback (``labelled`` says on how many rows) and the drift of its
+inputs and predictions against its training split. Top level, ``drift`` lists every
+feature of the models shown (``{model, feature, test, statistic, p_value, drifted,
+...}``), ``drift_summary`` the dataset verdict of one model, and ``anomalies`` the
+flagged requests by kind and the latency and error-rate spikes. Totals count the
 requests that reached a model; ``other`` counts the rest (feedback, ``/metrics``
 scrapes, requests for an unknown model or with a refused token).
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import NotFoundError
-from lepton_desktop.core.monitoring import quality, traffic
+from lepton_desktop.core.monitoring import anomalies, drift, quality, traffic
 from lepton_desktop.core.monitoring.window import Window
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import monitoring as store
@@ -32,21 +36,22 @@ def report(ctx: ProjectContext, window: Window, model: str | None = None,
     """
     chosen = _chosen(ctx, model, version)
     totals = traffic.read(ctx, window, model, version)
-    return _report(ctx, window, model, version, chosen, totals.summary, every_model=True)
+    return _report(ctx, window, model, version, chosen, totals, every_model=True)
 
 
 def view(ctx: ProjectContext, window: Window, model: str | None = None,
          version: int | None = None) -> tuple[dict[str, Any], traffic.Series]:  # fmt: skip
     """What the Monitoring tab shows: the report and the chart series, from one read.
 
-    The per-model entries (each one more read) are left out unless one model is shown.
+    The per-model entries (each one more read) are left out unless one model is shown;
+    so is drift (its per-feature histograms are in ``models[0]["drift"]``).
 
     Raises:
         NotFoundError: as :func:`report`.
     """
     chosen = _chosen(ctx, model, version)
     totals = traffic.read(ctx, window, model, version)
-    shown = _report(ctx, window, model, version, chosen, totals.summary, every_model=False)
+    shown = _report(ctx, window, model, version, chosen, totals, every_model=False)
     return shown, totals.series
 
 
@@ -67,21 +72,24 @@ def _report(
     model: str | None,
     version: int | None,
     chosen: list[str],
-    totals: traffic.Summary,
+    totals: traffic.Traffic,
     every_model: bool,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "window": {"label": window.label, "since": window.since, "until": window.until},
-        **totals.to_dict(),
+        **totals.summary.to_dict(),
     }
     if len(chosen) == 1:
         # One model: its traffic is the totals; no second read.
-        out["models"] = [_model_entry(ctx, window, chosen[0], version, totals)]
+        out["models"] = [_model_entry(ctx, window, chosen[0], version, totals.summary)]
         out["quality"] = out["models"][0]["quality"]
+        out["drift_summary"] = _verdict(out["models"][0]["drift"])
     elif every_model:
         out["models"] = [_model_entry(ctx, window, name, version, None) for name in chosen]
     else:
         out["models"] = []
+    out["drift"] = [row for entry in out["models"] for row in entry["drift"]["tests"]]
+    out["anomalies"] = anomalies.report(ctx, window, model, version, totals.series)
     if model is None:
         other = traffic.summary(ctx, window, "")
         out["other"] = {"requests": other.requests, "errors": other.errors}
@@ -113,5 +121,17 @@ def _model_entry(ctx: ProjectContext, window: Window, model: str, version: int |
     if summary is None:
         summary = traffic.summary(ctx, window, model, version)
     live = quality.live_quality(ctx, window, model, version, kind_of(ctx, model))
+    found = drift.evaluate(ctx, window, model, version)
     return {"model": model, "version": version, **summary.to_dict(),
-            "quality": live.to_dict()}  # fmt: skip
+            "quality": live.to_dict(),
+            "drift": {**found.to_dict(), "tests": found.rows_for_json()}}  # fmt: skip
+
+
+def _verdict(found: dict[str, Any]) -> dict[str, Any]:
+    """The dataset verdict of one model's drift (Evidently's DataDriftPreset rule)."""
+    tested = [f for f in found["features"] if f["role"] == "feature" and f["test"]]
+    return {"model": found["model"], "versions": found["versions"], "rows": found["rows"],
+            "features": len(tested), "drifted": found["drifted_features"],
+            "share": found["share"], "dataset_drift": found["dataset_drift"],
+            "threshold": drift.DRIFT_SHARE, "reference": found["reference"],
+            "note": found["note"]}  # fmt: skip

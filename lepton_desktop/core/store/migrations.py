@@ -492,6 +492,68 @@ def m010_hashed_tokens(conn: sqlite3.Connection) -> None:
         [("sha256:" + hashlib.sha256(token.encode()).hexdigest(), i) for i, token in rows],
     )
 
+
+def m011_drift_sketches(conn: sqlite3.Connection) -> None:
+    """Drift references, drift sketches and per-request anomaly flags.
+
+    ``drift_references`` holds one JSON profile per served model version, built from
+    its training split (bin edges, reference counts, categories, ranges, the outlier
+    model's parameters; never a pickle). ``drift_minutes`` and ``drift_hours`` hold,
+    per model, version and minute (hour), the counts of the served inputs on the
+    reference's bins as sparse blobs (slot numbers, counts, sums of the values) plus the
+    unseen values named (capped); ``request_anomalies`` flags the logged requests whose rows
+    fell outside the training range, carried unseen categories, missed features or
+    scored as outliers. The log's writers add a batch's rows to all three in the
+    batch's transaction (:func:`~lepton_desktop.core.store.drift.roll_up`); a reference
+    created later takes in the rows logged before it, in its own transaction.
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE drift_references (
+            model TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            layout_key TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (model, version)
+        );
+        CREATE TABLE drift_minutes (
+            model TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            minute INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            slots BLOB NOT NULL,
+            counts BLOB NOT NULL,
+            sums BLOB NOT NULL,
+            unseen TEXT,
+            PRIMARY KEY (model, version, minute)
+        );
+        CREATE TABLE drift_hours (
+            model TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            minute INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            slots BLOB NOT NULL,
+            counts BLOB NOT NULL,
+            sums BLOB NOT NULL,
+            unseen TEXT,
+            PRIMARY KEY (model, version, minute)
+        );
+        CREATE TABLE request_anomalies (
+            log_id INTEGER PRIMARY KEY,
+            model TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            minute INTEGER NOT NULL,
+            kinds INTEGER NOT NULL,
+            rows INTEGER NOT NULL,
+            score REAL
+        );
+        CREATE INDEX request_anomalies_by_model
+            ON request_anomalies (model, minute, version, kinds)
+        """,
+    )
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -503,6 +565,7 @@ MIGRATIONS: list[Migration] = [
     m008_alerts_and_server_events,
     m009_full_text_search,
     m010_hashed_tokens,
+    m011_drift_sketches,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

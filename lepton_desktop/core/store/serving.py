@@ -1,7 +1,8 @@
 """Deployments of the local server, its request log and feedback (SQL only here).
 
 The request log is written by the journal shipper in batches (one transaction per
-batch, never one per request, the batch's rollups in the same transaction), and read
+batch, never one per request, the batch's rollups, drift sketches and anomaly flags in
+the same transaction), and read
 by the GUI incrementally (``id > last_seen``).
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
-from lepton_desktop.core.store import rollups
+from lepton_desktop.core.store import drift, rollups
 from lepton_desktop.core.store.db import transaction
 
 _DEPLOYMENT_COLUMNS = (
@@ -119,6 +120,7 @@ def add_requests(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) ->
         after = rollups.last_id(conn)
         _insert_requests(conn, "INSERT", values)
         rollups.roll_up(conn, after)
+        drift.roll_up(conn, after)
     return len(values)
 
 
@@ -141,6 +143,7 @@ def ship_journal(
         stored = _insert_requests(conn, "INSERT OR IGNORE", requests)
         if stored:
             rollups.roll_up(conn, after)
+            drift.roll_up(conn, after)
         conn.executemany(_INSERT_FEEDBACK.replace("INSERT", "INSERT OR IGNORE", 1), feedback)
         rollups.resolve_feedback(conn, after_feedback, after)
     return stored

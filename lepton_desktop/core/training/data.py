@@ -141,6 +141,23 @@ def _target_split(frame: Frame, target: str, config: TrainConfig, classify: bool
     return frame
 
 
+def split_as_trained(frame: Frame, target: str, config: TrainConfig, classify: bool) -> Frame:
+    """The rows a run with ``config`` trained on and its split (for drift references).
+
+    Rows without a target are dropped and, when the version has no split, one is drawn
+    with the run's seed, exactly as training did.
+
+    Raises:
+        InvalidOptionError: a split would be empty.
+    """
+    return _target_split(frame, target, config, classify)
+
+
+def interpolated(values: np.ndarray) -> np.ndarray:
+    """A series with its gaps filled the way forecasting training fills them."""
+    return _interpolated(values)
+
+
 def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     labels = np.array([_label(v) for v in values], dtype=object)
     classes = sorted(set(labels), key=_sort_key)

@@ -2,12 +2,16 @@
 
 Requests per second (with 4xx and 5xx per second), latency percentiles, the
 predictions (each class's share of the answered rows, or the predicted values' mean,
-minimum and maximum) and the requests each version answered. Dragging a rectangle on
-any chart chooses that time range: :attr:`MonitoringCharts.rangeChosen` carries it, and
+minimum and maximum) and the requests each version answered. Latency and error-rate
+spikes (robust z-scores against each series' recent past, found in core) are marked
+with red dots on the latency and the requests charts. Dragging a rectangle on any
+chart chooses that time range: :attr:`MonitoringCharts.rangeChosen` carries it, and
 the tab reads the range again at a finer grain.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -44,6 +48,8 @@ class MonitoringCharts(QWidget):
             box.sigRangeChangedManually.connect(lambda *_a, c=chart: self._chosen(c))
             if i:
                 chart.setXLink(self.requests)
+        self.latency_spikes = _spike_marks(self.latency)
+        self.error_spikes = _spike_marks(self.requests)
 
     @property
     def charts(self) -> tuple[LineChart, ...]:
@@ -86,7 +92,27 @@ class MonitoringCharts(QWidget):
                 chart.addItem(line)
                 lines.append(line)
 
+    def show_spikes(self, series: Series, anomalies: dict[str, Any]) -> None:
+        """Mark the latency spikes (at their p95) and error spikes (at their errors/s)."""
+        half = series.bin_seconds / 2
+        latency = anomalies.get("latency_spikes", [])
+        self.latency_spikes.setData([s["start"] + half for s in latency],
+                                    [s["value"] for s in latency])  # fmt: skip
+        errors = anomalies.get("error_spikes", [])
+        index = {float(start): i for i, start in enumerate(series.start)}
+        rate = series.per_second(series.errors_4xx + series.errors_5xx)
+        bins = [index[s["start"]] for s in errors if s["start"] in index]
+        self.error_spikes.setData([series.start[i] + half for i in bins], [rate[i] for i in bins])
+
     def _chosen(self, chart: LineChart) -> None:
         low, high = chart.getPlotItem().getViewBox().viewRange()[0]
         if np.isfinite(low) and np.isfinite(high) and high > low:
             self.rangeChosen.emit(float(low), float(high))
+
+
+def _spike_marks(chart: LineChart) -> pg.ScatterPlotItem:
+    """Red dots on ``chart`` for spikes (kept for the chart's life, data replaced)."""
+    marks = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#d62828", width=2), brush=None,
+                               symbol="o", name="spikes")  # fmt: skip
+    chart.getPlotItem().addItem(marks)
+    return marks

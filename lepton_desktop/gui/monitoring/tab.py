@@ -2,8 +2,10 @@
 
 A model (or all of them) and a window (the last 15 minutes ... everything, or a range
 dragged on a chart) are chosen at the top; below them, the window's totals as cards
-(requests, errors, latency percentiles, rows, live quality), four charts over time and
-the quality table (per class, and the confusion matrix). Everything is read from the
+(requests, errors, latency percentiles, rows, live quality, anomalies), four charts
+over time (latency and error spikes marked) and, beside them, the quality table (per
+class, and the confusion matrix) and the drift table of one model's features with the
+histogram of the chosen one, training against served. Everything is read from the
 request log's rollups and the feedback in the project file, so it shows servers that
 ran while the window was closed, and keeps up while one runs: the tab re-reads every
 :data:`REFRESH_MS` while shown, one read at a time on the session's DB thread.
@@ -38,6 +40,7 @@ from lepton_desktop.gui.dialogs import show_exception
 from lepton_desktop.gui.monitoring import ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
 from lepton_desktop.gui.monitoring.charts import MonitoringCharts
+from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
 from lepton_desktop.gui.session import ProjectSession
 from lepton_desktop.gui.widgets.actions import make_action
@@ -49,10 +52,10 @@ REFRESH_MS = 2000
 WINDOWS = (("Last 15 minutes", "15m"), ("Last hour", "1h"), ("Last 24 hours", "24h"),
            ("Last 7 days", "7d"), ("Everything", "all"))  # fmt: skip
 ALL_MODELS = "All models"
-CARDS = ("requests", "rate", "errors", "latency", "rows", "quality")
+CARDS = ("requests", "rate", "errors", "latency", "rows", "quality", "anomalies")
 _CARD_TITLES = {"requests": "Requests", "rate": "Requests / s", "errors": "Errors",
                 "latency": "Latency p50 · p95 · p99", "rows": "Rows predicted",
-                "quality": "Live quality"}  # fmt: skip
+                "quality": "Live quality", "anomalies": "Anomalies"}  # fmt: skip
 
 
 class MonitoringPoller(TickPoller):
@@ -118,6 +121,7 @@ class MonitoringTab(VisiblePollingTab):
             table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.per_class.verticalHeader().hide()
+        self.drift = DriftPanel(self)
         self._build()
         self._connect()
 
@@ -141,7 +145,8 @@ class MonitoringTab(VisiblePollingTab):
         grid.addWidget(self.per_class, 0, 0)
         grid.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted)", self), 1, 0)
         grid.addWidget(self.confusion, 2, 0)
-        self.side_tabs.addTab(quality, "Quality")
+        self.side_tabs.addTab(quality, "Live quality")
+        self.side_tabs.addTab(self.drift, "Drift")
         self.side_tabs.addTab(self.alerts, "Alerts")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.charts)
@@ -221,11 +226,14 @@ class MonitoringTab(VisiblePollingTab):
         self.charts.show_series(view.series)
         server = view.report.get("server", {"restarts": 0, "events": []})
         self.charts.show_events([e["ts"] for e in server["events"] if e["kind"] == "restarted"])
+        self.charts.show_spikes(view.series, view.report["anomalies"])
         self._fill_quality(view.report.get("quality"))
+        models = view.report["models"]
+        self.drift.show_drift(models[0]["drift"] if len(models) == 1 else None)
         self.alerts.models = sorted({name for name, _ in view.served})
         self.alerts.show_view(view.alerts)
         firing = sum(e.state == "firing" for e in view.alerts.history)
-        self.side_tabs.setTabText(1, f"Alerts ({firing} firing)" if firing else "Alerts")
+        self.side_tabs.setTabText(2, f"Alerts ({firing} firing)" if firing else "Alerts")
         self.updated.setText(time.strftime("updated %H:%M:%S"))
 
     def _fill_models(self, served: list[tuple[str, int]]) -> None:
@@ -265,6 +273,7 @@ class MonitoringTab(VisiblePollingTab):
             )
         self.cards["rows"].set_value(f"{report['rows']:,}")
         self.cards["quality"].set_value(*_quality_text(report.get("quality")))
+        self.cards["anomalies"].set_value(*_anomaly_text(report["anomalies"]))
 
     def _fill_quality(self, quality: dict[str, Any] | None) -> None:
         per_class = (quality or {}).get("per_class", {})
@@ -317,6 +326,15 @@ def _quality_text(quality: dict[str, Any] | None) -> tuple[str, str]:
                 f"{labelled:,} labelled rows")  # fmt: skip
     return (f"MAE {metrics['mae']:.4g} · R² {metrics['r2']:.3f}",
             f"RMSE {metrics['rmse']:.4g} · {labelled:,} labelled rows")  # fmt: skip
+
+
+def _anomaly_text(anomalies: dict[str, Any]) -> tuple[str, str, bool]:
+    flagged = anomalies["requests_flagged"]
+    spikes = len(anomalies["latency_spikes"]) + len(anomalies["error_spikes"])
+    kinds = ", ".join(f"{k.replace('_', ' ')} {n:,}" for k, n in anomalies["by_kind"].items()
+                      if n)  # fmt: skip
+    detail = f"{kinds or 'no request flagged'} · {spikes} spike{'s' * (spikes != 1)}"
+    return f"{flagged:,} requests", detail, bool(flagged or spikes)
 
 
 class _Card(QFrame):

@@ -216,6 +216,11 @@ class LineChart(ThemedPlot):
         self.apply_palette()
 
 
+def category_ticks(labels: Sequence[str]) -> list[tuple[float, str]]:
+    """Ticks for bars at 0, 1, 2, ... named by ``labels`` (thinned to stay readable)."""
+    return _label_ticks(labels)
+
+
 def _label_ticks(labels: Sequence[str]) -> list[tuple[float, str]]:
     """Category ticks, thinned so that labels do not overlap."""
     step = max(1, -(-len(labels) // _MAX_TICK_LABELS))

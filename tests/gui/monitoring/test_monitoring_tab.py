@@ -120,7 +120,7 @@ def test_alerts_panel_shows_rules_history_and_notifies_new_alerts(
     assert tab.alerts.rules.rowCount() == 1
     assert tab.alerts.rules.item(0, 1).text() == "error_rate of every model"
     assert tab.alerts.history.item(0, 1).text() == "firing"
-    assert tab.side_tabs.tabText(1) == "Alerts (1 firing)"
+    assert tab.side_tabs.tabText(2) == "Alerts (1 firing)"
     assert tab.notifier.last is None  # seen when the tab opened: not news
     # A rule added from the panel is stored; its alert, raised by a check (as a running
     # server does), is announced.
