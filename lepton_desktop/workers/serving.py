@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import serving as serving_store
 
@@ -50,6 +51,7 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
         ctx.conn, deployment_id, status="running", url=runner.url, port=runner.port,
         started_at=time.time(),
     )  # fmt: skip
+    kill_point("serving")
     error = _watch(runner, reporter)
     runner.stop()
     _finish(ctx, deployment_id, "failed" if error else "stopped", error)

@@ -304,6 +304,23 @@ def m006_request_log_keys(conn: sqlite3.Connection) -> None:
     )
 
 
+def m007_job_owners(conn: sqlite3.Connection) -> None:
+    """Each job names the process that answers for it, with that process's start time.
+
+    While queued that is its launcher (the GUI, a command, a ``tune`` job starting
+    trial workers), once claimed its worker. A queued job whose launcher died before a
+    worker claimed it was queued forever; now the next opening sees the owner gone
+    (the start time tells a reused pid from the owner) and recovers the job.
+    """
+    _run_script(
+        conn,
+        """
+        ALTER TABLE jobs ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE jobs ADD COLUMN owner_started_at REAL
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -311,6 +328,7 @@ MIGRATIONS: list[Migration] = [
     m004_tuning,
     m005_serving,
     m006_request_log_keys,
+    m007_job_owners,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
