@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from lepton_desktop import paths
+from lepton_desktop.core.processes import SAFE_PATH_ENV
 from lepton_desktop.core.system.lifeline import PARENT_ENV
 
 
@@ -49,6 +50,7 @@ def worker_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
+    env[SAFE_PATH_ENV] = "1"  # -P for whatever Python the worker starts in turn
     env[PARENT_ENV] = str(os.getpid())
     if not paths.frozen():
         root = str(paths.resources_dir().parent)
