@@ -140,11 +140,14 @@ def list_versions(
 
 
 def tuned_version(conn: sqlite3.Connection, study: str, trial: int) -> ModelVersion | None:
-    """The version registered for trial ``trial`` of study ``study`` (its lineage), if any."""
+    """The version registered for trial ``trial`` of study ``study`` (its lineage), if any.
+
+    An archived version does not count: its owner retired it.
+    """
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
         "WHERE json_extract(v.params, '$.study') = ? AND json_extract(v.params, '$.trial') = ? "
-        "ORDER BY v.id LIMIT 1",
+        "AND v.archived = 0 ORDER BY v.id LIMIT 1",
         (study, trial),
     ).fetchone()
     return None if row is None else _version(conn, row)
