@@ -26,6 +26,16 @@ GUI_TESTS = Path(__file__).resolve().parent / "gui"
 _QT = ("PySide6", "pyqtgraph", "lepton_desktop.gui")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--long``: the fault suite's long run (at least 200 kills, then a tally)."""
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the long fault suite: >= 200 kills of real commands, with a tally",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_qt(request: pytest.FixtureRequest) -> Iterator[None]:
     if GUI_TESTS in Path(str(request.node.path)).parents:

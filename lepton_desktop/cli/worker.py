@@ -1,4 +1,8 @@
-"""``worker KIND --project P --job N``: run one queued job (the GUI starts this)."""
+"""``worker KIND --project P --job N``: run one queued job (the GUI starts this).
+
+A worker lives only as long as its launcher (the GUI, or a ``tune`` job for its trial
+workers): when that process dies, the worker cancels its job and exits.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from lepton_desktop.cli.common import Command, run_queued_job
+from lepton_desktop.core import faults
+from lepton_desktop.core.system.lifeline import die_with_parent
 
 #: The job kinds a worker process runs (the GUI's QProcess jobs, tune's trial workers).
 KINDS = ("import", "prep", "train", "export", "tune", "trial", "serve")
@@ -22,6 +28,8 @@ def _add_worker(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``worker KIND --project P --job N``: exit 0 when the job succeeded, else 1."""
+    faults.set_role(args.kind)
+    die_with_parent()
     job = run_queued_job(args.project, args.job, args.kind)
     return 0 if job.status == "succeeded" else 1
 

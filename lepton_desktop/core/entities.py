@@ -82,6 +82,10 @@ class Job:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    #: The process answering for the job (launcher while queued, then worker) and its
+    #: start time; None in rows written before schema 7.
+    owner_pid: int | None = None
+    owner_started_at: float | None = None
 
     @property
     def active(self) -> bool:

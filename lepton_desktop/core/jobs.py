@@ -8,12 +8,12 @@ Each job kind has a function ``(context, job, reporter) -> result dict`` (the
 worker entry points in :mod:`lepton_desktop.workers`). The runner owns everything
 around it, so every kind of work gets heartbeats, the cancel flag, progress and a
 clean failure for free. :func:`recover_stale_jobs` is the other half: whoever opens
-a project marks the jobs of dead workers ``interrupted`` and cleans up after them.
+a project marks the jobs of dead workers ``interrupted`` and cleans up after them,
+including jobs still queued whose launcher died before any worker claimed them.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
+from lepton_desktop.core.faults import kill_point
+from lepton_desktop.core.processes import alive
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
@@ -124,6 +124,7 @@ def _run(project_path: Path, job_id: int, function: JobFunction, echo: Reporter 
     conn = ctx.conn
     try:
         job_store.mark_running(conn, job_id)
+        kill_point("after-claim")
         beat = _Heartbeat(project_path, job_id)
         beat.start()
         try:
@@ -158,25 +159,44 @@ def open_context(path: Path) -> ProjectContext:
 
 
 def recover_stale_jobs(conn: sqlite3.Connection, stale_after: float = STALE_AFTER_S) -> list[int]:
-    """Mark running jobs whose worker is gone as interrupted and clean up after them.
+    """Mark jobs whose process is gone as interrupted and clean up after them.
 
-    A worker is gone when its process no longer exists, or when its heartbeat is
-    older than ``stale_after`` seconds (a hung worker): its run becomes
-    ``interrupted`` (resumable), its deployment and study stop, and a dataset version
-    it was writing is discarded. Returns the ids of the jobs marked.
+    A running job's worker is gone when its process no longer exists, or when its
+    heartbeat is older than ``stale_after`` seconds (a hung worker). A queued job is
+    abandoned when its launcher died before a worker claimed it (rows from before
+    owners were recorded: when it waited longer than ``stale_after``). Either way its
+    run becomes ``interrupted`` (resumable), its deployment and study stop, a tuning
+    trial it was running fails, and a dataset version it was writing is discarded.
+    Returns the ids of the jobs marked.
     """
     now = time.time()
     dead = [
         j.id
         for j in job_store.stale_running(conn, now + 1)
-        if not _alive(j.pid) or (j.heartbeat_at or 0) < now - stale_after
+        if not _worker_alive(j) or (j.heartbeat_at or 0) < now - stale_after
     ]
     for job_id in dead:
         job_store.finish(conn, job_id, "interrupted", error="the worker stopped unexpectedly")
+    abandoned = [j.id for j in job_store.queued(conn) if _abandoned(j, now - stale_after)]
+    for job_id in abandoned:
+        job_store.finish(
+            conn, job_id, "interrupted", error="its launcher stopped before a worker started it"
+        )
     release_orphans(conn)
     for version_id in dataset_store.unfinished_versions(conn):
         dataset_store.discard_version(conn, version_id)
-    return dead
+    return dead + abandoned
+
+
+def job_alive(conn: sqlite3.Connection, job_id: int, stale_after: float = STALE_AFTER_S) -> bool:
+    """Whether a job is running in a live worker (e.g. a trial worker's ``tune`` parent).
+
+    The job's row alone is not enough: a killed worker leaves it ``running`` until
+    someone opens the project, so its process and heartbeat are checked as well.
+    """
+    job = job_store.get(conn, job_id)
+    fresh = (job.heartbeat_at or 0) >= time.time() - stale_after
+    return job.status == "running" and fresh and _worker_alive(job)
 
 
 def cancel_job(conn: sqlite3.Connection, job_id: int) -> None:
@@ -191,18 +211,25 @@ def cancel_job(conn: sqlite3.Connection, job_id: int) -> None:
 
 
 def release_orphans(conn: sqlite3.Connection) -> None:
-    """Runs, deployments and studies whose job ended without them: interrupted/stopped."""
+    """Runs, deployments, studies and trials whose job ended without them.
+
+    Runs become ``interrupted`` (resumable), deployments and studies ``stopped``, and
+    Optuna trials left ``RUNNING`` by a dead worker ``FAIL`` (what Optuna's heartbeat
+    would do a grace period later), so a study never shows a trial nobody runs.
+    """
     run_store.interrupt_orphans(conn)
     serving_store.interrupt_orphans(conn)
     tuning_store.stop_orphans(conn)
+    tuning_store.fail_orphan_trials(conn)
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def _worker_alive(job: Job) -> bool:
+    # The owner's start time tells the worker from a process that reused its pid.
+    same = job.owner_pid is not None and job.owner_pid == job.pid
+    return alive(job.pid, job.owner_started_at if same else None)
+
+
+def _abandoned(job: Job, waited_since: float) -> bool:
+    if job.owner_pid is None:
+        return job.created_at < waited_since
+    return not alive(job.owner_pid, job.owner_started_at)

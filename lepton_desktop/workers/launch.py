@@ -7,6 +7,9 @@ as ``serve --workers N``'s), and in a private, empty working folder
 (:func:`~lepton_desktop.paths.worker_dir`), so even an empty entry in ``PYTHONPATH``
 points nowhere useful. A frozen app starts its own executable, whose ``sys.path`` is
 the bundle.
+
+A worker also stops when its launcher dies (:mod:`~lepton_desktop.core.system.lifeline`):
+the launcher names itself in the worker's environment.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import sys
 from pathlib import Path
 
 from lepton_desktop import paths
+from lepton_desktop.core.processes import SAFE_PATH_ENV
+from lepton_desktop.core.system.lifeline import PARENT_ENV
 
 
 def cli_argv() -> list[str]:
@@ -39,11 +44,14 @@ def worker_cwd() -> str:
 def worker_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a worker: ``base`` (default: this process's), unbuffered.
 
-    From source (not installed), the package's folder goes on ``PYTHONPATH`` so that
+    The worker learns its launcher's pid (this process), to stop when it dies. From
+    source (not installed), the package's folder goes on ``PYTHONPATH`` so that
     ``python -m lepton_desktop`` finds it from the workers' own folder.
     """
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
+    env[SAFE_PATH_ENV] = "1"  # -P for whatever Python the worker starts in turn
+    env[PARENT_ENV] = str(os.getpid())
     if not paths.frozen():
         root = str(paths.resources_dir().parent)
         current = env.get("PYTHONPATH", "")

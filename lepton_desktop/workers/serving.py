@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import CancelledError, LeptonError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import serving as serving_store
 
@@ -55,6 +56,7 @@ def serve_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, An
         started_at=time.time(),
     )  # fmt: skip
     _profile_for_drift(ctx, spec.models)
+    kill_point("serving")
     # Alerts are checked, and quality gauges published, while the server runs.
     watcher = MonitorWatcher(ctx.path, float(os.environ.get(CHECK_ENV, CHECK_S)))
     watcher.start()

@@ -6,18 +6,15 @@ writes its requests into its own journal (:mod:`.journal`) before answering, and
 counts what it answered in a number the runner reads. It never writes the request
 log into the project itself: the runner's shipper does, from the journals, in another
 process, so a burst of logging never stalls an answer. When the runner dies, the
-operating system stops these too (Linux's parent-death signal).
+operating system stops these too (Linux's parent-death signal; elsewhere a watchdog,
+see :mod:`~lepton_desktop.core.system.lifeline`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
-import signal
 import socket
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +33,6 @@ if TYPE_CHECKING:
     from lepton_desktop.core.inference.predictor import ModelParts
     from lepton_desktop.core.serving.models import ModelSet
     from lepton_desktop.core.serving.runner import ServeSpec
-
-#: ``prctl`` option: the signal this process gets when its parent dies (Linux).
-_PR_SET_PDEATHSIG = 1
 
 
 def child_main(
@@ -63,8 +57,11 @@ def child_main(
     """
     from lepton_desktop.core.serving.runner import ServeSpec
     from lepton_desktop.core.serving.state import ServeOptions
+    from lepton_desktop.core.system.lifeline import die_with_parent
 
-    _die_with(parent)
+    # A server whose supervisor was killed must not go on answering (and journaling)
+    # with nobody to ship its log or stop it.
+    die_with_parent(parent)
     spec = ServeSpec(**json.loads(payload))
     _torch_threads(spec.workers)
     models = load_models(spec, parts)
@@ -95,16 +92,6 @@ class ReadyServer(uvicorn.Server):
         await super().startup(sockets)
         if not self.should_exit:
             self._ready.set()
-
-
-def _die_with(parent: int) -> None:
-    # A server whose supervisor was killed must not go on answering (and journaling)
-    # with nobody to ship its log or stop it.
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the line above took effect
-        os._exit(0)
 
 
 def _torch_threads(workers: int) -> None:

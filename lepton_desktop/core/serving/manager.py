@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.jobs import cancel_job
 from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, check_options
 from lepton_desktop.core.serving.security import token_digest
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import serving as serving_store
+from lepton_desktop.core.store.db import transaction
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
@@ -136,11 +138,13 @@ class ServingManager:
         ``models`` are names or refs to serve (all models when empty); ``options`` are
         those of :data:`DEFAULT_OPTIONS`; ``check_port`` as in :meth:`create`.
         """
-        deployment = self.create(
-            models, host=host, port=port, token=token, check_port=check_port, **options
-        )
-        job_id = job_store.create(self._conn, "serve", {"deployment_id": deployment.id})
-        serving_store.update_deployment(self._conn, deployment.id, job_id=job_id)
+        with transaction(self._conn):  # a deployment never waits without its job
+            deployment = self.create(
+                models, host=host, port=port, token=token, check_port=check_port, **options
+            )
+            job_id = job_store.create(self._conn, "serve", {"deployment_id": deployment.id})
+            serving_store.update_deployment(self._conn, deployment.id, job_id=job_id)
+        kill_point("after-queue")
         return self.get(deployment.id), job_id
 
     def get(self, deployment_id: int) -> Deployment:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.processes import isolate_children
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
@@ -158,6 +159,7 @@ class ServerRunner:
         self._sock = bind(self.spec.host, self.spec.port)
         self.port = self._sock.getsockname()[1]
         self.url = url_of(self.spec.host, self.port)
+        isolate_children()  # the server processes are ``python -c`` in the user's folder
         try:
             self._metrics_dir = tempfile.mkdtemp(prefix="lepton-metrics-")
             self._previous_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -22,6 +22,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import SPLIT_NAMES, Column, DatasetVersion, Histogram
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.store.db import transaction
 
 _VERSION_COLUMNS = (
@@ -161,6 +162,7 @@ def insert_rows(
     marks = ", ".join("?" * width)
     with transaction(conn):
         conn.executemany(f"INSERT INTO ds_{version_id} VALUES ({marks})", rows)
+    kill_point("after-rows")
 
 
 def insert_values(
@@ -175,6 +177,7 @@ def insert_values(
     marks = ", ".join("?" * width)
     with transaction(conn):
         conn.executemany(f"INSERT INTO ds_{version_id} ({names}) VALUES ({marks})", rows)
+    kill_point("after-rows")
 
 
 def finish_version(

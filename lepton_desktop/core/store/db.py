@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lepton_desktop.core.errors import LeptonError, NotAProjectError
+from lepton_desktop.core.faults import kill_point
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -198,6 +199,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     else:
+        kill_point("mid-transaction")
         conn.execute("COMMIT")
 
 

@@ -1,20 +1,27 @@
-"""The ``jobs`` table: queued work, heartbeats, progress and cancel flags."""
+"""The ``jobs`` table: queued work, heartbeats, progress and cancel flags.
+
+Every job names the process that answers for it (``owner_pid`` with that process's
+start time): the launcher that queued it, then the worker that claimed it. Whoever
+opens the project recovers a job whose owner is gone (``core.jobs``).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from typing import Any
 
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import NotFoundError
+from lepton_desktop.core.faults import kill_point
+from lepton_desktop.core.processes import this_process
 from lepton_desktop.core.store.db import transaction
 
 _COLUMNS = (
     "id, kind, status, args, progress_done, progress_total, message, error, result, pid, "
-    "heartbeat_at, cancel_requested, created_at, started_at, finished_at"
+    "heartbeat_at, cancel_requested, created_at, started_at, finished_at, owner_pid, "
+    "owner_started_at"
 )
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
 
@@ -36,16 +43,22 @@ def _job(row: tuple[Any, ...]) -> Job:
         created_at=row[12],
         started_at=row[13],
         finished_at=row[14],
+        owner_pid=row[15],
+        owner_started_at=row[16],
     )
 
 
 def create(conn: sqlite3.Connection, kind: str, args: dict[str, Any]) -> int:
-    """Queue a job and return its id."""
+    """Queue a job owned by this process (its launcher) and return its id."""
+    outer = conn.in_transaction
     with transaction(conn):
         cur = conn.execute(
-            "INSERT INTO jobs (kind, status, args, created_at) VALUES (?, 'queued', ?, ?)",
-            (kind, json.dumps(args), time.time()),
+            "INSERT INTO jobs (kind, status, args, created_at, owner_pid, owner_started_at) "
+            "VALUES (?, 'queued', ?, ?, ?, ?)",
+            (kind, json.dumps(args), time.time(), *this_process()),
         )
+    if not outer:  # (inside a caller's transaction, the caller marks its own commit)
+        kill_point("after-queue")
     return int(cur.lastrowid or 0)
 
 
@@ -71,11 +84,12 @@ def list_jobs(
 def mark_running(conn: sqlite3.Connection, job_id: int) -> None:
     """Claim a queued job for this process. Raises NotFoundError if it is not queued."""
     now = time.time()
+    pid, started = this_process()
     with transaction(conn):
         cur = conn.execute(
-            "UPDATE jobs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ? "
-            "WHERE id = ? AND status = 'queued'",
-            (os.getpid(), now, now, job_id),
+            "UPDATE jobs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?, "
+            "owner_pid = ?, owner_started_at = ? WHERE id = ? AND status = 'queued'",
+            (pid, now, now, pid, started, job_id),
         )
     if cur.rowcount != 1:
         raise NotFoundError(f"job {job_id} is not waiting to run")
@@ -142,6 +156,14 @@ def stale_running(conn: sqlite3.Connection, older_than: float) -> list[Job]:
         f"SELECT {_COLUMNS} FROM jobs WHERE status = 'running' "
         "AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
         (older_than,),
+    ).fetchall()
+    return [_job(r) for r in rows]
+
+
+def queued(conn: sqlite3.Connection) -> list[Job]:
+    """Jobs waiting for a worker, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id"
     ).fetchall()
     return [_job(r) for r in rows]
 

@@ -554,6 +554,23 @@ def m011_drift_sketches(conn: sqlite3.Connection) -> None:
         """,
     )
 
+
+def m012_job_owners(conn: sqlite3.Connection) -> None:
+    """Each job names the process that answers for it, with that process's start time.
+
+    While queued that is its launcher (the GUI, a command, a ``tune`` job starting
+    trial workers), once claimed its worker. A queued job whose launcher died before a
+    worker claimed it was queued forever; now the next opening sees the owner gone
+    (the start time tells a reused pid from the owner) and recovers the job.
+    """
+    _run_script(
+        conn,
+        """
+        ALTER TABLE jobs ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE jobs ADD COLUMN owner_started_at REAL
+        """,
+    )
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -566,6 +583,7 @@ MIGRATIONS: list[Migration] = [
     m009_full_text_search,
     m010_hashed_tokens,
     m011_drift_sketches,
+    m012_job_owners,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

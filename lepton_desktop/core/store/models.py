@@ -61,8 +61,17 @@ def register(
     pipeline: list[dict[str, Any]] | None = None,
     signature: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Add the next version of model ``name`` (created on first use)."""
+    """Add the next version of model ``name`` (created on first use).
+
+    A run registers one version: registering again for the same ``run_id`` (a run
+    resumed after a kill that came right after its registration) returns the version
+    it has. The look and the insert share one write transaction, so two processes
+    cannot both register.
+    """
     with transaction(conn):
+        registered = _version_of_run(conn, run_id)
+        if registered is not None:
+            return get(conn, registered)
         row = conn.execute("SELECT id FROM models WHERE name = ?", (name,)).fetchone()
         model_id = (
             row[0]
@@ -97,6 +106,15 @@ def register(
     return get(conn, int(cur.lastrowid or 0))
 
 
+def _version_of_run(conn: sqlite3.Connection, run_id: int | None) -> int | None:
+    if run_id is None:
+        return None
+    row = conn.execute(
+        "SELECT id FROM model_versions WHERE run_id = ? ORDER BY id LIMIT 1", (run_id,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def get(conn: sqlite3.Connection, version_id: int) -> ModelVersion:
     """A model version by id. Raises NotFoundError."""
     row = conn.execute(
@@ -119,6 +137,20 @@ def list_versions(
         "ORDER BY m.name, v.version"
     ).fetchall()
     return [_version(conn, r) for r in rows]
+
+
+def tuned_version(conn: sqlite3.Connection, study: str, trial: int) -> ModelVersion | None:
+    """The version registered for trial ``trial`` of study ``study`` (its lineage), if any.
+
+    An archived version does not count: its owner retired it.
+    """
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id "
+        "WHERE json_extract(v.params, '$.study') = ? AND json_extract(v.params, '$.trial') = ? "
+        "AND v.archived = 0 ORDER BY v.id LIMIT 1",
+        (study, trial),
+    ).fetchone()
+    return None if row is None else _version(conn, row)
 
 
 def resolve(conn: sqlite3.Connection, ref: str) -> ModelVersion:

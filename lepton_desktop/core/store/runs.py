@@ -116,6 +116,19 @@ def add_metrics(conn: sqlite3.Connection, rows: Sequence[MetricRow]) -> None:
             )
 
 
+def drop_metrics_after(conn: sqlite3.Connection, run_id: int, epoch: int) -> int:
+    """Delete a run's metric rows of epochs after ``epoch``; return how many.
+
+    A run resumed from its checkpoint at ``epoch`` trains the later steps again: rows
+    a killed worker flushed beyond its last checkpoint would otherwise appear twice.
+    (Step rows carry the epoch they belong to, so one condition covers both kinds.)
+    """
+    with transaction(conn):
+        return conn.execute(
+            "DELETE FROM run_metrics WHERE run_id = ? AND epoch > ?", (run_id, epoch)
+        ).rowcount
+
+
 def metrics_since(conn: sqlite3.Connection, run_id: int, after_id: int = 0) -> list[MetricPoint]:
     """Metric rows of a run with ``id > after_id``, oldest first."""
     rows = conn.execute(

@@ -4,11 +4,14 @@
 objectives) and how it went (status, best trial, the registered best model). The
 trials are Optuna's: they live in Optuna's tables, in this file (``studies``,
 ``trials``, ...) or in an external storage. This module only reads Optuna's tables
-(:func:`trial_counts`); Optuna alone writes them.
+(:func:`trial_counts`); Optuna alone writes them, with one exception:
+:func:`fail_orphan_trials` fails the trials a dead worker left ``RUNNING``, as
+Optuna's heartbeat would (a grace period later, and only when a study runs again).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sqlite3
@@ -189,6 +192,42 @@ def stop_orphans(conn: sqlite3.Connection) -> int:
                 "'the tune worker stopped unexpectedly') WHERE name = ? AND status = 'running'",
                 (name,),
             )
+    return len(orphans)
+
+
+def fail_orphan_trials(conn: sqlite3.Connection) -> int:
+    """Fail the ``RUNNING`` trials of this file's studies that no live job runs.
+
+    Every trial of a study kept in the project file runs in a ``tune`` or ``trial``
+    job; once every job of the study has ended (recovery has marked the dead ones),
+    a trial still ``RUNNING`` belongs to a killed process. Optuna's heartbeat fails
+    such a trial only a grace period later, and only when a process of the study
+    looks; until then the study shows work nobody does. Set ``FAIL`` as Optuna's
+    heartbeat would (state and completion time, in Optuna's formats). Returns how
+    many trials were failed (no write transaction when none).
+    """
+    if not optuna_trials.has_studies(conn):
+        return 0
+    orphans = [
+        r[0]
+        for r in conn.execute(
+            "SELECT t.trial_id FROM trials t JOIN tuning_studies s "
+            "ON s.optuna_study_id = t.study_id AND s.storage IS NULL "
+            "WHERE t.state = 'RUNNING' AND NOT EXISTS (SELECT 1 FROM jobs j "
+            "WHERE j.status IN ('queued', 'running') AND j.kind IN ('tune', 'trial') "
+            "AND json_extract(j.args, '$.study') = s.name)"
+        )
+    ]
+    if not orphans:
+        return 0
+    # Optuna keeps naive local datetimes as SQLAlchemy writes them.
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
+    with transaction(conn):
+        conn.executemany(
+            "UPDATE trials SET state = 'FAIL', datetime_complete = ? "
+            "WHERE trial_id = ? AND state = 'RUNNING'",
+            [(now, trial_id) for trial_id in orphans],
+        )
     return len(orphans)
 
 

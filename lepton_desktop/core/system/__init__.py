@@ -1,1 +1,2 @@
-"""System metrics: CPU, memory and (when present) GPU load, sampled cheaply."""
+"""The machine and its processes: system metrics sampled cheaply (CPU, memory, GPU),
+and children that stop with their parent (:mod:`.lifeline`)."""

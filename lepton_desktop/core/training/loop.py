@@ -249,7 +249,7 @@ class Trainer:
         when the validation split is too small to judge by (:data:`MIN_VAL_ROWS`).
         """
         stopped = False
-        while self.epoch_no < self.epochs:
+        while self.epoch_no < self.epochs and not self._patience_spent():
             if self._train_epoch() == "stop":
                 stopped = True
                 break
@@ -259,14 +259,17 @@ class Trainer:
             improved = self._track_best(metrics["val_loss"])
             self.hooks.epoch(self.epoch_no, metrics, improved)
             self.hooks.checkpoint("last", self.epoch_no, serialize(self.state()))
-            if self.config.patience and self.bad_epochs >= self.config.patience:
-                break
         # Validation rows inside the training data cannot choose an epoch either.
         keep_last = len(self.y["val"]) < MIN_VAL_ROWS or self.config.train_on == "train+val"
         if keep_last and self.epoch_no > 0:
             last = copy.deepcopy(self.model.state_dict())
             return FitResult(last, self.epoch_no, self.last_val_loss, self.epoch_no, stopped)
         return FitResult(self.best_state, self.best_epoch, self.best_value, self.epoch_no, stopped)
+
+    def _patience_spent(self) -> bool:
+        # Checked before each epoch, not only after: a run resumed from the checkpoint
+        # of its early-stopping epoch (killed before it was registered) stops there too.
+        return bool(self.config.patience) and self.bad_epochs >= self.config.patience
 
     def _train_epoch(self) -> str | None:
         self.model.train()

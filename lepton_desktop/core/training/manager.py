@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import MetricPoint, ModelVersion, Run, SystemPoint
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import runs as run_store
+from lepton_desktop.core.store.db import transaction
 from lepton_desktop.core.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -60,19 +62,21 @@ class RunManager:
         config.validate()
         check_fits(version, config)
         _check_window(version.n_rows, config)
-        run_id = run_store.create(
-            self._conn,
-            dataset_version_id=version.id,
-            dataset_ref=version.ref,
-            arch=config.arch,
-            task=config.task or "auto",
-            config=config.to_dict(),
-        )
-        job_args: dict[str, Any] = {"run_id": run_id}
-        if lineage:
-            job_args["lineage"] = lineage
-        job_id = job_store.create(self._conn, "train", job_args)
-        run_store.update(self._conn, run_id, job_id=job_id)
+        with transaction(self._conn):  # a run never exists without its job
+            run_id = run_store.create(
+                self._conn,
+                dataset_version_id=version.id,
+                dataset_ref=version.ref,
+                arch=config.arch,
+                task=config.task or "auto",
+                config=config.to_dict(),
+            )
+            job_args: dict[str, Any] = {"run_id": run_id}
+            if lineage:
+                job_args["lineage"] = lineage
+            job_id = job_store.create(self._conn, "train", job_args)
+            run_store.update(self._conn, run_id, job_id=job_id)
+        kill_point("after-queue")
         return self.get(run_id), job_id
 
     def queue_resume(self, run_id: int) -> int:
@@ -83,8 +87,10 @@ class RunManager:
                 f"run {run_id} is {run.status}; only interrupted, stopped, "
                 "paused or failed runs can be resumed"
             )
-        job_id = job_store.create(self._conn, "train", {"run_id": run_id, "resume": True})
-        run_store.update(self._conn, run_id, job_id=job_id, status="queued", control=None)
+        with transaction(self._conn):
+            job_id = job_store.create(self._conn, "train", {"run_id": run_id, "resume": True})
+            run_store.update(self._conn, run_id, job_id=job_id, status="queued", control=None)
+        kill_point("after-queue")
         return job_id
 
     def metrics(self, run_id: int, after_id: int = 0) -> builtins.list[MetricPoint]:

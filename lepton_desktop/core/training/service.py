@@ -19,6 +19,7 @@ import torch
 from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.entities import DatasetVersion, ModelVersion, Run
 from lepton_desktop.core.errors import CancelledError, LeptonError, NotFoundError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import models as model_store
@@ -122,6 +123,7 @@ def _train(
     model = _register(
         ctx, run, version, config, data, spec, result.best_state, evaluation, lineage
     )
+    kill_point("after-register")
     status = "stopped" if result.stopped else "finished"
     _finish(ctx, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
     return {
@@ -156,9 +158,12 @@ def _limit_threads(data: training_data.TrainData, config: TrainConfig) -> None:
 
 
 def _restore(ctx: ProjectContext, run_id: int, trainer: Trainer) -> None:
-    with contextlib.suppress(NotFoundError):  # killed before its first epoch: start over
-        _, blob = run_store.load_checkpoint(ctx.conn, run_id, "last")
+    epoch = 0  # killed before its first epoch: start over
+    with contextlib.suppress(NotFoundError):
+        epoch, blob = run_store.load_checkpoint(ctx.conn, run_id, "last")
         trainer.restore(deserialize(blob))
+    # What the killed worker recorded after its checkpoint is recorded again now.
+    run_store.drop_metrics_after(ctx.conn, run_id, epoch)
 
 
 def _predict(trainer: Trainer, state: dict[str, torch.Tensor], x: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.store.db import connect
 from lepton_desktop.core.system.sampler import SystemSampler
@@ -138,6 +139,8 @@ class RunTracker:
                     for (s, e, _, t), v in zip(steps, values, strict=True)
                 ] + rows
             run_store.add_metrics(conn, rows)
+            if rows:
+                kill_point("mid-flush")  # metrics committed, their checkpoint not yet
             run_store.add_system(conn, _drain(self._system))
             for write in _drain(self._writes):
                 write(conn)

@@ -108,6 +108,10 @@ def _model_for(
     if study.best_trial == best.number and study.best_model is not None:
         # Registered by an earlier finalize.
         return model_store.resolve(ctx.conn, study.best_model).id
+    # Registered by a finalize killed before it could record it in the study.
+    registered = model_store.tuned_version(ctx.conn, study.name, best.number)
+    if registered is not None:
+        return registered.id
     return retrain(ctx, study, best, job.id, reporter).id
 
 

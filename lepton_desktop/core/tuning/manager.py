@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.entities import ModelVersion, Run, Study
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.jobs import cancel_job
 from lepton_desktop.core.registry.registry import ModelRegistry
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import tuning as tuning_store
+from lepton_desktop.core.store.db import transaction
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.training.manager import RunManager
 from lepton_desktop.core.tuning import space as spaces
@@ -163,16 +165,18 @@ class TuningManager:
             target = min(target, spaces.grid_size(study.space))
             if n_trials is not None and finished >= target:
                 raise InvalidOptionError(f"study {name}: every point of its grid has been tried")
-        job_id = job_store.create(self._conn, "tune", {"study": name, "n_trials": target})
-        tuning_store.update(
-            self._conn,
-            name,
-            n_trials=target,
-            jobs=jobs or study.jobs,
-            job_id=job_id,
-            status="running",
-            error=None,
-        )
+        with transaction(self._conn):  # the study runs exactly when its job exists
+            job_id = job_store.create(self._conn, "tune", {"study": name, "n_trials": target})
+            tuning_store.update(
+                self._conn,
+                name,
+                n_trials=target,
+                jobs=jobs or study.jobs,
+                job_id=job_id,
+                status="running",
+                error=None,
+            )
+        kill_point("after-queue")
         return job_id
 
     def _check_idle(self, study: Study) -> None:

@@ -32,7 +32,8 @@ from optuna.trial import TrialState
 
 from lepton_desktop.core.entities import Study
 from lepton_desktop.core.errors import CancelledError, LeptonError
-from lepton_desktop.core.store import jobs as job_store
+from lepton_desktop.core.faults import kill_point
+from lepton_desktop.core.jobs import job_alive
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.tuning import storage as storages
 from lepton_desktop.core.tuning.trial import TrialObjective
@@ -235,14 +236,17 @@ class TrialLoop:
             storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
     def _parent_running(self) -> bool:
+        # Not the row alone: a killed parent's job stays "running" until someone opens
+        # the project, and its orphaned worker would spend the whole budget meanwhile.
         assert self.parent_job is not None
-        return job_store.get(self.ctx.conn, self.parent_job).status == "running"
+        return job_alive(self.ctx.conn, self.parent_job)
 
     def _report(self, epoch: str = "") -> None:
         text = f"{self.counts.finished}/{self.target} trials, {self.note}{epoch}"
         self.reporter.update(min(self.counts.finished, self.target), self.target, text)
 
     def _on_epoch(self, epoch: int, epochs: int) -> None:
+        kill_point("trial-epoch")
         self._report(f"; trial epoch {epoch}/{epochs}")
         if self.parent_job is not None and not self._parent_running():
             raise CancelledError("the tune job stopped")
