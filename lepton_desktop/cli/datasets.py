@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.cli.common import (
     Command,
@@ -13,6 +13,9 @@ from lepton_desktop.cli.common import (
     print_json,
     queue_and_run,
 )
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
 
 
 def _add_new(sub: Any) -> argparse.ArgumentParser:
@@ -109,7 +112,18 @@ def cmd_import(args: argparse.Namespace) -> None:
         "target": args.target,
         "time_column": args.time_column,
     }
-    result = queue_and_run(args.project, "import", job_args, f"importing {args.source.name}")
+    def check(project: Project) -> None:
+        project.check_import(
+            args.source.resolve(),
+            args.name,
+            kind=args.kind,
+            target=args.target,
+            time_column=args.time_column,
+        )
+
+    result = queue_and_run(
+        args.project, "import", job_args, f"importing {args.source.name}", check=check
+    )
     _report(result, args.json, "imported")
 
 

@@ -251,6 +251,27 @@ class Project:
             reporter=reporter,
         )
 
+    def check_import(
+        self,
+        source: Path | str,
+        name: str,
+        *,
+        kind: str | None = None,
+        target: str | None = None,
+        time_column: str | None = None,
+    ) -> None:
+        """Refuse an import that cannot succeed, before its job is queued (reads only).
+
+        Raises:
+            DataImportError, InvalidOptionError: see
+                :func:`~lepton_desktop.core.datasets.importing.check_import`.
+        """
+        from lepton_desktop.core.datasets.importing import check_import
+
+        check_import(
+            self.conn, Path(source), name=name, kind=kind, target=target, time_column=time_column
+        )
+
     def prep(
         self,
         ref: str,

@@ -8,6 +8,7 @@ out to hold ``2.5``), the import starts over with that column widened.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,28 @@ def import_table(
     raise DataImportError(f"{path}: column types keep changing; cannot import")
 
 
+def check_table(
+    path: Path, *, kind: str, target: str | None, time_column: str | None
+) -> None:
+    """Check a table's header and first block of rows without importing anything.
+
+    Raises:
+        DataImportError: unreadable, too wide, a missing target or time column,
+            duplicate names, or a problem in the first block (a ragged row, bytes
+            that are not UTF-8, an oversized row).
+    """
+    source = TableSource(path)
+    try:
+        if kind == "timeseries" and time_column is None:
+            time_column = _guess_time_column(source.schema)
+        _check_columns(source, target, time_column)
+        with contextlib.suppress(pa.ArrowInvalid, StopIteration):
+            # (a type that changes in a later block is widened by the import itself)
+            next(iter(source.batches()))
+    finally:
+        source.close()
+
+
 def _guess_time_column(schema: pa.Schema) -> str:
     # The first date or timestamp column, else the first column (a year, an index).
     for field in schema:
@@ -74,6 +97,7 @@ def _guess_time_column(schema: pa.Schema) -> str:
 
 def _check_columns(source: TableSource, target: str | None, time_column: str | None) -> None:
     names = list(source.schema.names)
+    store.check_width(len(names), str(source.path))
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise DataImportError(f"{source.path}: duplicate column names: {', '.join(dupes)}")

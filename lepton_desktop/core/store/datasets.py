@@ -22,8 +22,13 @@ from typing import Any
 
 from lepton_desktop.core.entities import SPLIT_NAMES, Column, DatasetVersion, Histogram
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.names import check_name
 from lepton_desktop.core.store.db import transaction
 
+#: Most columns a version may have. A version's rows are one SQLite table with a
+#: column per dataset column plus ``_split`` and ``_image``; SQLite's compiled-in
+#: limit is 2,000 columns per table (SQLITE_MAX_COLUMN).
+MAX_COLUMNS = 2000 - 2
 _VERSION_COLUMNS = (
     "v.id, v.dataset_id, d.name, v.version, d.kind, v.status, v.source, v.n_rows, v.target, "
     "v.time_column, v.parent_id, v.operations, v.pipeline, v.splits, v.created_at"
@@ -117,8 +122,8 @@ def begin_version(
     The dataset is created on first use. Importing under an existing name adds a
     version, which must be of the same kind.
     """
-    if not name.strip():
-        raise InvalidOptionError("a dataset needs a non-empty name")
+    check_name(name, "dataset name")
+    check_width(len(sql_types), f"dataset {name!r}")
     with transaction(conn):
         dataset_id = _dataset_id(conn, name, kind)
         cur = conn.execute(
@@ -139,18 +144,42 @@ def begin_version(
     return version_id
 
 
+def check_kind(conn: sqlite3.Connection, name: str, kind: str) -> None:
+    """Refuse ``kind`` data under ``name`` when that dataset holds another kind (reads only).
+
+    Raises:
+        InvalidOptionError: the dataset exists and is of another kind.
+    """
+    row = conn.execute("SELECT kind FROM datasets WHERE name = ?", (name,)).fetchone()
+    if row is not None and row[0] != kind:
+        raise InvalidOptionError(
+            f"dataset {name!r} holds {row[0]} data; choose another name for {kind} data"
+        )
+
+
+def check_width(columns: int, what: str) -> None:
+    """Refuse a version of more than :data:`MAX_COLUMNS` columns, before its table exists.
+
+    Raises:
+        InvalidOptionError: naming ``what`` (the file, the preparation), its width and
+            the limit.
+    """
+    if columns > MAX_COLUMNS:
+        raise InvalidOptionError(
+            f"{what}: {columns:,} columns; a dataset holds at most {MAX_COLUMNS:,} "
+            "(keep the columns you need, or reshape the table into fewer, longer ones)"
+        )
+
+
 def _dataset_id(conn: sqlite3.Connection, name: str, kind: str) -> int:
-    row = conn.execute("SELECT id, kind FROM datasets WHERE name = ?", (name,)).fetchone()
+    check_kind(conn, name, kind)
+    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
     if row is None:
         cur = conn.execute(
             "INSERT INTO datasets (name, kind, created_at) VALUES (?, ?, ?)",
             (name, kind, time.time()),
         )
         return int(cur.lastrowid or 0)
-    if row[1] != kind:
-        raise InvalidOptionError(
-            f"dataset {name!r} holds {row[1]} data; choose another name for {kind} data"
-        )
     return int(row[0])
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import ModelVersion
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.names import check_name
 from lepton_desktop.core.store.db import transaction
 
 _COLUMNS = (
@@ -62,6 +63,7 @@ def register(
     signature: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Add the next version of model ``name`` (created on first use)."""
+    check_name(name, "model name")
     with transaction(conn):
         row = conn.execute("SELECT id FROM models WHERE name = ?", (name,)).fetchone()
         model_id = (
@@ -170,7 +172,8 @@ def weights(conn: sqlite3.Connection, version_id: int) -> bytes:
 
 def set_alias(conn: sqlite3.Connection, version: ModelVersion, alias: str) -> None:
     """Point ``alias`` (e.g. ``champion``) of the version's model at this version."""
-    if not _ALIAS.match(alias):
+    check_name(alias, "alias")
+    if not _ALIAS.fullmatch(alias):
         raise InvalidOptionError(f"alias {alias!r}: use letters, digits, '-' or '_'")
     with transaction(conn):
         conn.execute(

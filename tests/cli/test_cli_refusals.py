@@ -1,0 +1,58 @@
+"""Refused work leaves no trace: bad names and impossible imports, byte for byte (issue 10).
+
+Each case runs the real command line on a real project and checks one ``error:`` line,
+exit status 2, and a project file whose bytes did not change (no job row inserted
+and deleted, no WAL left behind).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import assert_user_error, cli
+from tests.conftest import SAMPLE_DATA
+from tests.helpers import write_csv
+from tests.small_factory import copy_of, small_project
+
+__all__ = ["small_project"]
+
+IRIS = SAMPLE_DATA / "iris.csv"
+
+
+def _files(project: Path) -> dict[str, bytes]:
+    """The project file and any companion (-wal, -shm, journal) by name."""
+    return {p.name: p.read_bytes() for p in sorted(project.parent.glob(project.name + "*"))}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "{p}", IRIS, "--name", "two\nlines"], "control character (U+000A)"),
+        (["import", "{p}", IRIS, "--name", "evil\u202etxt"], "(U+202E)"),
+        (["import", "{p}", IRIS, "--name", "   "], "dataset name must not be empty"),
+        (["train", "{p}", "iris", "--arch", "mlp", "--name", "a\x1b[31m"], "(U+001B)"),
+        (["models", "{p}", "--alias", "iris-mlp", "champ\n"], "alias 'champ\\n'"),
+        (
+            ["tune", "{p}", "iris", "--arch", "mlp", "--trials", "2", "--study", "s\n"],
+            "--study 's\\n'",
+        ),
+        (["import", "{p}", IRIS, "--name", "x", "--target", "nope"], "no target column"),
+        (["import", "{p}", "{tmp}/absent.csv", "--name", "x"], "no such file"),
+        (["import", "{p}", "{ragged}", "--name", "x"], "line 3: expected 2 fields"),
+        (["import", "{p}", SAMPLE_DATA / "digits", "--name", "iris"], "holds tabular data"),
+        (["import", "{p}", "{tmp}/empty.csv", "--name", "x"], "the file is empty"),
+    ],
+)
+def test_refused_names_and_imports_leave_the_file_byte_for_byte(
+    small_project: Path, tmp_path: Path, args: list[object], message: str
+) -> None:
+    project = copy_of(small_project, tmp_path)
+    ragged = write_csv(tmp_path / "ragged.csv", ["a", "b"], [[1, 2], [3]])
+    (tmp_path / "empty.csv").write_bytes(b"")
+    names = {"p": project, "tmp": tmp_path, "ragged": ragged}
+    before = _files(project)
+    argv = [a.format(**names) if isinstance(a, str) else a for a in args]
+    assert_user_error(cli(*argv, check=False), message)
+    assert _files(project) == before
