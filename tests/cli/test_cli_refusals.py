@@ -43,6 +43,8 @@ def _files(project: Path) -> dict[str, bytes]:
         (["import", "{p}", "{ragged}", "--name", "x"], "line 3: expected 2 fields"),
         (["import", "{p}", SAMPLE_DATA / "digits", "--name", "iris"], "holds tabular data"),
         (["import", "{p}", "{tmp}/empty.csv", "--name", "x"], "the file is empty"),
+        (["import", "{p}", "{wide}", "--name", "x"], "10,000 columns; a dataset holds at most"),
+        (["import", "{p}", "{huge}", "--name", "x"], "line 3: row 2 is 50.0 MB long"),
     ],
 )
 def test_refused_names_and_imports_leave_the_file_byte_for_byte(
@@ -51,7 +53,10 @@ def test_refused_names_and_imports_leave_the_file_byte_for_byte(
     project = copy_of(small_project, tmp_path)
     ragged = write_csv(tmp_path / "ragged.csv", ["a", "b"], [[1, 2], [3]])
     (tmp_path / "empty.csv").write_bytes(b"")
-    names = {"p": project, "tmp": tmp_path, "ragged": ragged}
+    wide = write_csv(tmp_path / "wide.csv", [f"c{i}" for i in range(10_000)], [[1] * 10_000])
+    huge = tmp_path / "huge.csv"
+    huge.write_text("a,b\n1,x\n2," + "y" * (50 << 20) + "\n")
+    names = {"p": project, "tmp": tmp_path, "ragged": ragged, "wide": wide, "huge": huge}
     before = _files(project)
     argv = [a.format(**names) if isinstance(a, str) else a for a in args]
     assert_user_error(cli(*argv, check=False), message)

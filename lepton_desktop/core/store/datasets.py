@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from lepton_desktop.core.entities import SPLIT_NAMES, Column, DatasetVersion, Histogram
-from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.errors import InvalidOptionError, LeptonError, NotFoundError
 from lepton_desktop.core.names import check_name
 from lepton_desktop.core.store.db import transaction
 
@@ -157,15 +157,17 @@ def check_kind(conn: sqlite3.Connection, name: str, kind: str) -> None:
         )
 
 
-def check_width(columns: int, what: str) -> None:
+def check_width(
+    columns: int, what: str, error: type[LeptonError] = InvalidOptionError
+) -> None:
     """Refuse a version of more than :data:`MAX_COLUMNS` columns, before its table exists.
 
     Raises:
-        InvalidOptionError: naming ``what`` (the file, the preparation), its width and
-            the limit.
+        InvalidOptionError: (or ``error``) naming ``what`` (the file, the dataset), its
+            width and the limit.
     """
     if columns > MAX_COLUMNS:
-        raise InvalidOptionError(
+        raise error(
             f"{what}: {columns:,} columns; a dataset holds at most {MAX_COLUMNS:,} "
             "(keep the columns you need, or reshape the table into fewer, longer ones)"
         )
