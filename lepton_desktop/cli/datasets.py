@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,8 @@ def _report(result: dict[str, Any], as_json: bool, verb: str) -> None:
         print_json(result)
     else:
         print(f"{verb} {result['dataset']}: {result['rows']:,} rows, {result['columns']} columns")
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -61,3 +61,34 @@ def test_refused_names_and_imports_leave_the_file_byte_for_byte(
     argv = [a.format(**names) if isinstance(a, str) else a for a in args]
     assert_user_error(cli(*argv, check=False), message)
     assert _files(project) == before
+
+
+def test_import_reports_non_finite_values_as_a_warning(
+    small_project: Path, tmp_path: Path
+) -> None:
+    project = copy_of(small_project, tmp_path)
+    source = write_csv(tmp_path / "inf.csv", ["x", "y"], [[1, 0], ["inf", 1], ["1e309", 0]])
+    proc = cli("import", project, source, "--name", "inf")
+    assert proc.stdout.strip() == "imported inf:1: 3 rows, 2 columns"
+    assert proc.stderr.strip() == (
+        "warning: 2 value(s) that are not finite numbers (inf, -inf, or too large, like 1e309) "
+        "were treated as missing: x (2)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["yes"] * 12, "target 'y' of d:1 holds the same value in all 12 rows"),
+        ([f"id{i}" for i in range(12)], "holds a different value in every row (12 of 12)"),
+    ],
+)
+def test_training_on_a_target_with_nothing_to_learn_is_refused(
+    small_project: Path, tmp_path: Path, labels: list[str], message: str
+) -> None:
+    project = copy_of(small_project, tmp_path)
+    source = write_csv(tmp_path / "d.csv", ["x", "y"], [[i, v] for i, v in enumerate(labels)])
+    cli("import", project, source, "--name", "d", "--target", "y")
+    before = _files(project)
+    assert_user_error(cli("train", project, "d", "--arch", "mlp", check=False), message)
+    assert _files(project) == before

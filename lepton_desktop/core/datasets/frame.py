@@ -104,7 +104,11 @@ def _array(values: tuple[Any, ...], numeric: bool) -> np.ndarray:
 def _concat(chunks: list[np.ndarray], numeric: bool) -> np.ndarray:
     if not chunks:
         return np.empty(0, dtype=np.float64 if numeric else object)
-    return np.concatenate(chunks)
+    values = np.concatenate(chunks)
+    if numeric:
+        # Projects imported before non-finite values were made missing may hold them.
+        values[~np.isfinite(values)] = np.nan
+    return values
 
 
 def duplicated_rows(frame: Frame) -> np.ndarray:

@@ -53,9 +53,13 @@ def onehot_name(column: str, category: str) -> str:
 
 
 def missing_mask(values: np.ndarray) -> np.ndarray:
-    """Boolean mask of the missing cells of one column."""
+    """Boolean mask of the missing cells of one column.
+
+    In a numeric column ``inf`` and ``-inf`` count as missing, as NaN does: they are
+    no measurement, and a mean, fill or scale fitted over one is Infinity or NaN.
+    """
     if values.dtype.kind == "f":
-        return np.isnan(values)
+        return ~np.isfinite(values)
     return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
 
 
@@ -124,7 +128,7 @@ def fit_scale(columns: Columns, names: Sequence[str], method: str, fit_rows: np.
     params: dict[str, dict[str, float]] = {}
     for name in names:
         values = columns[name][fit_rows]
-        present = values[~np.isnan(values)]
+        present = values[~missing_mask(values)]
         if method == "standard":
             mean, std = (float(present.mean()), float(present.std())) if present.size else (0, 1)
             params[name] = {"mean": mean, "std": std}

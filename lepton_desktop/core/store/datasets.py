@@ -279,6 +279,20 @@ def sort_rows(conn: sqlite3.Connection, version_id: int, column: Column) -> None
         conn.execute(f"DROP TABLE {table}_unsorted")
 
 
+def repeated_values(
+    conn: sqlite3.Connection, version_id: int, column: Column
+) -> tuple[int, Any]:
+    """How many rows repeat an earlier row's value of ``column``, and the first such value."""
+    col, table = column.sql_name, f"ds_{version_id}"
+    count = conn.execute(f"SELECT COUNT({col}) - COUNT(DISTINCT {col}) FROM {table}").fetchone()
+    if not count[0]:
+        return 0, None
+    example = conn.execute(
+        f"SELECT {col} FROM {table} GROUP BY {col} HAVING COUNT(*) > 1 ORDER BY {col} LIMIT 1"
+    ).fetchone()
+    return int(count[0]), example[0]
+
+
 def discard_version(conn: sqlite3.Connection, version_id: int) -> None:
     """Remove an unfinished version, its rows, and its dataset if nothing else is left."""
     with transaction(conn):
