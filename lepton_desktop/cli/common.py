@@ -125,10 +125,14 @@ def queue_and_run(
 
     The command line runs the worker code itself: the same path as the GUI's worker
     process, with a progress bar instead of polling. ``check`` refuses the work
-    before its job row is written, so a refused command leaves the file as it was.
+    before its job row is written, so a refused command leaves the file as it was
+    (without one, the project is checked for damage: nothing is written to a damaged
+    file).
     """
     with open_project(project_path) as project:
         if check is not None:
             check(project)
+        else:
+            project.check_intact()
         job_id = project.create_job(kind, job_args)
     return run_in_foreground(project_path, job_id, kind, description, unit)

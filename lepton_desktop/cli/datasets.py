@@ -114,6 +114,7 @@ def cmd_import(args: argparse.Namespace) -> None:
         "time_column": args.time_column,
     }
     def check(project: Project) -> None:
+        project.check_intact()
         project.check_import(
             args.source.resolve(),
             args.name,
@@ -140,11 +141,14 @@ def cmd_prep(args: argparse.Namespace) -> None:
         split=parse_split(args.split),
         seed=args.seed,
     )
-    with open_project(args.project) as project:
-        options.validate(project.dataset(args.dataset))
+    def check(project: Project) -> None:
+        version = project.dataset(args.dataset)
+        project.check_intact(version)
+        options.validate(version)
+
     job_args = {"dataset": args.dataset, "options": options.to_dict()}
     result = queue_and_run(
-        args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows"
+        args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows", check=check
     )
     _report(result, args.json, "prepared")
 

@@ -145,6 +145,21 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def connect_to_inspect(path: Path | str) -> sqlite3.Connection:
+    """A connection for looking only (checks of a file that may be damaged).
+
+    Not ``mode=ro``: a read-only connection to a WAL file must create its ``-wal`` and
+    ``-shm`` files and, closing, cannot remove them, so looking would leave two new
+    files beside the project. This one never changes the journal mode and is only
+    ever used to read; closing it as the last connection removes them as it should.
+    """
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute("PRAGMA query_only = ON")
+    remember_sqlite_file(path)
+    return conn
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """Run the block in one write transaction: commit on success, roll back on error.
