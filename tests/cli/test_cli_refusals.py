@@ -44,6 +44,22 @@ def _files(project: Path) -> dict[str, bytes]:
         (["import", "{p}", SAMPLE_DATA / "digits", "--name", "iris"], "holds tabular data"),
         (["import", "{p}", "{tmp}/empty.csv", "--name", "x"], "the file is empty"),
         (["import", "{p}", "{wide}", "--name", "x"], "10,000 columns; a dataset holds at most"),
+        # /sys refuses new files, even to root (for whom os.access says yes)
+        (["export", "{p}", "iris-mlp", "--format", "torchscript", "--out", "/sys/m.pt"], "/sys"),
+        (["export", "{p}", "iris-mlp", "--format", "bundle", "--out", "/proc/m.zip"], "/proc"),
+        (
+            ["train", "{p}", "iris", "--arch", "mlp", "--hidden", "1000000000"],
+            "this MLP has 8,000,000,003 parameters: its checkpoints would take about",
+        ),
+        (
+            ["train", "{p}", "iris", "--arch", "mlp", "--hidden", "100000", "--batch-size",
+             "10000000"],
+            "TB of memory, more than the",
+        ),
+        (
+            ["tune", "{p}", "iris", "--arch", "mlp", "--trials", "2", "--space", "{space}"],
+            "search space: at its upper bounds, this MLP",
+        ),
         (["import", "{p}", "{huge}", "--name", "x"], "line 3: row 2 is 50.0 MB long"),
     ],
 )
@@ -56,7 +72,12 @@ def test_refused_names_and_imports_leave_the_file_byte_for_byte(
     wide = write_csv(tmp_path / "wide.csv", [f"c{i}" for i in range(10_000)], [[1] * 10_000])
     huge = tmp_path / "huge.csv"
     huge.write_text("a,b\n1,x\n2," + "y" * (50 << 20) + "\n")
-    names = {"p": project, "tmp": tmp_path, "ragged": ragged, "wide": wide, "huge": huge}
+    space = tmp_path / "space.json"
+    space.write_text('{"width": {"type": "int", "low": 16, "high": 2000000000}}')
+    names = {
+        "p": project, "tmp": tmp_path, "ragged": ragged, "wide": wide, "huge": huge,
+        "space": space,
+    }
     before = _files(project)
     argv = [a.format(**names) if isinstance(a, str) else a for a in args]
     assert_user_error(cli(*argv, check=False), message)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 #: ``PRAGMA application_id`` of every Lepton project: "LEPT" in ASCII.
 APPLICATION_ID = 0x4C455054
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: The largest value (blob or text) SQLite stores: its default SQLITE_MAX_LENGTH.
+MAX_VALUE_BYTES = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
 # Files this process has opened with SQLite (device, inode). POSIX drops every fcntl
 # lock a process holds on a file when it closes *any* descriptor of that file, so a

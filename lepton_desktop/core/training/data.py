@@ -25,6 +25,7 @@ from lepton_desktop.core.preprocessing import tabular as steps
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
 from lepton_desktop.core.training.config import ARCH_KINDS, TrainConfig
+from lepton_desktop.core.training.models import check_training_memory, model_spec
 
 if TYPE_CHECKING:
     import sqlite3
@@ -127,6 +128,52 @@ def _check_learnable(version: DatasetVersion, target: str) -> None:
             f"({count:,} of {count:,}): no class repeats, so none can be learnt (is it "
             "an id or free text? choose another --target)"
         )
+
+
+def check_planned_memory(version: DatasetVersion, config: TrainConfig) -> None:
+    """Refuse, before a run is queued, a model too large to train on this machine.
+
+    The data's shape is taken from the version's statistics (features after one-hot
+    encoding, classes, the largest image), so this is an estimate made without
+    reading a row; training checks the exact model again before building it.
+
+    Raises:
+        InvalidOptionError: naming the size, the limit and what to make smaller.
+    """
+    check_training_memory(planned_spec(version, config), config.batch_size)
+
+
+def planned_spec(version: DatasetVersion, config: TrainConfig) -> dict[str, Any]:
+    """The model spec ``config`` would give on ``version``, from its column statistics."""
+    target = config.target or version.target
+    if version.kind == "timeseries":
+        return model_spec(config, (config.window or 24, 1), 1)
+    classes = _class_count(version, target, config)
+    if version.kind == "images":
+        side = {c.name: int(c.stats.get("max") or 1) for c in version.columns}
+        return model_spec(config, (3, side.get("height", 1), side.get("width", 1)), classes)
+    return model_spec(config, (_input_width(version, target),), classes)
+
+
+def _class_count(version: DatasetVersion, target: str | None, config: TrainConfig) -> int:
+    if target is None or config.task in ("regression", "forecasting"):
+        return 1
+    column = version.column(target)
+    if column.dtype == "numeric" and config.task != "classification":
+        return 1  # (a numeric target with few values may still be classes: a guess)
+    return max(1, int(column.stats.get("unique") or 1))
+
+
+def _input_width(version: DatasetVersion, target: str | None) -> int:
+    width = 0
+    for column in version.columns:
+        if column.name in (target, version.time_column):
+            continue
+        if column.dtype == "numeric":
+            width += 1
+        elif column.dtype == "categorical":
+            width += int(column.stats.get("unique") or 1)  # one-hot: a column per value
+    return max(width, 1)
 
 
 def load(

@@ -54,11 +54,12 @@ class RunManager:
             InvalidOptionError: impossible options or a dataset that does not fit;
                 nothing is written.
         """
-        from lepton_desktop.core.training.data import check_fits
+        from lepton_desktop.core.training.data import check_fits, check_planned_memory
 
         version = dataset_store.resolve(self._conn, dataset)
         config.validate()
         check_fits(version, config)
+        check_planned_memory(version, config)
         _check_window(version.n_rows, config)
         run_id = run_store.create(
             self._conn,
