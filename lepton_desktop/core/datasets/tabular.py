@@ -145,7 +145,7 @@ def _import_once(
         if rows == 0:
             raise DataImportError(f"{source.path}: the file has a header but no data rows")
         columns = [s.to_column(i) for i, s in enumerate(stats)]
-        operation = {"op": "import", "source": str(source.path), "kind": kind}
+        operation: dict[str, Any] = {"op": "import", "source": str(source.path), "kind": kind}
         if kind == "timeseries":
             operation |= _order_by_time(conn, version_id, columns, time_column)
         nonfinite = {s.name: s.nonfinite for s in stats if s.nonfinite}
