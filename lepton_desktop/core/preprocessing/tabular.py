@@ -100,7 +100,25 @@ def _fill_value(values: np.ndarray, method: str) -> Any:
         return 0.0
     if method == "mode":
         return float(_most_frequent(present))
-    return float(np.mean(present) if method == "mean" else np.median(present))
+    return mean_std(present)[0] if method == "mean" else float(np.median(present))
+
+
+#: Below this magnitude a column's sum of squares cannot overflow float64.
+_SAFE_MAGNITUDE = 1e150
+
+
+def mean_std(present: np.ndarray) -> tuple[float, float]:
+    """Mean and (population) spread of finite values, without overflowing.
+
+    Values near float64's limit (1e300) would overflow the sum or the squares to
+    Infinity, and scaling by an infinite spread turns a column into zeros or NaN;
+    such a column is measured in units of its largest value instead.
+    """
+    largest = float(np.max(np.abs(present)))
+    if largest < _SAFE_MAGNITUDE:
+        return float(present.mean()), float(present.std())
+    scaled = present / largest
+    return float(scaled.mean() * largest), float(scaled.std() * largest)
 
 
 def _most_frequent(present: np.ndarray) -> Any:
@@ -130,7 +148,7 @@ def fit_scale(columns: Columns, names: Sequence[str], method: str, fit_rows: np.
         values = columns[name][fit_rows]
         present = values[~missing_mask(values)]
         if method == "standard":
-            mean, std = (float(present.mean()), float(present.std())) if present.size else (0, 1)
+            mean, std = mean_std(present) if present.size else (0, 1)
             params[name] = {"mean": mean, "std": std}
         else:
             low, high = (float(present.min()), float(present.max())) if present.size else (0, 1)
