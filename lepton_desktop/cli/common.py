@@ -138,13 +138,25 @@ def run_in_foreground(
 
 
 def queue_and_run(
-    project_path: Path, kind: str, job_args: dict[str, Any], description: str, unit: str = "B"
+    project_path: Path,
+    kind: str,
+    job_args: dict[str, Any],
+    description: str,
+    unit: str = "B",
+    check: Callable[[Project], None] | None = None,
 ) -> dict[str, Any]:
     """Queue a job of ``kind`` with ``job_args`` and run it in the foreground.
 
     The command line runs the worker code itself: the same path as the GUI's worker
-    process, with a progress bar instead of polling.
+    process, with a progress bar instead of polling. ``check`` refuses the work
+    before its job row is written, so a refused command leaves the file as it was
+    (without one, the project is checked for damage: nothing is written to a damaged
+    file).
     """
     with open_project(project_path) as project:
+        if check is not None:
+            check(project)
+        else:
+            project.check_intact()
         job_id = project.create_job(kind, job_args)
     return run_in_foreground(project_path, job_id, kind, description, unit)

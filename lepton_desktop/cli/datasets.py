@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.cli.common import (
     Command,
@@ -13,6 +14,9 @@ from lepton_desktop.cli.common import (
     print_json,
     queue_and_run,
 )
+
+if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
 
 
 def _add_new(sub: Any) -> argparse.ArgumentParser:
@@ -109,7 +113,19 @@ def cmd_import(args: argparse.Namespace) -> None:
         "target": args.target,
         "time_column": args.time_column,
     }
-    result = queue_and_run(args.project, "import", job_args, f"importing {args.source.name}")
+    def check(project: Project) -> None:
+        project.check_intact()
+        project.check_import(
+            args.source.resolve(),
+            args.name,
+            kind=args.kind,
+            target=args.target,
+            time_column=args.time_column,
+        )
+
+    result = queue_and_run(
+        args.project, "import", job_args, f"importing {args.source.name}", check=check
+    )
     _report(result, args.json, "imported")
 
 
@@ -125,11 +141,14 @@ def cmd_prep(args: argparse.Namespace) -> None:
         split=parse_split(args.split),
         seed=args.seed,
     )
-    with open_project(args.project) as project:
-        options.validate(project.dataset(args.dataset))
+    def check(project: Project) -> None:
+        version = project.dataset(args.dataset)
+        project.check_intact(version)
+        options.validate(version)
+
     job_args = {"dataset": args.dataset, "options": options.to_dict()}
     result = queue_and_run(
-        args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows"
+        args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows", check=check
     )
     _report(result, args.json, "prepared")
 
@@ -139,6 +158,8 @@ def _report(result: dict[str, Any], as_json: bool, verb: str) -> None:
         print_json(result)
     else:
         print(f"{verb} {result['dataset']}: {result['rows']:,} rows, {result['columns']} columns")
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

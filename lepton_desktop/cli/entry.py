@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if command is not None and command.normalize is not None:
             argv = [argv[0], *command.normalize(argv[1:])]
         args = build_parser().parse_args(argv)
-        return int(commands()[args.command].run(args) or 0)
+        return _run(args)
     except LeptonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,6 +95,26 @@ def run() -> NoReturn:
     if argv and argv[0] in COMMANDS:
         end_process(code)
     sys.exit(code)
+
+def _run(args: argparse.Namespace) -> int:
+    """Run one parsed command; a failure that comes from a damaged project says so.
+
+    A flipped bit or a cut-off copy can surface anywhere (SQLite, stored JSON, a
+    garbled record): whatever a command raises is checked against its project file
+    (read-only), and a damaged file gets one sentence instead of a traceback. A sound
+    file means a bug, whose traceback is kept.
+    """
+    try:
+        return int(commands()[args.command].run(args) or 0)
+    except (LeptonError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        from lepton_desktop.core.project import Project
+
+        damage = Project.damage_of(getattr(args, "project", None), exc)
+        if damage is None:
+            raise
+        raise damage from exc
 
 
 def _run_gui(argv: list[str]) -> int:

@@ -104,11 +104,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     with open_project(args.project) as project:
         if args.resume is not None:
+            project.check_intact()
             job_id = project.runs.queue_resume(args.resume)
         else:
             if not args.dataset or not args.arch:
                 raise LeptonError("train: give DATASET and --arch (or --resume RUN_ID)")
             options = {k: v for k in TRAIN_OPTIONS if (v := getattr(args, k)) is not None}
+            project.check_intact(project.dataset(args.dataset))
             _, job_id = project.runs.queue(args.dataset, TrainConfig.from_dict(options))
     result = run_in_foreground(args.project, job_id, "train", "training", unit="epoch")
     if args.json:
@@ -128,6 +130,7 @@ def cmd_models(args: argparse.Namespace) -> None:
     """``models PROJECT [--json] [--alias MODEL ALIAS]``."""
     with open_project(args.project) as project:
         if args.alias:
+            project.check_intact()
             project.models.set_alias(*args.alias)
         summary = project.models.summary()
     if args.json:

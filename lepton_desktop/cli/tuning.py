@@ -38,6 +38,7 @@ def _add_tune(sub: Any) -> argparse.ArgumentParser:
 def cmd_tune(args: argparse.Namespace) -> None:
     """``tune PROJECT DATASET --arch A --trials N [...]`` or ``tune PROJECT --resume S``."""
     with open_project(args.project) as project:
+        project.check_intact()
         if args.resume is not None:
             if args.dataset is not None:
                 raise LeptonError("tune: give DATASET or --resume STUDY, not both")
@@ -61,6 +62,7 @@ def _create(project: Any, args: argparse.Namespace) -> str:
     if args.trials is None:
         raise LeptonError("tune: give --trials N (how many trials to run)")
     objectives = [o for o in args.objectives.split(",") if o] if args.objectives else None
+    project.check_intact(project.dataset(args.dataset))  # the rows every trial reads
     study = project.tuning.create(
         args.dataset,
         args.arch,

@@ -16,6 +16,11 @@ class NotAProjectError(LeptonError):
     """The file is not a Lepton project (or not readable as one)."""
 
 
+class DamagedProjectError(NotAProjectError):
+    """The project file's bytes are damaged (a flipped bit, a cut-off copy); the message
+    says what was found and how to get the data back."""
+
+
 class SchemaTooNewError(LeptonError):
     """The project was written by a newer Lepton Desktop; it is never modified."""
 

@@ -27,9 +27,9 @@ from lepton_desktop.core.entities import (
     Histogram,
     Job,
 )
-from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.errors import DamagedProjectError, LeptonError
 from lepton_desktop.core.store import datasets as dataset_store
-from lepton_desktop.core.store import files, migrations
+from lepton_desktop.core.store import files, health, migrations
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store.db import integrity_ok
 
@@ -95,9 +95,33 @@ class Project:
         opened = files.open_file(path, upgrade=upgrade)
         project = cls(path, opened.conn)
         project.upgraded_from, project.backup_path = opened.upgraded_from, opened.backup_path
-        project.recover_stale_jobs()
-        project.replay_request_journals()
+        try:
+            project.recover_stale_jobs()
+            project.replay_request_journals()
+        except BaseException:
+            project.close()  # (a damaged file fails here: leave no connection behind)
+            raise
         return project
+
+    @staticmethod
+    def damage_of(path: Path | str | None, exc: BaseException) -> DamagedProjectError | None:
+        """The error to report if ``exc``, raised while ``path`` was in use, means damage.
+
+        Checks the file read-only when ``exc`` alone does not tell; None means the
+        file is sound (so ``exc`` is a bug, to be raised as it is).
+        """
+        return health.damage_of(Path(path) if path is not None else None, exc)
+
+    def check_intact(self, *versions: DatasetVersion) -> None:
+        """Refuse work that would write to a damaged file, before it writes anything.
+
+        SQLite's quick check of the project's records and of the rows of ``versions``
+        (the datasets the work will read).
+
+        Raises:
+            DamagedProjectError: naming what was found and the backup to restore.
+        """
+        health.check_intact(self.conn, self.path, [v.table for v in versions])
 
     @staticmethod
     def needs_upgrade(path: Path | str) -> bool:
@@ -283,6 +307,27 @@ class Project:
             time_column=time_column,
             job_id=job_id,
             reporter=reporter,
+        )
+
+    def check_import(
+        self,
+        source: Path | str,
+        name: str,
+        *,
+        kind: str | None = None,
+        target: str | None = None,
+        time_column: str | None = None,
+    ) -> None:
+        """Refuse an import that cannot succeed, before its job is queued (reads only).
+
+        Raises:
+            DataImportError, InvalidOptionError: see
+                :func:`~lepton_desktop.core.datasets.importing.check_import`.
+        """
+        from lepton_desktop.core.datasets.importing import check_import
+
+        check_import(
+            self.conn, Path(source), name=name, kind=kind, target=target, time_column=time_column
         )
 
     def prep(

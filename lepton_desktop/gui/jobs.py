@@ -20,6 +20,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironm
 from lepton_desktop.workers import launch
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.project import Project
     from lepton_desktop.gui.session import ProjectSession
     from lepton_desktop.gui.tasks import OnError
 
@@ -58,6 +59,7 @@ class JobRunner(QObject):
         args: dict[str, Any],
         on_started: Callable[[int], None] | None = None,
         on_error: OnError | None = None,
+        check: Callable[[Project], None] | None = None,
     ) -> None:
         """Create the job's row (on the DB thread), then start its worker process.
 
@@ -65,15 +67,22 @@ class JobRunner(QObject):
             kind: ``import`` or ``prep`` (a ``lepton-desktop worker`` kind).
             args: the job's arguments, stored in its row for the worker to read.
             on_started: called with the job id once the process is starting.
-            on_error: called if the row cannot be created.
+            on_error: called if the row cannot be created, or ``check`` refused.
+            check: refuses work that cannot succeed before its row is written (on
+                the DB thread), so a refused job leaves the project file as it was.
         """
+
+        def create(project: Project) -> int:
+            if check is not None:
+                check(project)
+            return project.create_job(kind, args)
 
         def created(job_id: int) -> None:
             self.start(kind, job_id)
             if on_started is not None:
                 on_started(job_id)
 
-        self._session.query(lambda p: p.create_job(kind, args), created, on_error)
+        self._session.query(create, created, on_error)
 
     def start(self, kind: str, job_id: int) -> None:
         """Start the worker process of an existing, queued job."""

@@ -187,7 +187,20 @@ class ProjectSession(QObject):
             on_error: receives the exception (default: :attr:`errorOccurred`).
             owner: skip the callbacks if this QObject is deleted meanwhile.
         """
-        return self._tasks.submit(self._db, lambda: fn(self._require()), on_done, on_error, owner)
+        return self._tasks.submit(self._db, lambda: self._call(fn), on_done, on_error, owner)
+
+    def _call(self, fn: Callable[[Project], T]) -> T:
+        # On the DB thread: a failure that comes from a damaged file is told as such
+        # (the file is checked read-only), not as SQLite's or json's words.
+        try:
+            return fn(self._require())
+        except (LeptonError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            damage = Project.damage_of(self.path, exc)
+            if damage is None:
+                raise
+            raise damage from exc
 
     def command(
         self,

@@ -40,11 +40,14 @@ def prep_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, Any
 
 
 def version_result(version: DatasetVersion) -> dict[str, Any]:
-    """What a dataset job reports: the new version."""
+    """What a dataset job reports: the new version, and what its user should know."""
+    from lepton_desktop.core.datasets.notes import version_warnings
+
     return {
         "dataset": version.ref,
         "version_id": version.id,
         "rows": version.n_rows,
         "columns": len(version.columns),
         "splits": version.splits,
+        "warnings": version_warnings(version),
     }

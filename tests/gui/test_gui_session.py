@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QObject
 from pytestqt.qtbot import QtBot
 
-from lepton_desktop.core.errors import NotAProjectError, NotFoundError
+from lepton_desktop.core.errors import DamagedProjectError, NotAProjectError, NotFoundError
 from lepton_desktop.gui.session import Changes, ProjectSession
 
 pytestmark = pytest.mark.gui
@@ -98,3 +98,32 @@ def test_a_job_that_ends_emits_job_ended_and_changes(
     assert ended[0].id == job_id
     assert ended[0].status == "cancelled"
     assert changes[0] == Changes(datasets=True, jobs=True)
+
+
+def _with_damaged_statistics(path: Path) -> bytes:
+    """Import iris into ``path``, then flip a bit of its stored statistics (JSON)."""
+    from lepton_desktop.core.project import Project
+    from tests.conftest import SAMPLE_DATA
+
+    with Project.open(path) as project:
+        project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
+    data = bytearray(path.read_bytes())
+    data[data.find(b'{"count": ') + 1] ^= 1  # '"' -> '#': no longer JSON
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_damaged_project_is_reported_as_damaged_not_as_a_json_error(
+    qtbot: QtBot, tmp_project: Path
+) -> None:
+    damaged = _with_damaged_statistics(tmp_project)
+    s = ProjectSession(tmp_project)
+    with qtbot.waitSignal(s.opened, timeout=10_000):
+        s.open()  # the schema is sound: the damage shows when the records are read
+    errors: list[BaseException] = []
+    s.query(lambda p: p.datasets(), on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    s.close()
+    assert isinstance(errors[0], DamagedProjectError)
+    assert "the project file is damaged (dataset_columns.stats of row" in str(errors[0])
+    assert tmp_project.read_bytes() == damaged

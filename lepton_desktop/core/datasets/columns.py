@@ -47,6 +47,8 @@ class ColumnStats:
     low: Any = None
     high: Any = None
     uniques: set[Any] | None = dataclasses.field(default_factory=set)
+    #: Cells that held ``inf``, ``-inf`` or an overflow and were made missing.
+    nonfinite: int = 0
 
     def add(self, arr: pa.Array) -> None:
         """Merge one batch of this column (before it is converted for SQLite)."""
@@ -90,6 +92,8 @@ class ColumnStats:
         unique = len(self.uniques) if self.uniques is not None else None
         dtype = "categorical" if self._few_distinct_strings(unique) else self.dtype
         stats: dict[str, Any] = {"count": self.count, "missing": self.missing, "unique": unique}
+        if self.nonfinite:
+            stats["nonfinite"] = self.nonfinite  # (counted in ``missing`` too)
         if self.dtype == "numeric" and self.count:
             stats["mean"] = self.mean
             stats["std"] = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0

@@ -101,7 +101,11 @@ def _array(values: tuple[Any, ...], numeric: bool) -> np.ndarray:
 def _concat(chunks: list[np.ndarray], numeric: bool) -> np.ndarray:
     if not chunks:
         return np.empty(0, dtype=np.float64 if numeric else object)
-    return np.concatenate(chunks)
+    values = np.concatenate(chunks)
+    if numeric:
+        # Projects imported before non-finite values were made missing may hold them.
+        values[~np.isfinite(values)] = np.nan
+    return values
 
 
 def duplicated_rows(frame: Frame) -> np.ndarray:
@@ -191,9 +195,16 @@ def _python(values: np.ndarray) -> list[Any]:
 def _sql_type(values: np.ndarray) -> str:
     if values.dtype.kind != "f":
         return "TEXT"
+    return "INTEGER" if _whole_numbers(values) else "REAL"
+
+
+def _whole_numbers(values: np.ndarray) -> bool:
+    # Whole numbers small enough to be integers exactly (1e300 is "integral" as a
+    # float, but no int64 holds it: such a column stays REAL).
     present = values[~np.isnan(values)]
-    integral = present.size > 0 and bool(np.all(present == np.round(present)))
-    return "INTEGER" if integral and bool(np.all(np.abs(present) < 2**53)) else "REAL"
+    return present.size > 0 and bool(
+        np.all(present == np.round(present)) and np.all(np.abs(present) < 2**53)
+    )
 
 
 def frame_columns(frame: Frame) -> list[Column]:
@@ -214,10 +225,9 @@ def _column(
 
     stats = ColumnStats(name, dtype)
     if values.dtype.kind == "f":
-        present = values[~np.isnan(values)]
-        integral = present.size > 0 and bool(np.all(present == np.round(present)))
         array = pa.array(values, from_pandas=True)
-        stats.add(array.cast(pa.int64()) if integral and array.null_count == 0 else array)
+        whole = _whole_numbers(values) and array.null_count == 0
+        stats.add(array.cast(pa.int64()) if whole else array)
     else:
         stats.add(pa.array(list(values), type=pa.string()))
     column = stats.to_column(position)

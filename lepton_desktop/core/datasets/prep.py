@@ -38,7 +38,7 @@ from lepton_desktop.core.datasets.frame import (
     load_frame,
     write_frame,
 )
-from lepton_desktop.core.datasets.splits import assign_split, is_classification
+from lepton_desktop.core.datasets.splits import assign_split, is_classification, small_groups
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.preprocessing import tabular as steps
@@ -319,9 +319,33 @@ def _split(
     split = assign_split(len(frame), options.split, options.seed, groups=groups,
                          ordered=strategy == "time")
     counts = {name: int((split == i).sum()) for i, name in enumerate(SPLIT_NAMES)}
-    operations.append({"op": "split", "fractions": list(options.split), "seed": options.seed,
-                       "strategy": strategy, "counts": counts})
+    operation = {"op": "split", "fractions": list(options.split), "seed": options.seed,
+                 "strategy": strategy, "counts": counts}
+    if groups is not None:
+        operation |= _stratify_warning(groups, options.split, str(version.target))
+        if small_groups(groups, options.split) == len(np.unique(groups)):
+            operation["strategy"] = "random"  # every class was pooled
+    operations.append(operation)
     return dataclasses.replace(frame, split=split)
+
+
+def _stratify_warning(
+    groups: np.ndarray, fractions: tuple[float, float, float], target: str
+) -> dict[str, str]:
+    # Classes too small to be divided on their own are split at random together
+    # (splits.assign_split); say so, and say it loudly when no label repeats at all.
+    small = small_groups(groups, fractions)
+    if not small:
+        return {}
+    rows = len(groups)
+    if len(np.unique(groups)) == rows:
+        return {"warning": (
+            f"target {target!r} holds a different value in every row ({rows:,} of {rows:,}): "
+            "the split is random, not stratified, and no class can be learnt from it (is it "
+            "an id or free text?)")}
+    return {"warning": (
+        f"{small:,} class(es) of target {target!r} have too few rows to be divided "
+        "train/val/test on their own; their rows were split at random together")}
 
 
 def _fit_and_apply(

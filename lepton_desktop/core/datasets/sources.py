@@ -6,6 +6,7 @@ and the line where one can be found (a ragged row, a byte that is not UTF-8).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import queue
@@ -204,6 +205,8 @@ class TableSource:
             return DataImportError(f"{self.path}: the file is empty")
         if "CSV parse error" in text:
             return DataImportError(ragged_row_message(self.path, text))
+        if "straddl" in text:  # Arrow: a row longer than one block
+            return DataImportError(oversized_row_message(self.path, _BLOCK_SIZE))
         return exc  # conversion errors are handled by the caller (type widening)
 
 
@@ -267,17 +270,68 @@ def ragged_row_message(path: Path, arrow_text: str) -> str:
     """Find the first row whose field count differs from the header's."""
     found = re.search(r"Expected (\d+) columns, got (\d+)", arrow_text)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        width = len(next(reader, []))
-        for row in reader:
-            if row and len(row) != width:
-                return (
-                    f"{path}, line {reader.line_num}: expected {width} fields like the header, "
-                    f"found {len(row)}"
-                )
+    # csv refuses cells over 128 KB by default; the reader took such rows, so must we.
+    limit = csv.field_size_limit(_BLOCK_SIZE * 4)
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            with contextlib.suppress(csv.Error):  # (a cell over even that: say less)
+                width = len(next(reader, []))
+                for row in reader:
+                    if row and len(row) != width:
+                        return (
+                            f"{path}, line {reader.line_num}: expected {width} fields like "
+                            f"the header, found {len(row)}"
+                        )
+    finally:
+        csv.field_size_limit(limit)
     detail = f": expected {found.group(1)} fields, found {found.group(2)}" if found else ""
     return f"{path}: a row does not match the header{detail}"
+
+
+def oversized_row_message(path: Path, limit: int) -> str:
+    """Describe the first line longer than ``limit`` bytes (the reader's block size)."""
+    found = find_long_line(path, limit)
+    mb = f"{limit / 2**20:g} MB"
+    if found is None:
+        return f"{path}: a row is larger than the {mb} limit for one row"
+    line, size = found
+    return (
+        f"{path}, line {line}: row {line - 1} is {size / 2**20:.1f} MB long, larger than "
+        f"the {mb} limit for one row (does a cell hold a whole document?)"
+    )
+
+
+def find_long_line(path: Path, limit: int) -> tuple[int, int] | None:
+    """``(line number, bytes)`` of the first line that spans a whole ``limit`` block.
+
+    The CSV reader takes every line break as the end of a row (a quoted cell cannot
+    span lines), so a row is a line. It reads blocks of ``limit`` bytes and fails on
+    the first line that covers one entirely (a shorter line straddling a single
+    boundary is joined up), so that is the line named. The file is scanned in
+    chunks with numpy: a multi-GB file costs seconds, and no line is held whole.
+    """
+    lines_before = 0  # line breaks before the chunk
+    line_start = 0  # file offset of the current line
+    offset = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_SCAN_CHUNK):
+            breaks = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n")) + offset
+            starts = np.concatenate(([line_start], breaks[:-1] + 1))
+            # The first block boundary at or after each start, plus a block, within it.
+            long = np.flatnonzero(-(-starts // limit) * limit + limit <= breaks)
+            if long.size:
+                first = int(long[0])
+                return lines_before + first + 1, int(breaks[first] - starts[first])
+            if breaks.size:
+                line_start = int(breaks[-1]) + 1
+            lines_before += int(breaks.size)
+            offset += len(chunk)
+    covers = -(-line_start // limit) * limit + limit <= offset
+    return (lines_before + 1, offset - line_start) if covers else None
+
+
+_SCAN_CHUNK = 16 << 20
 
 
 def _npz_table(path: Path, arrays: dict[str, np.ndarray]) -> pa.Table:

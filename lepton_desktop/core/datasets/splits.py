@@ -2,7 +2,7 @@
 
 Rows are split with a seeded generator, so the same seed gives the same split. A
 stratified split divides each class on its own, so every split keeps the class
-proportions (a class with a single row goes to train).
+proportions; classes too small for that are pooled and divided at random.
 """
 
 from __future__ import annotations
@@ -52,12 +52,35 @@ def assign_split(
         _assign(np.arange(n), fractions, split)
         return split
     rng = np.random.default_rng(seed)
-    buckets = [np.arange(n)] if groups is None else [
-        np.flatnonzero(groups == g) for g in np.unique(groups)
-    ]
+    buckets = [np.arange(n)] if groups is None else _strata(groups, fractions)
     for bucket in buckets:
         _assign(rng.permutation(bucket), fractions, split)
     return split
+
+
+def _strata(groups: np.ndarray, fractions: tuple[float, float, float]) -> list[np.ndarray]:
+    # Each group is divided on its own, but a group too small to give every asked
+    # part a row (a class of one or two rows, or labels that never repeat) would go
+    # to train alone: such groups are pooled and divided at random instead, so an
+    # all-unique target still splits 70/15/15, not 100/0/0.
+    buckets = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    small = [b for b in buckets if not _fills_every_part(len(b), fractions)]
+    if not small:
+        return buckets
+    pooled = np.sort(np.concatenate(small))
+    return [b for b in buckets if _fills_every_part(len(b), fractions)] + [pooled]
+
+
+def _fills_every_part(n: int, fractions: tuple[float, float, float]) -> bool:
+    split = np.empty(n, dtype=np.int8)
+    _assign(np.arange(n), fractions, split)
+    return all((split == i).any() for i, f in enumerate(fractions) if f > 0)
+
+
+def small_groups(groups: np.ndarray, fractions: tuple[float, float, float]) -> int:
+    """How many groups are too small to be divided in ``fractions`` on their own."""
+    sizes = np.unique(groups, return_counts=True)[1]
+    return sum(1 for n in sizes if not _fills_every_part(int(n), fractions))
 
 
 def _assign(order: np.ndarray, fractions: tuple[float, float, float], split: np.ndarray) -> None:

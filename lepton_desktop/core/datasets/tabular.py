@@ -8,6 +8,7 @@ out to hold ``2.5``), the import starts over with that column widened.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,35 @@ def import_table(
     raise DataImportError(f"{path}: column types keep changing; cannot import")
 
 
+def check_table(
+    path: Path, *, kind: str, target: str | None, time_column: str | None
+) -> None:
+    """Check a table's header and first rows (12 MB of a CSV) without importing anything.
+
+    Raises:
+        DataImportError: unreadable, too wide, a missing target or time column,
+            duplicate names, or a problem in the first rows (a ragged row, bytes
+            that are not UTF-8, an oversized row).
+    """
+    source = TableSource(path)
+    try:
+        if kind == "timeseries" and time_column is None:
+            time_column = _guess_time_column(source.schema)
+        _check_columns(source, target, time_column)
+        with contextlib.suppress(pa.ArrowInvalid):
+            # (a type that changes in a later block is widened by the import itself)
+            for number, _ in enumerate(source.batches(), start=1):
+                if number >= _CHECKED_BATCHES:
+                    break
+    finally:
+        source.close()
+
+
+#: How much of a source the check before an import parses: its first blocks (4 MB
+#: each for a CSV), enough to meet a row too long for one.
+_CHECKED_BATCHES = 3
+
+
 def _guess_time_column(schema: pa.Schema) -> str:
     # The first date or timestamp column, else the first column (a year, an index).
     for field in schema:
@@ -74,6 +104,7 @@ def _guess_time_column(schema: pa.Schema) -> str:
 
 def _check_columns(source: TableSource, target: str | None, time_column: str | None) -> None:
     names = list(source.schema.names)
+    store.check_width(len(names), str(source.path), DataImportError)
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise DataImportError(f"{source.path}: duplicate column names: {', '.join(dupes)}")
@@ -114,15 +145,19 @@ def _import_once(
         if rows == 0:
             raise DataImportError(f"{source.path}: the file has a header but no data rows")
         columns = [s.to_column(i) for i, s in enumerate(stats)]
+        operation: dict[str, Any] = {"op": "import", "source": str(source.path), "kind": kind}
         if kind == "timeseries":
-            _order_by_time(conn, version_id, columns, time_column)
+            operation |= _order_by_time(conn, version_id, columns, time_column)
+        nonfinite = {s.name: s.nonfinite for s in stats if s.nonfinite}
+        if nonfinite:
+            operation["nonfinite"] = nonfinite
         return store.finish_version(
             conn,
             version_id,
             columns=columns,
             target=target,
             time_column=time_column,
-            operations=[{"op": "import", "source": str(source.path), "kind": kind}],
+            operations=[operation],
         )
     except BaseException:
         store.discard_version(conn, version_id)
@@ -139,16 +174,36 @@ def _copy_rows(
     width = len(stats)
     rows = 0
     for batch in source.batches():
+        arrays = []
         for column, arr in zip(stats, batch.columns, strict=True):
-            column.add(arr)
-        store.insert_values(conn, version_id, width, _tuples(batch))
+            finite, dropped = finite_only(arr)
+            column.nonfinite += dropped
+            column.add(finite)
+            arrays.append(finite)
+        store.insert_values(conn, version_id, width, _tuples(arrays))
         rows += batch.num_rows
         reporter.update(source.progress(rows), source.total, f"{rows:,} rows")
     return rows
 
 
-def _tuples(batch: pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
-    return zip(*[_python_values(arr) for arr in batch.columns], strict=True)
+def finite_only(arr: pa.Array) -> tuple[pa.Array, int]:
+    """A float column with ``inf``, ``-inf`` and overflows (``1e309``) made missing.
+
+    A number that is not finite is no measurement: stored, it would turn every mean,
+    fill and scale of its column into Infinity or NaN. Returns the array (unchanged
+    unless floating) and how many cells became missing.
+    """
+    if not pa.types.is_floating(arr.type) or len(arr) == 0:
+        return arr, 0
+    bad = pc.fill_null(pc.invert(pc.is_finite(arr)), False)
+    dropped = int(pc.sum(bad).as_py() or 0)
+    if dropped == 0:
+        return arr, 0
+    return pc.if_else(bad, pa.scalar(None, arr.type), arr), dropped
+
+
+def _tuples(arrays: list[pa.Array]) -> Iterator[tuple[Any, ...]]:
+    return zip(*[_python_values(arr) for arr in arrays], strict=True)
 
 
 def _python_values(arr: pa.Array) -> list[Any]:
@@ -200,7 +255,12 @@ def _widened(source: TableSource, exc: pa.ArrowInvalid) -> dict[str, pa.DataType
 
 def _order_by_time(
     conn: sqlite3.Connection, version_id: int, columns: list[Column], time_column: str | None
-) -> None:
+) -> dict[str, Any]:
+    """Sort the rows by time; return what the import operation should record.
+
+    A repeated timestamp is kept (it may be a real second reading) but recorded, so
+    the import says so and training refuses to window over it.
+    """
     if time_column is None:
         raise DataImportError("a time series needs a time column")
     time_col = next(c for c in columns if c.name == time_column)
@@ -211,3 +271,6 @@ def _order_by_time(
     if not any(c.dtype == "numeric" for c in columns if c.name != time_column):
         raise DataImportError("a time series needs at least one numeric value column")
     store.sort_rows(conn, version_id, time_col)
+    repeated, example = store.repeated_values(conn, version_id, time_col)
+    found = {"column": time_col.name, "count": repeated, "example": example}
+    return {"repeated_times": found} if repeated else {}

@@ -38,6 +38,22 @@ def check_destination(out: Path) -> None:
         raise InvalidOptionError(f"{directory}: no such directory (create it first)")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise InvalidOptionError(f"{directory}: not writable (permission denied)")
+    _try_writing(out)
+
+
+def _try_writing(out: Path) -> None:
+    # os.access answers yes to root everywhere, and knows nothing of read-only mounts
+    # or kernel folders (/sys, /proc): creating a file is the only sure test, and it
+    # costs less than the export it saves from failing at its very end.
+    probe = out.parent / f".{out.name}.{secrets.token_hex(4)}.probe"
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise InvalidOptionError(
+            f"{out}: cannot write there ({exc.strerror or exc}); choose another --out"
+        ) from None
+    os.close(descriptor)
+    probe.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -58,8 +74,18 @@ def staged(out: Path, *, directory: bool = False) -> Iterator[Path]:
         _publish(temporary, out)
     except OSError as exc:
         raise LeptonError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:
+        # torch's writers report a refused write as a RuntimeError ("open file failed")
+        if "file" not in str(exc).lower():
+            raise
+        raise LeptonError(f"cannot write {out}: {_first_line(str(exc))}") from None
     finally:
         _remove(temporary)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:200] if lines else "the write failed"
 
 
 def _publish(temporary: Path, out: Path) -> None:

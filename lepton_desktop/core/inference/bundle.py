@@ -30,6 +30,7 @@ import json
 import re
 import stat
 import time
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,12 +130,37 @@ def read_bundle(path: Path | str) -> list[ModelParts]:
     if not path.is_file():
         raise InvalidBundleError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
+        if _starts_like_a_zip(path):
+            raise InvalidBundleError(_truncated(path.name))
         raise InvalidBundleError(f"{path}: not a zip file (a bundle is a .zip made by export)")
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_directory_is_the_files(archive, path.name)
             return _read(archive, path.name)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
         raise InvalidBundleError(f"{path.name}: damaged zip file ({exc})") from None
+
+
+def _starts_like_a_zip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _truncated(label: str) -> str:
+    return (
+        f"{label}: the bundle is truncated or damaged (the zip directory at its end is "
+        "missing); copy or export it again"
+    )
+
+
+def _check_directory_is_the_files(archive: zipfile.ZipFile, label: str) -> None:
+    # A bundle cut short loses the zip directory at its end; zipfile then finds the
+    # last directory left in the file, that of weights.pt (itself a zip, stored as it
+    # is), and lists ITS entries ("archive/data.pkl"). A bundle's own first entry
+    # starts the file, so a directory whose entries start later is not the bundle's.
+    infos = archive.infolist()
+    if infos and min(info.header_offset for info in infos) > 0:
+        raise InvalidBundleError(_truncated(label))
 
 
 def _read(archive: zipfile.ZipFile, label: str) -> list[ModelParts]:
@@ -285,7 +311,7 @@ def _model(contents: dict[str, bytes], entry: dict[str, Any], label: str) -> Mod
             raise InvalidBundleError(f"{label}: {folder}{needed} is missing")
     document = _parse_json(contents[folder + MODEL_JSON], folder + MODEL_JSON, label)
     parts = _parts(document, contents[folder + WEIGHTS], f"{label}: {folder}{MODEL_JSON}")
-    _check_weights(parts, f"{label}: {folder}{WEIGHTS}")
+    _check_weights(parts, f"{label}: {folder}{WEIGHTS}", f"{label}: {folder}{MODEL_JSON}")
     return parts
 
 
@@ -338,7 +364,34 @@ def _parts(document: Any, weights: bytes, where: str) -> ModelParts:
     )
 
 
-def _check_weights(parts: ModelParts, where: str) -> None:
+def _check_model_size(parts: ModelParts, where: str) -> None:
+    # Before the model is allocated: the architecture model.json describes is sized
+    # from its numbers alone. It must not promise more parameters than weights.pt
+    # holds (a huge layer with small weights would be allocated, then refused), and
+    # the model must fit in this machine's memory.
+    from lepton_desktop.core.system.memory import check_fits, format_bytes
+    from lepton_desktop.core.training.models import BYTES_PER_VALUE, footprint
+
+    try:
+        size = footprint(parts.params["spec"])
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InvalidBundleError(
+            f"{where}: params.spec does not describe a model ({exc}); refused"
+        ) from None
+    needed = size.parameters * BYTES_PER_VALUE
+    if needed > len(parts.weights):
+        raise InvalidBundleError(
+            f"{where} describes a model of {size.parameters:,} parameters "
+            f"({format_bytes(needed)}), but {WEIGHTS} holds {format_bytes(len(parts.weights))}; "
+            "refused"
+        )
+    try:
+        check_fits(size.inference_bytes(), f"{where}: its model", "it cannot be served here")
+    except LeptonError as exc:
+        raise InvalidBundleError(str(exc)) from None
+
+
+def _check_weights(parts: ModelParts, where: str, document: str) -> None:
     # The same steps as Predictor: a restricted unpickler (weights_only) and a strict
     # load into the architecture model.json describes; nothing else is executed.
     # (torch.load directly, as Predictor does: training.loop would import pandas, a
@@ -350,7 +403,11 @@ def _check_weights(parts: ModelParts, where: str) -> None:
     from lepton_desktop.core.training.models import build
 
     try:
-        state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns of a raw pickle's protocol before refusing it: the one line
+            # below says all there is to say.
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError):
         # (torch's own message advises loading the file unsafely: not repeated here)
         raise InvalidBundleError(
@@ -359,6 +416,7 @@ def _check_weights(parts: ModelParts, where: str) -> None:
         ) from None
     if not isinstance(state, dict):
         raise InvalidBundleError(f"{where} holds no state dict; refused")
+    _check_model_size(parts, document)
     try:
         build(parts.params["spec"]).load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:

@@ -22,6 +22,7 @@ import binascii
 import dataclasses
 import io
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -100,17 +101,19 @@ class Predictor:
     def __init__(self, parts: ModelParts) -> None:
         import torch
 
-        from lepton_desktop.core.training.models import build
+        from lepton_desktop.core.training.models import build_for_inference
 
         try:  # a step this release cannot apply: refuse now, not at every request
             check_pipeline(parts.pipeline)
         except PipelineError as exc:
             raise PipelineError(f"model {parts.ref}: {exc}") from None
         self.parts = parts
-        self.module = build(parts.params["spec"])
+        self.module = build_for_inference(parts.params["spec"], f"model {parts.ref}")
         # torch.load directly, not training.loop.deserialize: that module imports pandas,
         # a second the server's cold start does not need to spend.
-        state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (a raw pickle's protocol: refused anyway)
+            state = torch.load(io.BytesIO(parts.weights), map_location="cpu", weights_only=True)
         self.module.load_state_dict(state)
         self.module.eval()
         self._run = eval_forward(self.module)

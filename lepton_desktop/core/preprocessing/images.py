@@ -12,6 +12,7 @@ with :func:`decode_image` and encodes them with the same function and the stored
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -49,10 +50,20 @@ def decode_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             picture = Image.open(io.BytesIO(data))
             picture.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+    except UnidentifiedImageError:
+        # (Pillow's own message names its buffer, "<_io.BytesIO object at 0x...>";
+        # the caller names the file or the record.)
+        raise ImageDecodeError(
+            f"not a readable image ({len(data):,} bytes in no picture format Pillow knows)"
+        ) from None
+    except (OSError, SyntaxError, ValueError,
             Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"not a readable image ({exc})") from None
+        raise ImageDecodeError(f"not a readable image ({_without_buffer(str(exc))})") from None
     return picture
+
+
+def _without_buffer(text: str) -> str:
+    return re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", text) or "unreadable"
 
 
 def image_mode(pictures: Sequence[Image.Image]) -> str:

@@ -52,9 +52,13 @@ def onehot_name(column: str, category: str) -> str:
 
 
 def missing_mask(values: np.ndarray) -> np.ndarray:
-    """Boolean mask of the missing cells of one column."""
+    """Boolean mask of the missing cells of one column.
+
+    In a numeric column ``inf`` and ``-inf`` count as missing, as NaN does: they are
+    no measurement, and a mean, fill or scale fitted over one is Infinity or NaN.
+    """
     if values.dtype.kind == "f":
-        return np.isnan(values)
+        return ~np.isfinite(values)
     return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
 
 
@@ -95,7 +99,25 @@ def _fill_value(values: np.ndarray, method: str) -> Any:
         return 0.0
     if method == "mode":
         return float(_most_frequent(present))
-    return float(np.mean(present) if method == "mean" else np.median(present))
+    return mean_std(present)[0] if method == "mean" else float(np.median(present))
+
+
+#: Below this magnitude a column's sum of squares cannot overflow float64.
+_SAFE_MAGNITUDE = 1e150
+
+
+def mean_std(present: np.ndarray) -> tuple[float, float]:
+    """Mean and (population) spread of finite values, without overflowing.
+
+    Values near float64's limit (1e300) would overflow the sum or the squares to
+    Infinity, and scaling by an infinite spread turns a column into zeros or NaN;
+    such a column is measured in units of its largest value instead.
+    """
+    largest = float(np.max(np.abs(present)))
+    if largest < _SAFE_MAGNITUDE:
+        return float(present.mean()), float(present.std())
+    scaled = present / largest
+    return float(scaled.mean() * largest), float(scaled.std() * largest)
 
 
 def _most_frequent(present: np.ndarray) -> Any:
@@ -123,9 +145,9 @@ def fit_scale(columns: Columns, names: Sequence[str], method: str, fit_rows: np.
     params: dict[str, dict[str, float]] = {}
     for name in names:
         values = columns[name][fit_rows]
-        present = values[~np.isnan(values)]
+        present = values[~missing_mask(values)]
         if method == "standard":
-            mean, std = (float(present.mean()), float(present.std())) if present.size else (0, 1)
+            mean, std = mean_std(present) if present.size else (0, 1)
             params[name] = {"mean": mean, "std": std}
         else:
             low, high = (float(present.min()), float(present.max())) if present.size else (0, 1)

@@ -21,10 +21,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from lepton_desktop.core.entities import SPLIT_NAMES, Column, DatasetVersion, Histogram
-from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.errors import InvalidOptionError, LeptonError, NotFoundError
 from lepton_desktop.core.faults import kill_point
+from lepton_desktop.core.names import check_name
 from lepton_desktop.core.store.db import transaction
 
+#: Most columns a version may have. A version's rows are one SQLite table with a
+#: column per dataset column plus ``_split`` and ``_image``; SQLite's compiled-in
+#: limit is 2,000 columns per table (SQLITE_MAX_COLUMN).
+MAX_COLUMNS = 2000 - 2
 _VERSION_COLUMNS = (
     "v.id, v.dataset_id, d.name, v.version, d.kind, v.status, v.source, v.n_rows, v.target, "
     "v.time_column, v.parent_id, v.operations, v.pipeline, v.splits, v.created_at"
@@ -118,8 +123,8 @@ def begin_version(
     The dataset is created on first use. Importing under an existing name adds a
     version, which must be of the same kind.
     """
-    if not name.strip():
-        raise InvalidOptionError("a dataset needs a non-empty name")
+    check_name(name, "dataset name")
+    check_width(len(sql_types), f"dataset {name!r}")
     with transaction(conn):
         dataset_id = _dataset_id(conn, name, kind)
         cur = conn.execute(
@@ -140,18 +145,44 @@ def begin_version(
     return version_id
 
 
+def check_kind(conn: sqlite3.Connection, name: str, kind: str) -> None:
+    """Refuse ``kind`` data under ``name`` when that dataset holds another kind (reads only).
+
+    Raises:
+        InvalidOptionError: the dataset exists and is of another kind.
+    """
+    row = conn.execute("SELECT kind FROM datasets WHERE name = ?", (name,)).fetchone()
+    if row is not None and row[0] != kind:
+        raise InvalidOptionError(
+            f"dataset {name!r} holds {row[0]} data; choose another name for {kind} data"
+        )
+
+
+def check_width(
+    columns: int, what: str, error: type[LeptonError] = InvalidOptionError
+) -> None:
+    """Refuse a version of more than :data:`MAX_COLUMNS` columns, before its table exists.
+
+    Raises:
+        InvalidOptionError: (or ``error``) naming ``what`` (the file, the dataset), its
+            width and the limit.
+    """
+    if columns > MAX_COLUMNS:
+        raise error(
+            f"{what}: {columns:,} columns; a dataset holds at most {MAX_COLUMNS:,} "
+            "(keep the columns you need, or reshape the table into fewer, longer ones)"
+        )
+
+
 def _dataset_id(conn: sqlite3.Connection, name: str, kind: str) -> int:
-    row = conn.execute("SELECT id, kind FROM datasets WHERE name = ?", (name,)).fetchone()
+    check_kind(conn, name, kind)
+    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
     if row is None:
         cur = conn.execute(
             "INSERT INTO datasets (name, kind, created_at) VALUES (?, ?, ?)",
             (name, kind, time.time()),
         )
         return int(cur.lastrowid or 0)
-    if row[1] != kind:
-        raise InvalidOptionError(
-            f"dataset {name!r} holds {row[1]} data; choose another name for {kind} data"
-        )
     return int(row[0])
 
 
@@ -249,6 +280,20 @@ def sort_rows(conn: sqlite3.Connection, version_id: int, column: Column) -> None
             f"INSERT INTO {table} SELECT * FROM {table}_unsorted ORDER BY {column.sql_name}, rowid"
         )
         conn.execute(f"DROP TABLE {table}_unsorted")
+
+
+def repeated_values(
+    conn: sqlite3.Connection, version_id: int, column: Column
+) -> tuple[int, Any]:
+    """How many rows repeat an earlier row's value of ``column``, and the first such value."""
+    col, table = column.sql_name, f"ds_{version_id}"
+    count = conn.execute(f"SELECT COUNT({col}) - COUNT(DISTINCT {col}) FROM {table}").fetchone()
+    if not count[0]:
+        return 0, None
+    example = conn.execute(
+        f"SELECT {col} FROM {table} GROUP BY {col} HAVING COUNT(*) > 1 ORDER BY {col} LIMIT 1"
+    ).fetchone()
+    return int(count[0]), example[0]
 
 
 def discard_version(conn: sqlite3.Connection, version_id: int) -> None:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 #: ``PRAGMA application_id`` of every Lepton project: "LEPT" in ASCII.
 APPLICATION_ID = 0x4C455054
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: The largest value (blob or text) SQLite stores: its default SQLITE_MAX_LENGTH.
+MAX_VALUE_BYTES = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
 # Files this process has opened with SQLite (device, inode). POSIX drops every fcntl
 # lock a process holds on a file when it closes *any* descriptor of that file, so a
@@ -175,6 +177,21 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def connect_to_inspect(path: Path | str) -> sqlite3.Connection:
+    """A connection for looking only (checks of a file that may be damaged).
+
+    Not ``mode=ro``: a read-only connection to a WAL file must create its ``-wal`` and
+    ``-shm`` files and, closing, cannot remove them, so looking would leave two new
+    files beside the project. This one never changes the journal mode and is only
+    ever used to read; closing it as the last connection removes them as it should.
+    """
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    conn.execute("PRAGMA query_only = ON")
+    remember_sqlite_file(path)
     return conn
 
 

@@ -20,7 +20,7 @@ from lepton_desktop.core.errors import (
     SchemaTooNewError,
     SchemaTooOldError,
 )
-from lepton_desktop.core.store import migrations
+from lepton_desktop.core.store import health, migrations
 from lepton_desktop.core.store.db import backup_to, checkpoint, connect, read_header
 
 SUFFIX = ".lepton"
@@ -74,6 +74,7 @@ def open_file(path: Path, *, upgrade: bool = False) -> OpenedFile:
         NotAProjectError: not a Lepton project; the file is left untouched.
         SchemaTooNewError: written by a newer release; the file is left untouched.
         SchemaTooOldError: needs an upgrade and ``upgrade`` is False.
+        DamagedProjectError: the schema does not parse or contradicts the header.
     """
     _, version = read_header(path)
     if version > migrations.SCHEMA_VERSION:
@@ -81,6 +82,7 @@ def open_file(path: Path, *, upgrade: bool = False) -> OpenedFile:
             f"{path}: made by a newer Lepton Desktop (schema {version}, this release "
             f"reads up to {migrations.SCHEMA_VERSION}); update the app to open it"
         )
+    health.probe(path)
     if version < migrations.SCHEMA_VERSION and not upgrade:
         raise SchemaTooOldError(
             f"{path}: made by an older Lepton Desktop (schema {version}); it must be "

@@ -11,6 +11,7 @@ from typing import Any
 
 from lepton_desktop.core.entities import ModelVersion
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
+from lepton_desktop.core.names import check_name
 from lepton_desktop.core.store.db import transaction
 
 _COLUMNS = (
@@ -68,6 +69,7 @@ def register(
     it has. The look and the insert share one write transaction, so two processes
     cannot both register.
     """
+    check_name(name, "model name")
     with transaction(conn):
         registered = _version_of_run(conn, run_id)
         if registered is not None:
@@ -202,7 +204,8 @@ def weights(conn: sqlite3.Connection, version_id: int) -> bytes:
 
 def set_alias(conn: sqlite3.Connection, version: ModelVersion, alias: str) -> None:
     """Point ``alias`` (e.g. ``champion``) of the version's model at this version."""
-    if not _ALIAS.match(alias):
+    check_name(alias, "alias")
+    if not _ALIAS.fullmatch(alias):
         raise InvalidOptionError(f"alias {alias!r}: use letters, digits, '-' or '_'")
     with transaction(conn):
         conn.execute(

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.names import check_name
 
 ARCHS = ("mlp", "cnn", "rnn")
 TASKS = ("classification", "regression", "forecasting")
@@ -86,6 +87,8 @@ class TrainConfig:
         """Refuse impossible values. Raises InvalidOptionError naming the option."""
         self._check_choices()
         self._check_numbers()
+        if self.model_name is not None:
+            check_name(self.model_name, "--name")
 
     def _check_choices(self) -> None:
         choices = {

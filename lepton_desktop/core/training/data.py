@@ -25,6 +25,7 @@ from lepton_desktop.core.preprocessing import tabular as steps
 from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import datasets as store
 from lepton_desktop.core.training.config import ARCH_KINDS, TrainConfig
+from lepton_desktop.core.training.models import check_training_memory, model_spec
 
 if TYPE_CHECKING:
     import sqlite3
@@ -105,6 +106,74 @@ def check_fits(version: DatasetVersion, config: TrainConfig) -> None:
     target = config.target or version.target
     if target is not None and target not in [c.name for c in version.columns]:
         raise InvalidOptionError(f"--target {target!r}: {version.ref} has no such column")
+    if target is not None and version.kind != "timeseries":
+        _check_learnable(version, target)
+
+
+def _check_learnable(version: DatasetVersion, target: str) -> None:
+    # From the column's statistics: a target with one value (a model trained on it
+    # scores a perfect, meaningless 1.0) or, for labels, a different value in every
+    # row (no class repeats, so none can be learnt, and no split can hold them all).
+    stats = version.column(target).stats
+    unique, count = stats.get("unique"), stats.get("count") or 0
+    if unique == 1:
+        raise InvalidOptionError(
+            f"target {target!r} of {version.ref} holds the same value in all {count:,} "
+            "rows: there is nothing to learn; a model needs at least two different values"
+        )
+    labels = version.column(target).dtype in ("text", "categorical")
+    if labels and unique is not None and count > 2 and unique == count:
+        raise InvalidOptionError(
+            f"target {target!r} of {version.ref} holds a different value in every row "
+            f"({count:,} of {count:,}): no class repeats, so none can be learnt (is it "
+            "an id or free text? choose another --target)"
+        )
+
+
+def check_planned_memory(version: DatasetVersion, config: TrainConfig) -> None:
+    """Refuse, before a run is queued, a model too large to train on this machine.
+
+    The data's shape is taken from the version's statistics (features after one-hot
+    encoding, classes, the largest image), so this is an estimate made without
+    reading a row; training checks the exact model again before building it.
+
+    Raises:
+        InvalidOptionError: naming the size, the limit and what to make smaller.
+    """
+    check_training_memory(planned_spec(version, config), config.batch_size)
+
+
+def planned_spec(version: DatasetVersion, config: TrainConfig) -> dict[str, Any]:
+    """The model spec ``config`` would give on ``version``, from its column statistics."""
+    target = config.target or version.target
+    if version.kind == "timeseries":
+        return model_spec(config, (config.window or 24, 1), 1)
+    classes = _class_count(version, target, config)
+    if version.kind == "images":
+        side = {c.name: int(c.stats.get("max") or 1) for c in version.columns}
+        return model_spec(config, (3, side.get("height", 1), side.get("width", 1)), classes)
+    return model_spec(config, (_input_width(version, target),), classes)
+
+
+def _class_count(version: DatasetVersion, target: str | None, config: TrainConfig) -> int:
+    if target is None or config.task in ("regression", "forecasting"):
+        return 1
+    column = version.column(target)
+    if column.dtype == "numeric" and config.task != "classification":
+        return 1  # (a numeric target with few values may still be classes: a guess)
+    return max(1, int(column.stats.get("unique") or 1))
+
+
+def _input_width(version: DatasetVersion, target: str | None) -> int:
+    width = 0
+    for column in version.columns:
+        if column.name in (target, version.time_column):
+            continue
+        if column.dtype == "numeric":
+            width += 1
+        elif column.dtype == "categorical":
+            width += int(column.stats.get("unique") or 1)  # one-hot: a column per value
+    return max(width, 1)
 
 
 def load(
@@ -189,6 +258,11 @@ def _task(config: TrainConfig, target: np.ndarray, kind: str) -> str:
 def _split_targets(data: TrainData, y: np.ndarray, split: np.ndarray) -> None:
     if data.task == "classification":
         codes, data.classes = _codes(y)
+        if len(data.classes) < 2:
+            raise InvalidOptionError(
+                f"target {data.target!r} holds only the class {data.classes[0]!r} in the rows "
+                "that have one: a classifier needs at least two classes"
+            )
         data.y = {n: codes[split == i] for i, n in enumerate(SPLITS)}
         return
     values = y.astype(np.float64)
@@ -296,6 +370,7 @@ def _timeseries(frame: Frame, version: DatasetVersion, config: TrainConfig) -> T
     target = config.target or version.target or _first_value_column(frame, version)
     if frame.dtypes.get(target) != "numeric":
         raise InvalidOptionError(f"--target {target!r}: a forecast needs a numeric column")
+    _check_one_row_per_time(frame, version)
     series = _interpolated(frame.columns[target].astype(np.float64))
     split = (
         frame.split
@@ -328,6 +403,23 @@ def _timeseries(frame: Frame, version: DatasetVersion, config: TrainConfig) -> T
         target_std=step["std"],
         baseline_x={n: last[codes == i] for i, n in enumerate(SPLITS)},
     )
+
+
+def _check_one_row_per_time(frame: Frame, version: DatasetVersion) -> None:
+    # Windows over repeated timestamps would mix two readings of one moment into a
+    # "sequence": refuse, naming the column and a repeated time (the import warned).
+    times = frame.columns.get(version.time_column or "")
+    if times is None or len(times) < 2:
+        return
+    labels = np.array([str(t) for t in times], dtype=object)
+    values, counts = np.unique(labels, return_counts=True)
+    repeated = int((counts - 1).sum())
+    if repeated:
+        raise InvalidOptionError(
+            f"{version.ref}: time column {version.time_column!r} repeats {repeated:,} "
+            f"timestamp(s) (the first: {values[counts > 1][0]}); a forecast needs one row "
+            "per time: merge the rows of each time (or drop the duplicates) first"
+        )
 
 
 def _first_value_column(frame: Frame, version: DatasetVersion) -> str:

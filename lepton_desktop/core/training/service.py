@@ -34,7 +34,11 @@ from lepton_desktop.core.training.loop import (
     select_device,
     serialize,
 )
-from lepton_desktop.core.training.models import build, model_spec, parameter_count
+from lepton_desktop.core.training.models import (
+    build_for_training,
+    model_spec,
+    parameter_count,
+)
 from lepton_desktop.core.training.tracking import RunTracker
 
 HEADLINE = {
@@ -102,7 +106,7 @@ def _train(
         (device.index or 0) if device.type == "cuda" else None,
         on_epoch=_progress(reporter, run, config, data),
     )
-    trainer = Trainer(build(spec), data, config, tracker, device)
+    trainer = Trainer(build_for_training(spec, config.batch_size), data, config, tracker, device)
     if resume:
         _restore(ctx, run.id, trainer)
     run_store.update(

@@ -17,6 +17,7 @@ from lepton_desktop.core.entities import ModelVersion, Run, Study
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.jobs import cancel_job
+from lepton_desktop.core.names import check_name
 from lepton_desktop.core.registry.registry import ModelRegistry
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import jobs as job_store
@@ -97,7 +98,7 @@ class TuningManager:
             raise InvalidOptionError(
                 f"--pruner {pruner!r}: choose one of {', '.join(spaces.PRUNERS)}"
             )
-        if name is not None and not _NAME.match(name):
+        if name is not None and not _NAME.fullmatch(check_name(name, "--study")):
             raise InvalidOptionError(
                 f"--study {name!r}: use letters, digits, '.', '_' and '-' (at most 100)"
             )

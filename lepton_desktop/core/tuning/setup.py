@@ -20,7 +20,7 @@ from lepton_desktop.core.errors import InvalidOptionError, LeptonError
 from lepton_desktop.core.store import optuna_trials
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.training.config import TrainConfig
-from lepton_desktop.core.training.data import check_fits
+from lepton_desktop.core.training.data import check_fits, check_planned_memory
 from lepton_desktop.core.tuning import objectives as objs
 from lepton_desktop.core.tuning import space as spaces
 from lepton_desktop.core.tuning import storage as storages
@@ -144,6 +144,7 @@ def plan_study(ctx: ProjectContext, request: StudyRequest) -> StudyPlan:
     else:
         space = spaces.validate_space(request.space, arch, request.options)
         _check_window(space, version, base)
+    _check_largest_fits(space, version, base)
     n_trials = request.n_trials
     if request.sampler == "grid":
         n_trials = min(n_trials, spaces.grid_size(space))
@@ -162,6 +163,18 @@ def plan_study(ctx: ProjectContext, request: StudyRequest) -> StudyPlan:
         options=request.options,
         space_given=request.space is not None,
     )
+
+
+def _check_largest_fits(
+    space: dict[str, dict[str, Any]], version: DatasetVersion, base: TrainConfig
+) -> None:
+    # Every upper bound of the space at once, before a trial starts: a space whose
+    # largest model cannot be trained here is refused now, not trial by trial.
+    options = spaces.apply_params(base.to_dict(), spaces.largest_params(space))
+    try:
+        check_planned_memory(version, TrainConfig.from_dict(options))
+    except InvalidOptionError as exc:
+        raise InvalidOptionError(f"search space: at its upper bounds, {exc}") from None
 
 
 def _train_points(version: DatasetVersion) -> int:

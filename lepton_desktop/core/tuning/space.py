@@ -258,6 +258,30 @@ def _check_trainable(name: str, value: Any, arch: str, base: dict[str, Any]) -> 
         ) from None
 
 
+def largest_params(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The point of ``space`` giving the largest model: every upper bound at once.
+
+    Numbers take their highest value (widths, layers, channels, windows, batch
+    sizes), switches are on (bidirectional, batch norm), and an LSTM is larger than
+    a GRU; the rest (learning rates, optimizers) take their first choice, since they
+    do not change a model's size.
+    """
+    largest = {}
+    for name, spec in space.items():
+        if spec["type"] != "categorical":
+            largest[name] = int(spec["high"]) if spec["type"] == "int" else spec["high"]
+            continue
+        choices = spec["choices"]
+        numbers = [c for c in choices if isinstance(c, int | float) and not isinstance(c, bool)]
+        if numbers and len(numbers) == len(choices):
+            largest[name] = max(numbers)
+        elif True in choices:
+            largest[name] = True
+        else:
+            largest[name] = "lstm" if "lstm" in choices else choices[0]
+    return largest
+
+
 def apply_params(options: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Training options for one trial: ``options`` with the sampled ``params`` set.
 

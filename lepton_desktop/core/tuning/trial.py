@@ -21,7 +21,7 @@ import optuna
 import torch
 
 from lepton_desktop.core.entities import Study
-from lepton_desktop.core.errors import CancelledError
+from lepton_desktop.core.errors import CancelledError, InvalidOptionError
 from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.training import data as training_data
 from lepton_desktop.core.training.config import TrainConfig
@@ -32,7 +32,11 @@ from lepton_desktop.core.training.loop import (
     seed_everything,
     select_device,
 )
-from lepton_desktop.core.training.models import build, model_spec, parameter_count
+from lepton_desktop.core.training.models import (
+    build_for_training,
+    model_spec,
+    parameter_count,
+)
 from lepton_desktop.core.training.service import small_batches
 from lepton_desktop.core.tuning import space as spaces
 
@@ -140,8 +144,15 @@ class TrialObjective:
         seed_everything(config.seed)
         self._limit_threads(data, config)
         spec = model_spec(config, data.input_shape, data.n_outputs)
+        try:
+            model = build_for_training(spec, config.batch_size)
+        except InvalidOptionError as exc:
+            # Too large for this machine now (the space was checked up front, on an
+            # estimate of the data's shape): a poor configuration, pruned.
+            trial.set_user_attr("failed_reason", str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
         hooks = TrialHooks(trial, self.study.metric, not self.study.multi_objective, self.on_epoch)
-        trainer = Trainer(build(spec), data, config, hooks, select_device(config.device))
+        trainer = Trainer(model, data, config, hooks, select_device(config.device))
         hooks.trainer = trainer
         try:
             result = trainer.fit()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from lepton_desktop.core.datasets.importing import guess_kind
 from lepton_desktop.core.datasets.sources import TableSource
 from lepton_desktop.core.errors import LeptonError
+from lepton_desktop.core.names import check_name
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession
@@ -229,6 +230,10 @@ class ImportDialog(QDialog):
                     if kind == "images" else "A folder can only be imported as images.")
         if not self.name.text().strip():
             return "Give the dataset a name."
+        try:
+            check_name(self.name.text().strip(), "The name")
+        except LeptonError as exc:
+            return str(exc)
         return ""
 
     def _note(self) -> str:

@@ -11,6 +11,7 @@ from lepton_desktop.gui.session import Changes, ProjectSession
 if TYPE_CHECKING:
     from lepton_desktop.core.datasets.prep import PrepOptions
     from lepton_desktop.core.entities import DatasetVersion
+    from lepton_desktop.core.project import Project
     from lepton_desktop.gui.tasks import OnError
 
 
@@ -24,8 +25,22 @@ def load_datasets(
 def start_import(
     session: ProjectSession, args: dict[str, Any], on_error: OnError | None = None
 ) -> None:
-    """Queue an import job (source, name, kind, target, time_column) and start its worker."""
-    session.jobs.submit("import", args, on_error=on_error)
+    """Queue an import job (source, name, kind, target, time_column) and start its worker.
+
+    What can be checked before the import runs (the name, the file's header) is
+    checked first: a refused import leaves no trace in the project file.
+    """
+
+    def check(project: Project) -> None:
+        project.check_import(
+            args["source"],
+            args["name"],
+            kind=args.get("kind"),
+            target=args.get("target"),
+            time_column=args.get("time_column"),
+        )
+
+    session.jobs.submit("import", args, on_error=on_error, check=check)
 
 
 def start_prep(

@@ -161,7 +161,13 @@ class DatasetsTab(QWidget):
         return dialog
 
     def _start_import(self, dialog: ImportDialog) -> None:
-        ops.start_import(self.session, dialog.job_args(), self._show_error)  # type: ignore[arg-type]
+        args = dialog.job_args()
+        label = f"Importing {args['name']}"  # refused before a job exists: say it as one would
+
+        def refused(exc: BaseException) -> None:
+            self._show_error(RuntimeError(f"{label} failed: {exc}"))
+
+        ops.start_import(self.session, args, refused)  # type: ignore[arg-type]
 
     def open_prep_dialog(self) -> PrepDialog | None:
         """Open the Prepare dialog for the selected version; the job starts on OK."""
@@ -202,12 +208,7 @@ class DatasetsTab(QWidget):
         if session is None or job.kind not in DATASET_JOB_KINDS or not session.jobs.owns(job.id):
             return
         if job.status == "succeeded":
-            result = job.result or {}
-            self._select_id = result.get("version_id")
-            self.banner.show_message(
-                f"{describe_job(job)} finished: {result.get('dataset', '')}, "
-                f"{result.get('rows', 0):,} rows.", "success")
-            self._banner_timer.start(_SUCCESS_MS)
+            self._show_success(job)
             return
         self._banner_timer.stop()
         if job.status == "cancelled" and session.jobs.cancel_requested(job.id):
@@ -216,6 +217,20 @@ class DatasetsTab(QWidget):
             self.banner.show_message(f"{describe_job(job)} failed: {_failure(job, session)}",
                                      "error")
         forget_job(session, job.id)
+
+    def _show_success(self, job: Job) -> None:
+        result = job.result or {}
+        self._select_id = result.get("version_id")
+        summary = (f"{describe_job(job)} finished: {result.get('dataset', '')}, "
+                   f"{result.get('rows', 0):,} rows.")
+        warnings = result.get("warnings") or []
+        if warnings:  # stays until dismissed: it asks the user to look at the data
+            self._banner_timer.stop()
+            notes = "\n".join(f"Warning: {w}" for w in warnings)
+            self.banner.show_message(f"{summary}\n{notes}", "info")
+            return
+        self.banner.show_message(summary, "success")
+        self._banner_timer.start(_SUCCESS_MS)
 
     def _hide_success(self) -> None:
         if self.banner.level == "success":

@@ -122,6 +122,7 @@ def test_a_broken_image_is_named_and_nothing_is_left(
             project.import_dataset(folder, "pets")
         assert str(info.value).startswith(f"{bad}: not a readable image (")
         assert detail in str(info.value)
+        assert "BytesIO" not in str(info.value)  # Pillow's buffer, not the user's file
         assert snapshot(project) == before
 
 

@@ -107,6 +107,13 @@ def _ragged(tmp: Path) -> Path:
     return write_csv(tmp / "ragged.csv", ["a", "b", "c"], [[1, 2, 3], [4, 5], [6, 7, 8]])
 
 
+def _ragged_after_a_long_cell(tmp: Path) -> Path:
+    # A 200 KB cell is over the csv module's default field limit: still named by line.
+    path = tmp / "long_ragged.csv"
+    path.write_text("a,b\n1," + "x" * 200_000 + "\n2\n")
+    return path
+
+
 def _junk(tmp: Path) -> Path:
     path = tmp / "junk.csv"
     path.write_bytes(os.urandom(5000))
@@ -152,10 +159,37 @@ def _duplicate_names(tmp: Path) -> Path:
     return write_csv(tmp / "dupes.csv", ["a", "a"], [[1, 2]])
 
 
+def _wide(tmp: Path) -> Path:
+    # SQLite stores at most 2,000 columns per table: the import refuses, naming the limit.
+    names = [f"c{i}" for i in range(10_000)]
+    return write_csv(tmp / "wide.csv", names, [list(range(10_000))] * 3)
+
+
+def _huge_cell(tmp: Path) -> Path:
+    path = tmp / "huge.csv"
+    path.write_text("a,b\n1,x\n2," + "y" * (50 << 20) + "\n3,z\n")
+    return path
+
+
+def _huge_cell_late(tmp: Path) -> Path:
+    # Past the reader's first 4 MB block: found by the import itself, not the check.
+    path = tmp / "huge_late.csv"
+    rows = "".join(f"{i},x\n" for i in range(600_000))
+    path.write_text("a,b\n" + rows + "2," + "y" * (20 << 20) + "\n3,z\n")
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
+        (_wide, "wide.csv: 10,000 columns; a dataset holds at most 1,998"),
+        (_huge_cell, "huge.csv, line 3: row 2 is 50.0 MB long, larger than the 4 MB limit"),
+        (
+            _huge_cell_late,
+            "huge_late.csv, line 600002: row 600001 is 20.0 MB long, larger than the 4 MB",
+        ),
         (_ragged, "ragged.csv, line 3: expected 3 fields like the header, found 2"),
+        (_ragged_after_a_long_cell, "long_ragged.csv, line 3: expected 2 fields"),
         (_junk, "junk.csv: binary data, not a CSV text file"),
         (_latin1, "latin1.csv, line 2: the text is not UTF-8"),
         (_latin1_late, "latin1_late.csv, line 20002: the text is not UTF-8"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 import stat
@@ -15,6 +16,7 @@ import pytest
 
 from lepton_desktop.core.inference.bundle import InvalidBundleError, read_bundle
 from lepton_desktop.core.project import Project
+from tests.cli.test_cli import cli
 from tests.export_factory import export_project  # noqa: F401
 
 
@@ -193,4 +195,45 @@ def test_a_pipeline_step_this_release_does_not_know(good: Path, tmp_path: Path) 
     _refused(
         _write(tmp_path / "b.zip", _rehashed(entries)),
         r"models/0/model.json: preprocessing step \d+ is 'quantile_clip', which this release",
+    )
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_a_truncated_bundle_is_called_truncated(good: Path, tmp_path: Path, keep: float) -> None:
+    # Cut short, a bundle loses its zip directory; the one found instead is that of
+    # weights.pt (a zip itself), whose "archive/data.pkl" was reported as unexpected.
+    data = good.read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    _refused(cut, "cut.zip: the bundle is truncated or damaged")
+
+
+def test_a_raw_pickle_is_refused_in_one_message_without_torch_warnings(
+    good: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    state = torch.load(io.BytesIO(_entries(good)["models/0/weights.pt"]), weights_only=True)
+    raw = pickle.dumps(state, protocol=4)  # torch warns of protocol 4 before refusing
+    bundle = _write(tmp_path / "b.zip", _rehashed(_entries(good) | {"models/0/weights.pt": raw}))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _refused(bundle, "not a weights-only state dict")
+    assert [str(w.message) for w in seen] == []
+    proc = cli("serve", bundle, "--port", "0", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: b.zip: models/0/weights.pt is not a weights-only")
+
+
+def test_a_huge_layer_in_model_json_is_refused_before_it_is_allocated(
+    good: Path, tmp_path: Path
+) -> None:
+    entries = _entries(good)
+    document = json.loads(entries["models/0/model.json"])
+    document["params"]["spec"]["hidden"] = [1_000_000_000]  # 32 GB if allocated
+    entries["models/0/model.json"] = json.dumps(document).encode()
+    _refused(
+        _write(tmp_path / "b.zip", _rehashed(entries)),
+        r"model.json describes a model of 8,000,000,003 parameters \(29.8 GB\), but "
+        r"weights.pt holds",
     )

@@ -96,6 +96,7 @@ def tables(draw: Any) -> dict[str, Any]:
         columns[f"c{i}"] = [draw(st.one_of(st.none(), _category)) for _ in range(rows)]
         columns[f"c{i}"][0] = "red"  # never an all-empty column
     columns["y"] = [draw(st.floats(-100, 100, allow_nan=False)) for _ in range(rows)]
+    columns["y"][:2] = [-1.0, 1.0]  # a constant target is refused: nothing to learn
     options = PrepOptions(
         fill=draw(st.sampled_from([None, "mean", "median", "mode", "zero"])),
         scale=draw(st.sampled_from(["none", "standard", "minmax"])),

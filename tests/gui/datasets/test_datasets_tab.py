@@ -232,3 +232,34 @@ def test_delete_a_dataset_after_confirming(
     assert not tab.prep_action.isEnabled()
     assert not tab.view.tabs.isEnabled()
     assert tab.view.summary.text().startswith("Select a dataset version")
+
+
+def test_an_import_with_infinities_shows_its_warning_beside_the_summary(
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, tmp_path: Path,
+    open_project: OpenProject,
+) -> None:
+    source = tmp_path / "inf.csv"
+    source.write_text("x,y\n1,a\ninf,b\n-Infinity,a\n1e309,b\n", encoding="utf-8")
+    open_project(tmp_project)
+    _fill_import(qtbot, window, source).accept()
+    banner = window.datasets_tab.banner
+    qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "info",
+                    timeout=WORKER_TIMEOUT_MS)
+    assert "Importing inf finished: inf:1, 4 rows." in banner.text
+    assert "Warning: 3 value(s) that are not finite numbers" in banner.text
+    assert "treated as missing: x (3)" in banner.text
+
+
+def test_the_import_dialog_refuses_a_name_with_invisible_characters(
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject
+) -> None:
+    open_project(tmp_project)
+    dialog = _fill_import(qtbot, window, IRIS)
+    dialog.name.setText("iris\u202etxt.exe")  # a right-to-left override, pasted in
+    dialog.name.textEdited.emit(dialog.name.text())
+    assert not _ok(dialog).isEnabled()
+    assert "invisible formatting character (U+202E)" in dialog.status.text()
+    dialog.name.setText("iris")
+    dialog.name.textEdited.emit("iris")
+    assert _ok(dialog).isEnabled()
+    dialog.reject()
