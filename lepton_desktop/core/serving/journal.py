@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import psutil
+
+from lepton_desktop.core import processes
 
 if TYPE_CHECKING:
     import sqlite3
@@ -267,7 +268,7 @@ class JournalShipper:
             return False
         newer = any(s.pid == segment.pid and s.number > segment.number
                     for s in self._segments.values())  # fmt: skip
-        return newer or (segment.pid not in writing and not _alive(segment.pid))
+        return newer or (segment.pid not in writing and not processes.alive(segment.pid))
 
     def _ship_segment(self, segment: Segment) -> int:
         # A segment is at most SEGMENT_BYTES and a line: its unread part fits in memory.
@@ -311,15 +312,6 @@ def parse_lines(lines: Iterable[bytes]) -> tuple[list[tuple[Any, ...]], list[tup
         except (ValueError, orjson.JSONDecodeError):
             log.warning("skipping a damaged request-journal line (%d bytes)", len(line))
     return requests, feedback
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def replay_orphans(project: Path, connect: Callable[[], sqlite3.Connection]) -> int:
