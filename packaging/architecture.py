@@ -41,7 +41,8 @@ LAYERS: dict[str, list[str]] = {
 #: GUI modules that make up the window shell (the rest of gui/'s top level is "base").
 WINDOW = {"gui.app", "gui.main_window", "gui.start_page", "gui.opening"}
 #: Core's top-level modules every feature may use.
-CORE_BASE = {"core.context", "core.entities", "core.errors", "core.names", "core.progress"}
+CORE_BASE = {"core.context", "core.entities", "core.errors", "core.progress", "core.names",
+             "core.faults", "core.processes", "core.secretbox"}
 
 LABELS = {
     "cli": "cli/\\nparser + one module per command group",
@@ -50,7 +51,7 @@ LABELS = {
     "gui.widgets": "gui/widgets\\nshared charts, tables, fields",
     "workers": "workers/\\none entry point per job family",
     "core.project": "Project (facade)",
-    "core.base": "context, entities,\\nerrors, names, progress",
+    "core.base": "context, entities, errors,\\nnames, processes, progress",
     "core.store": "core/store\\nthe only SQL",
 }
 
