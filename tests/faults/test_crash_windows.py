@@ -26,6 +26,7 @@ import pytest
 from lepton_desktop.core.jobs import job_alive
 from lepton_desktop.core.processes import start_time
 from lepton_desktop.core.project import Project
+from lepton_desktop.core.system.lifeline import STOP_GRACE_S
 from tests.faults.harness import Command, cli_env, damage, readonly, run, stuck
 from tests.faults.scenarios import TRAIN_EPOCHS, check_run_metrics
 
@@ -225,6 +226,37 @@ def test_a_child_started_after_its_parent_died_stops_at_once(tmp_path: Path) -> 
     )
     child = subprocess.Popen([sys.executable, "-c", code, str(gone.pid)])
     assert child.wait(timeout=20) == -signal.SIGTERM
+
+
+def test_an_orphan_that_swallows_its_stop_is_ended_all_the_same(tmp_path: Path) -> None:
+    # The real parent this time (Linux's signal arrives): the child ignores it, as a
+    # stop landing in an ``except Exception`` would be, or a non-daemon thread would.
+    code = (
+        "import signal, subprocess, sys, time\n"
+        "err = open(sys.argv[2], 'w')\n"
+        "child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stderr=err)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    child_code = (
+        "import signal, threading, time; "
+        "from lepton_desktop.core.system.lifeline import die_with_parent; "
+        "die_with_parent(); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "threading.Thread(target=time.sleep, args=(120,)).start()"
+    )
+    said = tmp_path / "stderr"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code, child_code, str(said)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    child = psutil.Process(int(parent.stdout.readline()))
+    time.sleep(2.0)
+    parent.kill()
+    parent.wait()
+    started = time.monotonic()
+    child.wait(timeout=30)  # (not our child: its exit status is the message below)
+    assert time.monotonic() - started < STOP_GRACE_S + 5
+    assert "did not stop within" in said.read_text()
 
 
 def test_a_job_whose_worker_died_is_not_alive_before_anyone_recovers_it(

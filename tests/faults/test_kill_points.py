@@ -96,6 +96,7 @@ LONG_KILLS = 200
 LONG_WEIGHTS = {"import": 4, "prep": 4, "train": 3, "tune": 1, "serve": 1}
 
 
+@pytest.mark.timeout(4 * 3600)  # bounded by LEPTON_LONG_MINUTES and each command's own limit
 def test_long_run_of_kills(
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
