@@ -10,7 +10,10 @@ code out of their working folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 
 import psutil
 
@@ -66,3 +69,15 @@ def isolate_children() -> None:
     ``PYTHONSAFEPATH`` is ``-P`` for every interpreter that inherits the environment.
     """
     os.environ[SAFE_PATH_ENV] = "1"
+
+
+def lower_thread_priority(niceness: int = 5) -> None:
+    """Make the calling thread yield the CPU to the rest of the process under load.
+
+    Linux schedules threads on their own, so one thread can be made "nicer" than its
+    process (a GUI's database thread, a server's journal shipper); elsewhere this does
+    nothing.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)

@@ -9,11 +9,8 @@ A timer polls the job table; when jobs end, :attr:`ProjectSession.changed` carri
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from lepton_desktop.core import processes
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import LeptonError, NotFoundError
 from lepton_desktop.core.project import Project
@@ -299,11 +297,8 @@ class ProjectSession(QObject):
 
 def _lower_thread_priority() -> None:
     # A long query (a histogram over a million rows) must not take CPU time from the
-    # GUI thread on a small machine. Linux schedules threads on their own, so a thread
-    # can be made "nicer" than the rest of the process; elsewhere this does nothing.
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+    # GUI thread on a small machine.
+    processes.lower_thread_priority(5)
 
 
 def _poll_jobs(

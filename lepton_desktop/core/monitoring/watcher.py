@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lepton_desktop.core import processes
 from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.monitoring import alerts, quality, window
 from lepton_desktop.core.monitoring.report import kind_of
@@ -55,6 +56,7 @@ class MonitorWatcher(threading.Thread):
     def run(self) -> None:
         from lepton_desktop.core.store.db import connect
 
+        processes.lower_thread_priority(10)  # never ahead of the server's answers
         conn = connect(self.path)
         ctx = ProjectContext(self.path, conn)
         try:
