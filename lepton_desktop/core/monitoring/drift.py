@@ -113,7 +113,10 @@ def evaluate(ctx: ProjectContext, window: Window, model: str, version: int | Non
     served = [v for name, v, *_ in monitoring_store.served_models(ctx.conn) if name == model]
     chosen = [version] if version else served
     stored = store.reference_keys(ctx.conn, model)
-    notes = _ensure_references(ctx, model, [v for v in chosen if v not in stored or not stored[v]])
+    notes = _ensure_references(ctx, model, [v for v in chosen if v not in stored])
+    # A version found unavailable before keeps its reason in the file: read it, rather
+    # than load the reference builder (torch, pandas) on every poll.
+    notes += [_unavailable(ctx, model, v) for v in chosen if stored.get(v) == ""]
     keys = store.reference_keys(ctx.conn, model)
     usable = sorted((v for v in chosen if keys.get(v)), reverse=True)
     if not usable:
@@ -138,6 +141,11 @@ def _ensure_references(ctx: ProjectContext, model: str, versions: list[int]) -> 
         except reference.ReferenceUnavailable as exc:
             notes.append(str(exc))
     return notes
+
+
+def _unavailable(ctx: ProjectContext, model: str, version: int) -> str:
+    profile = store.reference(ctx.conn, model, version) or {}
+    return str(profile.get("unavailable", f"{model}:{version} has no drift reference"))
 
 
 def _drift(ctx: ProjectContext, window: Window, model: str, versions: list[int],

@@ -286,3 +286,27 @@ def test_labels_count_once_newest_first_whatever_order_journals_ship_in(tmp_path
     cells = sorted(monitoring_store.confusion(conn, "m", None, 0.0, 1000.0))
     assert cells == [("a", "a", 1), ("b", "b", 1)]
     conn.close()
+
+
+def test_a_read_imports_neither_torch_nor_scipy_once_a_version_is_known_unprofiled(
+    tmp_path: Path,
+) -> None:
+    """The tab re-reads every 2 s on the GUI's DB thread: a version whose training data is
+    gone is looked at once (its reason stored), not with torch and scipy on every read."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "unprofiled.lepton"
+    Project.create(path).close()
+    log_traffic(path, 500, start=1_700_000_000.0, seconds=600, seed=9)
+    with Project.open(path) as opened:  # the first read finds "iris" unregistered
+        first = opened.monitor_view(window.parse("all"))[0]
+    code = (
+        "import sys\nfrom lepton_desktop.core.project import Project\n"
+        "from lepton_desktop.core.monitoring import window\n"
+        f"report, _ = Project.open({str(path)!r}).monitor_view(window.parse('all'))\n"
+        "print(report['requests'], 'torch' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert out == [str(first["requests"]), "False", "False"]
