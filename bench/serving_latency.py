@@ -136,10 +136,9 @@ def _load_module() -> Any:
 # -- the anchors' servers (run as ``python -m bench.serving_latency --floor PORT``) ----
 
 
-def floor_server(port: int) -> None:
-    """The floor: bare FastAPI, JSON -> forward -> JSON."""
+def floor_app() -> Any:
+    """The floor: bare FastAPI, JSON -> forward -> JSON (also ``uvicorn --factory``'s app)."""
     import torch
-    import uvicorn
     from fastapi import FastAPI
 
     torch.set_num_threads(1)
@@ -152,8 +151,15 @@ def floor_server(port: int) -> None:
             outputs = module(torch.tensor(payload["inputs"], dtype=torch.float32))
         return {"outputs": outputs.tolist()}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools")  # fmt: skip
+    return app
+
+
+def floor_server(port: int) -> None:
+    """Serve :func:`floor_app` with uvicorn's best setup (uvloop, httptools)."""
+    import uvicorn
+
+    uvicorn.run(floor_app(), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False, loop="uvloop", http="httptools")  # fmt: skip
 
 
 def save_mlflow_model() -> None:

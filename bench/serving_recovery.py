@@ -5,8 +5,8 @@ The 16-feature MLP of ``bench.serving_latency`` is served by
 
 * **Lepton** ``lepton-desktop serve PROJECT --workers N`` (request log on): its
   supervisor restarts a dead server process with backoff;
-* **uvicorn --workers N** (the anchor): bare FastAPI under uvicorn's own process
-  manager, which also replaces a dead worker.
+* **uvicorn --workers N** (the anchor): ``bench.serving_latency``'s bare FastAPI
+  under uvicorn's own process manager, which also replaces a dead worker.
 
 Eight clients post predictions as fast as they can; after ``--warmup`` seconds one
 server process gets SIGKILL. Measured: the requests that failed (connection reset or
@@ -30,27 +30,9 @@ import time
 from typing import Any
 
 from bench._common import machine_line, markdown_table
-from bench.serving_latency import FEATURES, REPO, _load_module, make_project
+from bench.serving_latency import FEATURES, REPO, make_project
 
 CLIENTS = 8
-
-
-def floor_app() -> Any:
-    """The anchor's app factory (``uvicorn bench.serving_recovery:floor_app --factory``)."""
-    import torch
-    from fastapi import FastAPI
-
-    torch.set_num_threads(1)
-    module = _load_module()
-    app = FastAPI()
-
-    @app.post("/predict")
-    async def predict(payload: dict[str, Any]) -> dict[str, Any]:
-        with torch.inference_mode():
-            outputs = module(torch.tensor(payload["inputs"], dtype=torch.float32))
-        return {"outputs": outputs.tolist()}
-
-    return app
 
 
 class Clients:
@@ -174,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
              "--workers", str(workers)], 8811, {"records": [record]}, workers, args.warmup,
             args.after)  # fmt: skip
         anchor = measure(
-            [sys.executable, "-m", "uvicorn", "bench.serving_recovery:floor_app", "--factory",
+            [sys.executable, "-m", "uvicorn", "bench.serving_latency:floor_app", "--factory",
              "--port", "8812", "--workers", str(workers), "--loop", "uvloop", "--http",
              "httptools", "--log-level", "warning"], 8812, {"inputs": [features]}, workers,
             args.warmup, args.after)  # fmt: skip

@@ -242,3 +242,11 @@ def backup_to(conn: sqlite3.Connection, target: Path) -> None:
         conn.backup(dest)
     finally:
         dest.close()
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the caller's transaction first; a migration must
+    # stay all-or-nothing, so run the statements one by one inside it.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)

@@ -16,15 +16,19 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from lepton_desktop.core.store import rollups
-from lepton_desktop.core.store.db import APPLICATION_ID, transaction
+from lepton_desktop.core.store.db import APPLICATION_ID, run_script, transaction
+from lepton_desktop.core.store.migrations_monitoring import (
+    m007_monitoring_rollups,
+    m008_alerts_and_server_events,
+    m011_drift_sketches,
+)
 
 Migration = Callable[[sqlite3.Connection], None]
 
 
 def m001_initial(conn: sqlite3.Connection) -> None:
     """Project metadata and datasets with their versions and columns."""
-    _run_script(
+    run_script(
         conn,
         """
         CREATE TABLE lepton_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,7 +68,7 @@ def m001_initial(conn: sqlite3.Connection) -> None:
 
 def m002_jobs(conn: sqlite3.Connection) -> None:
     """Worker jobs with heartbeats, progress and a cancel flag; versions know their job."""
-    _run_script(
+    run_script(
         conn,
         """
         CREATE TABLE jobs (
@@ -94,7 +98,7 @@ def m002_jobs(conn: sqlite3.Connection) -> None:
 
 def m003_training(conn: sqlite3.Connection) -> None:
     """Training runs, their metrics and system samples, checkpoints, and model versions."""
-    _run_script(
+    run_script(
         conn,
         """
         CREATE TABLE runs (
@@ -184,7 +188,7 @@ def m003_training(conn: sqlite3.Connection) -> None:
 
 def m004_tuning(conn: sqlite3.Connection) -> None:
     """Tuning studies: our link to each Optuna study (whose own tables Optuna creates)."""
-    _run_script(
+    run_script(
         conn,
         """
         CREATE TABLE tuning_studies (
@@ -223,7 +227,7 @@ def m004_tuning(conn: sqlite3.Connection) -> None:
 
 def m005_serving(conn: sqlite3.Connection) -> None:
     """Deployments of the local server, their request log, and feedback on answers."""
-    _run_script(
+    run_script(
         conn,
         """
         CREATE TABLE deployments (
@@ -291,7 +295,7 @@ def m006_request_log_keys(conn: sqlite3.Connection) -> None:
     db = Database(conn)
     db.table("request_log").transform(drop_foreign_keys=["deployment_id"])
     db.table("feedback").transform(drop_foreign_keys=["deployment_id"])
-    _run_script(
+    run_script(
         conn,
         """
         DELETE FROM request_log WHERE id NOT IN
@@ -304,138 +308,6 @@ def m006_request_log_keys(conn: sqlite3.Connection) -> None:
         """,
     )
 
-
-def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
-    """Rollups of the request log, per minute and per hour, for the Monitoring tab.
-
-    ``request_minutes`` counts requests per model, version, minute, status class and
-    latency bucket (with the rows predicted and the latency sum); ``prediction_minutes``
-    counts answered rows per model, version, minute and predicted label (classification)
-    or keeps the sum, sum of squares, minimum and maximum of the predicted values
-    (regression, forecasting; label ''). ``request_hours`` and ``prediction_hours`` hold
-    the same per hour (their ``minute`` is the hour's first minute), for long windows;
-    ``served_versions`` knows every model version that answered, with its first and
-    last minute. The log's writers add a batch's rows to all of them in the batch's own
-    transaction (:func:`~lepton_desktop.core.store.rollups.roll_up`, a few grouped
-    statements per batch), so a window of any length is read from at most bins x
-    buckets rows instead of the log itself. Feedback gets the answer it labels (model,
-    version, time, predicted label or value) and its own label decoded, and older
-    labels of the same row are marked superseded, so live quality is one indexed
-    aggregate. Deleting old log rows (retention) keeps the
-    rollups: history outlives the rows it counts. Existing rows are rolled up here.
-    """
-    for grain in ("minutes", "hours"):
-        _run_script(
-            conn,
-            f"""
-            CREATE TABLE request_{grain} (
-                model TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                minute INTEGER NOT NULL,
-                status_class INTEGER NOT NULL,
-                latency_bucket INTEGER NOT NULL,
-                n INTEGER NOT NULL,
-                rows INTEGER NOT NULL,
-                latency_sum REAL NOT NULL,
-                PRIMARY KEY (model, version, minute, status_class, latency_bucket)
-            ) WITHOUT ROWID;
-            CREATE INDEX request_{grain}_by_minute ON request_{grain} (minute);
-            CREATE TABLE prediction_{grain} (
-                model TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                minute INTEGER NOT NULL,
-                label TEXT NOT NULL,
-                n INTEGER NOT NULL,
-                value_sum REAL NOT NULL DEFAULT 0,
-                value_squares REAL NOT NULL DEFAULT 0,
-                value_min REAL,
-                value_max REAL,
-                PRIMARY KEY (model, version, minute, label)
-            ) WITHOUT ROWID
-            """,
-        )
-    _run_script(
-        conn,
-        """
-        CREATE TABLE served_versions (
-            model TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            requests INTEGER NOT NULL,
-            first_minute INTEGER NOT NULL,
-            last_minute INTEGER NOT NULL,
-            PRIMARY KEY (model, version)
-        ) WITHOUT ROWID;
-        CREATE TABLE latency_buckets (bucket INTEGER PRIMARY KEY, upper_ms REAL NOT NULL);
-        CREATE UNIQUE INDEX latency_buckets_by_bound ON latency_buckets (upper_ms)
-        """,
-    )
-    conn.executemany(
-        "INSERT INTO latency_buckets (bucket, upper_ms) VALUES (?, ?)",
-        list(enumerate(rollups.LATENCY_BUCKETS)),
-    )
-    # Feedback resolved against the answer it labels (see rollups.resolve_feedback).
-    for column in ("model TEXT", "version INTEGER", "request_ts REAL", "truth TEXT",
-                   "truth_value REAL", "predicted TEXT", "predicted_value REAL",
-                   "superseded INTEGER NOT NULL DEFAULT 0"):  # fmt: skip
-        conn.execute(f"ALTER TABLE feedback ADD COLUMN {column}")
-    conn.execute(
-        "CREATE INDEX feedback_quality ON feedback (model, request_ts, version, superseded, "
-        "truth, predicted, truth_value, predicted_value)"
-    )
-    rollups.roll_up(conn, after_id=0)
-    rollups.resolve_feedback(conn, after_feedback=0, after_request=0)
-
-
-def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
-    """Alert rules on monitored metrics, the alerts they raised, and server events.
-
-    A rule watches one metric of a model (or all) over a window and fires when it
-    crosses a threshold on enough rows; its webhook is stored sealed (core/secretbox).
-    An event is an alert that fired (``firing``) and later ``resolved``; its webhook
-    deliveries are recorded with the event. ``server_events`` records what the serving
-    supervisor did (a server process exited, was restarted), for the Monitoring tab.
-    """
-    _run_script(
-        conn,
-        """
-        CREATE TABLE alert_rules (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            metric TEXT NOT NULL,
-            model TEXT,
-            version INTEGER,
-            window TEXT NOT NULL,
-            op TEXT NOT NULL,
-            threshold REAL NOT NULL,
-            min_rows INTEGER NOT NULL DEFAULT 0,
-            cooldown_s REAL NOT NULL DEFAULT 0,
-            webhook TEXT,
-            action TEXT NOT NULL DEFAULT 'notify',
-            enabled INTEGER NOT NULL DEFAULT 1,
-            created_at REAL NOT NULL
-        );
-        CREATE TABLE alert_events (
-            id INTEGER PRIMARY KEY,
-            rule_id INTEGER NOT NULL REFERENCES alert_rules(id) ON DELETE CASCADE,
-            state TEXT NOT NULL,
-            value REAL,
-            rows INTEGER NOT NULL DEFAULT 0,
-            message TEXT NOT NULL,
-            fired_at REAL NOT NULL,
-            resolved_at REAL,
-            deliveries TEXT NOT NULL DEFAULT '[]'
-        );
-        CREATE INDEX alert_events_by_rule ON alert_events (rule_id, fired_at);
-        CREATE TABLE server_events (
-            id INTEGER PRIMARY KEY,
-            deployment_id INTEGER,
-            ts REAL NOT NULL,
-            kind TEXT NOT NULL,
-            detail TEXT NOT NULL
-        );
-        CREATE INDEX server_events_by_time ON server_events (ts)
-        """,
-    )
 
 #: What the request log's full-text index covers: the request's id, path, model,
 #: status and error, and the start of its captured inputs and outputs.
@@ -493,68 +365,6 @@ def m010_hashed_tokens(conn: sqlite3.Connection) -> None:
     )
 
 
-def m011_drift_sketches(conn: sqlite3.Connection) -> None:
-    """Drift references, drift sketches and per-request anomaly flags.
-
-    ``drift_references`` holds one JSON profile per served model version, built from
-    its training split (bin edges, reference counts, categories, ranges, the outlier
-    model's parameters; never a pickle). ``drift_minutes`` and ``drift_hours`` hold,
-    per model, version and minute (hour), the counts of the served inputs on the
-    reference's bins as sparse blobs (slot numbers, counts, sums of the values) plus the
-    unseen values named (capped); ``request_anomalies`` flags the logged requests whose rows
-    fell outside the training range, carried unseen categories, missed features or
-    scored as outliers. The log's writers add a batch's rows to all three in the
-    batch's transaction (:func:`~lepton_desktop.core.store.drift.roll_up`); a reference
-    created later takes in the rows logged before it, in its own transaction.
-    """
-    _run_script(
-        conn,
-        """
-        CREATE TABLE drift_references (
-            model TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            layout_key TEXT NOT NULL,
-            profile TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            PRIMARY KEY (model, version)
-        );
-        CREATE TABLE drift_minutes (
-            model TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            minute INTEGER NOT NULL,
-            rows INTEGER NOT NULL,
-            slots BLOB NOT NULL,
-            counts BLOB NOT NULL,
-            sums BLOB NOT NULL,
-            unseen TEXT,
-            PRIMARY KEY (model, version, minute)
-        );
-        CREATE TABLE drift_hours (
-            model TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            minute INTEGER NOT NULL,
-            rows INTEGER NOT NULL,
-            slots BLOB NOT NULL,
-            counts BLOB NOT NULL,
-            sums BLOB NOT NULL,
-            unseen TEXT,
-            PRIMARY KEY (model, version, minute)
-        );
-        CREATE TABLE request_anomalies (
-            log_id INTEGER PRIMARY KEY,
-            model TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            minute INTEGER NOT NULL,
-            kinds INTEGER NOT NULL,
-            rows INTEGER NOT NULL,
-            score REAL
-        );
-        CREATE INDEX request_anomalies_by_model
-            ON request_anomalies (model, minute, version, kinds)
-        """,
-    )
-
-
 def m012_job_owners(conn: sqlite3.Connection) -> None:
     """Each job names the process that answers for it, with that process's start time.
 
@@ -563,7 +373,7 @@ def m012_job_owners(conn: sqlite3.Connection) -> None:
     worker claimed it was queued forever; now the next opening sees the owner gone
     (the start time tells a reused pid from the owner) and recovers the job.
     """
-    _run_script(
+    run_script(
         conn,
         """
         ALTER TABLE jobs ADD COLUMN owner_pid INTEGER;
@@ -586,14 +396,6 @@ MIGRATIONS: list[Migration] = [
     m012_job_owners,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
-    # executescript() would COMMIT the caller's transaction first; a migration must
-    # stay all-or-nothing, so run the statements one by one inside it.
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
 
 
 def user_version(conn: sqlite3.Connection) -> int:
