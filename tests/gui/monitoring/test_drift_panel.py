@@ -19,9 +19,9 @@ from pytestqt.qtbot import QtBot
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.gui.monitoring.drift_panel import DRIFTED, STABLE, DriftPanel
-from lepton_desktop.gui.monitoring.tab import MonitoringTab
 from lepton_desktop.gui.session import ProjectSession
 from tests.conftest import SAMPLE_DATA
+from tests.gui.monitoring.conftest import shown_tab
 
 pytestmark = pytest.mark.gui
 
@@ -52,19 +52,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _shown(qtbot: QtBot, tab: MonitoringTab, session: ProjectSession) -> None:
-    tab.set_session(session)
-    tab.show()
-    qtbot.waitUntil(lambda: tab.view is not None and tab.view.choice == tab.choice,
-                    timeout=20_000)  # fmt: skip
-
-
 def test_drift_table_colours_the_drifted_features_and_draws_the_chosen_one(
     qtbot: QtBot, trained: Path, open_session: Callable[[Path], ProjectSession]
 ) -> None:
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
-    _shown(qtbot, tab, open_session(trained))
+    tab = shown_tab(qtbot, open_session(trained))
     tab.model_box.setCurrentIndex(1)  # "iris": one model, so its drift is read
     tab.model_box.activated.emit(1)
     qtbot.waitUntil(lambda: tab.view.choice.model == "iris" and bool(tab.drift.features),
@@ -92,9 +83,7 @@ def test_drift_table_colours_the_drifted_features_and_draws_the_chosen_one(
 def test_anomaly_card_and_spike_marks(
     qtbot: QtBot, trained: Path, open_session: Callable[[Path], ProjectSession]
 ) -> None:
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
-    _shown(qtbot, tab, open_session(trained))
+    tab = shown_tab(qtbot, open_session(trained))
     report = tab.view.report
     assert len(report["anomalies"]["latency_spikes"]) == 1
     x, y = tab.charts.latency_spikes.getData()

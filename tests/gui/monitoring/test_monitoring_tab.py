@@ -11,8 +11,9 @@ from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.monitoring.tab import ALL_MODELS, MonitoringTab
+from lepton_desktop.gui.monitoring.tab import ALL_MODELS
 from lepton_desktop.gui.session import ProjectSession
+from tests.gui.monitoring.conftest import shown_tab
 from tests.monitoring_factory import CLASSES, log_traffic
 
 pytestmark = pytest.mark.gui
@@ -28,19 +29,10 @@ def logged(tmp_path: Path) -> Path:
     return path
 
 
-def _shown(qtbot: QtBot, tab: MonitoringTab, session: ProjectSession) -> None:
-    tab.set_session(session)
-    tab.show()
-    qtbot.waitUntil(lambda: tab.view is not None and tab.view.choice == tab.choice,
-                    timeout=10_000)  # fmt: skip
-
-
 def test_tab_shows_the_report_of_the_window(
     qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
 ) -> None:
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
-    _shown(qtbot, tab, open_session(logged))
+    tab = shown_tab(qtbot, open_session(logged))
     with Project.open(logged) as project:
         report = project.monitor("1h")
     assert tab.cards["requests"].value.text() == f"{report['requests']:,}"
@@ -60,10 +52,8 @@ def test_tab_shows_the_report_of_the_window(
 def test_choosing_a_version_a_window_and_a_range(
     qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
 ) -> None:
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
     session = open_session(logged)
-    _shown(qtbot, tab, session)
+    tab = shown_tab(qtbot, session)
     tab.model_box.setCurrentIndex(3)
     tab.model_box.activated.emit(3)
     qtbot.waitUntil(lambda: tab.view.choice.version == 2, timeout=10_000)
@@ -90,9 +80,7 @@ def test_an_empty_project_says_how_to_get_data(
 ) -> None:
     path = tmp_path / "empty.lepton"
     Project.create(path).close()
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
-    _shown(qtbot, tab, open_session(path))
+    tab = shown_tab(qtbot, open_session(path))
     assert tab.empty.isVisibleTo(tab)
     assert tab.cards["requests"].value.text() == "0"
     assert tab.cards["latency"].value.text() == "–"
@@ -114,9 +102,7 @@ def test_alerts_panel_shows_rules_history_and_notifies_new_alerts(
     with Project.open(logged) as project:
         project.add_alert(RuleSpec("errors", "error_rate", ">", 0.001))
         project.check_alerts()
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
-    _shown(qtbot, tab, open_session(logged))
+    tab = shown_tab(qtbot, open_session(logged))
     assert tab.alerts.rules.rowCount() == 1
     assert tab.alerts.rules.item(0, 1).text() == "error_rate of every model"
     assert tab.alerts.history.item(0, 1).text() == "firing"
@@ -165,8 +151,6 @@ def test_server_restarts_are_marked(
     serving_store.add_server_events(conn, 1, [(now - 120, "exited", "server process 0 exited"),
                                               (now - 119, "restarted", "restarted")])  # fmt: skip
     conn.close()
-    tab = MonitoringTab()
-    qtbot.addWidget(tab)
-    _shown(qtbot, tab, open_session(logged))
+    tab = shown_tab(qtbot, open_session(logged))
     assert tab.cards["rate"].detail.text() == "1 server restart(s)"
     assert all(len(lines) == 1 for lines in tab.charts._marks)
