@@ -193,6 +193,13 @@ def test_a_killed_server_process_is_restarted_and_only_its_requests_in_flight_fa
 
 
 def _server_processes(supervisor: int) -> list[int]:
-    """The supervisor's server processes (not multiprocessing's resource tracker)."""
-    return [c.pid for c in psutil.Process(supervisor).children()
-            if "resource_tracker" not in " ".join(c.cmdline())]  # fmt: skip
+    """The supervisor's live server processes (not multiprocessing's resource tracker).
+
+    A killed one stays a zombie until the supervisor reaps it: not a server any more.
+    """
+    servers = []
+    for child in psutil.Process(supervisor).children():
+        with contextlib.suppress(psutil.ZombieProcess, psutil.NoSuchProcess):
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                servers.append(child.pid)
+    return servers

@@ -1,8 +1,11 @@
 """The Monitoring tab's drift table, feature histogram and anomaly marks (offscreen).
 
-A trained iris model gets an hour of logged requests through the writer's own store
-function: steady traffic at about a millisecond, then the last half hour with
-``petal_length`` shifted and one minute whose requests took fifty times longer.
+A trained iris model gets fifty minutes of logged requests through the writer's own
+store function: steady traffic at about a millisecond, then the last half with
+``petal_length`` shifted and one minute whose requests took fifty times longer. The
+minutes start on the clock's minute (one minute's requests fall in one rollup bucket)
+and end a minute ago, so the tab's "last hour" and the test's own read a few seconds
+later hold the same rows.
 """
 
 from __future__ import annotations
@@ -34,18 +37,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Project.create(path) as project:
         project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
         project.train("iris", arch="mlp", epochs=1, model_name="iris")
-        now = time.time()
+        start = (time.time() // 60 - 50) * 60
         rows = []
-        for minute in range(60):
+        for minute in range(50):
             for i in range(10):
                 record = dict(iris[(minute * 10 + i) % 150])
-                if minute >= 30:
+                if minute >= 25:
                     record["petal_length"] = str(float(record["petal_length"]) + 2.5)
                 rows.append({
-                    "ts": now - 3600 + minute * 60 + i, "request_id": uuid.uuid4().hex,
+                    "ts": start + minute * 60 + i, "request_id": uuid.uuid4().hex,
                     "method": "POST", "path": "/predict", "protocol": "native",
                     "model": "iris", "version": 1, "status": 200,
-                    "latency_ms": 50.0 if minute == 40 else 1.0 + 0.01 * (i % 3),
+                    "latency_ms": 50.0 if minute == 35 else 1.0 + 0.01 * (i % 3),
                     "n_rows": 1, "inputs": [record], "outputs": [{"label": "setosa"}],
                 })  # fmt: skip
         serving_store.add_requests(project.conn, rows)
