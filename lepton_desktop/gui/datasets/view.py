@@ -6,6 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -61,6 +62,7 @@ class DatasetView(QWidget):
         self._session: ProjectSession | None = None
         self.version: DatasetVersion | None = None
         self._sized = False
+        self._fit_when_shown = False
         self.summary = QLabel(EMPTY_TEXT, self)
         self.summary.setObjectName("datasetSummary")
         self.summary.setWordWrap(True)
@@ -81,6 +83,7 @@ class DatasetView(QWidget):
         self._panels = (self.columns_panel, self.images_panel, self.series_panel)
         self._loaded: set[int] = set()
         self.tabs.currentChanged.connect(lambda _: self._load_current_tab())
+        self.tabs.currentChanged.connect(lambda _: self._fit_if_put_off())
         # One page, never swapped for an "empty" page: the widgets are laid out and
         # polished when the tab is first shown, not when the first import finishes.
         layout = QVBoxLayout(self)
@@ -107,7 +110,9 @@ class DatasetView(QWidget):
         return table
 
     def set_version(
-        self, session: ProjectSession | None, version: DatasetVersion | None,
+        self,
+        session: ProjectSession | None,
+        version: DatasetVersion | None,
         parent_ref: str | None = None,
     ) -> None:
         """Show ``version`` (None: the hint); the same version again changes nothing."""
@@ -145,9 +150,21 @@ class DatasetView(QWidget):
             # After the repaint, in its own turn of the event loop: no single long stall.
             QTimer.singleShot(0, self, self._fit_columns)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        """Fit the columns put off while the view was hidden."""
+        super().showEvent(event)
+        self._fit_if_put_off()
+
+    def _fit_if_put_off(self) -> None:
+        if self._fit_when_shown:
+            QTimer.singleShot(0, self, self._fit_columns)
+
     def _fit_columns(self) -> None:
-        # From the rows on screen (never from all rows).
-        if self.version is not None:
+        # From the rows on screen (never from all rows). A hidden table has no rows on
+        # screen and Qt then measures every row (each one asking for its page): wait
+        # until it is shown.
+        self._fit_when_shown = not self.table.isVisible()
+        if self.version is not None and not self._fit_when_shown:
             self.table.resizeColumnsToContents()
             header = self.table.horizontalHeader()
             for i in range(header.count()):

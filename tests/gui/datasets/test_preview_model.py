@@ -61,3 +61,28 @@ def test_a_row_not_yet_fetched_shows_a_placeholder_until_its_page_arrives(
         assert model.data(model.index(row, 0)) == PLACEHOLDER
     assert model.data(model.index(row, 0)) != PLACEHOLDER
     assert model.is_loaded(row)
+
+
+def test_a_hidden_rows_table_reads_no_page_to_fit_its_columns(
+    qtbot: QtBot, window: MainWindow, big_project: Path, open_project: Callable[[Path], None]
+) -> None:
+    # Qt measures every row of a hidden table (it has no rows on screen): on 100,000
+    # rows that froze the window for seconds when a version loaded behind another tab.
+    open_project(big_project)
+    view = window.datasets_tab.view
+    model = view.preview
+    qtbot.waitUntil(lambda: model.version is not None and model.is_loaded(0), timeout=10_000)
+    version, session = view.version, window.session
+    window.tabs.setCurrentWidget(window.serving_tab)
+    view.set_version(session, None)
+    view.set_version(session, version)  # loads again, hidden: its first page, its fit
+    qtbot.waitUntil(lambda: model.is_loaded(0), timeout=10_000)
+    qtbot.wait(300)  # the fit runs in a later turn of the event loop
+    assert model.pages_requested <= 2
+    header = view.table.horizontalHeader()
+    default = header.defaultSectionSize()
+    assert all(header.sectionSize(i) == default for i in range(header.count()))
+    window.tabs.setCurrentWidget(window.datasets_tab)  # shown: now it fits
+    qtbot.waitUntil(lambda: any(header.sectionSize(i) != default for i in range(header.count())),
+                    timeout=5_000)  # fmt: skip
+    assert model.pages_requested <= 2
