@@ -198,7 +198,7 @@ class Explainer:
             index = int(outputs[0].argmax())
             return index, f"logit of {classes[index]!r} (the predicted class)", 1.0
         spread = float(self.predictor.parts.params.get("target_std", 1.0))
-        return 0, "the predicted value (in the target's units)", spread
+        return 0, "predicted value (in the target's units)", spread
 
     def _output(self, outputs: np.ndarray, target: int) -> float:
         if self.predictor.classes:
