@@ -276,6 +276,17 @@ class Project:
         return explain(self.ctx, model, row=row, record=record, image=image,
                        request_id=request_id, method=method)  # fmt: skip
 
+    def explain_rows(self, model: str) -> tuple[Any, list[Any]]:
+        """A model version's test rows (raw records, true answers) and its answers to them.
+
+        Returns:
+            The :class:`~lepton_desktop.core.explain.data.RowSet` and one answer (a label
+            or a value) per row; row ``N`` is what ``explain(model, row=N)`` explains.
+        """
+        from lepton_desktop.core.explain import predicted_test_rows
+
+        return predicted_test_rows(self.ctx, model)
+
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
         self.conn.close()

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.entities import ModelVersion
 
+#: Test rows predicted per forward pass (bounded memory for a large test split).
+PREDICT_BATCH = 256
 #: An image file larger than this is refused before it is read.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
 
@@ -99,6 +101,20 @@ def explainer_for(
 def test_rows(ctx: ProjectContext, model: str) -> RowSet:
     """The test rows of ``model`` as raw records, with their true answers."""
     return load_rows(ctx, _active_version(ctx, model))
+
+
+def predicted_test_rows(ctx: ProjectContext, model: str) -> tuple[RowSet, list[Any]]:
+    """:func:`test_rows` and the model's answer (a label or a value) to each row."""
+    version = _active_version(ctx, model)
+    rows = load_rows(ctx, version)
+    predictor = Predictor(
+        ModelParts.from_version(version, model_store.weights(ctx.conn, version.id))
+    )
+    answers: list[Any] = []
+    for start in range(0, len(rows.records), PREDICT_BATCH):
+        for answer in predictor.predict(rows.records[start : start + PREDICT_BATCH]):
+            answers.append(answer.get("label", answer.get("value")))
+    return rows, answers
 
 
 def _active_version(ctx: ProjectContext, model: str) -> ModelVersion:
