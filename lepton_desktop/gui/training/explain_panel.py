@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,15 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.gui.training.eval_charts import fit_left_axis
-from lepton_desktop.gui.widgets.charts import ThemedPlot
+from lepton_desktop.gui.widgets.explanation import ExplanationView
 
 if TYPE_CHECKING:
     from lepton_desktop.core.explain import Explanation
     from lepton_desktop.core.project import Project
     from lepton_desktop.gui.session import ProjectSession
 
-POSITIVE, NEGATIVE = "#d64545", "#2f6fb0"
 #: Test rows listed (the first ones); the explanation of any row is one click away.
 MAX_LISTED = 2000
 METHODS = {"Integrated Gradients": "ig", "Occlusion": "occlusion", "Grad-CAM": "gradcam"}
@@ -69,7 +65,6 @@ class ExplainPanel(QWidget):
         super().__init__(parent)
         self.session: ProjectSession | None = None
         self.model: str | None = None
-        self.explanation: Explanation | None = None
         self._loaded_for: str | None = None
         self._cell: tuple[str, str] | None = None
         self.rows = QTableWidget(0, 4, self)
@@ -86,11 +81,8 @@ class ExplainPanel(QWidget):
         self.method.addItems(list(METHODS))
         self.filter_label = QLabel(self)
         self.show_all = QPushButton("Show all rows", self)
-        self.title = QLabel("Choose a test row to see why the model answered it.", self)
-        self.title.setObjectName("explainTitle")
-        self.title.setWordWrap(True)
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.chart = ThemedPlot(self, "Attributions")
+        self.view = ExplanationView(self)
+        self.view.show_message("Choose a test row to see why the model answered it.")
         self._build()
         self.rows.itemSelectionChanged.connect(self._on_row_chosen)
         self.method.currentIndexChanged.connect(self._on_row_chosen)
@@ -112,8 +104,7 @@ class ExplainPanel(QWidget):
         methods.addWidget(QLabel("Method:", self))
         methods.addWidget(self.method, 1)
         side.addLayout(methods)
-        side.addWidget(self.title)
-        side.addWidget(self.chart, 1)
+        side.addWidget(self.view, 1)
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(left)
         split.addWidget(right)
@@ -131,10 +122,8 @@ class ExplainPanel(QWidget):
         if model != self._loaded_for:
             self.rows.setRowCount(0)
             self._loaded_for = None
-            self.explanation = None
-            self.chart.getPlotItem().clear()
-            self.title.setText("Choose a test row to see why the model answered it."
-                               if model else "Select a run with a registered model.")  # fmt: skip
+            hint = "Choose a test row to see why the model answered it."
+            self.view.show_message(hint if model else "Select a run with a registered model.")
         if self.isVisible():
             self.load()
 
@@ -144,7 +133,7 @@ class ExplainPanel(QWidget):
         if session is None or model is None or model == self._loaded_for:
             return
         self._loaded_for = model
-        self.title.setText(f"Reading the test rows of {model}…")
+        self.view.show_message(f"Reading the test rows of {model}…")
         session.query(lambda p: read_rows(p, model), self._on_rows, owner=self)
 
     def showEvent(self, event: Any) -> None:
@@ -175,8 +164,9 @@ class ExplainPanel(QWidget):
             cells = [str(row), _shown(truth[row]), _shown(answers[row]), summaries[row]]
             for column, text in enumerate(cells):
                 self.rows.setItem(row, column, QTableWidgetItem(text))
-        self.title.setText(f"{len(truth):,} test rows. Choose one to see why the model "
-                           "answered it.")  # fmt: skip
+        self.view.show_message(
+            f"{len(truth):,} test rows. Choose one to see why the model answered it."
+        )
         self.show_cell(self._cell)
 
     # -- explaining ----------------------------------------------------------------
@@ -187,87 +177,17 @@ class ExplainPanel(QWidget):
             return
         row, model = int(self.rows.item(selected[0].row(), 0).text()), self.model
         method = METHODS[self.method.currentText()]
-        self.title.setText(f"Explaining row {row}…")
+        self.view.show_message(f"Explaining row {row}…")
         self.session.query(lambda p: p.explain(model, row=row, method=method),
-                           self.show_explanation, self._on_failed, owner=self)  # fmt: skip
+                           self.view.show_explanation, self._on_failed, owner=self)  # fmt: skip
 
     def _on_failed(self, exc: BaseException) -> None:
-        self.title.setText(f"Cannot explain it: {exc}")
+        self.view.show_message(f"Cannot explain it: {exc}")
 
-    def show_explanation(self, explanation: Explanation) -> None:
-        """Draw ``explanation`` with its method and baseline named."""
-        self.explanation = explanation
-        said = explanation.prediction.get("label", explanation.prediction.get("value"))
-        self.title.setText(
-            f"<b>{explanation.model}</b> answered <b>{_shown(said)}</b><br>"
-            f"{explanation.method_name} of the {explanation.target}<br>"
-            f"Baseline: {explanation.baseline}"
-        )
-        plot = self.chart.getPlotItem()
-        plot.clear()
-        for name in ("left", "bottom"):  # attributions of 0.03 read as 0.03, not 30 m
-            plot.getAxis(name).enableAutoSIPrefix(False)
-        plot.getAxis("left").setWidth(None)
-        plot.getViewBox().invertY(False)
-        plot.getViewBox().setAspectLocked(False)
-        if explanation.kind == "images":
-            self._draw_image(explanation)
-        elif explanation.kind == "timeseries":
-            self._draw_series(explanation)
-        else:
-            self._draw_table(explanation)
-
-    def _draw_table(self, explanation: Explanation) -> None:
-        features = explanation.features[:20][::-1]
-        values = np.array([f["attribution"] for f in features])
-        bars = pg.BarGraphItem(x0=np.zeros(len(values)), y=np.arange(len(values)),
-                               width=values, height=0.7,
-                               brushes=[pg.mkBrush(POSITIVE if v >= 0 else NEGATIVE)
-                                        for v in values])  # fmt: skip
-        plot = self.chart.getPlotItem()
-        plot.addItem(bars)
-        labels = [(i, f"{f['column']} = {_short(f['value'])}") for i, f in enumerate(features)]
-        plot.getAxis("left").setTicks([labels])
-        fit_left_axis(self.chart, [label for _, label in labels])
-        plot.getAxis("bottom").setTicks(None)
-        plot.setLabel("bottom", "attribution (red: towards the answer)")
-        plot.autoRange()
-
-    def _draw_image(self, explanation: Explanation) -> None:
-        from lepton_desktop.core.explain.render import heat_overlay
-
-        assert explanation.picture is not None and explanation.heatmap is not None
-        overlay = heat_overlay(explanation.picture, explanation.heatmap)
-        height, width = overlay.shape[:2]
-        side = np.concatenate([explanation.picture, np.zeros((height, 1, 3), np.uint8),
-                               overlay], axis=1)  # fmt: skip
-        image = pg.ImageItem(side.transpose(1, 0, 2))
-        plot = self.chart.getPlotItem()
-        plot.addItem(image)
-        plot.getViewBox().invertY(True)
-        plot.getViewBox().setAspectLocked(True)
-        plot.getAxis("left").setTicks([[]])
-        plot.getAxis("bottom").setTicks([[(width / 2, "input"), (width * 1.5 + 1, "heat map")]])
-        plot.setLabel("bottom", "")
-        plot.autoRange()
-
-    def _draw_series(self, explanation: Explanation) -> None:
-        steps = np.arange(len(explanation.values)) - len(explanation.values) + 1
-        values = np.asarray(explanation.values)
-        attributions = np.asarray(explanation.steps)
-        plot = self.chart.getPlotItem()
-        plot.getAxis("left").setTicks(None)
-        plot.getAxis("bottom").setTicks(None)
-        plot.addItem(pg.PlotDataItem(steps, values, pen=pg.mkPen("#888888", width=2),
-                                     symbol="o", symbolSize=6))  # fmt: skip
-        spread = float(np.abs(attributions).max()) or 1.0
-        scale = (float(np.ptp(values)) or 1.0) / spread * 0.5
-        bars = pg.BarGraphItem(x=steps, y0=values, height=attributions * scale, width=0.5,
-                               brushes=[pg.mkBrush(POSITIVE if a >= 0 else NEGATIVE)
-                                        for a in attributions])  # fmt: skip
-        plot.addItem(bars)
-        plot.setLabel("bottom", "time step (0: the last value); bars: attribution")
-        plot.autoRange()
+    @property
+    def explanation(self) -> Explanation | None:
+        """The explanation shown, if any."""
+        return self.view.explanation
 
 
 def _shown(value: Any) -> str:

@@ -45,7 +45,6 @@ def _explain_page(qtbot: QtBot, window: MainWindow, path: Path, model: str,
 def _choose_row(qtbot: QtBot, tab: TrainingTab, row: int) -> None:
     panel = tab.explain
     qtbot.waitUntil(lambda: panel.rows.rowCount() > 0, timeout=30_000)
-    panel.explanation = None
     panel.rows.selectRow(row)
     qtbot.waitUntil(lambda: panel.explanation is not None, timeout=30_000)
 
@@ -65,9 +64,9 @@ def test_a_confusion_cell_lists_its_rows_and_one_is_explained(
     _choose_row(qtbot, tab, shown[0])
     explanation = panel.explanation
     assert explanation.kind == "tabular" and explanation.prediction["label"] == "yes"
-    text = panel.title.text()
+    text = panel.view.title.text()
     assert "Integrated Gradients" in text and "the training mean of every column" in text
-    ticks = panel.chart.getPlotItem().getAxis("left")._tickLevels[0]
+    ticks = panel.view.chart.getPlotItem().getAxis("left")._tickLevels[0]
     assert {label.split(" = ")[0] for _, label in ticks} == {"price", "colour"}
     if SHOTS:
         qtbot.wait(300)  # the layout settles around the new title and axis
@@ -85,8 +84,8 @@ def test_an_image_row_is_drawn_as_a_heat_map_by_the_chosen_method(
     panel.method.setCurrentText("Grad-CAM")
     _choose_row(qtbot, tab, 2)
     assert panel.explanation.method == "gradcam" and panel.explanation.heatmap.shape == (8, 8)
-    assert "Grad-CAM" in panel.title.text()
-    assert any(type(i).__name__ == "ImageItem" for i in panel.chart.getPlotItem().items)
+    assert "Grad-CAM" in panel.view.title.text()
+    assert any(type(i).__name__ == "ImageItem" for i in panel.view.chart.getPlotItem().items)
     if SHOTS:
         qtbot.wait(300)
         panel.grab().save(str(Path(SHOTS) / "explain-image-light.png"))
