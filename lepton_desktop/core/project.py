@@ -276,12 +276,14 @@ class Project:
         return explain(self.ctx, model, row=row, record=record, image=image,
                        request_id=request_id, method=method)  # fmt: skip
 
-    def explain_rows(self, model: str) -> tuple[Any, list[Any]]:
-        """A model version's test rows (raw records, true answers) and its answers to them.
+    def explain_rows(self, model: str) -> tuple[Any, list[Any], Any]:
+        """A model version's test rows (raw records, true answers), its answers to them,
+        and its loaded explainer (to explain many rows without loading it again).
 
         Returns:
-            The :class:`~lepton_desktop.core.explain.data.RowSet` and one answer (a label
-            or a value) per row; row ``N`` is what ``explain(model, row=N)`` explains.
+            The :class:`~lepton_desktop.core.explain.data.RowSet`, one answer (a label or
+            a value) per row, and the :class:`~lepton_desktop.core.explain.Explainer`;
+            ``explainer.explain(rows.record(n), method)`` is ``explain(model, row=n)``.
         """
         from lepton_desktop.core.explain import predicted_test_rows
 

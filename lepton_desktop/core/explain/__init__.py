@@ -103,18 +103,18 @@ def test_rows(ctx: ProjectContext, model: str) -> RowSet:
     return load_rows(ctx, _active_version(ctx, model))
 
 
-def predicted_test_rows(ctx: ProjectContext, model: str) -> tuple[RowSet, list[Any]]:
-    """:func:`test_rows` and the model's answer (a label or a value) to each row."""
+def predicted_test_rows(ctx: ProjectContext, model: str) -> tuple[RowSet, list[Any], Explainer]:
+    """:func:`test_rows`, the model's answer (a label or a value) to each, and an
+    explainer of the version loaded once (``explainer.explain(rows.record(n), method)``
+    explains row ``n`` as ``explain(..., row=n)`` does)."""
     version = _active_version(ctx, model)
     rows = load_rows(ctx, version)
-    predictor = Predictor(
-        ModelParts.from_version(version, model_store.weights(ctx.conn, version.id))
-    )
+    explainer = explainer_for(ctx, version, rows)
     answers: list[Any] = []
     for start in range(0, len(rows.records), PREDICT_BATCH):
-        for answer in predictor.predict(rows.records[start : start + PREDICT_BATCH]):
+        for answer in explainer.predictor.predict(rows.records[start : start + PREDICT_BATCH]):
             answers.append(answer.get("label", answer.get("value")))
-    return rows, answers
+    return rows, answers, explainer
 
 
 def _active_version(ctx: ProjectContext, model: str) -> ModelVersion:

@@ -155,32 +155,33 @@ class Explainer:
         tensor = torch.from_numpy(np.ascontiguousarray(x))
         base_tensor = torch.from_numpy(baseline) if baseline is not None else None
         with predictor.exclusive, torch.enable_grad():
-            attributions, delta = self._attribute(tensor, base_tensor, target, method)
-        baseline_output = None
+            attributions = self._attribute(tensor, base_tensor, target, method) * unit
+        output = self._output(outputs, target)
+        baseline_output = delta = None
         if baseline is not None:
             baseline_output = self._output(predictor.forward(baseline), target)
-        attributions = attributions * unit
+        if method == "ig" and baseline_output is not None:
+            delta = float(attributions.sum()) - (output - baseline_output)
         explanation = Explanation(
             model=predictor.parts.ref, kind=self.kind, method=method,
             baseline=baseline_words, target=target_words,
             prediction=predictor.decode(outputs)[0],
-            output=self._output(outputs, target), baseline_output=baseline_output,
-            delta=None if delta is None else delta * abs(unit),
+            output=output, baseline_output=baseline_output, delta=delta,
         )  # fmt: skip
         return self._mapped(explanation, attributions[0], x[0], record)
 
     def _attribute(
         self, x: torch.Tensor, baseline: torch.Tensor | None, target: int, method: str
-    ) -> tuple[np.ndarray, float | None]:
+    ) -> np.ndarray:
         module = self.predictor.module
         if method == "ig":
             assert baseline is not None
             return methods.integrated_gradients(module, x, baseline, target)
         if method == "gradcam":
             cam = methods.gradcam(module, x, target)
-            return np.broadcast_to(cam, (1, 1, *x.shape[-2:])).copy(), None
+            return np.broadcast_to(cam, (1, 1, *x.shape[-2:])).copy()
         assert baseline is not None
-        return methods.occlusion(module, x, baseline, target, self._window(x)), None
+        return methods.occlusion(module, x, baseline, target, self._window(x))
 
     def _window(self, x: torch.Tensor) -> tuple[int, ...]:
         if self.kind == "images":

@@ -10,6 +10,8 @@ the baseline named above the chart.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
@@ -39,10 +41,27 @@ MAX_LISTED = 2000
 METHODS = {"Integrated Gradients": "ig", "Occlusion": "occlusion", "Grad-CAM": "gradcam"}
 
 
-def read_rows(project: Project, model: str) -> tuple[list[Any], list[Any], list[str]]:
-    """DB thread: the true answers, the model's answers and a short text of each row."""
-    rows, answers = project.explain_rows(model)
-    return rows.truth, answers, [_summary(r) for r in rows.records]
+@dataclasses.dataclass(frozen=True)
+class TestRows:
+    """A model's test rows as the page lists them, and what explains them.
+
+    Attributes:
+        truth, answers, summaries: per row its true answer, the model's, its values.
+        explain: ``(row, method) -> Explanation``, run on the DB thread only (the
+            model stays loaded between clicks).
+    """
+
+    truth: list[Any]
+    answers: list[Any]
+    summaries: list[str]
+    explain: Callable[[int, str], Explanation]
+
+
+def read_rows(project: Project, model: str) -> TestRows:
+    """DB thread: the test rows, the model's answers, and the loaded explainer."""
+    rows, answers, explainer = project.explain_rows(model)
+    return TestRows(rows.truth, answers, [_summary(r) for r in rows.records],
+                    lambda row, method: explainer.explain(rows.record(row), method))  # fmt: skip
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -66,6 +85,7 @@ class ExplainPanel(QWidget):
         self.session: ProjectSession | None = None
         self.model: str | None = None
         self._loaded_for: str | None = None
+        self._test: TestRows | None = None
         self._cell: tuple[str, str] | None = None
         self.rows = QTableWidget(0, 4, self)
         self.rows.setHorizontalHeaderLabels(["Row", "True", "Model", "Values"])
@@ -122,6 +142,7 @@ class ExplainPanel(QWidget):
         if model != self._loaded_for:
             self.rows.setRowCount(0)
             self._loaded_for = None
+            self._test = None
             hint = "Choose a test row to see why the model answered it."
             self.view.show_message(hint if model else "Select a run with a registered model.")
         if self.isVisible():
@@ -156,8 +177,9 @@ class ExplainPanel(QWidget):
         )
         self.show_all.setVisible(cell is not None)
 
-    def _on_rows(self, result: tuple[list[Any], list[Any], list[str]]) -> None:
-        truth, answers, summaries = result
+    def _on_rows(self, result: TestRows) -> None:
+        self._test = result
+        truth, answers, summaries = result.truth, result.answers, result.summaries
         count = min(len(truth), MAX_LISTED)
         self.rows.setRowCount(count)
         for row in range(count):
@@ -173,12 +195,13 @@ class ExplainPanel(QWidget):
 
     def _on_row_chosen(self) -> None:
         selected = self.rows.selectionModel().selectedRows()
-        if not selected or self.session is None or self.model is None:
+        test = self._test
+        if not selected or self.session is None or test is None:
             return
-        row, model = int(self.rows.item(selected[0].row(), 0).text()), self.model
+        row = int(self.rows.item(selected[0].row(), 0).text())
         method = METHODS[self.method.currentText()]
         self.view.show_message(f"Explaining row {row}…")
-        self.session.query(lambda p: p.explain(model, row=row, method=method),
+        self.session.query(lambda _p: test.explain(row, method),
                            self.view.show_explanation, self._on_failed, owner=self)  # fmt: skip
 
     def _on_failed(self, exc: BaseException) -> None:
