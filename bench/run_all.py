@@ -34,6 +34,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "metric_logging": ([], ["--rows", "50000", "--steps", "500", "--repeat", "1"]),
     "serving_latency": (["--variants"], ["--rounds", "1", "--seconds", "3"]),
     "serving_recovery": ([], ["--workers", "2", "--after", "8"]),
+    "explain_speed": ([], ["--rows", "10", "--seconds", "3", "--rounds", "1"]),
     "monitoring_read": ([], ["--rows", "1000000"]),
     "study_plots": ([], ["--trials", "2000"]),
     "gui_responsiveness": ([], ["--rows", "200000"]),

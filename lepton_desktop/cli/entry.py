@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from lepton_desktop import __version__
-from lepton_desktop.cli import datasets, export, monitor, serving, training, tuning, worker
+from lepton_desktop.cli import (
+    datasets,
+    explain,
+    export,
+    monitor,
+    serving,
+    training,
+    tuning,
+    worker,
+)
 from lepton_desktop.cli.common import Command
 from lepton_desktop.cli.shutdown import end_process
 from lepton_desktop.core.errors import LeptonError
@@ -31,6 +40,7 @@ COMMANDS = (
     "tune",
     "models",
     "export",
+    "explain",
     "serve",
     "requests",
     "monitor",
@@ -38,7 +48,7 @@ COMMANDS = (
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
-GROUPS = (datasets, training, tuning, serving, export, monitor, worker)
+GROUPS = (datasets, training, tuning, serving, export, explain, monitor, worker)
 EXIT_USAGE = 2
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
+    from lepton_desktop.core.explain import Explanation
     from lepton_desktop.core.export import ExportResult
     from lepton_desktop.core.monitoring.alerts import Change, RuleSpec
     from lepton_desktop.core.monitoring.traffic import Series
@@ -244,6 +245,49 @@ class Project:
         from lepton_desktop.core.inference.predictor import ModelParts, Predictor
 
         return Predictor(ModelParts.from_project(self.ctx, model)).predict(records)
+
+    def explain(
+        self,
+        model: str,
+        *,
+        row: int | None = None,
+        record: dict[str, Any] | None = None,
+        image: Path | str | None = None,
+        request_id: str | None = None,
+        method: str = "ig",
+    ) -> Explanation:
+        """Explain one answer of a model version, as ``lepton-desktop explain`` does.
+
+        Exactly one input: ``row`` (the N-th test row, image or window), ``record`` (a
+        raw record, as ``/predict`` takes it), ``image`` (a file) or ``request_id`` (a
+        logged request's captured inputs). ``method``: ig (Integrated Gradients, the
+        default), gradcam (image models) or occlusion. Nothing is written.
+
+        Returns:
+            The :class:`~lepton_desktop.core.explain.Explanation`: attributions per source
+            column, a heat map or per time step, with the method and baseline named.
+
+        Raises:
+            InvalidOptionError, NotFoundError, InvalidInputError: see
+                :func:`lepton_desktop.core.explain.explain`.
+        """
+        from lepton_desktop.core.explain import explain
+
+        return explain(self.ctx, model, row=row, record=record, image=image,
+                       request_id=request_id, method=method)  # fmt: skip
+
+    def explain_rows(self, model: str) -> tuple[Any, list[Any], Any]:
+        """A model version's test rows (raw records, true answers), its answers to them,
+        and its loaded explainer (to explain many rows without loading it again).
+
+        Returns:
+            The :class:`~lepton_desktop.core.explain.data.RowSet`, one answer (a label or
+            a value) per row, and the :class:`~lepton_desktop.core.explain.Explainer`;
+            ``explainer.explain(rows.record(n), method)`` is ``explain(model, row=n)``.
+        """
+        from lepton_desktop.core.explain import predicted_test_rows
+
+        return predicted_test_rows(self.ctx, model)
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

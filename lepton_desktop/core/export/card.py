@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.core.store import datasets as dataset_store
+from lepton_desktop.core.store import runs as run_store
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
@@ -28,7 +29,20 @@ def lineage(ctx: ProjectContext, version: ModelVersion) -> dict[str, Any]:
         "dataset": version.params.get("dataset"),
         "datasets": _dataset_chain(ctx, version.dataset_version_id),
         "notes": version.notes,
+        "importance": _importance(ctx, version.run_id),
     }
+
+
+def _importance(ctx: ProjectContext, run_id: int | None) -> dict[str, Any]:
+    """The run's global importances (permutation importance of its evaluation), if any."""
+    if run_id is None:
+        return {}
+    try:
+        evaluation = run_store.get(ctx.conn, run_id).evaluation or {}
+    except NotFoundError:  # the run was deleted; its model stays
+        return {}
+    permutation = evaluation.get("importance") or {}
+    return {"permutation": permutation} if permutation else {}
 
 
 def _dataset_chain(ctx: ProjectContext, version_id: int | None) -> list[dict[str, Any]]:
@@ -67,6 +81,7 @@ def model_card(parts: ModelParts, story: dict[str, Any], files: list[str]) -> st
         _data(parts, story),
         _training(parts, story),
         _metrics(parts),
+        *_global_importance(parts, story),
         _use(parts, files),
     ]
     return "\n\n".join(sections) + "\n"
@@ -157,6 +172,22 @@ def _metrics(parts: ModelParts) -> str:
         for k, v in parts.metrics.items()
     ]
     return "\n".join(["## Metrics (test split)", "", "| metric | value |", "|---|---|", *rows])
+
+
+def _global_importance(parts: ModelParts, story: dict[str, Any]) -> list[str]:
+    """Which source columns matter overall (none for images and series: no section)."""
+    permutation = story.get("importance", {}).get("permutation") or {}
+    if not permutation:
+        return []
+    score = "accuracy" if parts.params.get("classes") else "R²"
+    rows = [f"| {column} | {drop:.4g} |" for column, drop in permutation.items()]
+    return ["\n".join([
+        "## Global importance (test split)", "",
+        f"Permutation importance: the drop in {score} when a source column's values are "
+        "shuffled (one-hot groups together). `lepton-desktop explain` explains single "
+        "answers.", "",
+        "| column | permutation importance |", "|---|---|", *rows,
+    ])]  # fmt: skip
 
 
 def _use(parts: ModelParts, files: list[str]) -> str:

@@ -171,6 +171,19 @@ class Predictor:
         """Time series: how many past values one forecast reads."""
         return int(self._step["window"]) if self.kind == "timeseries" else None
 
+    @property
+    def exclusive(self) -> threading.Lock:
+        """Hold it to use :attr:`module` directly (a torch module is not re-entrant)."""
+        return self._lock
+
+    def picture(self, record: Any) -> Any:
+        """Image models: the decoded picture of one record (``{"image": ...}`` or bytes).
+
+        Raises:
+            InvalidInputError: not base64 or bytes, or not a readable picture.
+        """
+        return self._picture(record, 0)
+
     # -- the three steps -----------------------------------------------------------------
 
     def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:

@@ -139,7 +139,7 @@ def _tabular(ctx: ProjectContext, registered: ModelVersion, dataset: DatasetVers
     frame = load_frame(ctx.conn, dataset, NullReporter())
     frame = training_data.split_as_trained(frame, target, config, classify)
     train = frame.take(frame.split == 0)
-    raw = _undo_prep(prep.pipeline_chain(ctx.conn, dataset), train.columns)
+    raw = steps.undo_steps(prep.pipeline_chain(ctx.conn, dataset), train.columns)
     inputs = next(s for s in registered.pipeline if s.get("step") == "input")["columns"]
     features = []
     for column in inputs:
@@ -202,34 +202,6 @@ def _ordered_split(n: int) -> np.ndarray:
     from lepton_desktop.core.datasets.splits import assign_split
 
     return assign_split(n, training_data.DEFAULT_FRACTIONS, 0, ordered=True)
-
-
-# -- undoing the dataset's preparation ---------------------------------------------------
-
-
-def _undo_prep(chain: list[dict[str, Any]], columns: steps.Columns) -> steps.Columns:
-    """Training columns back in the units of the imported data (scaling, one-hot undone)."""
-    out = dict(columns)
-    for step in reversed(chain):
-        if step.get("step") == "scale":
-            for name, params in step["columns"].items():
-                if name in out:
-                    center, spread = steps.center_spread(step["method"], params)
-                    out[name] = out[name].astype(np.float64) * spread + center
-        elif step.get("step") == "onehot":
-            for name, categories in step["columns"].items():
-                out[name] = _undo_onehot(out, name, categories)
-    return out
-
-
-def _undo_onehot(columns: steps.Columns, name: str, categories: list[str]) -> np.ndarray:
-    flags = [columns.get(steps.onehot_name(name, c)) for c in categories]
-    rows = len(next(iter(columns.values()))) if columns else 0
-    values = np.full(rows, None, dtype=object)
-    for category, flag in zip(categories, flags, strict=True):
-        if flag is not None:
-            values[np.asarray(flag, dtype=np.float64) > 0.5] = category
-    return values
 
 
 # -- feature profiles --------------------------------------------------------------------

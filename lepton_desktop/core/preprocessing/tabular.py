@@ -262,6 +262,45 @@ _APPLY: dict[str, Callable[[Step, Columns], Columns]] = {
 }
 
 
+# -- undoing (explanations and drift show values in the units clients send) -----------
+
+
+def undo_steps(chain: Sequence[Step], columns: Columns) -> Columns:
+    """Columns of a prepared version back in the units of the imported data.
+
+    Scaling and one-hot encoding are undone (a cell prep filled stays filled), so the
+    values read like a client's raw record and :func:`apply_pipeline` makes the
+    version's features of them again.
+    """
+    out = dict(columns)
+    for step in reversed(chain):
+        if step.get("step") == "scale":
+            for name, params in step["columns"].items():
+                if name in out:
+                    center, spread = center_spread(step["method"], params)
+                    out[name] = out[name].astype(np.float64) * spread + center
+        elif step.get("step") == "onehot":
+            for name, categories in step["columns"].items():
+                out[name] = _undo_onehot(out, name, categories)
+    return out
+
+
+def _undo_onehot(columns: Columns, name: str, categories: list[str]) -> np.ndarray:
+    flags = [columns.get(onehot_name(name, c)) for c in categories]
+    rows = len(next(iter(columns.values()))) if columns else 0
+    values = np.full(rows, None, dtype=object)
+    for category, flag in zip(categories, flags, strict=True):
+        if flag is not None:
+            values[np.asarray(flag, dtype=np.float64) > 0.5] = category
+    return values
+
+
+def feature_sources(steps: Sequence[Step], names: Sequence[str]) -> list[str]:
+    """The raw column each feature comes from (``color=red`` -> ``color``), in order."""
+    origin = _origins(steps)
+    return [origin.get(n, n) for n in names]
+
+
 # -- raw records (serving) -------------------------------------------------------------
 
 
@@ -321,13 +360,17 @@ def _input_columns(steps: Sequence[Step]) -> list[dict[str, str]]:
 
 
 def _sources(steps: Sequence[Step], names: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(feature_sources(steps, names)))
+
+
+def _origins(steps: Sequence[Step]) -> dict[str, str]:
     origin: dict[str, str] = {}
     for step in steps:
         if step.get("step") == "onehot":
             for column, categories in step["columns"].items():
                 for category in categories:
                     origin[onehot_name(column, category)] = origin.get(column, column)
-    return list(dict.fromkeys(origin.get(n, n) for n in names))
+    return origin
 
 
 def _matrix(arrays: list[np.ndarray], rows: int) -> np.ndarray:

@@ -16,7 +16,13 @@ from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 
-from lepton_desktop.core.serving import openapi, routes_mlflow, routes_native, routes_v2
+from lepton_desktop.core.serving import (
+    openapi,
+    routes_explain,
+    routes_mlflow,
+    routes_native,
+    routes_v2,
+)
 from lepton_desktop.core.serving.guard import Guard
 from lepton_desktop.core.serving.journal import RequestJournal
 from lepton_desktop.core.serving.models import ModelSet
@@ -28,7 +34,13 @@ ASGIApp = Callable[
     Awaitable[None],
 ]
 #: Every route the server answers, in the order the OpenAPI document lists them.
-ROUTES = [*routes_v2.ROUTES, *routes_mlflow.ROUTES, *routes_native.ROUTES, *openapi.ROUTES]
+ROUTES = [
+    *routes_v2.ROUTES,
+    *routes_mlflow.ROUTES,
+    *routes_native.ROUTES,
+    *routes_explain.ROUTES,
+    *openapi.ROUTES,
+]
 
 __all__ = ["ROUTES", "ASGIApp", "ServeOptions", "app_state", "create_app"]
 

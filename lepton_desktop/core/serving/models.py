@@ -179,6 +179,11 @@ class ModelSet:
     # -- reading (any thread) ----------------------------------------------------------
 
     @property
+    def project_path(self) -> Path | None:
+        """The project served (None: a bundle's fixed set)."""
+        return self._project_path
+
+    @property
     def models(self) -> Mapping[str, ServedModel]:
         """The current mapping (a snapshot: it is replaced, never changed)."""
         return self._models

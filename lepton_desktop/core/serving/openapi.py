@@ -50,6 +50,19 @@ class PredictRequest(BaseModel):
     )
 
 
+class ExplainRequest(PredictRequest):
+    """``POST /explain``: records as for ``/predict``, and the attribution method."""
+
+    records: list[dict[str, Scalar | list[float]]] = Field(
+        min_length=1,
+        max_length=16,
+        description="column -> value; images as base64, series as a list",
+    )
+    method: Literal["ig", "gradcam", "occlusion"] = Field(
+        "ig", description="Integrated Gradients, Grad-CAM (image models) or occlusion"
+    )
+
+
 class FeedbackRequest(BaseModel):
     """``POST /feedback``: the true label of one answered row, for live accuracy."""
 
@@ -115,6 +128,7 @@ class RepositoryIndexRequest(BaseModel):
 
 BODIES: dict[str, type[BaseModel]] = {
     "PredictRequest": PredictRequest,
+    "ExplainRequest": ExplainRequest,
     "FeedbackRequest": FeedbackRequest,
     "V2InferRequest": V2InferRequest,
     "InvocationsRequest": InvocationsRequest,
@@ -213,9 +227,10 @@ def _describe_columns(schemas: dict[str, Any], models: ModelSet) -> None:
         for predictor in model.versions.values():
             for raw in predictor.raw_inputs:
                 columns.setdefault(raw["name"], _column_schema(raw["dtype"]))
-    record = schemas.get("PredictRequest", {}).get("properties", {}).get("records", {})
-    if columns and isinstance(record.get("items"), dict):
-        record["items"] = {**record["items"], "properties": columns}
+    for body in ("PredictRequest", "ExplainRequest"):
+        record = schemas.get(body, {}).get("properties", {}).get("records", {})
+        if columns and isinstance(record.get("items"), dict):
+            record["items"] = {**record["items"], "properties": columns}
 
 
 def _column_schema(dtype: str) -> dict[str, Any]:

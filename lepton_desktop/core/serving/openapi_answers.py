@@ -50,6 +50,15 @@ ANSWERS: dict[str, dict[str, Any]] = {
         "request_id": _STRING, "model": _STRING,
         "predictions": {"type": "array", "items": _OBJECT},
     }),
+    "Explanations": _object({
+        "request_id": _STRING, "model": _STRING, "method": _STRING,
+        "predictions": {"type": "array", "items": _OBJECT},
+        "explanations": {"type": "array", "items": _object({
+            "method": _STRING, "baseline": _STRING, "target": _STRING,
+            "output": {"type": "number"}, "total": {"type": "number"},
+        }, features={"type": "array", "items": _OBJECT}, heatmap={"type": "array"},
+            steps={"type": "array", "items": _OBJECT})},
+    }),
     "FeedbackStored": _object({"request_id": _STRING, "row": {"type": "integer"},
                                "stored": {"type": "boolean"}}),
     "Models": _object({"models": {"type": "array", "items": _OBJECT}}),

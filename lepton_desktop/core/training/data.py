@@ -234,6 +234,11 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return np.array([index[v] for v in labels], dtype=np.int64), classes
 
 
+def label_text(value: Any) -> str:
+    """A target value as the class label training gives it (``1.0`` -> ``"1"``)."""
+    return _label(value)
+
+
 def _label(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

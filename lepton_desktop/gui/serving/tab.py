@@ -30,6 +30,7 @@ from lepton_desktop.core.entities import Deployment, Job, ModelVersion, RequestR
 from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
+from lepton_desktop.gui.serving.explain_dialog import ExplainDialog, explainable
 from lepton_desktop.gui.serving.export_dialog import ExportDialog
 from lepton_desktop.gui.serving.log_panel import RequestLogPanel
 from lepton_desktop.gui.serving.model_lists import LoadedModels, ModelPicker
@@ -74,6 +75,10 @@ class ServingTab(VisiblePollingTab):
         self.requests = RequestLogPanel(self)
         self.log = self.requests.log  # the live log
         self.detail = RequestDetail(self)
+        self.explain_button = QPushButton("Explain…", self)
+        self.explain_button.setToolTip("Why the model answered this request (its captured inputs)")
+        self.explain_button.setEnabled(False)
+        self.explained: RequestRecord | None = None  # the request the button explains
         self.banner = MessageBanner(self)
         self.counters = QLabel(self)
         self.counters.setObjectName("servingCounters")
@@ -103,7 +108,12 @@ class ServingTab(VisiblePollingTab):
         scroll.setMinimumWidth(320)
         log_split = QSplitter(Qt.Orientation.Vertical, self)
         log_split.addWidget(self.requests)
-        log_split.addWidget(self.detail)
+        detail = QWidget(self)
+        detail_column = QVBoxLayout(detail)
+        detail_column.setContentsMargins(0, 0, 0, 0)
+        detail_column.addWidget(self.detail, 1)
+        detail_column.addWidget(self.explain_button)
+        log_split.addWidget(detail)
         log_split.setSizes([380, 170])
         middle = QWidget(self)
         center = QVBoxLayout(middle)
@@ -145,6 +155,7 @@ class ServingTab(VisiblePollingTab):
         self.poller.deploymentChanged.connect(self._on_deployment_changed)
         self.poller.updated.connect(self._on_updated)
         self.requests.requestActivated.connect(self._on_request_activated)
+        self.explain_button.clicked.connect(self.explain_request)
         self.requests.picked.connect(self._on_deployment_picked)
         self.loaded.promoteRequested.connect(self.promote)
         self.loaded.rollbackRequested.connect(self.roll_back)
@@ -200,6 +211,7 @@ class ServingTab(VisiblePollingTab):
         self.requests.show_deployment(deployment)
         self.charts.clear()
         self.detail.show_record(None)
+        self._set_explained(None)
         self.total = self.errors = 0
 
     def _on_updated(self, update: ServingUpdate) -> None:
@@ -352,6 +364,7 @@ class ServingTab(VisiblePollingTab):
         self.poller.view(None if following else deployment_id)
 
     def _on_request_activated(self, record: RequestRecord) -> None:
+        self._set_explained(None)
         self.detail.show_record(record, loading=self.session is not None)
         if self.session is not None:
             ops.load_request(self.session, record.request_id, self._on_request_loaded, self)
@@ -359,6 +372,21 @@ class ServingTab(VisiblePollingTab):
     def _on_request_loaded(self, record: RequestRecord | None) -> None:
         if record is not None and record.request_id == self.detail.request_id:
             self.detail.show_record(record)
+            self._set_explained(record)
+
+    def _set_explained(self, record: RequestRecord | None) -> None:
+        why_not = explainable(record)
+        self.explained = record if why_not is None else None
+        self.explain_button.setEnabled(why_not is None)
+        self.explain_button.setToolTip(why_not or "Why the model answered this request")
+
+    def explain_request(self) -> ExplainDialog | None:
+        """Open the explanation of the request shown in the detail (its captured inputs)."""
+        if self.session is None or self.explained is None:
+            return None
+        dialog = ExplainDialog(self.session, self.explained, self)
+        dialog.show()
+        return dialog
 
     # -- export ------------------------------------------------------------------------------
 

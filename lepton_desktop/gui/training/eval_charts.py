@@ -4,10 +4,11 @@ predicted-vs-true scatter. Each keeps its plot items and restyles with the palet
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPalette
 from PySide6.QtWidgets import QWidget
 
@@ -43,8 +44,12 @@ class ConfusionMatrixChart(ThemedPlot):
         parent: the parent widget.
     """
 
+    #: A cell was clicked: its true class and predicted class.
+    cellClicked = Signal(str, str)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, "Confusion matrix (test split)")
+        self.classes: list[str] = []
         self.image = pg.ImageItem()
         self.addItem(self.image)
         self.labels: list[pg.TextItem] = []
@@ -55,10 +60,20 @@ class ConfusionMatrixChart(ThemedPlot):
         item.setMouseEnabled(x=False, y=False)
         item.setLabel("bottom", "predicted")
         item.setLabel("left", "true")
+        self.scene().sigMouseClicked.connect(self._on_clicked)
         self.apply_palette()
+
+    def _on_clicked(self, event: Any) -> None:
+        """A click on a cell emits :attr:`cellClicked` (its true and predicted class)."""
+        point = self.getPlotItem().vb.mapSceneToView(event.scenePos())
+        column, row = int(np.floor(point.x())), int(np.floor(point.y()))
+        n = len(self.classes)
+        if 0 <= row < n and 0 <= column < n:
+            self.cellClicked.emit(self.classes[row], self.classes[column])
 
     def show_matrix(self, matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> None:
         """Draw ``matrix`` (true × predicted counts) labelled by ``classes``."""
+        self.classes = [str(c) for c in classes]
         self.matrix = np.asarray(matrix, dtype=int).reshape(len(classes), len(classes))
         # ImageItem's first axis is x: transpose so that columns are predictions.
         self.image.setImage(self.matrix.T.astype(float), autoLevels=False,

@@ -32,6 +32,7 @@ from lepton_desktop.gui.training import ops
 from lepton_desktop.gui.training import run_format as fmt
 from lepton_desktop.gui.training.charts import TrainingCharts
 from lepton_desktop.gui.training.eval_view import EvaluationView
+from lepton_desktop.gui.training.explain_panel import ExplainPanel
 from lepton_desktop.gui.training.form import FormError, TrainingForm
 from lepton_desktop.gui.training.ops import RunsSnapshot, RunUpdate
 from lepton_desktop.gui.training.poller import RunPoller
@@ -69,6 +70,7 @@ class TrainingTab(VisiblePollingTab):
         self.banner = MessageBanner(self)
         self.charts = TrainingCharts(self)
         self.evaluation = EvaluationView(self)
+        self.explain = ExplainPanel(self)
         self.table = RunTable(self)
         self.poller = RunPoller(self.charts, self)
         self.notifier = Notifier(self)
@@ -82,6 +84,7 @@ class TrainingTab(VisiblePollingTab):
         self.views.setDocumentMode(True)
         self.views.addTab(self.charts, "Live charts")
         self.views.addTab(self.evaluation, "Evaluation")
+        self.views.addTab(self.explain, "Explain")
         right_split = QSplitter(Qt.Orientation.Vertical, self)
         right_split.addWidget(self.views)
         right_split.addWidget(self.table)
@@ -147,6 +150,7 @@ class TrainingTab(VisiblePollingTab):
         self.table.menuRequested.connect(a.fill_menu)
         self.poller.updated.connect(self._on_polled)
         self.show_archived.toggled.connect(lambda _on: self.refresh_runs())
+        self.evaluation.confusion.cellClicked.connect(self._explain_cell)
         self.form.changed.connect(self._update_actions)
 
     # -- session and refreshing --------------------------------------------------------
@@ -243,7 +247,13 @@ class TrainingTab(VisiblePollingTab):
         model = self.table.runs.models.get(run.id) if run else None
         if run is not self.evaluation.run:
             self.evaluation.set_run(run, model)
+        self.explain.set_model(self.session, model.ref if model is not None else None)
         self._update_actions()
+
+    def _explain_cell(self, true: str, predicted: str) -> None:
+        """A confusion-matrix cell: list its test rows on the Explain page."""
+        self.explain.show_cell((true, predicted))
+        self.views.setCurrentWidget(self.explain)
 
     def _update_actions(self) -> None:
         runs = [r for i in self.table.selected_ids() if (r := self.table.runs.run(i))]
