@@ -159,11 +159,15 @@ class Converter(QObject):
             self.finished.emit(path, "")
             return
         lines = [line for line in err.splitlines() if line.startswith("error: ")]
-        self.finished.emit(path, lines[-1][len("error: "):] if lines else err or "failed")
+        self.finished.emit(path, lines[-1][len("error: ") :] if lines else err or "failed")
 
 
 def ask_passphrase(
-    parent: QWidget, path: Path, on_given: Callable[[str, bool], None], *, new: bool = False,
+    parent: QWidget,
+    path: Path,
+    on_given: Callable[[str, bool], None],
+    *,
+    new: bool = False,
     error: str = "",
 ) -> PassphraseDialog:
     """Show the passphrase dialog without blocking; ``on_given(passphrase, remember)`` after."""

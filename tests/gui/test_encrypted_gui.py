@@ -47,8 +47,10 @@ def _give(qtbot: QtBot, window: MainWindow, text: str, again: str | None = None)
 
 
 def _opened(window: MainWindow, path: Path) -> bool:
-    return window.session is not None and window.session.path == path.resolve() and (
-        window.session.is_open
+    return (
+        window.session is not None
+        and window.session.path == path.resolve()
+        and (window.session.is_open)
     )
 
 
