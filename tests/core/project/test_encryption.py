@@ -206,3 +206,30 @@ def test_upgrade_backups_of_an_encrypted_project_stay_encrypted(plain: Path) -> 
     Project.unlock(copy, PASSPHRASE)  # same salt, same passphrase
     with Project.open(copy) as project:
         assert project.dataset("people").n_rows == 60
+
+
+def test_the_request_journal_of_an_encrypted_project_is_sealed(plain: Path) -> None:
+    from lepton_desktop.core.serving.journal import (
+        LineSeal,
+        RequestJournal,
+        journal_dir,
+        parse_lines,
+    )
+
+    def journal_bytes(project: Path) -> bytes:
+        journal = RequestJournal(project, 1, capture_inputs=True)
+        journal.feedback("req-1", SECRETS[2], 0)
+        journal.close()
+        (written,) = list(journal_dir(project).iterdir())
+        data = written.read_bytes()
+        written.unlink()
+        return data
+
+    assert SECRETS[2].encode() in journal_bytes(plain)  # a plain project's is plain
+    Project.encrypt_file(plain, PASSPHRASE)
+    data = journal_bytes(plain)
+    assert data.startswith(LineSeal.PREFIX) and SECRETS[2].encode() not in data
+    _, feedback = parse_lines(data.splitlines(), LineSeal.of(plain))
+    assert [(f[1], f[3]) for f in feedback] == [("req-1", f'"{SECRETS[2]}"')]
+    other = LineSeal(keys.derive_key("another passphrase", os.urandom(16)))
+    assert parse_lines(data.splitlines(), other) == ([], [])  # another key: skipped
