@@ -98,7 +98,7 @@ class LineSeal:
         """The line a sealed line holds (ValueError: damaged or another key's)."""
         from cryptography.exceptions import InvalidTag
 
-        data = base64.b64decode(line[len(self.PREFIX):], validate=True)
+        data = base64.b64decode(line[len(self.PREFIX) :], validate=True)
         try:
             return self._aead.decrypt(data[:12], data[12:], None)
         except InvalidTag:
