@@ -14,8 +14,7 @@ from PySide6.QtCore import QObject, QProcess, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from lepton_desktop import paths
-from lepton_desktop.core.errors import WrongPassphraseError
-from lepton_desktop.core.project import Project
+from lepton_desktop.core.errors import PassphraseNeededError, WrongPassphraseError
 from lepton_desktop.gui.dialogs import ask, show_error, show_exception
 from lepton_desktop.gui.encryption import ask_passphrase
 from lepton_desktop.gui.jobs import prepare_worker
@@ -40,17 +39,14 @@ class ProjectOpener(QObject):
 
     def open(
         self, path: Path, passphrase: str | None = None, remember: bool = False
-    ) -> ProjectSession | None:
+    ) -> ProjectSession:
         """Open an existing project (asks before upgrading an older one).
 
-        An encrypted project whose key this process does not hold yet asks its
-        passphrase first (None is returned: the session starts once it is given).
+        An encrypted project whose key this process does not hold, and whose
+        passphrase the OS keyring does not keep, fails to open with
+        ``PassphraseNeededError``: the passphrase is asked then, and it opens again.
         """
-        path = Path(path)
-        if passphrase is None and Project.needs_passphrase(path):
-            self.ask_passphrase(path)
-            return None
-        session = ProjectSession(path, self._window)
+        session = ProjectSession(Path(path), self._window)
         return self._start(session, passphrase=passphrase, remember=remember)
 
     def ask_passphrase(self, path: Path, error: str = "") -> None:
@@ -89,6 +85,9 @@ class ProjectOpener(QObject):
         self.discard(session)
         if isinstance(exc, WrongPassphraseError):  # asked again, saying why
             self.ask_passphrase(session.path, "That passphrase does not open the project.")
+            return
+        if isinstance(exc, PassphraseNeededError):
+            self.ask_passphrase(session.path)
             return
         show_exception(self._window, "Cannot Open Project", exc)
         self.failed.emit(session.path)

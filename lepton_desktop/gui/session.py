@@ -133,6 +133,10 @@ class ProjectSession(QObject):
     def _open_on_db_thread(
         self, create: bool, upgrade: bool, passphrase: str | None, remember: bool
     ) -> OpenResult | None:
+        if passphrase is None and Project.needs_passphrase(self.path):
+            # The OS keyring may hold it (saved earlier): looked up here, off the GUI
+            # thread (keyring loads its backends slowly). None: openFailed asks for it.
+            passphrase = Project.saved_passphrase(self.path)
         if passphrase is not None:
             self.keyring_note = Project.unlock(self.path, passphrase, remember=remember)
         if create:
