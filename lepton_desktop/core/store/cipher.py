@@ -25,15 +25,15 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-
-import sqlcipher3.dbapi2 as sqlcipher
+from typing import Any
 
 from lepton_desktop.core.errors import InvalidOptionError, LeptonError
 from lepton_desktop.core.store import keys
 from lepton_desktop.core.store.db import (
     APPLICATION_ID,
-    OPERATIONAL_ERRORS,
+    cipher_module,
     is_encrypted,
+    operational_errors,
     read_header,
     sqlite_files_open_for,
 )
@@ -156,19 +156,19 @@ def _convert(path: Path, source_key: str | None, target_key: str | None) -> tupl
     return counted
 
 
-def _open_alone(path: Path, key: str | None) -> sqlcipher.Connection:
+def _open_alone(path: Path, key: str | None) -> Any:
     """The project opened for the conversion, with no other connection to it anywhere.
 
     Leaving WAL mode needs every other connection closed (other processes included),
     and checkpoints the whole WAL into the file: what is exported is all there is.
     """
-    conn = sqlcipher.connect(str(path), timeout=IN_USE_WAIT_S, isolation_level=None)
+    conn = cipher_module().connect(str(path), timeout=IN_USE_WAIT_S, isolation_level=None)
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")
         if key is not None:
             conn.execute(f'PRAGMA key = "{key}"')
         mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-    except OPERATIONAL_ERRORS as exc:
+    except operational_errors() as exc:
         conn.close()
         raise LeptonError(
             f"{path}: the project is in use by another program (a window, a server or a "
@@ -183,7 +183,7 @@ def _open_alone(path: Path, key: str | None) -> sqlcipher.Connection:
     return conn
 
 
-def _export(source: sqlcipher.Connection, scratch: Path, key: str | None) -> tuple[int, int]:
+def _export(source: Any, scratch: Path, key: str | None) -> tuple[int, int]:
     version = int(source.execute("PRAGMA user_version").fetchone()[0])
     source.execute(f'ATTACH DATABASE ? AS converted KEY "{key or ""}"', (str(scratch),))
     source.execute("SELECT sqlcipher_export('converted')")
@@ -196,7 +196,7 @@ def _export(source: sqlcipher.Connection, scratch: Path, key: str | None) -> tup
     return counted
 
 
-def _copy_virtual_tables(source: sqlcipher.Connection) -> None:
+def _copy_virtual_tables(source: Any) -> None:
     """Add the full-text indexes' definitions, which ``sqlcipher_export`` skips.
 
     It copies tables that have pages, so the indexes' shadow tables (their data) come
@@ -214,7 +214,7 @@ def _copy_virtual_tables(source: sqlcipher.Connection) -> None:
         source.execute("PRAGMA writable_schema = OFF")
 
 
-def _compare(source: sqlcipher.Connection) -> tuple[int, int]:
+def _compare(source: Any) -> tuple[int, int]:
     """The same schema and every table's rows in both files, or a refusal."""
     shape = "SELECT type, name, tbl_name, sql FROM {}.sqlite_schema ORDER BY type, name"
     if source.execute(shape.format("main")).fetchall() != (
@@ -237,7 +237,7 @@ def _compare(source: sqlcipher.Connection) -> tuple[int, int]:
 
 def _finish(scratch: Path, key: str | None) -> None:
     """Put the new file in WAL mode, as every project is, and on the disk for good."""
-    conn = sqlcipher.connect(str(scratch), isolation_level=None)
+    conn = cipher_module().connect(str(scratch), isolation_level=None)
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")
         if key is not None:

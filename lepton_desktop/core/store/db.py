@@ -3,8 +3,8 @@
 Every connection to a project opens here, plain or encrypted alike: a file that is
 an SQLCipher database (see :mod:`~lepton_desktop.core.store.keys`) is opened with
 SQLCipher's DB-API module and the key this process holds for it, and behaves as a
-plain one from then on. Their exceptions are not the standard library's: catch
-:data:`DATABASE_ERRORS` (and friends) rather than ``sqlite3.DatabaseError``.
+plain one from then on. Its exceptions are not the standard library's: catch
+:func:`database_errors` (and friends) rather than ``sqlite3.DatabaseError``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import contextlib
 import os
 import sqlite3
 import struct
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-
-import sqlcipher3.dbapi2 as sqlcipher
 
 from lepton_desktop.core.errors import (
     LeptonError,
@@ -37,13 +36,9 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: The largest value (blob or text) SQLite stores: its default SQLITE_MAX_LENGTH.
 MAX_VALUE_BYTES = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
-#: What a plain (``sqlite3``) or encrypted (``sqlcipher3``) connection raises.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.DatabaseError, sqlcipher.DatabaseError)
-OPERATIONAL_ERRORS: tuple[type[Exception], ...] = (
-    sqlite3.OperationalError,
-    sqlcipher.OperationalError,
-)
-INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, sqlcipher.IntegrityError)
+#: The DB-API module of encrypted projects: imported on first use, so that commands on
+#: plain projects start without it (it loads its own SQLite and OpenSSL).
+CIPHER_MODULE = "sqlcipher3.dbapi2"
 #: What SQLCipher says when a key does not decrypt the first page.
 _NOT_A_DATABASE = "file is not a database"
 # Files this process has opened with SQLite (device, inode). POSIX drops every fcntl
@@ -55,6 +50,35 @@ _NOT_A_DATABASE = "file is not a database"
 # SQLite, whose VFS defers closing while locks are held.
 _SQLITE_FILES: set[tuple[int, int]] = set()
 _SQLITE_FILES_LOCK = threading.Lock()
+
+
+def cipher_module() -> Any:
+    """SQLCipher's DB-API module (``sqlcipher3.dbapi2``), imported now if not yet."""
+    import sqlcipher3.dbapi2
+
+    return sqlcipher3.dbapi2
+
+
+def _errors(name: str) -> tuple[type[Exception], ...]:
+    # No SQLCipher connection can have raised before its module was imported.
+    cipher = sys.modules.get(CIPHER_MODULE)
+    found = (getattr(sqlite3, name),)
+    return found if cipher is None else (*found, getattr(cipher, name))
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a plain (``sqlite3``) or encrypted (``sqlcipher3``) connection raises."""
+    return _errors("DatabaseError")
+
+
+def operational_errors() -> tuple[type[Exception], ...]:
+    """Both modules' ``OperationalError`` (locks, a bad query)."""
+    return _errors("OperationalError")
+
+
+def integrity_errors() -> tuple[type[Exception], ...]:
+    """Both modules' ``IntegrityError`` (a constraint refused the change)."""
+    return _errors("IntegrityError")
 
 
 def remember_sqlite_file(path: Path | str) -> None:
@@ -159,7 +183,7 @@ def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
             user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:
             conn.close()
-    except DATABASE_ERRORS as exc:
+    except database_errors() as exc:
         raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
     if application_id != APPLICATION_ID:
         raise NotAProjectError(
@@ -185,7 +209,7 @@ def _read_encrypted_header(path: Path) -> tuple[int, int]:
             user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:
             conn.close()
-    except DATABASE_ERRORS as exc:
+    except database_errors() as exc:
         raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
     if application_id != APPLICATION_ID:
         raise NotAProjectError(
@@ -276,7 +300,7 @@ def engine_options(path: Path | str) -> dict[str, Any]:
     if not is_encrypted(path):
         return {}
     encryption_key(path)  # no key held: refused here, in one line
-    return {"creator": lambda: connect_for_engine(path), "module": sqlcipher}
+    return {"creator": lambda: connect_for_engine(path), "module": cipher_module()}
 
 
 def is_encrypted(path: Path | str) -> bool:
@@ -329,6 +353,7 @@ def _open(
             isolation_level=isolation_level,  # type: ignore[arg-type]
             check_same_thread=check_same_thread,
         )
+    sqlcipher = cipher_module()
     conn = sqlcipher.connect(
         target,
         uri=uri,
@@ -373,7 +398,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
-    except INTEGRITY_ERRORS as exc:
+    except integrity_errors() as exc:
         conn.execute("ROLLBACK")
         raise LeptonError(f"the project refused the change: {exc}") from exc
     except BaseException:

@@ -17,7 +17,7 @@ from typing import Any
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.store import drift, rollups
-from lepton_desktop.core.store.db import OPERATIONAL_ERRORS, transaction
+from lepton_desktop.core.store.db import operational_errors, transaction
 
 _DEPLOYMENT_COLUMNS = (
     "id, job_id, host, port, url, token, status, models, loaded, options, error, pid, "
@@ -262,7 +262,7 @@ def search_requests(
             "ORDER BY request_log_fts.rowid DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
-    except OPERATIONAL_ERRORS as exc:
+    except operational_errors() as exc:
         if not str(exc).startswith(_QUERY_ERRORS):
             raise
         raise InvalidOptionError(
