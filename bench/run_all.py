@@ -44,6 +44,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "train_quality": ([], ["--seeds", "0"]),
     "drift_vs_evidently": ([], ["--rows", "100000", "--reference", "20000",
                                 "--write-rows", "20000"]),
+    "encrypted_project": ([], ["--rows", "50000", "--metrics", "50000", "--rounds", "1",
+                               "--seconds", "3"]),
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,10 +44,95 @@ class Command(NamedTuple):
     normalize: Callable[[list[str]], list[str]] | None = None
 
 
+#: The environment variable a passphrase may come from (scripts, CI).
+PASSPHRASE_ENV = "LEPTON_PASSPHRASE"
+#: A passphrase file larger than this is refused before it is read.
+MAX_PASSPHRASE_FILE_BYTES = 4096
+#: ``--passphrase-file FILE``, a global option taken out of the words before parsing.
+passphrase_file: Path | None = None
+
+
+def take_passphrase_file(argv: list[str]) -> list[str]:
+    """Remove ``--passphrase-file FILE`` (anywhere) from ``argv``, remembering FILE."""
+    global passphrase_file
+    kept: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--passphrase-file":
+            value = next(words, None)
+            if value is None:
+                raise InvalidOptionError("--passphrase-file: give a file")
+            passphrase_file = Path(value)
+        elif word.startswith("--passphrase-file="):
+            passphrase_file = Path(word.split("=", 1)[1])
+        else:
+            kept.append(word)
+    return kept
+
+
+def passphrase(path: Path, *, new: bool = False) -> str:
+    """The passphrase for ``path``: ``--passphrase-file``, ``LEPTON_PASSPHRASE``, the OS
+    keyring (an existing project's), or a prompt when a terminal is there to ask.
+
+    ``new``: for encrypting, a prompt asks twice.
+
+    Raises:
+        InvalidOptionError: none could be had, or the file cannot be read.
+    """
+    from lepton_desktop.core.project import Project
+
+    if passphrase_file is not None:
+        return _read_passphrase_file(passphrase_file)
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    saved = None if new else Project.saved_passphrase(path)
+    if saved:
+        return saved
+    if sys.stdin.isatty():
+        return _prompt(path, new)
+    raise InvalidOptionError(
+        f"{path}: {'a new' if new else 'the project is encrypted; its'} passphrase is needed: "
+        f"set {PASSPHRASE_ENV}, give --passphrase-file FILE, or run in a terminal to be asked"
+    )
+
+
+def _read_passphrase_file(path: Path) -> str:
+    try:
+        if path.stat().st_size > MAX_PASSPHRASE_FILE_BYTES:
+            raise InvalidOptionError(
+                f"--passphrase-file {path}: larger than {MAX_PASSPHRASE_FILE_BYTES} bytes"
+            )
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidOptionError(f"--passphrase-file {path}: cannot be read ({exc})") from None
+    text = text.rstrip("\r\n")  # the line break an editor or `echo` adds
+    if not text:
+        raise InvalidOptionError(f"--passphrase-file {path}: the file is empty")
+    return text
+
+
+def _prompt(path: Path, new: bool) -> str:
+    import getpass
+
+    text = getpass.getpass(f"Passphrase for {path.name}: ")
+    if new and getpass.getpass("Again, to be sure: ") != text:
+        raise InvalidOptionError("the two passphrases differ; nothing was changed")
+    return text
+
+
+def unlock(path: Path) -> None:
+    """Give this process the key of an encrypted project (nothing for a plain one)."""
+    from lepton_desktop.core.project import Project
+
+    if Project.needs_passphrase(path):
+        Project.unlock(path, passphrase(path))
+
+
 def open_project(path: Path) -> Project:
     """Open a project for a command, upgrading an older file (a backup is kept)."""
     from lepton_desktop.core.project import Project
 
+    unlock(path)
     project = Project.open(path, upgrade=True)
     if project.upgraded_from is not None:
         print(

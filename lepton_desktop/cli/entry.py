@@ -17,6 +17,7 @@ from typing import NoReturn
 from lepton_desktop import __version__
 from lepton_desktop.cli import (
     datasets,
+    encryption,
     explain,
     export,
     monitor,
@@ -25,7 +26,7 @@ from lepton_desktop.cli import (
     tuning,
     worker,
 )
-from lepton_desktop.cli.common import Command
+from lepton_desktop.cli.common import Command, take_passphrase_file
 from lepton_desktop.cli.shutdown import end_process
 from lepton_desktop.core.errors import LeptonError
 
@@ -45,10 +46,12 @@ COMMANDS = (
     "requests",
     "monitor",
     "demo",
+    "encrypt",
+    "decrypt",
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
-GROUPS = (datasets, training, tuning, serving, export, explain, monitor, worker)
+GROUPS = (datasets, training, tuning, serving, export, explain, monitor, encryption, worker)
 EXIT_USAGE = 2
 
 
@@ -67,7 +70,12 @@ def commands() -> dict[str, Command]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every headless command (the GUI form is handled in ``main``)."""
-    parser = _Parser(prog="lepton-desktop", description="Lepton Desktop command line.")
+    parser = _Parser(
+        prog="lepton-desktop",
+        description="Lepton Desktop command line.",
+        epilog="Encrypted projects: every command takes --passphrase-file FILE, or reads "
+        "LEPTON_PASSPHRASE, the OS keyring, or asks in a terminal.",
+    )
     parser.add_argument("--version", action="version", version=f"lepton-desktop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in commands().values():
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        argv = take_passphrase_file(argv)
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
             return _run_gui(argv)
         command = commands().get(argv[0])
@@ -105,6 +114,7 @@ def run() -> NoReturn:
     if argv and argv[0] in COMMANDS:
         end_process(code)
     sys.exit(code)
+
 
 def _run(args: argparse.Namespace) -> int:
     """Run one parsed command; a failure that comes from a damaged project says so.

@@ -102,11 +102,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _is_project(path: Path) -> bool:
     # By the SQLite header: a project file's weights are zip archives (torch.save), so
-    # zipfile.is_zipfile may say yes to a project too.
+    # zipfile.is_zipfile may say yes to a project too. An encrypted project has no
+    # header to read, and is a whole number of cipher pages (a bundle is not).
+    from lepton_desktop.core.project import Project
     from lepton_desktop.core.store.db import SQLITE_MAGIC
 
     with path.open("rb") as handle:
-        return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+        return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC or Project.is_encrypted(path)
 
 
 class _Announce:

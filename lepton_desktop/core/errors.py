@@ -50,3 +50,11 @@ class CancelledError(LeptonError):
 
     def __init__(self, message: str = "cancelled by the user") -> None:
         super().__init__(message)
+
+
+class PassphraseNeededError(NotAProjectError):
+    """The project file is encrypted and no passphrase for it was given."""
+
+
+class WrongPassphraseError(NotAProjectError):
+    """The passphrase given does not open the encrypted project (nothing was written)."""

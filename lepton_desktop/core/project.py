@@ -13,6 +13,7 @@ and nothing below it imports it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +29,8 @@ from lepton_desktop.core.entities import (
     Job,
 )
 from lepton_desktop.core.errors import DamagedProjectError, LeptonError
+from lepton_desktop.core.store import cipher, db, files, health, keys, migrations
 from lepton_desktop.core.store import datasets as dataset_store
-from lepton_desktop.core.store import files, health, migrations
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store.db import integrity_ok
 
@@ -123,6 +124,53 @@ class Project:
             DamagedProjectError: naming what was found and the backup to restore.
         """
         health.check_intact(self.conn, self.path, [v.table for v in versions])
+
+    # -- encrypted project files (core/store/cipher.py) ---------------------------------
+
+    @staticmethod
+    def is_encrypted(path: Path | str) -> bool:
+        """Whether the project file is encrypted (SQLCipher); False for a missing file."""
+        return db.is_encrypted(Path(path))
+
+    @staticmethod
+    def needs_passphrase(path: Path | str) -> bool:
+        """Whether the project is encrypted and this process holds no key for it yet."""
+        return db.is_encrypted(Path(path)) and keys.key_for(Path(path)) is None
+
+    @staticmethod
+    def unlock(path: Path | str, passphrase: str, *, remember: bool = False) -> str | None:
+        """Hold the key of an encrypted project for this process and the workers it starts.
+
+        ``remember``: save the passphrase in the OS keyring too; returns why not when
+        there is no usable keyring (None otherwise).
+
+        Raises:
+            WrongPassphraseError: the passphrase does not open it (nothing was written).
+        """
+        cipher.unlock(Path(path), passphrase)
+        return keys.save_passphrase(Path(path), passphrase) if remember else None
+
+    @staticmethod
+    def saved_passphrase(path: Path | str) -> str | None:
+        """The passphrase the OS keyring holds for the project, if any."""
+        return keys.saved_passphrase(Path(path))
+
+    @staticmethod
+    def encrypt_file(
+        path: Path | str, passphrase: str, *, remember: bool = False
+    ) -> cipher.Conversion:
+        """Encrypt a closed project in place (SQLCipher 4; see :mod:`core.store.cipher`)."""
+        result = cipher.encrypt(Path(path), passphrase)
+        if remember and (reason := keys.save_passphrase(Path(path), passphrase)):
+            result = dataclasses.replace(result, notes=(*result.notes, reason))
+        return result
+
+    @staticmethod
+    def decrypt_file(path: Path | str) -> cipher.Conversion:
+        """Decrypt a closed, unlocked project in place; forget its saved passphrase."""
+        result = cipher.decrypt(Path(path))
+        keys.drop_saved_passphrase(Path(path))
+        return result
 
     @staticmethod
     def needs_upgrade(path: Path | str) -> bool:

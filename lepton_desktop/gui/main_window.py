@@ -29,9 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
+from lepton_desktop.core.project import Project
 from lepton_desktop.gui import ops
 from lepton_desktop.gui.datasets.tab import DatasetsTab
-from lepton_desktop.gui.dialogs import ask, show_about, show_exception
+from lepton_desktop.gui.dialogs import ask, show_about, show_error, show_exception
+from lepton_desktop.gui.encryption import Converter, ask_passphrase
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.monitoring.tab import MonitoringTab
 from lepton_desktop.gui.opening import ProjectOpener
@@ -64,6 +66,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.theme = ThemeManager(QApplication.instance(), settings, self)  # type: ignore[arg-type]
         self.opener = ProjectOpener(self)
+        self.converter = Converter(self)
+        self.converter.finished.connect(self._on_converted)
         self.opener.sessionOpened.connect(self._on_session_opened)
         self.opener.failed.connect(settings.remove_recent)
         self.start_page = StartPage(self)
@@ -103,6 +107,11 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W",
                                       self.close_project)
+        file_menu.addSeparator()
+        self.encrypt_action = self._add(file_menu, "&Encrypt Project…", None,
+                                        self.encrypt_project)
+        self.decrypt_action = self._add(file_menu, "&Decrypt Project…", None,
+                                        self.decrypt_project)
         file_menu.addSeparator()
         self.quit_action = self._add(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -178,10 +187,51 @@ class MainWindow(QMainWindow):
         """Close the open project (asks first if its jobs are running)."""
         self._when_jobs_stopped(lambda: self._show_project(None))
 
+    # -- encryption (gui/encryption.py) -------------------------------------------------
+
+    def encrypt_project(self) -> None:
+        """Ask a new passphrase, then encrypt the open project in place (closed meanwhile)."""
+        if self.session is None or Project.is_encrypted(self.session.path):
+            return
+        path = self.session.path
+        ask_passphrase(self, path, lambda text, remember: self._convert(
+            "encrypt", path, text, remember), new=True)  # fmt: skip
+
+    def decrypt_project(self) -> None:
+        """Decrypt the open project in place, after asking (closed meanwhile)."""
+        if self.session is None or not Project.is_encrypted(self.session.path):
+            return
+        path = self.session.path
+        text = (f"Decrypt “{path.name}”? Anyone who gets a copy of the file can then read "
+                "everything in it.")  # fmt: skip
+        ask(self, "Decrypt Project?", text, "Decrypt", lambda: self._convert("decrypt", path))
+
+    def _convert(
+        self, verb: str, path: Path, passphrase: str | None = None, remember: bool = False
+    ) -> None:
+        def start() -> None:
+            self._show_project(None)  # the conversion needs the file to itself
+            self._reopen = (path, passphrase if verb == "encrypt" else None)
+            self.converter.start(verb, path, passphrase, remember)
+
+        self._when_jobs_stopped(start)
+
+    def _on_converted(self, path: Path, error: str) -> None:
+        _, passphrase = getattr(self, "_reopen", (path, None))
+        if error:
+            show_error(self, "Cannot Change the Project's Encryption", error)
+            passphrase = None  # as it was: a plain project, or one whose key is held
+        else:
+            verb = "Encrypted" if self.converter.result.get("encrypted") else "Decrypted"
+            self.statusBar().showMessage(f"{verb} {path.name}", 15_000)
+        self.opener.open(path, passphrase)
+
     def _on_session_opened(self, session: ProjectSession, result: OpenResult) -> None:
         self._when_jobs_stopped(lambda: self._show_project(session),
                                 otherwise=lambda: self.opener.discard(session))
         self.settings.add_recent(result.path)
+        if session.keyring_note:
+            self.statusBar().showMessage(session.keyring_note, 15_000)
         if result.upgraded_from is not None:
             note = f"Upgraded from schema {result.upgraded_from}; backup: {result.backup_path}"
             self.statusBar().showMessage(note, 15_000)
@@ -206,6 +256,9 @@ class MainWindow(QMainWindow):
         title = f"{session.path.name} — Lepton Desktop" if session else "Lepton Desktop"
         self.setWindowTitle(title)
         self.close_action.setEnabled(session is not None)
+        encrypted = session is not None and Project.is_encrypted(session.path)
+        self.encrypt_action.setEnabled(session is not None and not encrypted)
+        self.decrypt_action.setEnabled(encrypted)
         self.dataset_menu.setEnabled(session is not None)
 
     def _when_jobs_stopped(self, then: object, otherwise: object = None) -> None:

@@ -14,7 +14,9 @@ from PySide6.QtCore import QObject, QProcess, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from lepton_desktop import paths
+from lepton_desktop.core.errors import PassphraseNeededError, WrongPassphraseError
 from lepton_desktop.gui.dialogs import ask, show_error, show_exception
+from lepton_desktop.gui.encryption import ask_passphrase
 from lepton_desktop.gui.jobs import prepare_worker
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.workers import launch
@@ -35,9 +37,24 @@ class ProjectOpener(QObject):
         self._window = window
         self.demo_process: QProcess | None = None
 
-    def open(self, path: Path) -> ProjectSession:
-        """Open an existing project (asks before upgrading an older one)."""
-        return self._start(ProjectSession(Path(path), self._window))
+    def open(
+        self, path: Path, passphrase: str | None = None, remember: bool = False
+    ) -> ProjectSession:
+        """Open an existing project (asks before upgrading an older one).
+
+        An encrypted project whose key this process does not hold, and whose
+        passphrase the OS keyring does not keep, fails to open with
+        ``PassphraseNeededError``: the passphrase is asked then, and it opens again.
+        """
+        session = ProjectSession(Path(path), self._window)
+        return self._start(session, passphrase=passphrase, remember=remember)
+
+    def ask_passphrase(self, path: Path, error: str = "") -> None:
+        """Ask an encrypted project's passphrase, then open it with it."""
+        ask_passphrase(
+            self._window, path, lambda text, remember: self.open(path, text, remember),
+            error=error,
+        )
 
     def create(self, path: Path) -> ProjectSession:
         """Create a new, empty project at ``path`` and open it."""
@@ -51,11 +68,14 @@ class ProjectOpener(QObject):
         elif self.demo_process is None:
             self._create_demo(path)
 
-    def _start(self, session: ProjectSession, create: bool = False) -> ProjectSession:
+    def _start(
+        self, session: ProjectSession, create: bool = False, passphrase: str | None = None,
+        remember: bool = False,
+    ) -> ProjectSession:
         session.opened.connect(lambda result: self._on_opened(session, result))
         session.openFailed.connect(lambda exc: self._on_failed(session, exc))
         session.needsUpgrade.connect(lambda: self._ask_upgrade(session))
-        session.open(create=create)
+        session.open(create=create, passphrase=passphrase, remember=remember)
         return session
 
     def _on_opened(self, session: ProjectSession, result: OpenResult) -> None:
@@ -63,6 +83,12 @@ class ProjectOpener(QObject):
 
     def _on_failed(self, session: ProjectSession, exc: BaseException) -> None:
         self.discard(session)
+        if isinstance(exc, WrongPassphraseError):  # asked again, saying why
+            self.ask_passphrase(session.path, "That passphrase does not open the project.")
+            return
+        if isinstance(exc, PassphraseNeededError):
+            self.ask_passphrase(session.path)
+            return
         show_exception(self._window, "Cannot Open Project", exc)
         self.failed.emit(session.path)
 

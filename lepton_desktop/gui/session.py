@@ -87,6 +87,7 @@ class ProjectSession(QObject):
         super().__init__(parent)
         self.path = Path(path).resolve()
         self.is_open = False
+        self.keyring_note: str | None = None  # why a passphrase was not saved, if asked
         self._db = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="lepton-db", initializer=_lower_thread_priority
         )
@@ -111,19 +112,33 @@ class ProjectSession(QObject):
 
     # -- opening and closing ---------------------------------------------------------
 
-    def open(self, *, create: bool = False, upgrade: bool = False) -> None:
+    def open(
+        self, *, create: bool = False, upgrade: bool = False, passphrase: str | None = None,
+        remember: bool = False,
+    ) -> None:
         """Open (or create) the project on the DB thread; emits opened, openFailed or needsUpgrade.
 
         Args:
             create: create a new, empty project at :attr:`path`.
             upgrade: upgrade an older file (core keeps a backup copy).
+            passphrase: an encrypted project's; its key is derived off the GUI thread
+                (PBKDF2 takes most of a second) and held for the workers too.
+            remember: save the passphrase in the OS keyring as well.
         """
         self._tasks.submit(
-            self._db, lambda: self._open_on_db_thread(create, upgrade),
+            self._db, lambda: self._open_on_db_thread(create, upgrade, passphrase, remember),
             self._on_open_done, self.openFailed.emit,
         )
 
-    def _open_on_db_thread(self, create: bool, upgrade: bool) -> OpenResult | None:
+    def _open_on_db_thread(
+        self, create: bool, upgrade: bool, passphrase: str | None, remember: bool
+    ) -> OpenResult | None:
+        if passphrase is None and Project.needs_passphrase(self.path):
+            # The OS keyring may hold it (saved earlier): looked up here, off the GUI
+            # thread (keyring loads its backends slowly). None: openFailed asks for it.
+            passphrase = Project.saved_passphrase(self.path)
+        if passphrase is not None:
+            self.keyring_note = Project.unlock(self.path, passphrase, remember=remember)
         if create:
             # Closing checkpoints the WAL, so the new file's header (application id,
             # schema version) is on disk before a worker process reads it.

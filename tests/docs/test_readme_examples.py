@@ -82,10 +82,12 @@ def _rows_csv() -> str:
 
 
 #: Files the examples name but leave to the reader: a CNN search space for ``--space
-#: cnn.toml``, and raw iris rows (without the label) for ``--data-binary @rows.csv``.
+#: cnn.toml``, raw iris rows (without the label) for ``--data-binary @rows.csv``, and
+#: the passphrase of ``--passphrase-file passphrase.txt``.
 PLACEHOLDER_FILES = {
     "cnn.toml": '[blocks]\ntype = "int"\nlow = 1\nhigh = 2\n',
     "rows.csv": _rows_csv(),
+    "passphrase.txt": "correct horse battery staple\n",  # Privacy: an encrypted project's
 }
 
 _PRELUDE = """set -euo pipefail

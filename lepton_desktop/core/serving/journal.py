@@ -23,12 +23,18 @@ file ``DEPLOYMENT-PID-SEQ.journal`` per server process and segment. A line is::
 where INPUTS and OUTPUTS are JSON text (or empty). JSON never holds a raw tab or
 newline, so the separators are unambiguous, and the shipper stores INPUTS and OUTPUTS
 as they are, without parsing them.
+
+The journal of an encrypted project is encrypted too: each line is sealed whole with
+AES-256-GCM under a key derived from the project's key (:class:`LineSeal`) and written
+as ``E <tab> BASE64(nonce + ciphertext) <newline>``; the shipper opens it back. A
+request's inputs never reach the disk in clear, even for the second before shipping.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -59,6 +65,46 @@ _NAME = re.compile(r"^(\d+)-(\d+)-(\d+)\.journal$")
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
+class LineSeal:
+    """Seals journal lines of an encrypted project (AES-256-GCM, a random nonce each).
+
+    The key is SHA-256 of a label and the project's raw SQLCipher key: a key of its
+    own, useless for the project file itself.
+    """
+
+    PREFIX = b"E\t"
+
+    def __init__(self, project_key: str) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        raw = bytes.fromhex(project_key[2:-1])
+        self._aead = AESGCM(hashlib.sha256(b"lepton request journal v1\0" + raw).digest())
+
+    @classmethod
+    def of(cls, project: Path | str) -> LineSeal | None:
+        """The seal of ``project``'s journal: None for a plain project."""
+        from lepton_desktop.core.store import keys
+
+        key = keys.key_for(project)
+        return cls(key) if key is not None else None
+
+    def seal(self, line: bytes) -> bytes:
+        """One journal line (newline included) as its sealed line."""
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, line.rstrip(b"\n"), None)
+        return self.PREFIX + base64.b64encode(nonce + sealed) + b"\n"
+
+    def open(self, line: bytes) -> bytes:
+        """The line a sealed line holds (ValueError: damaged or another key's)."""
+        from cryptography.exceptions import InvalidTag
+
+        data = base64.b64decode(line[len(self.PREFIX) :], validate=True)
+        try:
+            return self._aead.decrypt(data[:12], data[12:], None)
+        except InvalidTag:
+            raise ValueError("a sealed journal line that does not open") from None
+
+
 def journal_dir(project: Path | str) -> Path:
     """The journal folder of a project file (``NAME.lepton-requests`` beside it)."""
     path = Path(project)
@@ -87,6 +133,7 @@ class RequestJournal:
         self._segment = 0
         self._written = 0
         self._errors = 0
+        self._seal = LineSeal.of(project)
         self._fd = self._open()
 
     def _open(self) -> int:
@@ -110,6 +157,8 @@ class RequestJournal:
         self._write(b"F\t" + orjson.dumps(item) + b"\n")
 
     def _write(self, line: bytes) -> None:
+        if self._seal is not None:
+            line = self._seal.seal(line)
         try:
             os.write(self._fd, line)
         except OSError as exc:  # a full disk: keep answering, say so (once a thousand)
@@ -185,6 +234,7 @@ class JournalShipper:
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
         self._passes = 0
+        self._seal = LineSeal.of(folder.with_name(folder.name.removesuffix("-requests")))
         #: Request rows stored so far (duplicates not counted).
         self.shipped = 0
 
@@ -290,19 +340,26 @@ class JournalShipper:
     def _store(self, lines: Iterable[bytes]) -> int:
         from lepton_desktop.core.store import serving as serving_store
 
-        requests, feedback = parse_lines(lines)
+        requests, feedback = parse_lines(lines, self._seal)
         assert self._conn is not None
         stored = serving_store.ship_journal(self._conn, requests, feedback)
         self.shipped += stored
         return stored
 
 
-def parse_lines(lines: Iterable[bytes]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Journal lines -> request rows and feedback rows for the store (bad lines skipped)."""
+def parse_lines(
+    lines: Iterable[bytes], seal: LineSeal | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Journal lines -> request rows and feedback rows for the store (bad lines skipped).
+
+    ``seal``: an encrypted project's, which opens its sealed lines first.
+    """
     requests: list[tuple[Any, ...]] = []
     feedback: list[tuple[Any, ...]] = []
     for line in lines:
         try:
+            if seal is not None and line.startswith(LineSeal.PREFIX):
+                line = seal.open(line)
             if line.startswith(b"R\t"):
                 _, meta, inputs, outputs = line.split(b"\t", 3)
                 ts, rid, method, path, protocol, model, version, status, latency, rows, error, \

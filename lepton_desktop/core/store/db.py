@@ -1,4 +1,11 @@
-"""Opening project files: header checks, PRAGMAs and the one transaction helper."""
+"""Opening project files: header checks, PRAGMAs and the one transaction helper.
+
+Every connection to a project opens here, plain or encrypted alike: a file that is
+an SQLCipher database (see :mod:`~lepton_desktop.core.store.keys`) is opened with
+SQLCipher's DB-API module and the key this process holds for it, and behaves as a
+plain one from then on. Its exceptions are not the standard library's: catch
+:func:`database_errors` (and friends) rather than ``sqlite3.DatabaseError``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,19 @@ import contextlib
 import os
 import sqlite3
 import struct
+import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from lepton_desktop.core.errors import LeptonError, NotAProjectError
+from lepton_desktop.core.errors import (
+    LeptonError,
+    NotAProjectError,
+    PassphraseNeededError,
+    WrongPassphraseError,
+)
 from lepton_desktop.core.faults import kill_point
+from lepton_desktop.core.store import keys
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,6 +36,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: The largest value (blob or text) SQLite stores: its default SQLITE_MAX_LENGTH.
 MAX_VALUE_BYTES = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
+#: The DB-API module of encrypted projects: imported on first use, so that commands on
+#: plain projects start without it (it loads its own SQLite and OpenSSL).
+CIPHER_MODULE = "sqlcipher3.dbapi2"
+#: What SQLCipher says when a key does not decrypt the first page.
+_NOT_A_DATABASE = "file is not a database"
 # Files this process has opened with SQLite (device, inode). POSIX drops every fcntl
 # lock a process holds on a file when it closes *any* descriptor of that file, so a
 # plain open()/close() of a project that SQLite has open here (our connections, or
@@ -31,6 +50,35 @@ BUSY_TIMEOUT_S = 30.0
 # SQLite, whose VFS defers closing while locks are held.
 _SQLITE_FILES: set[tuple[int, int]] = set()
 _SQLITE_FILES_LOCK = threading.Lock()
+
+
+def cipher_module() -> Any:
+    """SQLCipher's DB-API module (``sqlcipher3.dbapi2``), imported now if not yet."""
+    import sqlcipher3.dbapi2
+
+    return sqlcipher3.dbapi2
+
+
+def _errors(name: str) -> tuple[type[Exception], ...]:
+    # No SQLCipher connection can have raised before its module was imported.
+    cipher = sys.modules.get(CIPHER_MODULE)
+    found = (getattr(sqlite3, name),)
+    return found if cipher is None else (*found, getattr(cipher, name))
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a plain (``sqlite3``) or encrypted (``sqlcipher3``) connection raises."""
+    return _errors("DatabaseError")
+
+
+def operational_errors() -> tuple[type[Exception], ...]:
+    """Both modules' ``OperationalError`` (locks, a bad query)."""
+    return _errors("OperationalError")
+
+
+def integrity_errors() -> tuple[type[Exception], ...]:
+    """Both modules' ``IntegrityError`` (a constraint refused the change)."""
+    return _errors("IntegrityError")
 
 
 def remember_sqlite_file(path: Path | str) -> None:
@@ -63,6 +111,8 @@ def read_header(path: Path) -> tuple[int, int]:
         header = fh.read(100)
     if size == 0:
         raise NotAProjectError(f"{path}: the file is empty; it is not a Lepton project")
+    if keys.looks_encrypted(header, size):
+        return _read_encrypted_header(path)
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         raise NotAProjectError(f"{path}: not a Lepton project (not an SQLite database)")
     _check_not_truncated(path, header, size)
@@ -133,12 +183,38 @@ def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
             user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
         raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
     if application_id != APPLICATION_ID:
         raise NotAProjectError(
             f"{path}: an SQLite database, but not a Lepton project (application_id "
             f"{application_id:#x})"
+        )
+    return application_id, user_version
+
+
+def _read_encrypted_header(path: Path) -> tuple[int, int]:
+    # Random bytes to anyone without the key: with it, read through SQLCipher (an
+    # inspecting connection, which never writes and leaves no -wal/-shm behind).
+    if keys.key_for(path) is None:
+        raise PassphraseNeededError(
+            f"{path}: not an SQLite database: an encrypted Lepton project (or not a "
+            "project at all); give its passphrase (LEPTON_PASSPHRASE, --passphrase-file "
+            "FILE, or the prompt)"
+        )
+    try:
+        conn = connect_to_inspect(path)
+        try:
+            application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+            user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except database_errors() as exc:
+        raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
+    if application_id != APPLICATION_ID:
+        raise NotAProjectError(
+            f"{path}: an encrypted SQLite database, but not a Lepton project "
+            f"(application_id {application_id:#x})"
         )
     return application_id, user_version
 
@@ -164,13 +240,19 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a connection with the project's PRAGMAs (WAL, busy timeout, foreign keys).
 
     Each process and thread opens its own connection. ``isolation_level=None`` puts
-    transactions under our explicit control (:func:`transaction`).
+    transactions under our explicit control (:func:`transaction`). An encrypted
+    project opens with the key this process holds for it.
+
+    Raises:
+        PassphraseNeededError: the file is encrypted and no key for it is held.
+        WrongPassphraseError: the key held does not open it.
     """
+    key = encryption_key(path)
     if readonly:
         uri = Path(path).resolve().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn = _open(uri, key, uri=True)
     else:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn = _open(str(path), key)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     remember_sqlite_file(path)
@@ -188,11 +270,118 @@ def connect_to_inspect(path: Path | str) -> sqlite3.Connection:
     files beside the project. This one never changes the journal mode and is only
     ever used to read; closing it as the last connection removes them as it should.
     """
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn = _open(str(path), encryption_key(path))
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     conn.execute("PRAGMA query_only = ON")
     remember_sqlite_file(path)
     return conn
+
+
+def connect_for_engine(path: Path | str) -> Any:
+    """A DB-API connection to an encrypted project for SQLAlchemy (Optuna's storage).
+
+    SQLAlchemy's SQLite dialect manages transactions itself (the module's default
+    isolation level) and shares pooled connections between threads (Optuna's
+    heartbeat thread), so those two settings differ from :func:`connect`'s.
+    """
+    key = encryption_key(path)
+    if key is None:
+        return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    return _open(str(path), key, isolation_level="", check_same_thread=False)
+
+
+def engine_options(path: Path | str) -> dict[str, Any]:
+    """``create_engine`` options for SQLAlchemy (Optuna) on the project at ``path``.
+
+    None for a plain file (SQLAlchemy opens it itself); for an encrypted one, its
+    connections come from :func:`connect_for_engine`, and SQLAlchemy reads errors as
+    SQLCipher's module raises them.
+    """
+    if not is_encrypted(path):
+        return {}
+    encryption_key(path)  # no key held: refused here, in one line
+    return {"creator": lambda: connect_for_engine(path), "module": cipher_module()}
+
+
+def is_encrypted(path: Path | str) -> bool:
+    """Whether the project file at ``path`` is encrypted (by its bytes, or as first seen)."""
+    return keys.is_encrypted(path, opened_here=_opened_here(path))
+
+
+def encryption_key(path: Path | str) -> str | None:
+    """The key that opens ``path``: None for a plain (or new) file.
+
+    Raises:
+        PassphraseNeededError: the file is encrypted and no key for it is held.
+    """
+    if not is_encrypted(path):
+        return None
+    key = keys.key_for(path)
+    if key is None:
+        raise PassphraseNeededError(
+            f"{path}: the project is encrypted; give its passphrase (LEPTON_PASSPHRASE, "
+            "--passphrase-file FILE, or the prompt)"
+        )
+    return key
+
+
+def sqlite_files_open_for(path: Path | str) -> bool:
+    """Whether SQLite holds the file at ``path`` open in this process (Linux: exactly)."""
+    return _opened_here(path)
+
+
+def _opened_here(path: Path | str) -> bool:
+    try:
+        return _open_with_sqlite_here(os.stat(path))
+    except OSError:
+        return False
+
+
+def _open(
+    target: str,
+    key: str | None,
+    *,
+    uri: bool = False,
+    isolation_level: str | None = None,
+    check_same_thread: bool = True,
+) -> sqlite3.Connection:
+    if key is None:
+        return sqlite3.connect(
+            target,
+            uri=uri,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=isolation_level,  # type: ignore[arg-type]
+            check_same_thread=check_same_thread,
+        )
+    sqlcipher = cipher_module()
+    conn = sqlcipher.connect(
+        target,
+        uri=uri,
+        timeout=BUSY_TIMEOUT_S,
+        isolation_level=isolation_level,
+        check_same_thread=check_same_thread,
+    )
+    try:
+        # SQLCipher logs a failed key to stderr by default: the error below says it.
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f'PRAGMA key = "{_checked(key)}"')
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+    except sqlcipher.DatabaseError as exc:
+        conn.close()
+        if _NOT_A_DATABASE not in str(exc):
+            raise
+        shown = target.removeprefix("file://").split("?", 1)[0]
+        raise WrongPassphraseError(
+            f"{shown}: the passphrase does not open this project (a wrong passphrase, or "
+            "the file is damaged); nothing was written"
+        ) from None
+    return cast("sqlite3.Connection", conn)
+
+
+def _checked(key: str) -> str:
+    if not keys.key_literal_ok(key):
+        raise ValueError("not a raw SQLCipher key")  # never reaches SQL text
+    return key
 
 
 @contextlib.contextmanager
@@ -201,7 +390,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
     ``BEGIN IMMEDIATE`` takes the write lock up front, so a busy database waits for
     the busy timeout instead of failing half way. Nested use joins the outer
-    transaction. ``sqlite3.IntegrityError`` becomes a :class:`LeptonError`.
+    transaction. An integrity error (``sqlite3.IntegrityError``) becomes a :class:`LeptonError`.
     """
     if conn.in_transaction:
         yield conn
@@ -209,7 +398,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
-    except sqlite3.IntegrityError as exc:
+    except integrity_errors() as exc:
         conn.execute("ROLLBACK")
         raise LeptonError(f"the project refused the change: {exc}") from exc
     except BaseException:
@@ -235,9 +424,12 @@ def integrity_ok(conn: sqlite3.Connection) -> bool:
     return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def backup_to(conn: sqlite3.Connection, target: Path) -> None:
-    """Copy the whole database (WAL included) to ``target`` with SQLite's backup API."""
-    dest = sqlite3.connect(str(target))
+def backup_to(conn: sqlite3.Connection, target: Path, key: str | None = None) -> None:
+    """Copy the whole database (WAL included) to ``target`` with SQLite's backup API.
+
+    ``key``: the source's key when it is encrypted; the copy is encrypted with it too.
+    """
+    dest = _open(str(target), key, isolation_level="")
     try:
         conn.backup(dest)
     finally:

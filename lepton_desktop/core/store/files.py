@@ -21,7 +21,13 @@ from lepton_desktop.core.errors import (
     SchemaTooOldError,
 )
 from lepton_desktop.core.store import health, migrations
-from lepton_desktop.core.store.db import backup_to, checkpoint, connect, read_header
+from lepton_desktop.core.store.db import (
+    backup_to,
+    checkpoint,
+    connect,
+    encryption_key,
+    read_header,
+)
 
 SUFFIX = ".lepton"
 
@@ -113,7 +119,7 @@ def _backup(path: Path, old_version: int) -> Path:
         return backup
     source = connect(path, readonly=True)  # committed pages may still sit in the WAL
     try:
-        backup_to(source, backup)
+        backup_to(source, backup, encryption_key(path))  # an encrypted file's copy too
     finally:
         source.close()
     return backup

@@ -20,7 +20,12 @@ from pathlib import Path
 
 from lepton_desktop.core.errors import DamagedProjectError, LeptonError
 from lepton_desktop.core.store import migrations
-from lepton_desktop.core.store.db import connect_to_inspect, read_header
+from lepton_desktop.core.store.db import (
+    connect_to_inspect,
+    database_errors,
+    operational_errors,
+    read_header,
+)
 
 #: SQLite messages that mean the file's bytes are wrong (not a busy or full disk).
 _DAMAGE_MARKERS = (
@@ -62,7 +67,7 @@ RECORD_TABLES = (
 
 def is_damage_message(exc: BaseException) -> bool:
     """True when ``exc`` is an SQLite error that by itself means the file is damaged."""
-    if not isinstance(exc, sqlite3.DatabaseError):
+    if not isinstance(exc, database_errors()):
         return False
     text = str(exc).lower()
     return any(m in text for m in _DAMAGE_MARKERS) and not any(
@@ -103,11 +108,11 @@ def diagnose(path: Path) -> str | None:
     """
     try:
         conn = connect_to_inspect(path)
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
         return _first_line(str(exc))
     try:
         return _problem(conn)
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
         return _first_line(str(exc))
     finally:
         conn.close()
@@ -194,11 +199,11 @@ def probe(path: Path) -> None:
     """
     try:
         conn = connect_to_inspect(path)
-    except sqlite3.OperationalError:
+    except operational_errors():
         return  # cannot be opened here at all: the ordinary open says why
     try:
         reason = _migrations_problem(conn)
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
         if any(m in str(exc).lower() for m in _NOT_DAMAGE_MARKERS):
             raise
         reason = _first_line(str(exc))
@@ -224,7 +229,7 @@ def check_intact(conn: sqlite3.Connection, path: Path, tables: Iterable[str] = (
             if result != "ok":
                 raise damaged_error(path, _first_line(str(result)))
         reason = _migrations_problem(conn) or _json_problem(conn)
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
         if not is_damage_message(exc) and "no such table" not in str(exc):
             raise
         raise damaged_error(path, _first_line(str(exc))) from None

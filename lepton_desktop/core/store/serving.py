@@ -17,7 +17,7 @@ from typing import Any
 from lepton_desktop.core.entities import Deployment, RequestRecord
 from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.store import drift, rollups
-from lepton_desktop.core.store.db import transaction
+from lepton_desktop.core.store.db import operational_errors, transaction
 
 _DEPLOYMENT_COLUMNS = (
     "id, job_id, host, port, url, token, status, models, loaded, options, error, pid, "
@@ -153,6 +153,13 @@ def ship_journal(
 ROWS_PER_STATEMENT = 500
 
 
+def _variable_limit(conn: sqlite3.Connection) -> int:
+    # sqlcipher3's connections (encrypted projects) have no getlimit(); SQLCipher 4.12
+    # is built on SQLite 3.51, whose default is this many.
+    getlimit = getattr(conn, "getlimit", None)
+    return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if getlimit else 32766
+
+
 def _insert_requests(conn: sqlite3.Connection, verb: str, rows: Sequence[tuple[Any, ...]]) -> int:
     """Insert request rows (``_REQUEST_FIELDS`` order) with multi-row ``VALUES``
     statements; return how many were stored (the full-text index's rows not counted).
@@ -162,7 +169,7 @@ def _insert_requests(conn: sqlite3.Connection, verb: str, rows: Sequence[tuple[A
     each row an index segment of its own, to be merged later: about 7 times slower.
     """
     width = len(_REQUEST_FIELDS)
-    variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    variables = _variable_limit(conn)
     per_statement = max(1, min(ROWS_PER_STATEMENT, variables // width))
     head = f"{verb} INTO request_log ({', '.join(_REQUEST_FIELDS)}) VALUES "
     one_row = "(" + ", ".join("?" * width) + ")"
@@ -255,7 +262,7 @@ def search_requests(
             "ORDER BY request_log_fts.rowid DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
-    except sqlite3.OperationalError as exc:
+    except operational_errors() as exc:
         if not str(exc).startswith(_QUERY_ERRORS):
             raise
         raise InvalidOptionError(

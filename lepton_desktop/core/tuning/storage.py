@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import InvalidOptionError
-from lepton_desktop.core.store.db import BUSY_TIMEOUT_S, remember_sqlite_file
+from lepton_desktop.core.store.db import BUSY_TIMEOUT_S, engine_options, remember_sqlite_file
 
 if TYPE_CHECKING:
     import optuna
@@ -108,7 +108,9 @@ def open_storage(url: str | None, project_path: Path) -> optuna.storages.BaseSto
     if url is None:
         # Optuna's connections hold SQLite locks on the file like ours do.
         remember_sqlite_file(project_path)
-        return _project_pragmas(_rdb(project_url(project_path), "the project file"))
+        # An encrypted project's connections are opened by the store, with its key.
+        engine = engine_options(project_path)
+        return _project_pragmas(_rdb(project_url(project_path), "the project file", engine))
     if url.startswith("journal://") or (url.endswith(".log") and "://" not in url):
         return _journal(url)
     return _rdb(with_driver(url), redact(url))
@@ -147,11 +149,13 @@ def with_driver(url: str) -> str:
     )
 
 
-def _rdb(url: str, shown: str) -> optuna.storages.RDBStorage:
+def _rdb(
+    url: str, shown: str, options: dict[str, Any] | None = None
+) -> optuna.storages.RDBStorage:
     import optuna
     import sqlalchemy.exc
 
-    engine: dict[str, Any] = {}
+    engine: dict[str, Any] = dict(options or {})
     if url.startswith("postgresql") or url.startswith("mysql"):
         engine["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     for attempt in range(SCHEMA_RACE_ATTEMPTS):
