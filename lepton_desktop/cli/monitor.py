@@ -5,7 +5,8 @@ versions, predictions), the feedback sent to them (live quality) and the drift o
 served inputs against each model's training split, with the anomalies flagged, over a
 window (``--since 15m|1h|24h|7d|all``); it writes nothing and works while a server runs
 or long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT``
-manages the alert rules a running server checks.
+manages the alert rules a running server checks; ``monitor feedback PROJECT FILE.csv``
+imports labels given later, ``monitor export PROJECT OUT.json|OUT.html`` writes the report.
 """
 
 from __future__ import annotations
@@ -17,22 +18,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lepton_desktop.cli import monitor_files
 from lepton_desktop.cli.common import Command, open_project, print_json
 from lepton_desktop.core.errors import InvalidOptionError
 
-ACTIONS = ("show", "alerts")
+ACTIONS = ("show", "alerts", "feedback", "export")
 
 
 def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="traffic, latency, errors, live quality; alert rules")
     actions = p.add_subparsers(dest="monitor_action", required=True, parser_class=type(p))
     _add_show(actions)
+    monitor_files.add_feedback(actions)
     alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
     _add_alert_add(alert_actions)
-    for name, text in (("list", "the rules"), ("history", "the alerts raised, newest first"),
-                       ("check", "evaluate every rule now (a running server does it too)")):
+    for name, text in (
+        ("list", "the rules"),
+        ("history", "the alerts raised, newest first"),
+        ("check", "evaluate every rule now (a running server does it too)"),
+    ):
         q = alert_actions.add_parser(name, help=text)
         q.add_argument("project", type=Path)
         q.add_argument("--json", action="store_true")
@@ -67,8 +73,12 @@ def _add_alert_add(actions: Any) -> None:
     p.add_argument("--min-rows", type=int, default=0, help="no verdict on fewer rows")
     p.add_argument("--cooldown", default="5m", help="quiet time after an alert resolves")
     p.add_argument("--webhook", metavar="URL", help="POST each alert here as JSON (retried)")
-    p.add_argument("--action", choices=("notify", "rollback"), default="notify",
-                   help="rollback: move the model's champion back a version when it fires")
+    p.add_argument(
+        "--action",
+        choices=("notify", "rollback"),
+        default="notify",
+        help="rollback: move the model's champion back a version when it fires",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -83,6 +93,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """``monitor [show] PROJECT ...`` and ``monitor alerts ACTION PROJECT ...``."""
     if args.monitor_action == "alerts":
         return _alerts(args)
+    if args.monitor_action == "feedback":
+        return monitor_files.feedback(args)
     return _show(args)
 
 
@@ -239,8 +251,13 @@ def _feature_line(feature: dict[str, Any]) -> str:
     name = feature["feature"][:20].ljust(20)
     if feature["test"] is None:
         return f"{name} no values served"
-    score = (f"p {feature['p_value']:.3g}" if feature["p_value"] is not None
-             else f"{feature['statistic']:.3g}" if feature["statistic"] is not None else "–")
+    score = (
+        f"p {feature['p_value']:.3g}"
+        if feature["p_value"] is not None
+        else f"{feature['statistic']:.3g}"
+        if feature["statistic"] is not None
+        else "–"
+    )
     extra = [f"psi {feature['psi']:.3f}"] if feature["psi"] is not None else []
     if feature["missing_share"]:
         extra.append(f"missing {feature['missing_share']:.1%}")

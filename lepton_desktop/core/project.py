@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.export import ExportResult
     from lepton_desktop.core.monitoring.alerts import Change, RuleSpec
+    from lepton_desktop.core.monitoring.labels import LabelImport
     from lepton_desktop.core.monitoring.traffic import Series
     from lepton_desktop.core.monitoring.window import Window
     from lepton_desktop.core.progress import Reporter
@@ -463,6 +464,19 @@ class Project:
         from lepton_desktop.core.monitoring.report import view
 
         return view(self.ctx, window, model, version)
+
+    def import_feedback(self, path: Path | str) -> LabelImport:
+        """Store the labels of a CSV of ``request_id,label[,row]`` (answers labelled later).
+
+        Every line is checked against the request log and the model that answered; one
+        bad line stores nothing (see :mod:`lepton_desktop.core.monitoring.labels`).
+
+        Raises:
+            DataImportError: naming the line and the problem.
+        """
+        from lepton_desktop.core.monitoring import labels
+
+        return labels.import_labels(self.ctx, Path(path))
 
     def add_alert(self, spec: RuleSpec) -> AlertRule:
         """Store an alert rule (see :mod:`lepton_desktop.core.monitoring.alerts`).

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.cli.test_cli import assert_user_error, cli
-from tests.helpers import snapshot
+from tests.helpers import snapshot, write_csv
 from tests.serving_factory import copy_project, rows, running, serving_project  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -79,8 +79,10 @@ def test_alert_rules_from_the_command_line(served: Path, tmp_path: Path) -> None
                            "--json", env=env_home).stdout)  # fmt: skip
     (rule,) = added["rules"]
     assert (rule["name"], rule["op"], rule["webhook"]) == ("slow", ">", "(sealed)")
-    assert "slow: latency_p99_ms of iris over 7d > 1e-06 · webhook" in cli(
-        "monitor", "alerts", "list", project, env=env_home).stdout
+    assert (
+        "slow: latency_p99_ms of iris over 7d > 1e-06 · webhook"
+        in cli("monitor", "alerts", "list", project, env=env_home).stdout
+    )
     checked = cli("monitor", "alerts", "check", project, env=env_home).stdout
     assert checked.startswith("firing: slow: latency_p99_ms of iris over 7d is ")
     history = json.loads(cli("monitor", "alerts", "history", project, "--json",
@@ -98,8 +100,10 @@ def test_alert_rules_from_the_command_line(served: Path, tmp_path: Path) -> None
         (("--name", "x", "--metric", "joy", "--above", "1"), "--metric 'joy'"),
         (("--name", "x", "--metric", "accuracy", "--below", "0.9"), "name the model"),
         (("--name", "x", "--metric", "error_rate", "--above", "2"), "share from 0 to 1"),
-        (("--name", "x", "--metric", "error_rate", "--above", "0.1", "--cooldown", "soon"),
-         "--cooldown 'soon'"),
+        (
+            ("--name", "x", "--metric", "error_rate", "--above", "0.1", "--cooldown", "soon"),
+            "--cooldown 'soon'",
+        ),
         (("--name", "x", "--metric", "error_rate"), "one of the arguments --above --below"),
     ],
 )
@@ -108,4 +112,47 @@ def test_impossible_alert_rules_are_refused(
 ) -> None:
     before = snapshot(served)
     assert_user_error(cli("monitor", "alerts", "add", served, *args, check=False), message)
+    assert snapshot(served) == before
+
+
+def _logged_ids(project: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(project)
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT request_id FROM request_log WHERE status = 200 AND model = 'iris' "
+            "ORDER BY id")]  # fmt: skip
+    finally:
+        conn.close()
+
+
+def test_monitor_feedback_imports_labels_of_a_registered_model(
+    served: Path, tmp_path: Path
+) -> None:
+    project = copy_project(served, tmp_path)
+    ids = _logged_ids(project)
+    labels = write_csv(tmp_path / "labels.csv", ["request_id", "label"],
+                       [[rid, "virginica"] for rid in ids])  # fmt: skip
+    stored = json.loads(cli("monitor", "feedback", project, labels, "--json").stdout)
+    assert stored["labels"] == stored["requests"] == 25
+    assert list(stored["by_model"].values()) == [25]  # one version answered them all
+    report = json.loads(cli("monitor", project, "--since", "all", "--json").stdout)
+    assert report["quality"]["labelled"] == 25  # the imported labels supersede the older ones
+    truth_row = report["quality"]["labels"].index("virginica")
+    assert sum(report["quality"]["confusion"][truth_row]) == 25
+
+
+def test_monitor_feedback_refuses_a_label_outside_the_models_classes(
+    served: Path, tmp_path: Path
+) -> None:
+    first = _logged_ids(served)[0]
+    labels = write_csv(tmp_path / "labels.csv", ["request_id", "label", "row"],
+                       [[first, "setosa", 0], [first, "rose", 1]])  # fmt: skip
+    before = snapshot(served)
+    assert_user_error(cli("monitor", "feedback", served, labels, check=False),
+                      "line 3: request")  # fmt: skip
+    labels = write_csv(tmp_path / "labels.csv", ["request_id", "label"], [[first, "rose"]])
+    assert_user_error(cli("monitor", "feedback", served, labels, check=False),
+                      "line 2: 'rose' is not a class of iris:")  # fmt: skip
     assert snapshot(served) == before

@@ -11,7 +11,11 @@ as a few rows.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
+
+from lepton_desktop.core.store import rollups
+from lepton_desktop.core.store.db import transaction
 
 
 def _filter(model: str | None, version: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -147,3 +151,51 @@ def has_labels(conn: sqlite3.Connection, model: str) -> bool:
         "SELECT 1 FROM prediction_hours WHERE model = ? AND label != '' LIMIT 1", (model,)
     ).fetchone()
     return row is not None
+
+
+#: Request ids per ``IN (...)`` lookup (well under SQLite's bound on variables).
+_IDS_PER_QUERY = 500
+
+
+def answered(conn: sqlite3.Connection, request_ids: list[str]
+             ) -> dict[str, tuple[str, int, int, int, int | None]]:  # fmt: skip
+    """``{request_id: (model, version, status, rows, deployment_id)}`` of the logged ones.
+
+    Ids not in the log are absent. One indexed lookup per :data:`_IDS_PER_QUERY` ids.
+    """
+    found: dict[str, tuple[str, int, int, int, int | None]] = {}
+    for first in range(0, len(request_ids), _IDS_PER_QUERY):
+        chunk = request_ids[first : first + _IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        for rid, model, version, status, n_rows, deployment in conn.execute(
+            "SELECT request_id, COALESCE(model, ''), COALESCE(version, 0), status, n_rows, "
+            f"deployment_id FROM request_log WHERE request_id IN ({marks})",
+            chunk,
+        ):
+            found[rid] = (model, version, status, n_rows, deployment)
+    return found
+
+
+def predicted_labels(conn: sqlite3.Connection, model: str) -> list[str]:
+    """The class labels ``model``'s logged answers named (its classes, once deleted)."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT label FROM prediction_hours WHERE model = ? AND label != '' "
+        "ORDER BY label", (model,))]  # fmt: skip
+
+
+def store_labels(
+    conn: sqlite3.Connection, labels: Sequence[tuple[int | None, str, float, str, int]]
+) -> int:
+    """Store ``(deployment_id, request_id, ts, label JSON, row)`` labels all or none.
+
+    Resolved against their answers in the same transaction (rollups.resolve_feedback),
+    so live quality counts them at once. Returns how many were stored.
+    """
+    with transaction(conn):
+        after = rollups.last_id(conn, "feedback")
+        conn.executemany(
+            "INSERT INTO feedback (deployment_id, request_id, ts, label, row) "
+            "VALUES (?, ?, ?, ?, ?)", labels,
+        )  # fmt: skip
+        rollups.resolve_feedback(conn, after, rollups.last_id(conn))
+    return len(labels)

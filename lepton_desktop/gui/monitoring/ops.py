@@ -19,6 +19,9 @@ from lepton_desktop.core.monitoring.traffic import Series
 from lepton_desktop.gui.session import Changes, ProjectSession
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lepton_desktop.core.monitoring.labels import LabelImport
     from lepton_desktop.core.project import Project
     from lepton_desktop.gui.tasks import OnError
 
@@ -115,3 +118,9 @@ def remove_alert(session: ProjectSession, name: str, on_done: Callable[[Any], No
                  on_error: OnError) -> None:  # fmt: skip
     """Delete a rule and its alerts."""
     session.command(lambda p: p.remove_alert(name), Changes(), on_done, on_error)
+
+
+def import_labels(session: ProjectSession, path: Path, on_done: Callable[[LabelImport], None],
+                  on_error: OnError) -> None:  # fmt: skip
+    """Store a CSV's labels in the DB thread (all or none; the error names the line)."""
+    session.command(lambda p: p.import_feedback(path), Changes(), on_done, on_error)

@@ -14,11 +14,13 @@ ran while the window was closed, and keeps up while one runs: the tab re-reads e
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -36,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from lepton_desktop.core.entities import AlertEvent
 from lepton_desktop.core.monitoring.alerts import RuleSpec
+from lepton_desktop.core.monitoring.labels import LabelImport
 from lepton_desktop.gui.dialogs import show_exception
 from lepton_desktop.gui.monitoring import ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
@@ -122,6 +125,13 @@ class MonitoringTab(VisiblePollingTab):
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.per_class.verticalHeader().hide()
         self.drift = DriftPanel(self)
+        self.import_button = QPushButton("Import labels…", self)
+        self.import_button.setToolTip(
+            "Labels that arrived later: a CSV of request_id,label (and row for requests of "
+            "several rows). One bad line stores nothing."
+        )
+        self.import_result = QLabel(self)
+        self.import_result.setWordWrap(True)
         self._build()
         self._connect()
 
@@ -145,6 +155,10 @@ class MonitoringTab(VisiblePollingTab):
         grid.addWidget(self.per_class, 0, 0)
         grid.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted)", self), 1, 0)
         grid.addWidget(self.confusion, 2, 0)
+        imports = QHBoxLayout()
+        imports.addWidget(self.import_button)
+        imports.addWidget(self.import_result, 1)
+        grid.addLayout(imports, 3, 0)
         self.side_tabs.addTab(quality, "Live quality")
         self.side_tabs.addTab(self.drift, "Drift")
         self.side_tabs.addTab(self.alerts, "Alerts")
@@ -167,6 +181,7 @@ class MonitoringTab(VisiblePollingTab):
         self.alerts.addRequested.connect(self._add_alert)
         self.alerts.removeRequested.connect(self._remove_alert)
         self.alerts.fired.connect(self._on_fired)
+        self.import_button.clicked.connect(lambda: self.import_labels())
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -259,10 +274,12 @@ class MonitoringTab(VisiblePollingTab):
         restarts = report.get("server", {}).get("restarts", 0)
         self.cards["rate"].set_value(
             f"{report['requests_per_s']:.3g}",
-            f"{restarts} server restart(s)" if restarts else "", alert=restarts > 0,
+            f"{restarts} server restart(s)" if restarts else "",
+            alert=restarts > 0,
         )
         self.cards["errors"].set_value(
-            f"{report['error_rate']:.1%}", f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
+            f"{report['error_rate']:.1%}",
+            f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
             alert=errors["5xx"] > 0,
         )
         if latency["p50"] is None:
@@ -295,6 +312,35 @@ class MonitoringTab(VisiblePollingTab):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.confusion.setItem(i, j, item)
 
+    # -- labels imported later -------------------------------------------------------
+
+    def import_labels(self, path: Path | None = None) -> None:
+        """Import a CSV of labels (asks for the file when ``path`` is None)."""
+        if self.session is None:
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import Labels", "", "Label files (*.csv);;All files (*)"
+            )
+            if not chosen:
+                return
+            path = Path(chosen)
+        self.import_button.setEnabled(False)
+        self.import_result.setText(f"Importing {path.name}…")
+        ops.import_labels(self.session, path, self._on_labels_stored, self._on_labels_refused)
+
+    def _on_labels_stored(self, stored: LabelImport) -> None:
+        self.import_button.setEnabled(True)
+        models = ", ".join(f"{ref}: {n:,}" for ref, n in sorted(stored.by_model.items()))
+        self.import_result.setText(
+            f"Stored {stored.labels:,} labels of {stored.requests:,} requests ({models})"
+        )
+        self.poller.poll()
+
+    def _on_labels_refused(self, exc: BaseException) -> None:
+        self.import_button.setEnabled(True)
+        self.import_result.setText("Nothing imported: " + str(exc).splitlines()[0])
+        show_exception(self, "Import labels", exc)
 
     # -- alerts ------------------------------------------------------------------------
 

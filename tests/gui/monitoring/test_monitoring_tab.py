@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.monitoring.tab import ALL_MODELS
 from lepton_desktop.gui.session import ProjectSession
 from tests.gui.monitoring.conftest import shown_tab
+from tests.helpers import write_csv
 from tests.monitoring_factory import CLASSES, log_traffic
 
 pytestmark = pytest.mark.gui
@@ -36,9 +38,7 @@ def test_tab_shows_the_report_of_the_window(
     with Project.open(logged) as project:
         report = project.monitor("1h")
     assert tab.cards["requests"].value.text() == f"{report['requests']:,}"
-    assert tab.cards["errors"].detail.text() == (
-        f"4xx {report['errors']['4xx']:,} · 5xx 0"
-    )
+    assert tab.cards["errors"].detail.text() == (f"4xx {report['errors']['4xx']:,} · 5xx 0")
     items = [tab.model_box.itemText(i) for i in range(tab.model_box.count())]
     assert items == [ALL_MODELS, "iris", "iris:1", "iris:2"]
     assert set(tab.charts.predictions.series_names) == set(CLASSES)
@@ -136,7 +136,12 @@ def test_rule_dialog_fills_a_spec(qtbot: QtBot) -> None:
     dialog.webhook.setText("https://hooks.example/x")
     spec = dialog.spec()
     assert (spec.name, spec.metric, spec.model, spec.op, spec.threshold) == (
-        "slow", "latency_p99_ms", "iris", ">", 250.0)
+        "slow",
+        "latency_p99_ms",
+        "iris",
+        ">",
+        250.0,
+    )
     assert spec.cooldown_s == 600.0 and spec.webhook == "https://hooks.example/x"
 
 
@@ -154,3 +159,29 @@ def test_server_restarts_are_marked(
     tab = shown_tab(qtbot, open_session(logged))
     assert tab.cards["rate"].detail.text() == "1 server restart(s)"
     assert all(len(lines) == 1 for lines in tab.charts._marks)
+
+
+def test_labels_imported_from_a_file_show_their_counts(
+    qtbot: QtBot, tmp_path: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    path = tmp_path / "unlabelled.lepton"
+    Project.create(path).close()
+    log_traffic(path, 200, start=time.time() - 600, seconds=500, feedback_share=0.0, seed=3)
+    conn = sqlite3.connect(path)
+    ids = [r[0] for r in conn.execute("SELECT request_id FROM request_log WHERE status = 200")]
+    conn.close()
+    tab = shown_tab(qtbot, open_session(path))
+    assert tab.view.report["quality"]["labelled"] == 0
+    bad = write_csv(tmp_path / "bad.csv", ["request_id", "label"], [[ids[0], "rose"]])
+    tab.import_labels(bad)
+    qtbot.waitUntil(lambda: tab.import_result.text().startswith("Nothing imported"))
+    assert "line 2: 'rose' is not a class of iris:1" in tab.import_result.text()
+    good = write_csv(tmp_path / "labels.csv", ["request_id", "label"],
+                     [[rid, "setosa"] for rid in ids])  # fmt: skip
+    tab.import_labels(good)
+    qtbot.waitUntil(lambda: tab.import_result.text().startswith("Stored"), timeout=10_000)
+    assert tab.import_result.text() == (
+        f"Stored {len(ids):,} labels of {len(ids):,} requests (iris:1: {len(ids):,})"
+    )
+    qtbot.waitUntil(lambda: tab.view.report["quality"]["labelled"] == len(ids), timeout=10_000)
+    assert tab.cards["quality"].detail.text() == f"{len(ids):,} labelled rows"
