@@ -41,16 +41,8 @@ LAYERS: dict[str, list[str]] = {
 #: GUI modules that make up the window shell (the rest of gui/'s top level is "base").
 WINDOW = {"gui.app", "gui.main_window", "gui.start_page", "gui.opening"}
 #: Core's top-level modules every feature may use.
-CORE_BASE = {
-    "core.context",
-    "core.entities",
-    "core.errors",
-    "core.progress",
-    "core.names",
-    "core.faults",
-    "core.processes",
-    "core.secretbox",
-}
+CORE_BASE = {"core.context", "core.entities", "core.errors", "core.progress", "core.names",
+             "core.faults", "core.processes", "core.secretbox"}
 
 LABELS = {
     "cli": "cli/\\nparser + one module per command group",

@@ -113,7 +113,6 @@ def cmd_import(args: argparse.Namespace) -> None:
         "target": args.target,
         "time_column": args.time_column,
     }
-
     def check(project: Project) -> None:
         project.check_intact()
         project.check_import(
@@ -142,7 +141,6 @@ def cmd_prep(args: argparse.Namespace) -> None:
         split=parse_split(args.split),
         seed=args.seed,
     )
-
     def check(project: Project) -> None:
         version = project.dataset(args.dataset)
         project.check_intact(version)

@@ -96,7 +96,6 @@ def run() -> NoReturn:
         end_process(code)
     sys.exit(code)
 
-
 def _run(args: argparse.Namespace) -> int:
     """Run one parsed command; a failure that comes from a damaged project says so.
 

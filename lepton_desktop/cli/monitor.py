@@ -34,11 +34,8 @@ def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
     _add_alert_add(alert_actions)
-    for name, text in (
-        ("list", "the rules"),
-        ("history", "the alerts raised, newest first"),
-        ("check", "evaluate every rule now (a running server does it too)"),
-    ):
+    for name, text in (("list", "the rules"), ("history", "the alerts raised, newest first"),
+                       ("check", "evaluate every rule now (a running server does it too)")):
         q = alert_actions.add_parser(name, help=text)
         q.add_argument("project", type=Path)
         q.add_argument("--json", action="store_true")
@@ -73,12 +70,8 @@ def _add_alert_add(actions: Any) -> None:
     p.add_argument("--min-rows", type=int, default=0, help="no verdict on fewer rows")
     p.add_argument("--cooldown", default="5m", help="quiet time after an alert resolves")
     p.add_argument("--webhook", metavar="URL", help="POST each alert here as JSON (retried)")
-    p.add_argument(
-        "--action",
-        choices=("notify", "rollback"),
-        default="notify",
-        help="rollback: move the model's champion back a version when it fires",
-    )
+    p.add_argument("--action", choices=("notify", "rollback"), default="notify",
+                   help="rollback: move the model's champion back a version when it fires")
     p.add_argument("--json", action="store_true")
 
 
@@ -251,13 +244,8 @@ def _feature_line(feature: dict[str, Any]) -> str:
     name = feature["feature"][:20].ljust(20)
     if feature["test"] is None:
         return f"{name} no values served"
-    score = (
-        f"p {feature['p_value']:.3g}"
-        if feature["p_value"] is not None
-        else f"{feature['statistic']:.3g}"
-        if feature["statistic"] is not None
-        else "–"
-    )
+    score = (f"p {feature['p_value']:.3g}" if feature["p_value"] is not None
+             else f"{feature['statistic']:.3g}" if feature["statistic"] is not None else "–")
     extra = [f"psi {feature['psi']:.3f}"] if feature["psi"] is not None else []
     if feature["missing_share"]:
         extra.append(f"missing {feature['missing_share']:.1%}")

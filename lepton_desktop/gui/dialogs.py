@@ -46,9 +46,8 @@ def ask(
     on_no: Callable[[], None] | None = None,
 ) -> QMessageBox:
     """Ask a yes/no question without blocking; ``on_yes`` or ``on_no`` runs after."""
-    box = QMessageBox(
-        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
-    )
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
+                      parent)
     box.setObjectName("questionBox")
     yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
@@ -78,13 +77,8 @@ def show_about(parent: QWidget | None, settings: QSettings) -> QMessageBox:
         f"<b>Settings:</b> {settings.fileName()}<br>"
         f"<b>Resources:</b> {paths.resources_dir()}</p>"
     )
-    box = QMessageBox(
-        QMessageBox.Icon.NoIcon,
-        "About Lepton Desktop",
-        text,
-        QMessageBox.StandardButton.Ok,
-        parent,
-    )
+    box = QMessageBox(QMessageBox.Icon.NoIcon, "About Lepton Desktop", text,
+                      QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("aboutBox")
     box.setTextFormat(Qt.TextFormat.RichText)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

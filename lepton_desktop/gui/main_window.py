@@ -93,13 +93,16 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._add(file_menu, "&New Project…", "Ctrl+N", self.new_project)
-        self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O", self.open_dialog)
+        self.new_action = self._add(file_menu, "&New Project…", "Ctrl+N",
+                                    self.new_project)
+        self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O",
+                                     self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
         file_menu.addSeparator()
-        self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W", self.close_project)
+        self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W",
+                                      self.close_project)
         file_menu.addSeparator()
         self.quit_action = self._add(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -108,9 +111,8 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         self._build_theme_menu(view_menu.addMenu("&Theme"))
         help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._add(
-            help_menu, "&About Lepton Desktop", None, lambda: show_about(self, self.settings.store)
-        )
+        self.about_action = self._add(help_menu, "&About Lepton Desktop", None,
+                                      lambda: show_about(self, self.settings.store))
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
     def _add(self, menu: QMenu, text: str, key: str | None, slot: object) -> QAction:
@@ -163,9 +165,8 @@ class MainWindow(QMainWindow):
 
     def new_project(self) -> None:
         """Ask where to create a new project, then create and open it."""
-        path, _ = QFileDialog.getSaveFileName(
-            self, "New Project", "untitled.lepton", PROJECT_FILTER
-        )
+        path, _ = QFileDialog.getSaveFileName(self, "New Project", "untitled.lepton",
+                                              PROJECT_FILTER)
         if path:
             self.opener.create(Path(path).with_suffix(".lepton"))
 
@@ -178,9 +179,8 @@ class MainWindow(QMainWindow):
         self._when_jobs_stopped(lambda: self._show_project(None))
 
     def _on_session_opened(self, session: ProjectSession, result: OpenResult) -> None:
-        self._when_jobs_stopped(
-            lambda: self._show_project(session), otherwise=lambda: self.opener.discard(session)
-        )
+        self._when_jobs_stopped(lambda: self._show_project(session),
+                                otherwise=lambda: self.opener.discard(session))
         self.settings.add_recent(result.path)
         if result.upgraded_from is not None:
             note = f"Upgraded from schema {result.upgraded_from}; backup: {result.backup_path}"
@@ -261,9 +261,8 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() == ".lepton":
             self.open_path(path)
         elif self.session is None:
-            self.statusBar().showMessage(
-                "Open or create a project first, then drop data on it.", 8000
-            )
+            self.statusBar().showMessage("Open or create a project first, then drop data on it.",
+                                         8000)
         else:
             self.tabs.setCurrentWidget(self.datasets_tab)
             self.datasets_tab.open_import_dialog(path)

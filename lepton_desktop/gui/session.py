@@ -45,12 +45,8 @@ class Changes:
     studies: bool = False
 
     def __or__(self, other: Changes) -> Changes:
-        return Changes(
-            *(
-                a or b
-                for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)
-            )
-        )
+        return Changes(*(a or b for a, b in zip(
+            dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +81,7 @@ class ProjectSession(QObject):
     RECOVER_MS = 30_000
 
     def __init__(
-        self,
-        path: Path,
-        parent: QObject | None = None,
-        *,
-        poll_ms: int | None = None,
+        self, path: Path, parent: QObject | None = None, *, poll_ms: int | None = None,
         recover_ms: int | None = None,
     ) -> None:
         super().__init__(parent)
@@ -127,10 +119,8 @@ class ProjectSession(QObject):
             upgrade: upgrade an older file (core keeps a backup copy).
         """
         self._tasks.submit(
-            self._db,
-            lambda: self._open_on_db_thread(create, upgrade),
-            self._on_open_done,
-            self.openFailed.emit,
+            self._db, lambda: self._open_on_db_thread(create, upgrade),
+            self._on_open_done, self.openFailed.emit,
         )
 
     def _open_on_db_thread(self, create: bool, upgrade: bool) -> OpenResult | None:
@@ -264,9 +254,8 @@ class ProjectSession(QObject):
         exited = self._exited & known
         recover = self._recover_due or bool(exited)
         self._recover_due = False
-        self.query(
-            lambda p: _poll_jobs(p, known, exited, recover), self._on_polled, self._on_poll_failed
-        )
+        self.query(lambda p: _poll_jobs(p, known, exited, recover), self._on_polled,
+                   self._on_poll_failed)
 
     def _on_polled(self, result: tuple[list[Job], list[Job]]) -> None:
         self._poll_pending = False
@@ -283,9 +272,8 @@ class ProjectSession(QObject):
             datasets = any(j.kind in DATASET_JOB_KINDS for j in ended)
             studies = any(j.kind in TUNING_JOB_KINDS for j in ended)
             runs = studies or any(j.kind in TRAINING_JOB_KINDS for j in ended)
-            self.changed.emit(
-                Changes(datasets=datasets, jobs=True, runs=runs, models=runs, studies=studies)
-            )
+            self.changed.emit(Changes(datasets=datasets, jobs=True, runs=runs, models=runs,
+                                      studies=studies))
 
     def _on_poll_failed(self, exc: BaseException) -> None:
         # A busy file or a transient error: the next tick tries again; never a dialog

@@ -109,11 +109,8 @@ class PrepOptions:
         """
         self._check_values()
         if version.kind == "images":
-            asked = [
-                n
-                for n, on in (("fill", self.fill), ("scale", self.scale), ("one-hot", self.onehot))
-                if on
-            ]
+            asked = [n for n, on in (("fill", self.fill), ("scale", self.scale),
+                                     ("one-hot", self.onehot)) if on]
             if asked:
                 raise InvalidOptionError(
                     f"{version.ref} is an image dataset: only dedupe and split apply, "
@@ -133,15 +130,14 @@ class PrepOptions:
     def _check_values(self) -> None:
         for flag in ("dedupe", "onehot"):
             if not isinstance(getattr(self, flag), bool):
-                raise InvalidOptionError(
-                    f"{flag} must be true or false, not {getattr(self, flag)!r}"
-                )
+                raise InvalidOptionError(f"{flag} must be true or false, not "
+                                         f"{getattr(self, flag)!r}")
         if self.fill is not None and self.fill not in FILL_METHODS:
-            raise InvalidOptionError(
-                f"unknown fill {self.fill!r}; use one of {', '.join(FILL_METHODS)}"
-            )
+            raise InvalidOptionError(f"unknown fill {self.fill!r}; use one of "
+                                     f"{', '.join(FILL_METHODS)}")
         if self.scale is not None and self.scale not in SCALE_METHODS:
-            raise InvalidOptionError(f"unknown scale {self.scale!r}; use standard, minmax or none")
+            raise InvalidOptionError(f"unknown scale {self.scale!r}; use standard, minmax "
+                                     "or none")
         if self.split is not None:
             _check_split(self.split)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -154,13 +150,8 @@ class PrepOptions:
 
 def _check_split(split: tuple[Any, ...]) -> None:
     numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in split)
-    if (
-        not numbers
-        or len(split) != 3
-        or any(not p >= 0 for p in split)
-        or split[0] <= 0
-        or abs(sum(split) - 1) > 1e-6
-    ):
+    if not numbers or len(split) != 3 or any(not p >= 0 for p in split) or split[0] <= 0 \
+            or abs(sum(split) - 1) > 1e-6:
         raise InvalidOptionError(
             f"split {split!r}: give three fractions (train, val, test), train > 0, each "
             "≥ 0, summing to 1 (e.g. 0.7, 0.15, 0.15)"
@@ -185,11 +176,8 @@ def feature_columns(version: DatasetVersion) -> list[str]:
 def scalable_columns(version: DatasetVersion) -> list[str]:
     """Numeric feature columns that scaling would touch (not one-hot 0/1 columns)."""
     features = set(feature_columns(version))
-    return [
-        c.name
-        for c in version.columns
-        if c.name in features and c.dtype == "numeric" and "onehot" not in c.stats
-    ]
+    return [c.name for c in version.columns
+            if c.name in features and c.dtype == "numeric" and "onehot" not in c.stats]
 
 
 def categorical_columns(version: DatasetVersion) -> list[str]:
@@ -246,15 +234,8 @@ def prepare(
         raise InvalidOptionError(
             f"{version.ref}: no rows would be left ({_describe(operations)}); nothing was written"
         )
-    return write_frame(
-        conn,
-        version,
-        result,
-        operations=operations,
-        pipeline=fitted,
-        job_id=job_id,
-        reporter=reporter,
-    )
+    return write_frame(conn, version, result, operations=operations, pipeline=fitted,
+                       job_id=job_id, reporter=reporter)
 
 
 def pipeline_chain(conn: sqlite3.Connection, version: DatasetVersion) -> list[dict[str, Any]]:
@@ -274,10 +255,8 @@ def pipeline_chain(conn: sqlite3.Connection, version: DatasetVersion) -> list[di
     if version.kind == "images":
         return []
     root = chain[-1]
-    first = {
-        "step": "input",
-        "columns": [{"name": n, "dtype": root.column(n).dtype} for n in feature_columns(root)],
-    }
+    first = {"step": "input", "columns": [{"name": n, "dtype": root.column(n).dtype}
+                                          for n in feature_columns(root)]}
     stored = [step for v in reversed(chain) for step in v.pipeline]
     return [first, *stored, {"step": "features", "names": feature_columns(version)}]
 
@@ -295,11 +274,8 @@ def _transform(
 ) -> tuple[Frame, list[dict[str, Any]], list[dict[str, Any]]]:
     operations: list[dict[str, Any]] = []
     if options.dedupe:
-        dupes = (
-            duplicated_images(conn, version)
-            if version.kind == "images"
-            else duplicated_rows(frame)
-        )
+        dupes = duplicated_images(conn, version) if version.kind == "images" else \
+            duplicated_rows(frame)
         frame = frame.take(~dupes)
         operations.append({"op": "dedupe", "removed": int(dupes.sum())})
     if options.fill:
@@ -322,13 +298,8 @@ def _drop_missing(
     for name in names:
         drop |= steps.missing_mask(frame.columns[name])
     if method == "drop" or drop.any():
-        operations.append(
-            {
-                "op": "drop_missing",
-                "removed": int(drop.sum()),
-                "columns": "all" if method == "drop" else names,
-            }
-        )
+        operations.append({"op": "drop_missing", "removed": int(drop.sum()),
+                           "columns": "all" if method == "drop" else names})
     return frame.take(~drop)
 
 
@@ -345,17 +316,11 @@ def _split(
         strategy, groups = "stratified", pd.factorize(target, use_na_sentinel=False)[0]
     else:
         strategy, groups = "random", None
-    split = assign_split(
-        len(frame), options.split, options.seed, groups=groups, ordered=strategy == "time"
-    )
+    split = assign_split(len(frame), options.split, options.seed, groups=groups,
+                         ordered=strategy == "time")
     counts = {name: int((split == i).sum()) for i, name in enumerate(SPLIT_NAMES)}
-    operation = {
-        "op": "split",
-        "fractions": list(options.split),
-        "seed": options.seed,
-        "strategy": strategy,
-        "counts": counts,
-    }
+    operation = {"op": "split", "fractions": list(options.split), "seed": options.seed,
+                 "strategy": strategy, "counts": counts}
     if groups is not None:
         operation |= _stratify_warning(groups, options.split, str(version.target))
         if small_groups(groups, options.split) == len(np.unique(groups)):
@@ -374,19 +339,13 @@ def _stratify_warning(
         return {}
     rows = len(groups)
     if len(np.unique(groups)) == rows:
-        return {
-            "warning": (
-                f"target {target!r} holds a different value in every row ({rows:,} of {rows:,}): "
-                "the split is random, not stratified, and no class can be learnt from it (is it "
-                "an id or free text?)"
-            )
-        }
-    return {
-        "warning": (
-            f"{small:,} class(es) of target {target!r} have too few rows to be divided "
-            "train/val/test on their own; their rows were split at random together"
-        )
-    }
+        return {"warning": (
+            f"target {target!r} holds a different value in every row ({rows:,} of {rows:,}): "
+            "the split is random, not stratified, and no class can be learnt from it (is it "
+            "an id or free text?)")}
+    return {"warning": (
+        f"{small:,} class(es) of target {target!r} have too few rows to be divided "
+        "train/val/test on their own; their rows were split at random together")}
 
 
 def _fit_and_apply(
@@ -395,9 +354,8 @@ def _fit_and_apply(
     features = feature_columns(version)
     fit_rows = frame.split == 0 if frame.has_split() else np.ones(len(frame), dtype=bool)
     fitted_on = "train" if frame.has_split() else "all"
-    fitted = [
-        {"step": "input", "columns": [{"name": n, "dtype": frame.dtypes[n]} for n in features]}
-    ]
+    fitted = [{"step": "input", "columns": [{"name": n, "dtype": frame.dtypes[n]}
+                                              for n in features]}]
     columns = frame.columns
     if options.fill:
         step = steps.fit_fill(columns, features, options.fill, fit_rows)
@@ -410,17 +368,15 @@ def _fit_and_apply(
         step = steps.fit_scale(columns, names, options.scale, fit_rows)
         columns = steps.apply_steps([step], columns)
         fitted.append(step)
-        operations.append(
-            {"op": "scale", "method": options.scale, "columns": names, "fitted_on": fitted_on}
-        )
+        operations.append({"op": "scale", "method": options.scale, "columns": names,
+                           "fitted_on": fitted_on})
     frame = dataclasses.replace(frame, columns=columns)
     if options.onehot:
         frame = _onehot(frame, categorical_columns(version), fit_rows, fitted, operations)
         operations[-1]["fitted_on"] = fitted_on
     target_time = (version.target, version.time_column)
-    fitted.append(
-        {"step": "features", "names": [n for n in frame.columns if n not in target_time]}
-    )
+    fitted.append({"step": "features", "names": [n for n in frame.columns
+                                                 if n not in target_time]})
     return frame, operations, fitted
 
 
@@ -429,13 +385,8 @@ def _fill_operation(
 ) -> dict[str, Any]:
     filled = {name: int(steps.missing_mask(columns[name]).sum()) for name in step["values"]}
     filled = {name: count for name, count in filled.items() if count}
-    return {
-        "op": "fill",
-        "method": step["method"],
-        "filled": sum(filled.values()),
-        "columns": filled,
-        "fitted_on": fitted_on,
-    }
+    return {"op": "fill", "method": step["method"], "filled": sum(filled.values()),
+            "columns": filled, "fitted_on": fitted_on}
 
 
 def _onehot(

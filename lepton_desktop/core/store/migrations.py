@@ -347,6 +347,7 @@ def m009_full_text_search(conn: sqlite3.Connection) -> None:
     db.table("dataset_versions").enable_fts(["source", "target"], create_triggers=True)
 
 
+
 def m010_hashed_tokens(conn: sqlite3.Connection) -> None:
     """Deployments keep their bearer token's SHA-256 digest, never the token itself.
 
@@ -379,7 +380,6 @@ def m012_job_owners(conn: sqlite3.Connection) -> None:
         ALTER TABLE jobs ADD COLUMN owner_started_at REAL
         """,
     )
-
 
 MIGRATIONS: list[Migration] = [
     m001_initial,

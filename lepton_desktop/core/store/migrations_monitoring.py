@@ -92,7 +92,6 @@ def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
     rollups.roll_up(conn, after_id=0)
     rollups.resolve_feedback(conn, after_feedback=0, after_request=0)
 
-
 def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
     """Alert rules on monitored metrics, the alerts they raised, and server events.
 
@@ -143,7 +142,6 @@ def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
         CREATE INDEX server_events_by_time ON server_events (ts)
         """,
     )
-
 
 def m011_drift_sketches(conn: sqlite3.Connection) -> None:
     """Drift references, drift sketches and per-request anomaly flags.

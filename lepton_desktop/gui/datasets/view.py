@@ -107,9 +107,7 @@ class DatasetView(QWidget):
         return table
 
     def set_version(
-        self,
-        session: ProjectSession | None,
-        version: DatasetVersion | None,
+        self, session: ProjectSession | None, version: DatasetVersion | None,
         parent_ref: str | None = None,
     ) -> None:
         """Show ``version`` (None: the hint); the same version again changes nothing."""

@@ -274,12 +274,10 @@ class MonitoringTab(VisiblePollingTab):
         restarts = report.get("server", {}).get("restarts", 0)
         self.cards["rate"].set_value(
             f"{report['requests_per_s']:.3g}",
-            f"{restarts} server restart(s)" if restarts else "",
-            alert=restarts > 0,
+            f"{restarts} server restart(s)" if restarts else "", alert=restarts > 0,
         )
         self.cards["errors"].set_value(
-            f"{report['error_rate']:.1%}",
-            f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
+            f"{report['error_rate']:.1%}", f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
             alert=errors["5xx"] > 0,
         )
         if latency["p50"] is None:

@@ -238,7 +238,9 @@ class ServingTab(VisiblePollingTab):
         return float(seen[-1]) if len(seen) else time.time()
 
     def _show_counters(self) -> None:
-        totals = f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors"
+        totals = (
+            f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors"
+        )
         if self.viewed is not None and not self.viewed.active:
             self.counters.setText(f"{totals} &nbsp;·&nbsp; server {self.viewed.status}")
             return

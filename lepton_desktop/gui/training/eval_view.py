@@ -134,20 +134,11 @@ class EvaluationView(QWidget):
     def _arrange(self, classification: bool, importance: bool) -> None:
         """Classification: metrics and confusion above, per-class and importance below.
         Regression: metrics and importance on the left, the scatter on the right."""
-        for widget in (
-            self.metrics,
-            self.confusion,
-            self.per_class,
-            self.scatter,
-            self.importance,
-        ):
+        for widget in (self.metrics, self.confusion, self.per_class, self.scatter,
+                       self.importance):
             self.grid.removeWidget(widget)
-        shown = {
-            self.confusion: classification,
-            self.per_class: classification,
-            self.scatter: not classification,
-            self.importance: importance,
-        }
+        shown = {self.confusion: classification, self.per_class: classification,
+                 self.scatter: not classification, self.importance: importance}
         for widget, visible in shown.items():
             widget.setVisible(visible)
         if classification:
@@ -207,11 +198,8 @@ def _empty_text(run: Run | None) -> str:
 
 
 def _summary(run: Run, evaluation: dict[str, Any], model: ModelVersion | None) -> str:
-    parts = [
-        f"<b>{fmt.run_title(run)}</b>",
-        evaluation.get("task", run.task),
-        f"{evaluation.get('n_test', '?')} test rows",
-    ]
+    parts = [f"<b>{fmt.run_title(run)}</b>", evaluation.get("task", run.task),
+             f"{evaluation.get('n_test', '?')} test rows"]
     if evaluation.get("parameters"):
         parts.append(f"{evaluation['parameters']:,} parameters")
     if run.best_epoch:
