@@ -50,6 +50,8 @@ def _add_show(actions: Any) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--model", metavar="NAME[:VERSION]", help="one model (default: every model)")
     p.add_argument("--since", default="1h", help="15m, 1h, 24h, 7d, all, or N[smhdw] (default 1h)")
+    p.add_argument("--last-labelled", type=int, metavar="N",
+                   help="also the quality over the newest N labelled rows (a count window)")
     p.add_argument("--json", action="store_true", help="one JSON object (see README)")
     p.add_argument(
         "--watch", type=float, nargs="?", const=5.0, metavar="SECONDS",
@@ -97,7 +99,8 @@ def _show(args: argparse.Namespace) -> int:
         raise InvalidOptionError(f"--watch {args.watch}: give seconds from 0.5 to 3600")
     with open_project(args.project) as project:
         while True:
-            report = project.monitor(args.since, model=model, version=version)
+            report = project.monitor(args.since, model=model, version=version,
+                                     last_labelled=args.last_labelled)
             if args.json:
                 print_json(report)
             else:
@@ -214,6 +217,13 @@ def _model_lines(entry: dict[str, Any], window: str) -> str:
     if entry["predictions"]:
         lines.append("  predictions  " + _predictions(entry["predictions"]))
     lines.append("  quality      " + _quality(entry["quality"]))
+    if "quality_last_labelled" in entry:
+        last = entry["quality_last_labelled"]
+        lines.append(f"  last {last['last']:,} labelled  " + _quality(last))
+    if entry["quality"].get("reference"):
+        reference = entry["quality"]["reference"]
+        lines.append(f"  offline test (v{reference['version']})  " + " · ".join(
+            f"{k} {v:.3f}" for k, v in reference["metrics"].items()))  # fmt: skip
     lines += _drift_lines(entry["drift"])
     return "\n".join(lines)
 

@@ -433,7 +433,12 @@ class Project:
     # -- summary -------------------------------------------------------------------
 
     def monitor(
-        self, since: str = "1h", *, model: str | None = None, version: int | None = None
+        self,
+        since: str = "1h",
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        last_labelled: int | None = None,
     ) -> dict[str, Any]:
         """How served models did over the last ``since`` (``15m``, ``1h``, ..., ``all``).
 
@@ -441,13 +446,17 @@ class Project:
         shape ``lepton-desktop monitor --json`` prints (see
         :func:`lepton_desktop.core.monitoring.report.report`).
 
+        ``last_labelled=N`` adds ``quality_last_labelled``: quality over the newest N
+        labelled rows (a count window beside the time window).
+
         Raises:
-            InvalidOptionError: an unreadable ``since``.
+            InvalidOptionError: an unreadable ``since`` or ``last_labelled``.
             NotFoundError: ``model`` never answered a request in this project.
         """
         from lepton_desktop.core.monitoring import window
+        from lepton_desktop.core.monitoring.report import report
 
-        return self.monitor_window(window.parse(since), model=model, version=version)
+        return report(self.ctx, window.parse(since), model, version, last_labelled)
 
     def monitor_window(
         self, window: Window, *, model: str | None = None, version: int | None = None
@@ -458,12 +467,17 @@ class Project:
         return report(self.ctx, window, model, version)
 
     def monitor_view(
-        self, window: Window, *, model: str | None = None, version: int | None = None
+        self,
+        window: Window,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        last_labelled: int | None = None,
     ) -> tuple[dict[str, Any], Series]:
         """What the Monitoring tab shows: the report of ``window`` and its chart series."""
         from lepton_desktop.core.monitoring.report import view
 
-        return view(self.ctx, window, model, version)
+        return view(self.ctx, window, model, version, last_labelled)
 
     def import_feedback(self, path: Path | str) -> LabelImport:
         """Store the labels of a CSV of ``request_id,label[,row]`` (answers labelled later).

@@ -39,6 +39,17 @@ def test_monitor_json(served: Path) -> None:
     assert entry["model"] == "iris"
     assert report["quality"]["labelled"] == 25
     assert report["quality"]["metrics"]["accuracy"] == pytest.approx(20 / 25)
+    # The offline test metrics of the version that answered, as stored at registration.
+    reference = report["quality"]["reference"]
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.store import models as model_store
+
+    with Project.open(served) as project:
+        stored = model_store.resolve(project.conn, f"iris:{reference['version']}").metrics
+    assert reference["metrics"]["accuracy"] == pytest.approx(stored["accuracy"])
+    last = json.loads(cli("monitor", served, "--since", "all", "--last-labelled", "10",
+                          "--json").stdout)["quality_last_labelled"]  # fmt: skip
+    assert last["labelled"] == 10 and last["last"] == 10
 
 
 def test_monitor_text_names_the_model_and_its_quality(served: Path) -> None:
@@ -59,6 +70,7 @@ def test_monitor_without_traffic(tmp_path: Path) -> None:
         (("--model", "nope"), "model 'nope' has no logged requests (served: iris)"),
         (("--model", "iris:x"), "--model 'iris:x'"),
         (("--watch", "0"), "--watch 0.0"),
+        (("--last-labelled", "0"), "--last-labelled 0: give a count of labelled rows"),
     ],
 )
 def test_monitor_refuses_bad_options_and_changes_nothing(

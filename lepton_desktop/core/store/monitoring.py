@@ -199,3 +199,61 @@ def store_labels(
         )  # fmt: skip
         rollups.resolve_feedback(conn, after, rollups.last_id(conn))
     return len(labels)
+
+
+#: The newest ``?`` labelled rows of the filter (the count window), newest first by the
+#: answered request's time: one backwards range of the ``feedback_quality`` index.
+_LAST_LABELLED = """
+    SELECT truth, predicted, truth_value, predicted_value FROM feedback
+    WHERE {filter} AND superseded = 0 AND {labelled}
+    ORDER BY request_ts DESC LIMIT ?
+"""
+_CLASSIFIED = "truth IS NOT NULL AND predicted IS NOT NULL"
+_VALUED = "truth_value IS NOT NULL AND predicted_value IS NOT NULL"
+
+
+def confusion_last(
+    conn: sqlite3.Connection, model: str, version: int | None, count: int
+) -> list[tuple[str, str | None, int]]:
+    """``(true, predicted, rows)`` over the newest ``count`` labelled answers."""
+    where, args = _filter(model, version)
+    inner = _LAST_LABELLED.format(filter=where, labelled=_CLASSIFIED)
+    return conn.execute(
+        f"SELECT truth, predicted, COUNT(*) FROM ({inner}) GROUP BY 1, 2", (*args, count)
+    ).fetchall()
+
+
+def regression_errors_last(
+    conn: sqlite3.Connection, model: str, version: int | None, count: int
+) -> tuple[int, float, float, float, float]:
+    """:func:`regression_errors` over the newest ``count`` labelled numeric answers."""
+    where, args = _filter(model, version)
+    inner = _LAST_LABELLED.format(filter=where, labelled=_VALUED)
+    row = conn.execute(
+        "SELECT COUNT(*), TOTAL(ABS(truth_value - predicted_value)), "
+        "TOTAL((truth_value - predicted_value) * (truth_value - predicted_value)), "
+        f"TOTAL(truth_value), TOTAL(truth_value * truth_value) FROM ({inner})",
+        (*args, count),
+    ).fetchone()
+    return int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+
+
+def quality_bins(
+    conn: sqlite3.Connection,
+    model: str,
+    version: int | None,
+    since: float,
+    until: float,
+    bin_seconds: float,
+    classification: bool,
+) -> list[tuple[int, int, float]]:
+    """``(bin, labelled rows, correct rows or Σ|y-ŷ|)`` per bin of ``bin_seconds`` from
+    ``since``, over labelled answers in ``[since, until)``."""
+    where, args = _filter(model, version)
+    labelled, score = ((_CLASSIFIED, "TOTAL(truth = predicted)") if classification
+                       else (_VALUED, "TOTAL(ABS(truth_value - predicted_value))"))  # fmt: skip
+    return conn.execute(
+        f"SELECT CAST((request_ts - ?) / ? AS INTEGER), COUNT(*), {score} FROM feedback "
+        f"{_QUALITY_WHERE.format(filter=where)} AND {labelled} GROUP BY 1 ORDER BY 1",
+        (since, bin_seconds, *args, since, until),
+    ).fetchall()

@@ -35,12 +35,14 @@ class Choice:
         version: one version, or None.
         since: a named window (``15m``, ``1h``, ``24h``, ``7d``, ``all``) ...
         range: ... or a range ``(since, until)`` dragged on a chart (wins when set).
+        last_labelled: quality tables over the newest N labelled rows (None: the window).
     """
 
     model: str | None = None
     version: int | None = None
     since: str = "1h"
     range: tuple[float, float] | None = None
+    last_labelled: int | None = None
 
     def window(self) -> windows.Window:
         if self.range is not None:
@@ -80,9 +82,10 @@ def read_view(project: Project, choice: Choice) -> MonitoringView:
     served = project.served_models()
     names = {name for name, _ in served}
     if choice.model is not None and choice.model not in names:
-        choice = Choice(None, None, choice.since, choice.range)  # deleted meanwhile
+        choice = Choice(None, None, choice.since, choice.range, choice.last_labelled)  # deleted
     window = choice.window()
-    report, series = project.monitor_view(window, model=choice.model, version=choice.version)
+    report, series = project.monitor_view(window, model=choice.model, version=choice.version,
+                                          last_labelled=choice.last_labelled)  # fmt: skip
     return MonitoringView(choice, served, report, series, read_alerts(project))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sklearn import metrics
 
-from lepton_desktop.core.errors import DataImportError
+from lepton_desktop.core.errors import DataImportError, InvalidOptionError
 from lepton_desktop.core.monitoring import labels
 from lepton_desktop.core.project import Project
 from tests.helpers import snapshot, write_csv
@@ -159,3 +159,34 @@ def test_binary_and_huge_files_are_refused_before_reading(
         [[rid, label], [rid2, label2], [rid3, label3]],
     )
     _refused(logged, many, "more than 2 labels")
+
+
+def test_count_window_and_quality_over_time(logged: Path, tmp_path: Path) -> None:
+    """The newest N labelled rows (by the answer's time) give scikit-learn's accuracy
+    on those rows; the chart's bins add up to the window's labelled rows."""
+    answers = _answers(logged)  # in log order, which is time order here
+    truth = [CLASSES[i % 3] for i in range(len(answers))]
+    with Project.open(logged) as project:
+        project.import_feedback(
+            write_csv(
+                tmp_path / "labels.csv",
+                ["request_id", "label"],
+                [[rid, t] for (rid, _), t in zip(answers, truth, strict=True)],
+            )
+        )
+        report = project.monitor("1h", model="iris", last_labelled=50)
+        with pytest.raises(InvalidOptionError, match="--last-labelled 0"):
+            project.monitor("1h", model="iris", last_labelled=0)
+    predicted = [label for _, label in answers]
+    last = report["quality_last_labelled"]
+    assert last["last"] == 50 and last["labelled"] == 50
+    assert last["metrics"]["accuracy"] == pytest.approx(
+        metrics.accuracy_score(truth[-50:], predicted[-50:])
+    )
+    series = report["quality_series"]
+    assert series["metric"] == "accuracy"
+    assert sum(series["labelled"]) == report["quality"]["labelled"] == len(answers)
+    assert all(
+        v is None for v, n in zip(series["values"], series["labelled"], strict=True) if n < 20
+    )
+    assert report["quality"]["reference"] is None  # iris was never registered here

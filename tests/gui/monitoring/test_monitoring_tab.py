@@ -182,3 +182,24 @@ def test_labels_imported_from_a_file_show_their_counts(
     )
     qtbot.waitUntil(lambda: tab.view.report["quality"]["labelled"] == len(ids), timeout=10_000)
     assert tab.cards["quality"].detail.text() == f"{len(ids):,} labelled rows"
+
+
+def test_quality_chart_count_window_and_offline_reference(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    tab = shown_tab(qtbot, open_session(logged))
+    tab.model_box.setCurrentIndex(1)  # iris, every version
+    tab.model_box.activated.emit(1)
+    qtbot.waitUntil(lambda: tab.view.choice.model == "iris", timeout=10_000)
+    series = tab.view.report["quality_series"]
+    assert tab.quality_chart.series_names == ["Accuracy (labels)"]
+    assert any(v is not None for v in series["values"])
+    assert tab.quality_chart.reference_value is None  # iris was never registered here
+    assert tab.quality_note.text().startswith(
+        f"{tab.view.report['quality']['labelled']:,} labelled rows (this window)")
+    tab.count_box.setCurrentIndex(1)
+    tab.count_box.activated.emit(1)
+    qtbot.waitUntil(lambda: tab.view.choice.last_labelled == 100, timeout=10_000)
+    assert tab.quality_note.text().startswith("100 labelled rows (the newest labelled rows)")
+    assert sum(int(tab.per_class.item(r, 4).text()) for r in range(tab.per_class.rowCount())) \
+        == 100
