@@ -30,6 +30,7 @@ def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     actions = p.add_subparsers(dest="monitor_action", required=True, parser_class=type(p))
     _add_show(actions)
     monitor_files.add_feedback(actions)
+    monitor_files.add_export(actions)
     alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
@@ -90,6 +91,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return _alerts(args)
     if args.monitor_action == "feedback":
         return monitor_files.feedback(args)
+    if args.monitor_action == "export":
+        return monitor_files.export(args, *_model_ref(args.model))
     return _show(args)
 
 
@@ -217,6 +220,9 @@ def _model_lines(entry: dict[str, Any], window: str) -> str:
     if entry["predictions"]:
         lines.append("  predictions  " + _predictions(entry["predictions"]))
     lines.append("  quality      " + _quality(entry["quality"]))
+    estimated = entry.get("estimated_quality") or {}
+    if estimated.get("method"):
+        lines.append("  estimated    " + _estimated(estimated))
     if "quality_last_labelled" in entry:
         last = entry["quality_last_labelled"]
         lines.append(f"  last {last['last']:,} labelled  " + _quality(last))
@@ -277,6 +283,17 @@ def _predictions(predictions: dict[str, float]) -> str:
     if set(predictions) == {"mean", "std", "min", "max"}:
         return " · ".join(f"{k} {predictions[k]:.4g}" for k in ("mean", "std", "min", "max"))
     return " · ".join(f"{label} {share:.0%}" for label, share in predictions.items())
+
+
+def _estimated(estimated: dict[str, Any]) -> str:
+    """CBPE's estimate, the rows it read and the calibration each version used."""
+    metrics = estimated["metrics"]
+    if metrics.get("accuracy") is None:
+        return f"– ({estimated['note']})"
+    calibration = ", ".join(f"v{v} {d.get('calibration') or d.get('note')}"
+                            for v, d in estimated["versions"].items())  # fmt: skip
+    return (f"accuracy {metrics['accuracy']:.3f} · f1 {metrics['f1']:.3f} from "
+            f"{estimated['rows']:,} answered rows (CBPE; calibration: {calibration})")
 
 
 def _quality(quality: dict[str, Any]) -> str:

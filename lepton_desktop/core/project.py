@@ -492,6 +492,25 @@ class Project:
 
         return labels.import_labels(self.ctx, Path(path))
 
+    def export_monitoring(
+        self,
+        path: Path | str,
+        since: str = "1h",
+        *,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Write the monitoring report of the last ``since`` to ``path`` (``.json``: what
+        :meth:`monitor` returns, with the alerts; ``.html``: a self-contained page).
+
+        Raises:
+            InvalidOptionError: an unreadable ``since``, another suffix, a missing folder.
+            NotFoundError: ``model`` never answered a request in this project.
+        """
+        from lepton_desktop.core.monitoring import export, window
+
+        return export.export(self.ctx, window.parse(since), Path(path), model, version)
+
     def add_alert(self, spec: RuleSpec) -> AlertRule:
         """Store an alert rule (see :mod:`lepton_desktop.core.monitoring.alerts`).
 

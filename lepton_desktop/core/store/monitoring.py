@@ -10,7 +10,9 @@ as a few rows.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -256,4 +258,45 @@ def quality_bins(
         f"SELECT CAST((request_ts - ?) / ? AS INTEGER), COUNT(*), {score} FROM feedback "
         f"{_QUALITY_WHERE.format(filter=where)} AND {labelled} GROUP BY 1 ORDER BY 1",
         (since, bin_seconds, *args, since, until),
+    ).fetchall()
+
+
+def estimator(conn: sqlite3.Connection, model: str, version: int) -> dict[str, Any] | None:
+    """The stored quality estimator of ``model:version`` (None when not built yet)."""
+    row = conn.execute(
+        "SELECT estimator FROM quality_estimators WHERE model = ? AND version = ?",
+        (model, version),
+    ).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def put_estimator(conn: sqlite3.Connection, model: str, version: int,
+                  found: dict[str, Any]) -> None:  # fmt: skip
+    """Store ``model:version``'s estimator (one per version; a second one is ignored)."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO quality_estimators (model, version, estimator, created_at) "
+            "VALUES (?, ?, ?, ?)", (model, version, json.dumps(found), time.time()),
+        )  # fmt: skip
+
+
+def served_probabilities(
+    conn: sqlite3.Connection, model: str, version: int | None, since: float, until: float,
+    limit: int,
+) -> list[tuple[float, int, str | None, str | None]]:  # fmt: skip
+    """``(ts, version, label, probabilities JSON)`` of the newest answered rows of
+    ``model`` in ``[since, until)``, at most ``limit`` (newest requests first)."""
+    where, args = "r.model = ?", list[Any]([model])
+    if version:
+        where, args = f"{where} AND r.version = ?", [model, version]
+    return conn.execute(
+        "SELECT r.ts, r.version, json_extract(a.value, '$.label'), "
+        "json_extract(a.value, '$.probabilities') "
+        "FROM (SELECT ts, version, outputs FROM request_log AS r "
+        f"      WHERE {where} AND r.ts >= ? AND r.ts < ? AND r.status < 400 "
+        "      ORDER BY r.ts DESC LIMIT ?) AS r, "
+        "json_each(CASE WHEN json_valid(r.outputs) AND json_type(r.outputs) = 'array' "
+        "          THEN r.outputs ELSE '[]' END) AS a "
+        "WHERE a.type = 'object' LIMIT ?",
+        (*args, since, until, limit, limit),
     ).fetchall()
