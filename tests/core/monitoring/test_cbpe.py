@@ -70,9 +70,10 @@ def test_served_rows_get_an_estimate_near_the_realised_accuracy(
             answer = client.post("/predict", json={"model": "iris", "records":
                                                    iris[start : start + 3]})  # fmt: skip
             assert answer.status_code == 200, answer.text
+            request_id = answer.headers["x-request-id"]
             for row in range(3):
-                client.post("/feedback", json={"request_id": answer.headers["x-request-id"],
-                                               "label": truth[start + row], "row": row})  # fmt: skip
+                label = {"request_id": request_id, "label": truth[start + row], "row": row}
+                client.post("/feedback", json=label)
     with Project.open(project) as opened:
         report = opened.monitor("all", model="iris")
         estimator = cbpe.ensure(opened.ctx, "iris", 1, build_missing=False)
