@@ -82,11 +82,12 @@ def test_a_running_server_fires_alerts_and_prometheus_sees_them(
             _until(lambda: receiver.bodies, 30, "the webhook")
             assert receiver.bodies[0]["state"] == "firing"
             assert receiver.bodies[0]["alert"] == "errors"
-            # One round sets the alert gauges, then live quality, then drift (the first
-            # round profiles the training split first): wait for all of them.
+            # One round sets the alert gauges, then live quality and its estimate, then
+            # drift (the first round profiles the training split first): wait for all.
             wanted = ['lepton_alert_firing{alert="errors"} 1.0',
                       'lepton_live_quality{metric="accuracy",model="iris"}',
-                      'lepton_drift_share{model="iris"}']  # fmt: skip
+                      'lepton_drift_share{model="iris"}',
+                      'lepton_estimated_quality{metric="accuracy",model="iris"}']  # fmt: skip
             _until(lambda: _metrics_with(client, *wanted), 60, "the gauges on /metrics")
         prometheus, port = _start_prometheus(tmp_path, url)
         query = f"http://127.0.0.1:{port}/api/v1/query"

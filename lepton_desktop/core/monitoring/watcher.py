@@ -4,10 +4,10 @@
 never a process that answers requests). Every :data:`CHECK_S` seconds it evaluates
 the project's alert rules (:func:`~lepton_desktop.core.monitoring.alerts.check`: fire,
 resolve, webhooks, rollbacks) and sets Prometheus gauges, so ``/metrics`` carries the
-alert states, each model's live quality and the drift of its inputs (the drifted share,
-each feature's test statistic and verdict), and a Prometheus server can alert on them
-too. With several server processes the gauges live in the shared multiprocess folder
-(``mostrecent``), which every process's ``/metrics`` reads.
+alert states, each model's live quality (and its CBPE estimate) and the drift of its
+inputs (the drifted share, each feature's test statistic and verdict), and a Prometheus
+server can alert on them too. With several server processes the gauges live in the
+shared multiprocess folder (``mostrecent``), which every process's ``/metrics`` reads.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from lepton_desktop.core import processes
 from lepton_desktop.core.context import ProjectContext
-from lepton_desktop.core.monitoring import alerts, drift, quality, window
+from lepton_desktop.core.monitoring import alerts, cbpe, drift, quality, window
 from lepton_desktop.core.monitoring.report import kind_of
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,19 @@ class MonitorWatcher(threading.Thread):
             for key, value in live.metrics.items():
                 if value is not None:
                     metric.labels(name, key).set(value)
+            if live.kind == "classification":
+                self._publish_estimate(ctx, span, name)
             self._publish_drift(ctx, span, name)
+
+    def _publish_estimate(self, ctx: ProjectContext, span: window.Window, model: str) -> None:
+        """CBPE's estimated accuracy and F1 from the last hour's answered rows."""
+        found = cbpe.estimated_quality(ctx, span, model, None, build_missing=True)
+        gauge = self._gauge("lepton_estimated_quality",
+                            "Quality estimated from the model's probabilities (CBPE), last hour.",
+                            ["model", "metric"])  # fmt: skip
+        for key, value in found["metrics"].items():
+            if value is not None:
+                gauge.labels(model, key).set(value)
 
     def _publish_drift(self, ctx: ProjectContext, span: window.Window, model: str) -> None:
         """Drift gauges of ``model``: the drifted share of its input features, and per
