@@ -35,6 +35,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "serving_latency": (["--variants"], ["--rounds", "1", "--seconds", "3"]),
     "serving_recovery": ([], ["--workers", "2", "--after", "8"]),
     "monitoring_read": ([], ["--rows", "1000000"]),
+    "live_quality": ([], ["--labels", "200000"]),
     "study_plots": ([], ["--trials", "2000"]),
     "gui_responsiveness": ([], ["--rows", "200000"]),
     "tune_scaling": ([], ["--trials", "8", "--epochs", "10"]),
