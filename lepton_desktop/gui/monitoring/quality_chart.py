@@ -27,11 +27,13 @@ class QualityChart(LineChart):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, "Live quality")
         pen = pg.mkPen("#6c757d", width=1.4, style=Qt.PenStyle.DashLine)
-        self.reference = pg.InfiniteLine(angle=0, pen=pen, movable=False,
-                                         label="", labelOpts={"position": 0.08})  # fmt: skip
+        label = {"position": 0.92, "anchors": [(1, 1), (1, 1)]}  # right, clear of the legend
+        self.reference = pg.InfiniteLine(angle=0, pen=pen, movable=False, label="",
+                                         labelOpts=label)  # fmt: skip
         self.reference.setVisible(False)
         self.getPlotItem().addItem(self.reference, ignoreBounds=False)
         self.reference_value: float | None = None
+        self.setMinimumHeight(220)
 
     def show_quality(self, series: dict[str, Any] | None, reference: dict[str, Any] | None,
                      estimated: dict[str, Any] | None = None) -> None:  # fmt: skip
