@@ -314,7 +314,11 @@ class MonitoringTab(VisiblePollingTab):
                 " · ".join(f"{latency[k]:.3g}" for k in ("p50", "p95", "p99")), "milliseconds"
             )
         self.cards["rows"].set_value(f"{report['rows']:,}")
-        self.cards["quality"].set_value(*_quality_text(report.get("quality")))
+        value, detail = _quality_text(report.get("quality"))
+        estimated = (report.get("estimated_quality") or {}).get("metrics", {}).get("accuracy")
+        if estimated is not None:  # CBPE, from the answers' probabilities
+            detail += f" · est. acc {estimated:.3f}"
+        self.cards["quality"].set_value(value, detail)
         self.cards["anomalies"].set_value(*_anomaly_text(report["anomalies"]))
 
     def _fill_quality(self, quality: dict[str, Any] | None) -> None:
