@@ -63,15 +63,16 @@ def child_ours(path: Path, count: int) -> dict[str, Any]:
     # The report also reads traffic and drift: time the quality reads on their own too.
     from lepton_desktop.core.monitoring import quality, window
 
-    q0 = time.perf_counter()
+    q0, c0 = time.perf_counter(), time.process_time()
     timed = quality.live_quality(project.ctx, window.parse("all"), "iris", None,
                                  "classification")  # fmt: skip
-    q1 = time.perf_counter()
+    q1, c1 = time.perf_counter(), time.process_time()
     counted = quality.last_labelled(project.ctx, "iris", None, "classification", count)
-    q2 = time.perf_counter()
+    q2, c2 = time.perf_counter(), time.process_time()
     project.close()
     return {"open_s": opened - t0, "report_s": read - opened, "time_window_s": q1 - q0,
-            "count_window_s": q2 - q1, "labelled": timed.labelled,
+            "count_window_s": q2 - q1, "time_window_cpu_s": c1 - c0,
+            "count_window_cpu_s": c2 - c1, "labelled": timed.labelled,
             "counted": counted.labelled, "accuracy": timed.metrics["accuracy"],
             "f1": timed.metrics["f1"], "report_labelled": report["quality"]["labelled"],
             "rss_mb": peak_rss_mb()}  # fmt: skip
@@ -82,7 +83,7 @@ def child_anchor(path: Path) -> dict[str, Any]:
     from sklearn import metrics
 
     conn = sqlite3.connect(path)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pairs = pd.read_sql_query(
         "SELECT truth, predicted FROM feedback WHERE model = 'iris' AND superseded = 0 "
         "AND truth IS NOT NULL AND predicted IS NOT NULL", conn)  # fmt: skip
@@ -94,6 +95,7 @@ def child_anchor(path: Path) -> dict[str, Any]:
     done = time.perf_counter()
     conn.close()
     return {"load_s": loaded - t0, "metrics_s": done - loaded, "labelled": len(pairs),
+            "cpu_s": time.process_time() - c0,
             "accuracy": float(accuracy), "f1": float(f1), "rss_mb": peak_rss_mb()}  # fmt: skip
 
 
@@ -141,8 +143,11 @@ def report(results: dict[str, dict[str, Any]], built: float | None) -> str:
          f"(load {anchor['load_s']:.2f} + metrics {anchor['metrics_s']:.2f})",
          f"{anchor_s / ours['time_window_s']:.1f}× faster",
          "≤ 1 s: " + ("met" if ours["time_window_s"] <= GOAL_S else "NOT met")],
+        ["  the same, CPU seconds (moves far less than wall time on a loaded machine)",
+         f"{ours['time_window_cpu_s']:.3f} s", f"{anchor['cpu_s']:.2f} s",
+         f"{anchor['cpu_s'] / max(ours['time_window_cpu_s'], 1e-9):.1f}× less", ""],
         [f"quality over the newest {ours['counted']:,} labels (count window)",
-         f"{ours['count_window_s']:.3f} s", "", "",
+         f"{ours['count_window_s']:.3f} s (CPU {ours['count_window_cpu_s']:.3f} s)", "", "",
          "≤ 1 s: " + ("met" if ours["count_window_s"] <= GOAL_S else "NOT met")],
         ["the whole monitor report (traffic, quality, estimate, drift, both windows)",
          f"{ours['report_s']:.3f} s", "", "", ""],
