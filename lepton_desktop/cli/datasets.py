@@ -54,6 +54,9 @@ def _add_prep(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("dataset", help="NAME (latest version) or NAME:VERSION")
     p.add_argument("--dedupe", action="store_true", help="remove duplicate rows (runs first)")
     p.add_argument("--fill", choices=("mean", "median", "mode", "zero", "drop"))
+    p.add_argument("--fill-time", choices=("linear", "time", "ffill"), default="linear",
+                   help="time series: fill the target and values in time (default linear); "
+                   "missing steps of the grid are added, no row is dropped")
     p.add_argument("--scale", choices=("standard", "minmax", "none"), default="none")
     p.add_argument("--onehot", action="store_true", help="one-hot encode categorical columns")
     p.add_argument("--split", help="train,val,test fractions, e.g. 0.7,0.15,0.15")
@@ -140,6 +143,7 @@ def cmd_prep(args: argparse.Namespace) -> None:
         onehot=args.onehot,
         split=parse_split(args.split),
         seed=args.seed,
+        fill_time=args.fill_time,
     )
     def check(project: Project) -> None:
         version = project.dataset(args.dataset)

@@ -5,7 +5,8 @@ versions, predictions), the feedback sent to them (live quality) and the drift o
 served inputs against each model's training split, with the anomalies flagged, over a
 window (``--since 15m|1h|24h|7d|all``); it writes nothing and works while a server runs
 or long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT``
-manages the alert rules a running server checks.
+manages the alert rules a running server checks; ``monitor feedback PROJECT FILE.csv``
+imports labels given later, ``monitor export PROJECT OUT.json|OUT.html`` writes the report.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lepton_desktop.cli import monitor_files
 from lepton_desktop.cli.common import Command, open_project, print_json
 from lepton_desktop.core.errors import InvalidOptionError
 
-ACTIONS = ("show", "alerts")
+ACTIONS = ("show", "alerts", "feedback", "export")
 
 
 def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="traffic, latency, errors, live quality; alert rules")
     actions = p.add_subparsers(dest="monitor_action", required=True, parser_class=type(p))
     _add_show(actions)
+    monitor_files.add_feedback(actions)
+    monitor_files.add_export(actions)
     alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
@@ -47,6 +51,8 @@ def _add_show(actions: Any) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--model", metavar="NAME[:VERSION]", help="one model (default: every model)")
     p.add_argument("--since", default="1h", help="15m, 1h, 24h, 7d, all, or N[smhdw] (default 1h)")
+    p.add_argument("--last-labelled", type=int, metavar="N",
+                   help="also the quality over the newest N labelled rows (a count window)")
     p.add_argument("--json", action="store_true", help="one JSON object (see README)")
     p.add_argument(
         "--watch", type=float, nargs="?", const=5.0, metavar="SECONDS",
@@ -83,6 +89,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """``monitor [show] PROJECT ...`` and ``monitor alerts ACTION PROJECT ...``."""
     if args.monitor_action == "alerts":
         return _alerts(args)
+    if args.monitor_action == "feedback":
+        return monitor_files.feedback(args)
+    if args.monitor_action == "export":
+        return monitor_files.export(args, *_model_ref(args.model))
     return _show(args)
 
 
@@ -92,7 +102,8 @@ def _show(args: argparse.Namespace) -> int:
         raise InvalidOptionError(f"--watch {args.watch}: give seconds from 0.5 to 3600")
     with open_project(args.project) as project:
         while True:
-            report = project.monitor(args.since, model=model, version=version)
+            report = project.monitor(args.since, model=model, version=version,
+                                     last_labelled=args.last_labelled)
             if args.json:
                 print_json(report)
             else:
@@ -209,6 +220,16 @@ def _model_lines(entry: dict[str, Any], window: str) -> str:
     if entry["predictions"]:
         lines.append("  predictions  " + _predictions(entry["predictions"]))
     lines.append("  quality      " + _quality(entry["quality"]))
+    estimated = entry.get("estimated_quality") or {}
+    if estimated.get("method"):
+        lines.append("  estimated    " + _estimated(estimated))
+    if "quality_last_labelled" in entry:
+        last = entry["quality_last_labelled"]
+        lines.append(f"  last {last['last']:,} labelled  " + _quality(last))
+    if entry["quality"].get("reference"):
+        reference = entry["quality"]["reference"]
+        lines.append(f"  offline test (v{reference['version']})  " + " · ".join(
+            f"{k} {v:.3f}" for k, v in reference["metrics"].items()))  # fmt: skip
     lines += _drift_lines(entry["drift"])
     return "\n".join(lines)
 
@@ -262,6 +283,17 @@ def _predictions(predictions: dict[str, float]) -> str:
     if set(predictions) == {"mean", "std", "min", "max"}:
         return " · ".join(f"{k} {predictions[k]:.4g}" for k in ("mean", "std", "min", "max"))
     return " · ".join(f"{label} {share:.0%}" for label, share in predictions.items())
+
+
+def _estimated(estimated: dict[str, Any]) -> str:
+    """CBPE's estimate, the rows it read and the calibration each version used."""
+    metrics = estimated["metrics"]
+    if metrics.get("accuracy") is None:
+        return f"– ({estimated['note']})"
+    calibration = ", ".join(f"v{v} {d.get('calibration') or d.get('note')}"
+                            for v, d in estimated["versions"].items())  # fmt: skip
+    return (f"accuracy {metrics['accuracy']:.3f} · f1 {metrics['f1']:.3f} from "
+            f"{estimated['rows']:,} answered rows (CBPE; calibration: {calibration})")
 
 
 def _quality(quality: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.explain import Explanation
     from lepton_desktop.core.export import ExportResult
     from lepton_desktop.core.monitoring.alerts import Change, RuleSpec
+    from lepton_desktop.core.monitoring.labels import LabelImport
     from lepton_desktop.core.monitoring.traffic import Series
     from lepton_desktop.core.monitoring.window import Window
     from lepton_desktop.core.progress import Reporter
@@ -524,7 +525,12 @@ class Project:
     # -- summary -------------------------------------------------------------------
 
     def monitor(
-        self, since: str = "1h", *, model: str | None = None, version: int | None = None
+        self,
+        since: str = "1h",
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        last_labelled: int | None = None,
     ) -> dict[str, Any]:
         """How served models did over the last ``since`` (``15m``, ``1h``, ..., ``all``).
 
@@ -532,13 +538,17 @@ class Project:
         shape ``lepton-desktop monitor --json`` prints (see
         :func:`lepton_desktop.core.monitoring.report.report`).
 
+        ``last_labelled=N`` adds ``quality_last_labelled``: quality over the newest N
+        labelled rows (a count window beside the time window).
+
         Raises:
-            InvalidOptionError: an unreadable ``since``.
+            InvalidOptionError: an unreadable ``since`` or ``last_labelled``.
             NotFoundError: ``model`` never answered a request in this project.
         """
         from lepton_desktop.core.monitoring import window
+        from lepton_desktop.core.monitoring.report import report
 
-        return self.monitor_window(window.parse(since), model=model, version=version)
+        return report(self.ctx, window.parse(since), model, version, last_labelled)
 
     def monitor_window(
         self, window: Window, *, model: str | None = None, version: int | None = None
@@ -549,12 +559,49 @@ class Project:
         return report(self.ctx, window, model, version)
 
     def monitor_view(
-        self, window: Window, *, model: str | None = None, version: int | None = None
+        self,
+        window: Window,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        last_labelled: int | None = None,
     ) -> tuple[dict[str, Any], Series]:
         """What the Monitoring tab shows: the report of ``window`` and its chart series."""
         from lepton_desktop.core.monitoring.report import view
 
-        return view(self.ctx, window, model, version)
+        return view(self.ctx, window, model, version, last_labelled)
+
+    def import_feedback(self, path: Path | str) -> LabelImport:
+        """Store the labels of a CSV of ``request_id,label[,row]`` (answers labelled later).
+
+        Every line is checked against the request log and the model that answered; one
+        bad line stores nothing (see :mod:`lepton_desktop.core.monitoring.labels`).
+
+        Raises:
+            DataImportError: naming the line and the problem.
+        """
+        from lepton_desktop.core.monitoring import labels
+
+        return labels.import_labels(self.ctx, Path(path))
+
+    def export_monitoring(
+        self,
+        path: Path | str,
+        since: str = "1h",
+        *,
+        model: str | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Write the monitoring report of the last ``since`` to ``path`` (``.json``: what
+        :meth:`monitor` returns, with the alerts; ``.html``: a self-contained page).
+
+        Raises:
+            InvalidOptionError: an unreadable ``since``, another suffix, a missing folder.
+            NotFoundError: ``model`` never answered a request in this project.
+        """
+        from lepton_desktop.core.monitoring import export, window
+
+        return export.export(self.ctx, window.parse(since), Path(path), model, version)
 
     def add_alert(self, spec: RuleSpec) -> AlertRule:
         """Store an alert rule (see :mod:`lepton_desktop.core.monitoring.alerts`).

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.cli.test_cli import assert_user_error, cli
-from tests.helpers import snapshot
+from tests.helpers import snapshot, write_csv
 from tests.serving_factory import copy_project, rows, running, serving_project  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -39,6 +39,17 @@ def test_monitor_json(served: Path) -> None:
     assert entry["model"] == "iris"
     assert report["quality"]["labelled"] == 25
     assert report["quality"]["metrics"]["accuracy"] == pytest.approx(20 / 25)
+    # The offline test metrics of the version that answered, as stored at registration.
+    reference = report["quality"]["reference"]
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.store import models as model_store
+
+    with Project.open(served) as project:
+        stored = model_store.resolve(project.conn, f"iris:{reference['version']}").metrics
+    assert reference["metrics"]["accuracy"] == pytest.approx(stored["accuracy"])
+    last = json.loads(cli("monitor", served, "--since", "all", "--last-labelled", "10",
+                          "--json").stdout)["quality_last_labelled"]  # fmt: skip
+    assert last["labelled"] == 10 and last["last"] == 10
 
 
 def test_monitor_text_names_the_model_and_its_quality(served: Path) -> None:
@@ -59,6 +70,7 @@ def test_monitor_without_traffic(tmp_path: Path) -> None:
         (("--model", "nope"), "model 'nope' has no logged requests (served: iris)"),
         (("--model", "iris:x"), "--model 'iris:x'"),
         (("--watch", "0"), "--watch 0.0"),
+        (("--last-labelled", "0"), "--last-labelled 0: give a count of labelled rows"),
     ],
 )
 def test_monitor_refuses_bad_options_and_changes_nothing(
@@ -108,4 +120,47 @@ def test_impossible_alert_rules_are_refused(
 ) -> None:
     before = snapshot(served)
     assert_user_error(cli("monitor", "alerts", "add", served, *args, check=False), message)
+    assert snapshot(served) == before
+
+
+def _logged_ids(project: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(project)
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT request_id FROM request_log WHERE status = 200 AND model = 'iris' "
+            "ORDER BY id")]  # fmt: skip
+    finally:
+        conn.close()
+
+
+def test_monitor_feedback_imports_labels_of_a_registered_model(
+    served: Path, tmp_path: Path
+) -> None:
+    project = copy_project(served, tmp_path)
+    ids = _logged_ids(project)
+    labels = write_csv(tmp_path / "labels.csv", ["request_id", "label"],
+                       [[rid, "virginica"] for rid in ids])  # fmt: skip
+    stored = json.loads(cli("monitor", "feedback", project, labels, "--json").stdout)
+    assert stored["labels"] == stored["requests"] == 25
+    assert list(stored["by_model"].values()) == [25]  # one version answered them all
+    report = json.loads(cli("monitor", project, "--since", "all", "--json").stdout)
+    assert report["quality"]["labelled"] == 25  # the imported labels supersede the older ones
+    truth_row = report["quality"]["labels"].index("virginica")
+    assert sum(report["quality"]["confusion"][truth_row]) == 25
+
+
+def test_monitor_feedback_refuses_a_label_outside_the_models_classes(
+    served: Path, tmp_path: Path
+) -> None:
+    first = _logged_ids(served)[0]
+    labels = write_csv(tmp_path / "labels.csv", ["request_id", "label", "row"],
+                       [[first, "setosa", 0], [first, "rose", 1]])  # fmt: skip
+    before = snapshot(served)
+    assert_user_error(cli("monitor", "feedback", served, labels, check=False),
+                      "line 3: request")  # fmt: skip
+    labels = write_csv(tmp_path / "labels.csv", ["request_id", "label"], [[first, "rose"]])
+    assert_user_error(cli("monitor", "feedback", served, labels, check=False),
+                      "line 2: 'rose' is not a class of iris:")  # fmt: skip
     assert snapshot(served) == before

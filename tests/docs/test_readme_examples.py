@@ -64,6 +64,10 @@ NOT_RUN = {
 }
 #: Commands that cannot run here: a part of the command -> why.
 SKIPPED = {
+    "monitor feedback p.lepton labels.csv": (
+        "needs request ids from the reader's own request log; tests/cli/test_monitor_cli.py "
+        "imports such a file into a real server's log"
+    ),
     "--storage postgresql://user@host/db": (
         "needs a PostgreSQL server at user@host; tests/e2e/test_postgres_tune.py runs the "
         "same command against a throwaway server"

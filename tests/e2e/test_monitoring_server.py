@@ -82,15 +82,34 @@ def test_a_running_server_fires_alerts_and_prometheus_sees_them(
             _until(lambda: receiver.bodies, 30, "the webhook")
             assert receiver.bodies[0]["state"] == "firing"
             assert receiver.bodies[0]["alert"] == "errors"
-            firing = 'lepton_alert_firing{alert="errors"} 1.0'
-            metrics = _until(lambda: _metrics_with(client, firing), 30, "the gauges on /metrics")
-            assert 'lepton_live_quality{metric="accuracy",model="iris"}' in metrics
+            # One round sets the alert gauges, then live quality and its estimate, then
+            # drift (the first round profiles the training split first): wait for all.
+            wanted = ['lepton_alert_firing{alert="errors"} 1.0',
+                      'lepton_live_quality{metric="accuracy",model="iris"}',
+                      'lepton_drift_share{model="iris"}',
+                      'lepton_estimated_quality{metric="accuracy",model="iris"}']  # fmt: skip
+            _until(lambda: _metrics_with(client, *wanted), 60, "the gauges on /metrics")
         prometheus, port = _start_prometheus(tmp_path, url)
         query = f"http://127.0.0.1:{port}/api/v1/query"
         result = _until(lambda: _promql(query, "lepton_alert_firing"), 60, "Prometheus")
         assert result[0]["metric"]["alert"] == "errors" and result[0]["value"][1] == "1"
         labelled = _promql(query, 'lepton_labelled_rows{model="iris"}')
         assert labelled and float(labelled[0]["value"][1]) > 0
+        # The drift of the served inputs: one series per feature, each with its test.
+        features = _promql(query, 'lepton_feature_drift{model="iris"}')
+        assert features and {r["metric"]["feature"] for r in features} == {
+            "sepal_length",
+            "sepal_width",
+            "petal_length",
+            "petal_width",
+            "prediction",
+        }
+        assert all(r["metric"]["test"] in ("ks", "chisquare", "z", "wasserstein",
+                                           "jensenshannon") for r in features)  # fmt: skip
+        share = _promql(query, 'lepton_drift_share{model="iris"}')
+        drifted = _promql(query, 'sum(lepton_feature_drifted{model="iris",feature!="prediction"})')
+        assert share and drifted
+        assert float(share[0]["value"][1]) == pytest.approx(float(drifted[0]["value"][1]) / 4)
     finally:
         if prometheus is not None:
             prometheus.terminate()
@@ -111,9 +130,9 @@ def _promql(url: str, query: str) -> list[dict] | None:
         return None
 
 
-def _metrics_with(client: httpx.Client, line: str) -> str | None:
+def _metrics_with(client: httpx.Client, *lines: str) -> str | None:
     text = client.get("/metrics").text
-    return text if line in text else None
+    return text if all(line in text for line in lines) else None
 
 
 def _start_prometheus(tmp_path: Path, url: str) -> tuple[subprocess.Popen[bytes], int]:

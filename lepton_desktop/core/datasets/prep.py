@@ -7,6 +7,9 @@ is never changed. The work runs in this order, each part optional:
    encoded bytes). It runs first, so duplicates do not weigh on fitted values.
 2. **drop rows**: with any fill, rows whose *target* is missing are dropped (a label
    is never invented); with ``fill="drop"``, rows with any missing cell are dropped.
+   A time series instead keeps a regular time grid: missing steps are inserted and
+   its target and values filled in time (``fill_time``: linear, time or ffill; see
+   :mod:`.gaps`), so no row is dropped unless ``fill="drop"`` asks for it.
 3. **split** train/val/test with a seed: stratified by the target for classification,
    in time order for time series (the first 70% is train...), random otherwise. A
    split the source already has is kept unless a new one is asked for.
@@ -38,6 +41,7 @@ from lepton_desktop.core.datasets.frame import (
     load_frame,
     write_frame,
 )
+from lepton_desktop.core.datasets.gaps import FILL_TIME_METHODS, fill_in_time
 from lepton_desktop.core.datasets.splits import assign_split, is_classification, small_groups
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
@@ -63,6 +67,8 @@ class PrepOptions:
         onehot: one-hot encode categorical feature columns.
         split: (train, val, test) fractions summing to 1; None keeps the source's split.
         seed: seed of the random split.
+        fill_time: how a time series' fill fills its target and values in time
+            (linear, time or ffill; see :mod:`.gaps`); its rows are never dropped.
     """
 
     dedupe: bool = False
@@ -71,6 +77,7 @@ class PrepOptions:
     onehot: bool = False
     split: tuple[float, float, float] | None = None
     seed: int = 0
+    fill_time: str = "linear"
 
     def __post_init__(self) -> None:
         if self.scale == "none":
@@ -135,6 +142,9 @@ class PrepOptions:
         if self.fill is not None and self.fill not in FILL_METHODS:
             raise InvalidOptionError(f"unknown fill {self.fill!r}; use one of "
                                      f"{', '.join(FILL_METHODS)}")
+        if self.fill_time not in FILL_TIME_METHODS:
+            raise InvalidOptionError(f"unknown fill-time {self.fill_time!r}; use one of "
+                                     f"{', '.join(FILL_TIME_METHODS)}")
         if self.scale is not None and self.scale not in SCALE_METHODS:
             raise InvalidOptionError(f"unknown scale {self.scale!r}; use standard, minmax "
                                      "or none")
@@ -278,7 +288,11 @@ def _transform(
             duplicated_rows(frame)
         frame = frame.take(~dupes)
         operations.append({"op": "dedupe", "removed": int(dupes.sum())})
-    if options.fill:
+    if options.fill and version.kind == "timeseries" and options.fill != "drop":
+        # A series keeps its grid: gaps filled in time, no row dropped (see gaps).
+        frame, operation = fill_in_time(frame, version, options.fill_time)
+        operations.append(operation)
+    elif options.fill:
         frame = _drop_missing(frame, version, options.fill, operations)
     if options.split:
         frame = _split(frame, version, options, operations)

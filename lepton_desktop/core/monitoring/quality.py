@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.monitoring.window import Window
+from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import monitoring as store
 
 if TYPE_CHECKING:
@@ -111,3 +113,64 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator``, 0 where the denominator is 0 (``zero_division=0``)."""
     return np.divide(numerator, denominator, out=np.zeros(len(numerator)),
                      where=denominator > 0)  # fmt: skip
+
+
+#: The largest count window (labelled rows) accepted.
+MAX_LAST_LABELLED = 10_000_000
+#: The metric drawn over time (and by the reference line) for each kind.
+CHART_METRIC = {"classification": "accuracy", "regression": "mae"}
+
+
+def last_labelled(ctx: ProjectContext, model: str, version: int | None, kind: str,
+                  count: int) -> Quality:  # fmt: skip
+    """Quality over the newest ``count`` labelled rows of ``model`` (a count window).
+
+    Raises:
+        InvalidOptionError: ``count`` outside 1 .. :data:`MAX_LAST_LABELLED`.
+    """
+    if not 1 <= count <= MAX_LAST_LABELLED:
+        raise InvalidOptionError(
+            f"--last-labelled {count!r}: give a count of labelled rows from 1 to "
+            f"{MAX_LAST_LABELLED:,}"
+        )
+    if kind == "classification":
+        return classification(store.confusion_last(ctx.conn, model, version, count))
+    return regression(*store.regression_errors_last(ctx.conn, model, version, count))
+
+
+def reference(ctx: ProjectContext, model: str, version: int | None) -> dict[str, Any] | None:
+    """The offline test metrics of ``model:version`` (``None``: its newest served version),
+    the line live quality is read against; ``None`` when the version is gone."""
+    if version is None:
+        served = [v for name, v, *_ in store.served_models(ctx.conn) if name == model]
+        if not served:
+            return None
+        version = max(served)
+    try:
+        found = model_store.resolve(ctx.conn, f"{model}:{version}")
+    except NotFoundError:
+        return None
+    names = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "r2")
+    metrics = {k: float(found.metrics[k]) for k in names if k in found.metrics}
+    return {"version": version, "split": "test", "metrics": metrics}
+
+
+def over_time(ctx: ProjectContext, window: Window, model: str, version: int | None, kind: str,
+              starts: np.ndarray, bin_seconds: float) -> dict[str, Any]:  # fmt: skip
+    """The chart's metric (accuracy, or MAE) per bin of the traffic series.
+
+    A bin with fewer than :data:`MIN_LABELLED` labelled rows claims no value (``None``).
+    """
+    metric = CHART_METRIC[kind]
+    values: list[float | None] = [None] * len(starts)
+    labelled = [0] * len(starts)
+    if len(starts):
+        first = float(starts[0])
+        rows = store.quality_bins(ctx.conn, model, version, first, window.until, bin_seconds,
+                                  kind == "classification")  # fmt: skip
+        for index, count, score in rows:
+            if 0 <= index < len(starts):
+                labelled[index] = int(count)
+                values[index] = float(score) / count if count >= MIN_LABELLED else None
+    return {"metric": metric, "start": [float(s) for s in starts], "bin_seconds": bin_seconds,
+            "labelled": labelled, "values": values, "min": MIN_LABELLED}  # fmt: skip

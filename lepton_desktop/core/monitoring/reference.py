@@ -99,6 +99,11 @@ def ensure_served(ctx: ProjectContext, refs: list[str]) -> list[str]:
             ensure(ctx, registered.name, registered.version)
         except ReferenceUnavailable as exc:
             skipped.append(str(exc))
+        # The quality estimator (CBPE) runs the model on its val and test rows: here,
+        # where torch is loaded anyway, not on a reader's thread.
+        from lepton_desktop.core.monitoring import cbpe
+
+        cbpe.ensure(ctx, registered.name, registered.version, build_missing=True)
     return skipped
 
 

@@ -4,9 +4,10 @@
 never a process that answers requests). Every :data:`CHECK_S` seconds it evaluates
 the project's alert rules (:func:`~lepton_desktop.core.monitoring.alerts.check`: fire,
 resolve, webhooks, rollbacks) and sets Prometheus gauges, so ``/metrics`` carries the
-alert states and each model's live quality, and a Prometheus server can alert on them
-too. With several server processes the gauges live in the shared multiprocess folder
-(``mostrecent``), which every process's ``/metrics`` reads.
+alert states, each model's live quality (and its CBPE estimate) and the drift of its
+inputs (the drifted share, each feature's test statistic and verdict), and a Prometheus
+server can alert on them too. With several server processes the gauges live in the
+shared multiprocess folder (``mostrecent``), which every process's ``/metrics`` reads.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from lepton_desktop.core import processes
 from lepton_desktop.core.context import ProjectContext
-from lepton_desktop.core.monitoring import alerts, quality, window
+from lepton_desktop.core.monitoring import alerts, cbpe, drift, quality, window
 from lepton_desktop.core.monitoring.report import kind_of
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,47 @@ class MonitorWatcher(threading.Thread):
             for key, value in live.metrics.items():
                 if value is not None:
                     metric.labels(name, key).set(value)
+            if live.kind == "classification":
+                self._publish_estimate(ctx, span, name)
+            self._publish_drift(ctx, span, name)
+
+    def _publish_estimate(self, ctx: ProjectContext, span: window.Window, model: str) -> None:
+        """CBPE's estimated accuracy and F1 from the last hour's answered rows."""
+        found = cbpe.estimated_quality(ctx, span, model, None, build_missing=True)
+        gauge = self._gauge("lepton_estimated_quality",
+                            "Quality estimated from the model's probabilities (CBPE), last hour.",
+                            ["model", "metric"])  # fmt: skip
+        for key, value in found["metrics"].items():
+            if value is not None:
+                gauge.labels(model, key).set(value)
+
+    def _publish_drift(self, ctx: ProjectContext, span: window.Window, model: str) -> None:
+        """Drift gauges of ``model``: the drifted share of its input features, and per
+        feature (the predictions too, as ``prediction``) its test's number and verdict."""
+        found = drift.evaluate(ctx, span, model, None)
+        if not found.features:  # no reference (no training data): nothing to say
+            return
+        self._gauge(
+            "lepton_drift_share", "Share of features drifted, last hour.", ["model"]
+        ).labels(model).set(found.share)
+        statistic = self._gauge(
+            "lepton_feature_drift",
+            "A feature's drift statistic (its test's p-value or distance), last hour.",
+            ["model", "feature", "test"],
+        )
+        drifted = self._gauge(
+            "lepton_feature_drifted", "1 while the feature drifted, last hour.",
+            ["model", "feature"],
+        )  # fmt: skip
+        for feature in found.features:
+            if feature.test is None:
+                continue
+            # A p-value test's verdict is read from its p-value (Evidently's rule), so
+            # that is the number published; distances are published as they are.
+            value = feature.p_value if feature.p_value is not None else feature.statistic
+            if value is not None:
+                statistic.labels(model, feature.feature, feature.test).set(value)
+            drifted.labels(model, feature.feature).set(1.0 if feature.drifted else 0.0)
 
     def _gauge(self, name: str, text: str, labels: list[str]) -> Any:
         import os

@@ -21,6 +21,7 @@ from lepton_desktop.core.store.migrations_monitoring import (
     m007_monitoring_rollups,
     m008_alerts_and_server_events,
     m011_drift_sketches,
+    m013_quality_estimators,
 )
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -394,6 +395,7 @@ MIGRATIONS: list[Migration] = [
     m010_hashed_tokens,
     m011_drift_sketches,
     m012_job_owners,
+    m013_quality_estimators,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -197,3 +197,28 @@ def m011_drift_sketches(conn: sqlite3.Connection) -> None:
             ON request_anomalies (model, minute, version, kinds)
         """,
     )
+
+
+def m013_quality_estimators(conn: sqlite3.Connection) -> None:
+    """Confidence-based performance estimation: one calibration per model version, and
+    an index to read a model's recent answers by time.
+
+    ``quality_estimators`` holds, per classification version, the expected calibration
+    error of its probabilities on the test split and, when that was high, the isotonic
+    maps fitted on the validation split (plain numbers in JSON, never a pickle);
+    ``request_log_model_time`` lets an estimate read the newest answers of one model in
+    a window without scanning the log.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE quality_estimators (
+            model TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            estimator TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (model, version)
+        );
+        CREATE INDEX request_log_model_time ON request_log (model, ts)
+        """,
+    )

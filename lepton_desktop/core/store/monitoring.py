@@ -10,8 +10,14 @@ as a few rows.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
+from collections.abc import Sequence
 from typing import Any
+
+from lepton_desktop.core.store import rollups
+from lepton_desktop.core.store.db import transaction
 
 
 def _filter(model: str | None, version: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -147,3 +153,150 @@ def has_labels(conn: sqlite3.Connection, model: str) -> bool:
         "SELECT 1 FROM prediction_hours WHERE model = ? AND label != '' LIMIT 1", (model,)
     ).fetchone()
     return row is not None
+
+
+#: Request ids per ``IN (...)`` lookup (well under SQLite's bound on variables).
+_IDS_PER_QUERY = 500
+
+
+def answered(conn: sqlite3.Connection, request_ids: list[str]
+             ) -> dict[str, tuple[str, int, int, int, int | None]]:  # fmt: skip
+    """``{request_id: (model, version, status, rows, deployment_id)}`` of the logged ones.
+
+    Ids not in the log are absent. One indexed lookup per :data:`_IDS_PER_QUERY` ids.
+    """
+    found: dict[str, tuple[str, int, int, int, int | None]] = {}
+    for first in range(0, len(request_ids), _IDS_PER_QUERY):
+        chunk = request_ids[first : first + _IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        for rid, model, version, status, n_rows, deployment in conn.execute(
+            "SELECT request_id, COALESCE(model, ''), COALESCE(version, 0), status, n_rows, "
+            f"deployment_id FROM request_log WHERE request_id IN ({marks})",
+            chunk,
+        ):
+            found[rid] = (model, version, status, n_rows, deployment)
+    return found
+
+
+def predicted_labels(conn: sqlite3.Connection, model: str) -> list[str]:
+    """The class labels ``model``'s logged answers named (its classes, once deleted)."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT label FROM prediction_hours WHERE model = ? AND label != '' "
+        "ORDER BY label", (model,))]  # fmt: skip
+
+
+def store_labels(
+    conn: sqlite3.Connection, labels: Sequence[tuple[int | None, str, float, str, int]]
+) -> int:
+    """Store ``(deployment_id, request_id, ts, label JSON, row)`` labels all or none.
+
+    Resolved against their answers in the same transaction (rollups.resolve_feedback),
+    so live quality counts them at once. Returns how many were stored.
+    """
+    with transaction(conn):
+        after = rollups.last_id(conn, "feedback")
+        conn.executemany(
+            "INSERT INTO feedback (deployment_id, request_id, ts, label, row) "
+            "VALUES (?, ?, ?, ?, ?)", labels,
+        )  # fmt: skip
+        rollups.resolve_feedback(conn, after, rollups.last_id(conn))
+    return len(labels)
+
+
+#: The newest ``?`` labelled rows of the filter (the count window), newest first by the
+#: answered request's time: one backwards range of the ``feedback_quality`` index.
+_LAST_LABELLED = """
+    SELECT truth, predicted, truth_value, predicted_value FROM feedback
+    WHERE {filter} AND superseded = 0 AND {labelled}
+    ORDER BY request_ts DESC LIMIT ?
+"""
+_CLASSIFIED = "truth IS NOT NULL AND predicted IS NOT NULL"
+_VALUED = "truth_value IS NOT NULL AND predicted_value IS NOT NULL"
+
+
+def confusion_last(
+    conn: sqlite3.Connection, model: str, version: int | None, count: int
+) -> list[tuple[str, str | None, int]]:
+    """``(true, predicted, rows)`` over the newest ``count`` labelled answers."""
+    where, args = _filter(model, version)
+    inner = _LAST_LABELLED.format(filter=where, labelled=_CLASSIFIED)
+    return conn.execute(
+        f"SELECT truth, predicted, COUNT(*) FROM ({inner}) GROUP BY 1, 2", (*args, count)
+    ).fetchall()
+
+
+def regression_errors_last(
+    conn: sqlite3.Connection, model: str, version: int | None, count: int
+) -> tuple[int, float, float, float, float]:
+    """:func:`regression_errors` over the newest ``count`` labelled numeric answers."""
+    where, args = _filter(model, version)
+    inner = _LAST_LABELLED.format(filter=where, labelled=_VALUED)
+    row = conn.execute(
+        "SELECT COUNT(*), TOTAL(ABS(truth_value - predicted_value)), "
+        "TOTAL((truth_value - predicted_value) * (truth_value - predicted_value)), "
+        f"TOTAL(truth_value), TOTAL(truth_value * truth_value) FROM ({inner})",
+        (*args, count),
+    ).fetchone()
+    return int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+
+
+def quality_bins(
+    conn: sqlite3.Connection,
+    model: str,
+    version: int | None,
+    since: float,
+    until: float,
+    bin_seconds: float,
+    classification: bool,
+) -> list[tuple[int, int, float]]:
+    """``(bin, labelled rows, correct rows or Σ|y-ŷ|)`` per bin of ``bin_seconds`` from
+    ``since``, over labelled answers in ``[since, until)``."""
+    where, args = _filter(model, version)
+    labelled, score = ((_CLASSIFIED, "TOTAL(truth = predicted)") if classification
+                       else (_VALUED, "TOTAL(ABS(truth_value - predicted_value))"))  # fmt: skip
+    return conn.execute(
+        f"SELECT CAST((request_ts - ?) / ? AS INTEGER), COUNT(*), {score} FROM feedback "
+        f"{_QUALITY_WHERE.format(filter=where)} AND {labelled} GROUP BY 1 ORDER BY 1",
+        (since, bin_seconds, *args, since, until),
+    ).fetchall()
+
+
+def estimator(conn: sqlite3.Connection, model: str, version: int) -> dict[str, Any] | None:
+    """The stored quality estimator of ``model:version`` (None when not built yet)."""
+    row = conn.execute(
+        "SELECT estimator FROM quality_estimators WHERE model = ? AND version = ?",
+        (model, version),
+    ).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def put_estimator(conn: sqlite3.Connection, model: str, version: int,
+                  found: dict[str, Any]) -> None:  # fmt: skip
+    """Store ``model:version``'s estimator (one per version; a second one is ignored)."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO quality_estimators (model, version, estimator, created_at) "
+            "VALUES (?, ?, ?, ?)", (model, version, json.dumps(found), time.time()),
+        )  # fmt: skip
+
+
+def served_probabilities(
+    conn: sqlite3.Connection, model: str, version: int | None, since: float, until: float,
+    limit: int,
+) -> list[tuple[float, int, str | None, str | None]]:  # fmt: skip
+    """``(ts, version, label, probabilities JSON)`` of the newest answered rows of
+    ``model`` in ``[since, until)``, at most ``limit`` (newest requests first)."""
+    where, args = "r.model = ?", list[Any]([model])
+    if version:
+        where, args = f"{where} AND r.version = ?", [model, version]
+    return conn.execute(
+        "SELECT r.ts, r.version, json_extract(a.value, '$.label'), "
+        "json_extract(a.value, '$.probabilities') "
+        "FROM (SELECT ts, version, outputs FROM request_log AS r "
+        f"      WHERE {where} AND r.ts >= ? AND r.ts < ? AND r.status < 400 "
+        "      ORDER BY r.ts DESC LIMIT ?) AS r, "
+        "json_each(CASE WHEN json_valid(r.outputs) AND json_type(r.outputs) = 'array' "
+        "          THEN r.outputs ELSE '[]' END) AS a "
+        "WHERE a.type = 'object' LIMIT ?",
+        (*args, since, until, limit, limit),
+    ).fetchall()

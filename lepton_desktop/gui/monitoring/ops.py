@@ -19,6 +19,9 @@ from lepton_desktop.core.monitoring.traffic import Series
 from lepton_desktop.gui.session import Changes, ProjectSession
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lepton_desktop.core.monitoring.labels import LabelImport
     from lepton_desktop.core.project import Project
     from lepton_desktop.gui.tasks import OnError
 
@@ -32,12 +35,14 @@ class Choice:
         version: one version, or None.
         since: a named window (``15m``, ``1h``, ``24h``, ``7d``, ``all``) ...
         range: ... or a range ``(since, until)`` dragged on a chart (wins when set).
+        last_labelled: quality tables over the newest N labelled rows (None: the window).
     """
 
     model: str | None = None
     version: int | None = None
     since: str = "1h"
     range: tuple[float, float] | None = None
+    last_labelled: int | None = None
 
     def window(self) -> windows.Window:
         if self.range is not None:
@@ -77,9 +82,10 @@ def read_view(project: Project, choice: Choice) -> MonitoringView:
     served = project.served_models()
     names = {name for name, _ in served}
     if choice.model is not None and choice.model not in names:
-        choice = Choice(None, None, choice.since, choice.range)  # deleted meanwhile
+        choice = Choice(None, None, choice.since, choice.range, choice.last_labelled)  # deleted
     window = choice.window()
-    report, series = project.monitor_view(window, model=choice.model, version=choice.version)
+    report, series = project.monitor_view(window, model=choice.model, version=choice.version,
+                                          last_labelled=choice.last_labelled)  # fmt: skip
     return MonitoringView(choice, served, report, series, read_alerts(project))
 
 
@@ -115,3 +121,9 @@ def remove_alert(session: ProjectSession, name: str, on_done: Callable[[Any], No
                  on_error: OnError) -> None:  # fmt: skip
     """Delete a rule and its alerts."""
     session.command(lambda p: p.remove_alert(name), Changes(), on_done, on_error)
+
+
+def import_labels(session: ProjectSession, path: Path, on_done: Callable[[LabelImport], None],
+                  on_error: OnError) -> None:  # fmt: skip
+    """Store a CSV's labels in the DB thread (all or none; the error names the line)."""
+    session.command(lambda p: p.import_feedback(path), Changes(), on_done, on_error)

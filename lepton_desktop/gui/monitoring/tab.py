@@ -14,11 +14,13 @@ ran while the window was closed, and keeps up while one runs: the tab re-reads e
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -36,12 +38,15 @@ from PySide6.QtWidgets import (
 
 from lepton_desktop.core.entities import AlertEvent
 from lepton_desktop.core.monitoring.alerts import RuleSpec
+from lepton_desktop.core.monitoring.labels import LabelImport
+from lepton_desktop.core.monitoring.quality import MIN_LABELLED
 from lepton_desktop.gui.dialogs import show_exception
 from lepton_desktop.gui.monitoring import ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
 from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
+from lepton_desktop.gui.monitoring.quality_chart import QualityChart
 from lepton_desktop.gui.session import ProjectSession
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.notifier import Notifier
@@ -52,6 +57,9 @@ REFRESH_MS = 2000
 WINDOWS = (("Last 15 minutes", "15m"), ("Last hour", "1h"), ("Last 24 hours", "24h"),
            ("Last 7 days", "7d"), ("Everything", "all"))  # fmt: skip
 ALL_MODELS = "All models"
+#: The quality tables' count: the window's labelled rows, or the newest N of them.
+COUNT_WINDOWS = (("Labelled rows in the window", None), ("Last 100 labelled", 100),
+                 ("Last 1,000 labelled", 1000), ("Last 10,000 labelled", 10_000))  # fmt: skip
 CARDS = ("requests", "rate", "errors", "latency", "rows", "quality", "anomalies")
 _CARD_TITLES = {"requests": "Requests", "rate": "Requests / s", "errors": "Errors",
                 "latency": "Latency p50 · p95 · p99", "rows": "Rows predicted",
@@ -122,6 +130,20 @@ class MonitoringTab(VisiblePollingTab):
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.per_class.verticalHeader().hide()
         self.drift = DriftPanel(self)
+        self.import_button = QPushButton("Import labels…", self)
+        self.import_button.setToolTip(
+            "Labels that arrived later: a CSV of request_id,label (and row for requests of "
+            "several rows). One bad line stores nothing."
+        )
+        self.import_result = QLabel(self)
+        self.import_result.setWordWrap(True)
+        self.quality_chart = QualityChart(self)
+        self.count_box = QComboBox(self)
+        for label, count in COUNT_WINDOWS:
+            self.count_box.addItem(label, count)
+        self.count_box.setToolTip("The rows the quality tables count: the window's, or the "
+                                  "newest labelled rows whenever they were answered")  # fmt: skip
+        self.quality_note = QLabel(self)
         self._build()
         self._connect()
 
@@ -142,9 +164,19 @@ class MonitoringTab(VisiblePollingTab):
         quality = QGroupBox("Live quality by class (feedback labels)", self)
         quality.setFlat(True)
         grid = QGridLayout(quality)
-        grid.addWidget(self.per_class, 0, 0)
-        grid.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted)", self), 1, 0)
-        grid.addWidget(self.confusion, 2, 0)
+        grid.addWidget(self.quality_chart, 0, 0)
+        counted = QHBoxLayout()
+        counted.addWidget(QLabel("Count:", self))
+        counted.addWidget(self.count_box)
+        counted.addWidget(self.quality_note, 1)
+        grid.addLayout(counted, 1, 0)
+        grid.addWidget(self.per_class, 2, 0)
+        grid.addWidget(QLabel("Confusion matrix (rows: true, columns: predicted)", self), 3, 0)
+        grid.addWidget(self.confusion, 4, 0)
+        imports = QHBoxLayout()
+        imports.addWidget(self.import_button)
+        imports.addWidget(self.import_result, 1)
+        grid.addLayout(imports, 5, 0)
         self.side_tabs.addTab(quality, "Live quality")
         self.side_tabs.addTab(self.drift, "Drift")
         self.side_tabs.addTab(self.alerts, "Alerts")
@@ -167,6 +199,9 @@ class MonitoringTab(VisiblePollingTab):
         self.alerts.addRequested.connect(self._add_alert)
         self.alerts.removeRequested.connect(self._remove_alert)
         self.alerts.fired.connect(self._on_fired)
+        self.import_button.clicked.connect(lambda: self.import_labels())
+        self.count_box.activated.connect(
+            lambda i: self._choose(last_labelled=self.count_box.itemData(i)))
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -207,7 +242,8 @@ class MonitoringTab(VisiblePollingTab):
 
     def _choose(self, **changes: Any) -> None:
         current = {"model": self.choice.model, "version": self.choice.version,
-                   "since": self.choice.since, "range": self.choice.range}  # fmt: skip
+                   "since": self.choice.since, "range": self.choice.range,
+                   "last_labelled": self.choice.last_labelled}  # fmt: skip
         self.choice = Choice(**{**current, **changes})
         self.whole_button.setEnabled(self.choice.range is not None)
         self.poller.poll()
@@ -227,7 +263,13 @@ class MonitoringTab(VisiblePollingTab):
         server = view.report.get("server", {"restarts": 0, "events": []})
         self.charts.show_events([e["ts"] for e in server["events"] if e["kind"] == "restarted"])
         self.charts.show_spikes(view.series, view.report["anomalies"])
-        self._fill_quality(view.report.get("quality"))
+        counted = view.report.get("quality_last_labelled") or view.report.get("quality")
+        self._fill_quality(counted)
+        self._note_quality(counted, view.report.get("quality_last_labelled") is not None,
+                           (view.report.get("quality") or {}).get("reference"))  # fmt: skip
+        self.quality_chart.show_quality(view.report.get("quality_series"),
+                                        (view.report.get("quality") or {}).get("reference"),
+                                        view.report.get("estimated_series"))  # fmt: skip
         models = view.report["models"]
         self.drift.show_drift(models[0]["drift"] if len(models) == 1 else None)
         self.alerts.models = sorted({name for name, _ in view.served})
@@ -272,7 +314,11 @@ class MonitoringTab(VisiblePollingTab):
                 " · ".join(f"{latency[k]:.3g}" for k in ("p50", "p95", "p99")), "milliseconds"
             )
         self.cards["rows"].set_value(f"{report['rows']:,}")
-        self.cards["quality"].set_value(*_quality_text(report.get("quality")))
+        value, detail = _quality_text(report.get("quality"))
+        estimated = (report.get("estimated_quality") or {}).get("metrics", {}).get("accuracy")
+        if estimated is not None:  # CBPE, from the answers' probabilities
+            detail += f" · est. acc {estimated:.3f}"
+        self.cards["quality"].set_value(value, detail)
         self.cards["anomalies"].set_value(*_anomaly_text(report["anomalies"]))
 
     def _fill_quality(self, quality: dict[str, Any] | None) -> None:
@@ -295,6 +341,50 @@ class MonitoringTab(VisiblePollingTab):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.confusion.setItem(i, j, item)
 
+    def _note_quality(self, quality: dict[str, Any] | None, by_count: bool,
+                      reference: dict[str, Any] | None) -> None:  # fmt: skip
+        """Say on how many labelled rows the tables stand, and what they are read against."""
+        if not quality:
+            self.quality_note.setText("choose one model")
+            return
+        where = "the newest labelled rows" if by_count else "this window"
+        text = f"{quality['labelled']:,} labelled rows ({where})"
+        if all(v is None for v in quality["metrics"].values()):
+            text += f": too few for metrics (at least {MIN_LABELLED})"
+        if reference and reference["metrics"]:
+            shown = " · ".join(f"{k} {v:.3f}" for k, v in list(reference["metrics"].items())[:2])
+            text += f"; offline test of v{reference['version']}: {shown}"
+        self.quality_note.setText(text)
+
+    # -- labels imported later -------------------------------------------------------
+
+    def import_labels(self, path: Path | None = None) -> None:
+        """Import a CSV of labels (asks for the file when ``path`` is None)."""
+        if self.session is None:
+            return
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import Labels", "", "Label files (*.csv);;All files (*)"
+            )
+            if not chosen:
+                return
+            path = Path(chosen)
+        self.import_button.setEnabled(False)
+        self.import_result.setText(f"Importing {path.name}…")
+        ops.import_labels(self.session, path, self._on_labels_stored, self._on_labels_refused)
+
+    def _on_labels_stored(self, stored: LabelImport) -> None:
+        self.import_button.setEnabled(True)
+        models = ", ".join(f"{ref}: {n:,}" for ref, n in sorted(stored.by_model.items()))
+        self.import_result.setText(
+            f"Stored {stored.labels:,} labels of {stored.requests:,} requests ({models})"
+        )
+        self.poller.poll()
+
+    def _on_labels_refused(self, exc: BaseException) -> None:
+        self.import_button.setEnabled(True)
+        self.import_result.setText("Nothing imported: " + str(exc).splitlines()[0])
+        show_exception(self, "Import labels", exc)
 
     # -- alerts ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.monitoring.tab import ALL_MODELS
 from lepton_desktop.gui.session import ProjectSession
 from tests.gui.monitoring.conftest import shown_tab
+from tests.helpers import write_csv
 from tests.monitoring_factory import CLASSES, log_traffic
 
 pytestmark = pytest.mark.gui
@@ -154,3 +156,50 @@ def test_server_restarts_are_marked(
     tab = shown_tab(qtbot, open_session(logged))
     assert tab.cards["rate"].detail.text() == "1 server restart(s)"
     assert all(len(lines) == 1 for lines in tab.charts._marks)
+
+
+def test_labels_imported_from_a_file_show_their_counts(
+    qtbot: QtBot, tmp_path: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    path = tmp_path / "unlabelled.lepton"
+    Project.create(path).close()
+    log_traffic(path, 200, start=time.time() - 600, seconds=500, feedback_share=0.0, seed=3)
+    conn = sqlite3.connect(path)
+    ids = [r[0] for r in conn.execute("SELECT request_id FROM request_log WHERE status = 200")]
+    conn.close()
+    tab = shown_tab(qtbot, open_session(path))
+    assert tab.view.report["quality"]["labelled"] == 0
+    bad = write_csv(tmp_path / "bad.csv", ["request_id", "label"], [[ids[0], "rose"]])
+    tab.import_labels(bad)
+    qtbot.waitUntil(lambda: tab.import_result.text().startswith("Nothing imported"))
+    assert "line 2: 'rose' is not a class of iris:1" in tab.import_result.text()
+    good = write_csv(tmp_path / "labels.csv", ["request_id", "label"],
+                     [[rid, "setosa"] for rid in ids])  # fmt: skip
+    tab.import_labels(good)
+    qtbot.waitUntil(lambda: tab.import_result.text().startswith("Stored"), timeout=10_000)
+    assert tab.import_result.text() == (
+        f"Stored {len(ids):,} labels of {len(ids):,} requests (iris:1: {len(ids):,})"
+    )
+    qtbot.waitUntil(lambda: tab.view.report["quality"]["labelled"] == len(ids), timeout=10_000)
+    assert tab.cards["quality"].detail.text() == f"{len(ids):,} labelled rows"
+
+
+def test_quality_chart_count_window_and_offline_reference(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    tab = shown_tab(qtbot, open_session(logged))
+    tab.model_box.setCurrentIndex(1)  # iris, every version
+    tab.model_box.activated.emit(1)
+    qtbot.waitUntil(lambda: tab.view.choice.model == "iris", timeout=10_000)
+    series = tab.view.report["quality_series"]
+    assert tab.quality_chart.series_names == ["Accuracy (labels)"]
+    assert any(v is not None for v in series["values"])
+    assert tab.quality_chart.reference_value is None  # iris was never registered here
+    assert tab.quality_note.text().startswith(
+        f"{tab.view.report['quality']['labelled']:,} labelled rows (this window)")
+    tab.count_box.setCurrentIndex(1)
+    tab.count_box.activated.emit(1)
+    qtbot.waitUntil(lambda: tab.view.choice.last_labelled == 100, timeout=10_000)
+    assert tab.quality_note.text().startswith("100 labelled rows (the newest labelled rows)")
+    assert sum(int(tab.per_class.item(r, 4).text()) for r in range(tab.per_class.rowCount())) \
+        == 100
