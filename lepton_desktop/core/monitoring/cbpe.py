@@ -174,7 +174,7 @@ def _split_probabilities(ctx: ProjectContext, registered: Any
     from lepton_desktop.core.datasets import prep
     from lepton_desktop.core.datasets.frame import load_frame
     from lepton_desktop.core.inference.predictor import Predictor
-    from lepton_desktop.core.monitoring.reference import _undo_prep
+    from lepton_desktop.core.preprocessing.tabular import undo_steps
     from lepton_desktop.core.progress import NullReporter
     from lepton_desktop.core.store import datasets as dataset_store
     from lepton_desktop.core.training import data as training_data
@@ -193,7 +193,7 @@ def _split_probabilities(ctx: ProjectContext, registered: Any
     target = str(registered.params.get("target") or config.target or dataset.target)
     frame = load_frame(ctx.conn, dataset, NullReporter())
     frame = training_data.split_as_trained(frame, target, config, True)
-    raw = _undo_prep(prep.pipeline_chain(ctx.conn, dataset), frame.columns)
+    raw = undo_steps(prep.pipeline_chain(ctx.conn, dataset), frame.columns)
     predictor = Predictor.from_project(ctx, ref)
     classes = [str(c) for c in registered.params["classes"]]
     names = [c["name"] for c in predictor.raw_inputs]
