@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from lepton_desktop import __version__
-from lepton_desktop.cli import datasets, export, monitor, serving, training, tuning, worker
+from lepton_desktop.cli import (
+    datasets,
+    export,
+    monitor,
+    requests,
+    serving,
+    training,
+    tuning,
+    worker,
+)
 from lepton_desktop.cli.common import Command
 from lepton_desktop.cli.shutdown import end_process
 from lepton_desktop.core.errors import LeptonError
@@ -38,7 +47,7 @@ COMMANDS = (
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
-GROUPS = (datasets, training, tuning, serving, export, monitor, worker)
+GROUPS = (datasets, training, tuning, serving, requests, export, monitor, worker)
 EXIT_USAGE = 2
 
 
@@ -95,6 +104,7 @@ def run() -> NoReturn:
     if argv and argv[0] in COMMANDS:
         end_process(code)
     sys.exit(code)
+
 
 def _run(args: argparse.Namespace) -> int:
     """Run one parsed command; a failure that comes from a damaged project says so.

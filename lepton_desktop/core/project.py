@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
     from lepton_desktop.core.export import ExportResult
     from lepton_desktop.core.monitoring.alerts import Change, RuleSpec
+    from lepton_desktop.core.monitoring.requests import RequestFilter, RequestLog
     from lepton_desktop.core.monitoring.traffic import Series
     from lepton_desktop.core.monitoring.window import Window
     from lepton_desktop.core.progress import Reporter
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 SUFFIX = files.SUFFIX
 #: A running job whose heartbeat is older than this is considered dead.
 STALE_AFTER_S = job_lifecycle.STALE_AFTER_S
+#: Seconds an opening spends at most deleting requests the retention no longer keeps
+#: (a running server's watcher deletes the rest, a batch at a time).
+OPEN_RETENTION_S = 1.0
 
 
 class Project:
@@ -98,6 +102,7 @@ class Project:
         try:
             project.recover_stale_jobs()
             project.replay_request_journals()
+            project.request_log.apply_retention(budget_s=OPEN_RETENTION_S)
         except BaseException:
             project.close()  # (a damaged file fails here: leave no connection behind)
             raise
@@ -155,6 +160,27 @@ class Project:
         from lepton_desktop.core.serving.manager import ServingManager
 
         return ServingManager(self.ctx)
+
+    @property
+    def request_log(self) -> RequestLog:
+        """The request log: filtered pages, export, retention, deleting deployments."""
+        from lepton_desktop.core.monitoring.requests import RequestLog
+
+        return RequestLog(self.ctx)
+
+    def replay_requests(
+        self, selection: RequestFilter, target: str, *, limit: int = 10_000,
+        reporter: Reporter | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Answer the selected logged requests again with model version ``target`` and
+        diff the answers (see :func:`lepton_desktop.core.monitoring.replay.replay`).
+
+        Raises:
+            NotFoundError: no such version. InvalidOptionError: a bad filter or limit.
+        """
+        from lepton_desktop.core.monitoring.replay import replay
+
+        return replay(self.ctx, selection, target, limit=limit, reporter=reporter)
 
     def train(
         self, dataset: str, *, reporter: Reporter | None = None, **options: Any

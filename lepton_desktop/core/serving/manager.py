@@ -9,6 +9,7 @@ appends the requests it answered, which the GUI reads incrementally.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -22,11 +23,13 @@ from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, check_options
 from lepton_desktop.core.serving.security import token_digest
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
+from lepton_desktop.core.store import request_log
 from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.core.store.db import transaction
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
+    from lepton_desktop.core.store.request_log import RequestFilter
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -186,6 +189,7 @@ class ServingManager:
         deployment_id: int | None = None,
         limit: int = 100,
         plain_words: bool = False,
+        selection: RequestFilter | None = None,
     ) -> builtins.list[RequestRecord]:
         """The newest logged requests, or the newest that match ``search``; newest first.
 
@@ -197,6 +201,7 @@ class ServingManager:
             limit: at most this many (1 to :data:`MAX_LISTED`).
             plain_words: ``search`` is plain text: rows holding each of its words, or
                 a word starting with it (a search box's as-you-type filter).
+            selection: only requests this filter keeps (model, status, time, ...).
 
         Raises:
             InvalidOptionError: a bad limit, a search too long or not FTS5 syntax;
@@ -213,6 +218,12 @@ class ServingManager:
             )
         if plain_words:
             query = serving_store.words_query(query)
+        if selection is not None:
+            selection = dataclasses.replace(selection, deployment_id=deployment_id)
+            if not query:
+                return request_log.page(self._conn, selection, None, limit)
+            return serving_store.search_requests(self._conn, query, None, limit,
+                                                 selection.where())  # fmt: skip
         if not query:
             return serving_store.latest_requests(self._conn, deployment_id, limit)
         return serving_store.search_requests(self._conn, query, deployment_id, limit)
