@@ -242,16 +242,20 @@ class RequestLog:
     # -- deployments ---------------------------------------------------------------
 
     def delete_deployment(self, deployment_id: int, *, keep_log: bool) -> int:
-        """Delete a deployment that no longer runs, keeping or deleting its log (the
-        caller must choose). Returns the request rows deleted.
+        """Delete a deployment whose server no longer runs, keeping or deleting its log
+        (the caller must choose). Returns the request rows deleted.
 
         Raises:
             NotFoundError: no such deployment. InvalidOptionError: it is running.
         """
         from lepton_desktop.core.store import serving as serving_store
 
+        from lepton_desktop.core.processes import alive
+
         deployment = serving_store.get_deployment(self.ctx.conn, deployment_id)
-        if deployment.status in ("queued", "starting", "running"):
+        # a server that recorded its process and still runs; a record left "running" by
+        # a killed server (its process gone) may go
+        if deployment.status in ("starting", "running") and alive(deployment.pid):
             raise InvalidOptionError(
                 f"deployment {deployment_id} is {deployment.status}: stop its server first"
             )

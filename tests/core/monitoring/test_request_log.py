@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -235,6 +236,7 @@ def test_retention_by_rows_keeps_the_newest_and_applies_on_open(tmp_path: Path) 
 def test_deleting_a_deployment_keeps_or_deletes_its_log_as_asked(logged: Path) -> None:
     with Project.open(logged) as project:
         history = project.monitor("all")
+        project.serving.update(NEW, pid=os.getpid())  # this process: a running server
         with pytest.raises(InvalidOptionError, match="is running: stop its server first"):
             project.request_log.delete_deployment(NEW, keep_log=False)
         with pytest.raises(NotFoundError, match="no deployment 9"):
