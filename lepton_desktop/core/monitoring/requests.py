@@ -248,9 +248,8 @@ class RequestLog:
         Raises:
             NotFoundError: no such deployment. InvalidOptionError: it is running.
         """
-        from lepton_desktop.core.store import serving as serving_store
-
         from lepton_desktop.core.processes import alive
+        from lepton_desktop.core.store import serving as serving_store
 
         deployment = serving_store.get_deployment(self.ctx.conn, deployment_id)
         # a server that recorded its process and still runs; a record left "running" by
