@@ -21,7 +21,12 @@ from typing import Any
 
 from lepton_desktop.cli.common import Command, number, open_project, run_queued_job
 from lepton_desktop.core.errors import CancelledError, LeptonError
-from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, MAX_COUNTS
+from lepton_desktop.core.serving.options import (
+    DEFAULT_OPTIONS,
+    MAX_COUNTS,
+    parse_canary,
+    parse_shadow,
+)
 
 #: The token can come from the environment, where ``ps`` does not show it.
 TOKEN_ENV = "LEPTON_SERVE_TOKEN"
@@ -40,6 +45,12 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--token", help=f"require 'Authorization: Bearer TOKEN' (or ${TOKEN_ENV})")
     p.add_argument("--cors", action="append", default=[], metavar="ORIGIN")
     p.add_argument("--no-capture", action="store_true", help="do not log request inputs")
+    p.add_argument("--canary", action="append", default=[], metavar="MODEL:VERSION=SHARE",
+                   help="a candidate version answering SHARE (0-1) of MODEL's requests that "
+                   "name no version (the answer names the version)")  # fmt: skip
+    p.add_argument("--shadow", action="append", default=[], metavar="MODEL:VERSION",
+                   help="a candidate version predicting a copy of every answered request, "
+                   "after the answer; logged as shadow rows, never returned")  # fmt: skip
     _add_limits(p)
     p.add_argument("--log", type=Path, metavar="FILE.lepton", help="bundle: log requests here")
     return p
@@ -80,6 +91,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_connections": args.max_connections,
         "header_timeout_s": args.header_timeout,
         "body_timeout_s": args.body_timeout,
+        "canary": [parse_canary(text) for text in args.canary],
+        "shadow": [parse_shadow(text) for text in args.shadow],
     }
 
 

@@ -116,6 +116,7 @@ class ServingManager:
         check_options(merged)
         for ref in models or ():
             model_store.resolve(self._conn, ref)  # NotFoundError names the model
+        self._check_candidates(models or (), [*merged["canary"], *merged["shadow"]])
         if not models and not model_store.list_versions(self._conn, include_archived=False):
             raise InvalidOptionError("no model to serve: train or import a model first")
         if check_port:
@@ -125,6 +126,24 @@ class ServingManager:
             models=list(models or []), options=merged,
         )  # fmt: skip
         return self.get(deployment_id)
+
+    def _check_candidates(self, models: Sequence[str], candidates: list[dict[str, Any]]) -> None:
+        """Each canary or shadow version exists, and the server will load it: its model
+        is served following the registry (not pinned to another version).
+
+        Raises:
+            NotFoundError: no such version. InvalidOptionError: it would not be loaded.
+        """
+        for entry in candidates:
+            ref = f"{entry['model']}:{entry['version']}"
+            version = model_store.resolve(self._conn, ref)  # NotFoundError names it
+            if version.archived:
+                raise InvalidOptionError(f"{ref} is archived: a server does not load it")
+            chosen = [m for m in models if m.split("@")[0].rsplit(":", 1)[0] == entry["model"]]
+            if models and not any(m == entry["model"] or "@" in m or m == ref for m in chosen):
+                raise InvalidOptionError(
+                    f"{ref}: serve its model (--model {entry['model']}) for a candidate to answer"
+                )
 
     def queue(
         self,
