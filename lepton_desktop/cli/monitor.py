@@ -20,13 +20,14 @@ from typing import Any
 from lepton_desktop.cli.common import Command, open_project, print_json
 from lepton_desktop.core.errors import InvalidOptionError
 
-ACTIONS = ("show", "alerts")
+ACTIONS = ("show", "alerts", "compare")
 
 
 def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("monitor", help="traffic, latency, errors, live quality; alert rules")
     actions = p.add_subparsers(dest="monitor_action", required=True, parser_class=type(p))
     _add_show(actions)
+    _add_compare(actions)
     alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
@@ -72,6 +73,18 @@ def _add_alert_add(actions: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _add_compare(actions: Any) -> None:
+    p = actions.add_parser("compare", help="a candidate version beside the champion; promote")
+    p.add_argument("project", type=Path)
+    p.add_argument("model", help="the model's name")
+    p.add_argument("--candidate", type=int, required=True, metavar="V", help="its version")
+    p.add_argument("--limit", type=int, default=10_000, metavar="N",
+                   help="compare the newest N requests (default 10,000)")  # fmt: skip
+    p.add_argument("--promote", action="store_true",
+                   help="then move the champion alias to the candidate")  # fmt: skip
+    p.add_argument("--json", action="store_true")
+
+
 def normalize(words: list[str]) -> list[str]:
     """``monitor PROJECT ...`` is ``monitor show PROJECT ...``."""
     if words and words[0] not in (*ACTIONS, "-h", "--help"):
@@ -83,7 +96,49 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """``monitor [show] PROJECT ...`` and ``monitor alerts ACTION PROJECT ...``."""
     if args.monitor_action == "alerts":
         return _alerts(args)
+    if args.monitor_action == "compare":
+        return _compare(args)
     return _show(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    with open_project(args.project) as project:
+        result = project.compare_candidate(args.model, args.candidate, limit=args.limit)
+        if args.promote:
+            result["promoted"] = project.promote(args.model, args.candidate)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_comparison(result))
+    return 0
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """The comparison for a terminal: agreement, quality, latency, live traffic."""
+    model, champion, candidate = result["model"], result["champion"], result["candidate"]
+    head = f"{model}:{candidate} beside the champion {model}:{champion}"
+    if result["source"] == "none":
+        lines = [f"{head}: no answered requests of the champion to compare on"]
+    else:
+        lines = [f"{head} ({result['source']}, {result['requests']:,} requests, "
+                 f"{result['rows']:,} rows): {result['agreement']:.1%} agree, "
+                 f"{result['changed']:,} rows differ"]  # fmt: skip
+    quality = result["quality"]
+    if quality:
+        lines.append(f"{quality['metric']} on {result['labelled']:,} labelled rows: champion "
+                     f"{quality['champion']:.4g}, candidate {quality['candidate']:.4g}")
+    latency = result["latency_ms"]
+    for who in ("champion", "candidate"):
+        if latency.get(who):
+            p99 = latency[who]["p99"]
+            lines.append(f"latency {who}: p50 {latency[who]['p50']:.2f} ms"
+                         + (f", p99 {p99:.2f} ms" if p99 is not None else " per row (replayed)"))
+    for version, live in result["live"].items():
+        if live:
+            lines.append(f"answered itself, {model}:{version}: {live['requests']:,} requests")
+    if "promoted" in result:
+        lines.append(f"promoted {model}:{candidate} to champion (was {model}:{champion})")
+    return "\n".join(lines)
 
 
 def _show(args: argparse.Namespace) -> int:

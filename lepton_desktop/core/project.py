@@ -182,6 +182,28 @@ class Project:
 
         return replay(self.ctx, selection, target, limit=limit, reporter=reporter)
 
+    def compare_candidate(
+        self, model: str, candidate: int, *, limit: int = 10_000
+    ) -> dict[str, Any]:
+        """Version ``candidate`` of ``model`` beside its champion: agreement, quality on
+        labelled rows and latency, from shadow rows or a replay (see
+        :func:`lepton_desktop.core.monitoring.compare.compare`).
+
+        Raises:
+            NotFoundError: no such model or version. InvalidOptionError: the candidate
+                is the champion.
+        """
+        from lepton_desktop.core.monitoring.compare import compare
+
+        return compare(self.ctx, model, candidate, limit=limit)
+
+    def promote(self, model: str, candidate: int) -> dict[str, Any]:
+        """Move ``model``'s ``champion`` alias to version ``candidate`` (a running server
+        follows it at once); return ``{model, champion, previous}``."""
+        from lepton_desktop.core.monitoring.compare import promote
+
+        return promote(self.ctx, model, candidate)
+
     def train(
         self, dataset: str, *, reporter: Reporter | None = None, **options: Any
     ) -> TrainResult:

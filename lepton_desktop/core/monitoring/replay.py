@@ -41,7 +41,9 @@ VALUE_TOLERANCE = 1e-6
 
 
 @dataclasses.dataclass
-class _Tally:
+class Tally:
+    """Counts of a comparison of two versions' answers, row by row."""
+
     requests: int = 0
     rows: int = 0
     agreeing: int = 0
@@ -88,7 +90,7 @@ def replay(
     predictor = Predictor(ModelParts.from_project(ctx, target))
     answered = dataclasses.replace(flt, status=200)
     total = log_store.count(ctx.conn, answered, cap=limit)
-    tally = _Tally()
+    tally = Tally()
     for chunk in log_store.chunks(ctx.conn, answered, CHUNK, limit):
         labels = log_store.labels_of(ctx.conn, [r.request_id for r in chunk])
         _replay_chunk(predictor, chunk, labels, tally)
@@ -109,7 +111,7 @@ def _records_of(record: RequestRecord) -> list[Any] | None:
 
 
 def _replay_chunk(predictor: Predictor, chunk: Sequence[RequestRecord],
-                  labels: dict[str, dict[int, Any]], tally: _Tally) -> None:  # fmt: skip
+                  labels: dict[str, dict[int, Any]], tally: Tally) -> None:  # fmt: skip
     from lepton_desktop.core.inference.predictor import InvalidInputError
 
     usable = [(r, rec) for r in chunk if (rec := _records_of(r)) is not None]
@@ -138,16 +140,16 @@ def _replay_chunk(predictor: Predictor, chunk: Sequence[RequestRecord],
 
 
 def _compare(record: RequestRecord, after: list[dict[str, Any]], truths: dict[int, Any],
-             tally: _Tally) -> None:  # fmt: skip
+             tally: Tally) -> None:  # fmt: skip
     tally.requests += 1
     for row, (before, now) in enumerate(zip(record.outputs, after, strict=True)):
         tally.rows += 1
-        same, diff = _same(before, now)
+        same, diff = same_answer(before, now)
         if diff is not None:
             tally.abs_diffs.append(diff)
         truth = truths.get(row)
         if truth is not None:
-            _score(before, now, truth, tally)
+            score_row(before, now, truth, tally)
         if same:
             tally.agreeing += 1
             continue
@@ -156,31 +158,33 @@ def _compare(record: RequestRecord, after: list[dict[str, Any]], truths: dict[in
             tally.changes.append({
                 "request_id": record.request_id, "row": row,
                 "answered_by": f"{record.model}:{record.version}",
-                "before": _answer(before), "after": _answer(now), "truth": truth,
+                "before": answer_of(before), "after": answer_of(now), "truth": truth,
             })  # fmt: skip
 
 
-def _answer(answer: Any) -> Any:
+def answer_of(answer: Any) -> Any:
+    """An answer's label (classification) or value."""
     if isinstance(answer, dict):
         return answer.get("label", answer.get("value"))
     return answer
 
 
-def _same(before: Any, now: dict[str, Any]) -> tuple[bool, float | None]:
+def same_answer(before: Any, now: dict[str, Any]) -> tuple[bool, float | None]:
     """Whether two answers agree, and the absolute difference of two values."""
     if "label" in now:
-        return _answer(before) == now["label"], None
-    old = _answer(before)
+        return answer_of(before) == now["label"], None
+    old = answer_of(before)
     if not isinstance(old, int | float) or isinstance(old, bool):
         return False, None
     diff = abs(float(old) - now["value"])
     return diff <= VALUE_TOLERANCE * (1 + abs(float(old))), diff
 
 
-def _score(before: Any, now: dict[str, Any], truth: Any, tally: _Tally) -> None:
+def score_row(before: Any, now: dict[str, Any], truth: Any, tally: Tally) -> None:
+    """Count a labelled row: right or not (labels), or each answer's absolute error."""
     tally.labelled += 1
     if "label" in now:
-        tally.right_before += int(str(_answer(before)) == str(truth))
+        tally.right_before += int(str(answer_of(before)) == str(truth))
         tally.right_after += int(str(now["label"]) == str(truth))
         return
     try:
@@ -188,12 +192,12 @@ def _score(before: Any, now: dict[str, Any], truth: Any, tally: _Tally) -> None:
     except (TypeError, ValueError):
         tally.labelled -= 1
         return
-    old = _answer(before)
+    old = answer_of(before)
     tally.right_before += abs(float(old) - value) if isinstance(old, int | float) else math.nan
     tally.right_after += abs(now["value"] - value)
 
 
-def _result(predictor: Predictor, tally: _Tally, truncated: bool) -> dict[str, Any]:
+def _result(predictor: Predictor, tally: Tally, truncated: bool) -> dict[str, Any]:
     classify = bool(predictor.classes)
     quality = None
     if tally.labelled:

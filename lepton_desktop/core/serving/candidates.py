@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.serving.answers import client_error_status
+from lepton_desktop.core.store.request_log import shadow_id
+
+__all__ = ["shadow_id", "start_shadows"]
 
 if TYPE_CHECKING:
     from lepton_desktop.core.serving.context import RequestContext
@@ -31,15 +34,6 @@ log = logging.getLogger(__name__)
 
 #: Shadow predictions waiting at most; beyond, copies are dropped (and counted).
 MAX_PENDING = 256
-#: What a shadow row's request id ends with, before the candidate's version.
-SHADOW_SUFFIX = "-shadow-"
-
-
-def shadow_id(request_id: str, version: int) -> str:
-    """The request id of a candidate's shadow answer to ``request_id``."""
-    return f"{request_id}{SHADOW_SUFFIX}{version}"
-
-
 def start_shadows(state: ServerState, ctx: RequestContext) -> None:
     """Schedule the shadow predictions of an answered request (after its answer)."""
     records = ctx.inputs

@@ -108,7 +108,7 @@ class RequestJournal:
                error: str | None, ts: float, latency_ms: float) -> None:  # fmt: skip
         """Append a shadow candidate's answer to ``ctx`` (see :mod:`.candidates`): a row
         of its own, protocol ``shadow``, without the inputs (the request's row has them)."""
-        from lepton_desktop.core.serving.candidates import shadow_id
+        from lepton_desktop.core.store.request_log import shadow_id
 
         rows = len(answers) if answers else 0
         meta = [ts, shadow_id(ctx.request_id, version), ctx.method, ctx.path, "shadow",

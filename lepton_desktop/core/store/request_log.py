@@ -227,3 +227,39 @@ def delete_deployment(conn: sqlite3.Connection, deployment_id: int, keep_log: bo
             conn.execute("DELETE FROM feedback WHERE deployment_id = ?", (deployment_id,))
         conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,))
     return deleted
+
+
+# -- candidates -------------------------------------------------------------------------
+
+#: What a shadow row's request id adds to the id of the request it copies, before the
+#: candidate's version (see core/serving/candidates.py).
+SHADOW_SUFFIX = "-shadow-"
+
+
+def shadow_id(request_id: str, version: int) -> str:
+    """The request id of a candidate's shadow answer to ``request_id``."""
+    return f"{request_id}{SHADOW_SUFFIX}{version}"
+
+
+
+def shadow_pairs(
+    conn: sqlite3.Connection, model: str, answered_by: int, candidate: int, suffix: str,
+    limit: int,
+) -> list[tuple[str, float, Any, float, Any, int]]:  # fmt: skip
+    """The newest ``limit`` requests ``answered_by`` answered and ``candidate`` shadowed:
+    ``(request_id, latency_ms, outputs, shadow_latency_ms, shadow_outputs, shadow_status)``
+    (outputs decoded). ``suffix``: what the shadow row's id adds to the request's."""
+    rows = conn.execute(
+        "SELECT r.request_id, r.latency_ms, r.outputs, s.latency_ms, s.outputs, s.status "
+        "FROM request_log s JOIN request_log r "
+        "ON r.request_id = substr(s.request_id, 1, length(s.request_id) - ?) "
+        "WHERE s.model = ? AND s.version = ? AND s.protocol = 'shadow' AND r.version = ? "
+        "AND r.status = 200 ORDER BY s.id DESC LIMIT ?",
+        (len(suffix), model, candidate, answered_by, limit),
+    ).fetchall()
+    return [(rid, lat, _decoded(out), s_lat, _decoded(s_out), status)
+            for rid, lat, out, s_lat, s_out, status in rows]  # fmt: skip
+
+
+def _decoded(text: str | None) -> Any:
+    return json.loads(text) if text else None

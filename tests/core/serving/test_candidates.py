@@ -61,6 +61,9 @@ def test_shadow_answers_are_logged_and_never_returned(champion_one: Path) -> Non
             httpx.Client(base_url=runner.url, timeout=10) as client:  # fmt: skip
         answers = [client.post("/predict", json={"model": "iris", "records": iris[i:i + 2]})
                    for i in range(0, 60, 2)]  # fmt: skip
+        for answer in answers[::3]:  # the true label of each labelled request's first row
+            client.post("/feedback", json={"request_id": answer.headers["x-request-id"],
+                                           "label": "virginica"})  # fmt: skip
     assert all(a.status_code == 200 for a in answers)
     assert {a.json()["model"] for a in answers} == {"iris:1"}
     assert all("shadow" not in a.text for a in answers)
@@ -78,7 +81,46 @@ def test_shadow_answers_are_logged_and_never_returned(champion_one: Path) -> Non
             assert [a["label"] for a in json.loads(shadow_row[6])] == [
                 a["label"] for a in expected]  # fmt: skip
         report = project.monitor("all", model="iris")
+        expected_agreement = _agreement(project, served, shadows, answers)
     assert report["requests"] == 30 and report["versions"] == {"iris:1": 30}  # not traffic
+    compared = json.loads(cli("monitor", "compare", champion_one, "iris", "--candidate", "2",
+                              "--json").stdout)  # fmt: skip
+    assert compared["source"] == "shadow" and compared["requests"] == 30
+    assert compared["rows"] == 60 and compared["agreement"] == pytest.approx(expected_agreement)
+    assert compared["labelled"] == 10 and compared["quality"]["metric"] == "accuracy"
+    assert set(compared["latency_ms"]["candidate"]) == {"p50", "p99"}
+    assert compared["live"]["1"]["requests"] == 30 and compared["live"]["2"] is None
+    text = cli("monitor", "compare", champion_one, "iris", "--candidate", "2", "--promote").stdout
+    assert "promoted iris:2 to champion (was iris:1)" in text
+    with Project.open(champion_one) as project:
+        assert project.models.get("iris@champion").version == 2
+
+
+def _agreement(project: Project, served: list, shadows: dict, answers: list) -> float:
+    same = total = 0
+    for row, answer in zip(served, answers, strict=True):
+        shadow_row = shadows[f"{answer.headers['x-request-id']}-shadow-2"]
+        for a, b in zip(json.loads(row[6]), json.loads(shadow_row[6]), strict=True):
+            same += a["label"] == b["label"]
+            total += 1
+    return same / total
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["iris", "--candidate", "1"], "iris:1 is the champion: pick another version"),
+        (["iris", "--candidate", "7"], "iris:7"),
+        (["nope", "--candidate", "1"], "nope"),
+        (["iris", "--candidate", "2", "--limit", "0"], "--limit 0"),
+    ],
+)
+def test_bad_comparisons_are_refused_and_change_nothing(
+    champion_one: Path, args: list[str], message: str
+) -> None:
+    before = snapshot(champion_one)
+    assert_user_error(cli("monitor", "compare", champion_one, *args, check=False), message)
+    assert snapshot(champion_one) == before
 
 
 @pytest.mark.parametrize(
