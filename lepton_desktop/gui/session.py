@@ -340,4 +340,8 @@ def describe_job(job: Job) -> str:
         return f"Serving (deployment {args.get('deployment_id', '')})"
     if job.kind == "export":
         return f"Exporting {args.get('model', '')} as {args.get('format', '')}"
+    if job.kind == "requests":
+        if args.get("action") == "export":
+            return f"Exporting requests to {Path(str(args.get('out', ''))).name}"
+        return f"Replaying requests on {args.get('target', '')}"
     return f"{job.kind.capitalize()} job {job.id}"

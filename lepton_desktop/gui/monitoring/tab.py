@@ -4,8 +4,9 @@ A model (or all of them) and a window (the last 15 minutes ... everything, or a 
 dragged on a chart) are chosen at the top; below them, the window's totals as cards
 (requests, errors, latency percentiles, rows, live quality, anomalies), four charts
 over time (latency and error spikes marked) and, beside them, the quality table (per
-class, and the confusion matrix) and the drift table of one model's features with the
-histogram of the chosen one, training against served. Everything is read from the
+class, and the confusion matrix), the drift table of one model's features with the
+histogram of the chosen one, training against served, the alerts, and the request log
+filtered, paged, exported and replayed (the Requests page). Everything is read from the
 request log's rollups and the feedback in the project file, so it shows servers that
 ran while the window was closed, and keeps up while one runs: the tab re-reads every
 :data:`REFRESH_MS` while shown, one read at a time on the session's DB thread.
@@ -13,6 +14,7 @@ ran while the window was closed, and keeps up while one runs: the tab re-reads e
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -34,15 +36,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.core.entities import AlertEvent
+from lepton_desktop.core.entities import AlertEvent, Job
 from lepton_desktop.core.monitoring.alerts import RuleSpec
+from lepton_desktop.core.monitoring.requests import RequestFilter
 from lepton_desktop.gui.dialogs import show_exception
 from lepton_desktop.gui.monitoring import ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
 from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
-from lepton_desktop.gui.session import ProjectSession
+from lepton_desktop.gui.monitoring.requests_panel import PAGE_ROWS, RequestsPanel
+from lepton_desktop.gui.ops import forget_job
+from lepton_desktop.gui.session import ProjectSession, describe_job
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
@@ -115,6 +120,8 @@ class MonitoringTab(VisiblePollingTab):
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Rows"])
         self.confusion = QTableWidget(0, 0, self)
         self.alerts = AlertsPanel(self)
+        self.requests = RequestsPanel(self)
+        self._request_jobs: set[int] = set()
         self.side_tabs = QTabWidget(self)
         self.notifier = Notifier(self)
         for table in (self.per_class, self.confusion):
@@ -148,6 +155,7 @@ class MonitoringTab(VisiblePollingTab):
         self.side_tabs.addTab(quality, "Live quality")
         self.side_tabs.addTab(self.drift, "Drift")
         self.side_tabs.addTab(self.alerts, "Alerts")
+        self.side_tabs.addTab(self.requests, "Requests")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.charts)
         split.addWidget(self.side_tabs)
@@ -167,6 +175,13 @@ class MonitoringTab(VisiblePollingTab):
         self.alerts.addRequested.connect(self._add_alert)
         self.alerts.removeRequested.connect(self._remove_alert)
         self.alerts.fired.connect(self._on_fired)
+        self.requests.pageRequested.connect(self._read_requests)
+        self.requests.exportRequested.connect(
+            lambda sel, out: self._requests_job("export", sel, out=out))
+        self.requests.replayRequested.connect(
+            lambda sel, target: self._requests_job("replay", sel, target=target))
+        self.requests.retentionRequested.connect(self._set_retention)
+        self.side_tabs.currentChanged.connect(lambda _i: self._requests_shown())
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -180,6 +195,9 @@ class MonitoringTab(VisiblePollingTab):
         self.choice = Choice(since=self.choice.since)
         self.model_box.clear()
         self.alerts.reset()
+        self.requests.forget()
+        if session is not None:
+            session.jobEnded.connect(self._on_job_ended)
         self.refresh_if_needed()
 
     def _catch_up(self, session: ProjectSession) -> None:
@@ -234,7 +252,54 @@ class MonitoringTab(VisiblePollingTab):
         self.alerts.show_view(view.alerts)
         firing = sum(e.state == "firing" for e in view.alerts.history)
         self.side_tabs.setTabText(2, f"Alerts ({firing} firing)" if firing else "Alerts")
+        self.requests.set_models(view.served)
+        self._requests_shown()
         self.updated.setText(time.strftime("updated %H:%M:%S"))
+
+    # -- the Requests page ---------------------------------------------------------------
+
+    def _requests_shown(self) -> None:
+        """While the Requests page is shown, its newest page follows the log."""
+        if self.side_tabs.currentWidget() is not self.requests:
+            return
+        if self.requests.page is None or self.requests.page.before is None:
+            self.requests.reread()
+
+    def _read_requests(self, selection: RequestFilter, before: int | None) -> None:
+        if self.session is not None:
+            ops.load_requests(self.session, selection, before, PAGE_ROWS,
+                              self.requests.show_page, self._refused, self)  # fmt: skip
+
+    def _requests_job(self, action: str, selection: RequestFilter, **args: Any) -> None:
+        if self.session is None:
+            return
+        job = {"action": action, "filter": dataclasses.asdict(selection), **args}
+        ops.start_requests_job(self.session, job, self._request_jobs.add,
+                               lambda exc: self.requests.show_done(str(exc)))  # fmt: skip
+
+    def _set_retention(self, text: str) -> None:
+        if self.session is not None:
+            ops.set_retention(self.session, text, self._retention_set,
+                              lambda exc: self.requests.show_done(str(exc)))  # fmt: skip
+
+    def _retention_set(self, result: tuple[str, int]) -> None:
+        label, deleted = result
+        self.requests.show_done(f"Retention {label}: {deleted:,} old requests deleted")
+        self.requests.reread()
+
+    def _on_job_ended(self, job: Job) -> None:
+        if job.id not in self._request_jobs or self.session is None:
+            return
+        self._request_jobs.discard(job.id)
+        if job.status != "succeeded" or job.result is None:
+            detail = job.error or self.session.jobs.output(job.id).strip() or job.status
+            self.requests.show_done(f"{describe_job(job)} failed: {detail}")
+        elif job.args.get("action") == "export":
+            self.requests.show_done(f"Exported {job.result['rows']:,} requests to "
+                                    f"{job.result['path']}")  # fmt: skip
+        else:
+            self.requests.show_replay(job.result)
+        forget_job(self.session, job.id)
 
     def _fill_models(self, served: list[tuple[str, int]]) -> None:
         items: list[tuple[str, tuple[str | None, int | None]]] = [(ALL_MODELS, (None, None))]
