@@ -20,7 +20,7 @@ from typing import Any
 from lepton_desktop.cli.common import Command, open_project, print_json
 from lepton_desktop.core.errors import InvalidOptionError
 
-ACTIONS = ("show", "alerts", "compare")
+ACTIONS = ("show", "alerts", "compare", "retrain")
 
 
 def _add_monitor(sub: Any) -> argparse.ArgumentParser:
@@ -28,6 +28,11 @@ def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     actions = p.add_subparsers(dest="monitor_action", required=True, parser_class=type(p))
     _add_show(actions)
     _add_compare(actions)
+    retrain = actions.add_parser(
+        "retrain", help="retrain the champion on its data plus the labelled served rows")
+    retrain.add_argument("project", type=Path)
+    retrain.add_argument("model", help="the model's name")
+    retrain.add_argument("--json", action="store_true")
     alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
@@ -98,6 +103,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return _alerts(args)
     if args.monitor_action == "compare":
         return _compare(args)
+    if args.monitor_action == "retrain":
+        return _retrain(args)
     return _show(args)
 
 
@@ -110,6 +117,30 @@ def _compare(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print(format_comparison(result))
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from lepton_desktop.cli.progress import TerminalProgress
+
+    bar = TerminalProgress(f"retraining {args.model}", unit="step")
+    try:
+        with open_project(args.project) as project:
+            result = project.retrain_with_feedback(args.model, reporter=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{result['dataset']}: {result['parent']} + {result['feedback_rows']:,} labelled "
+          f"served rows from {result['requests']:,} requests")
+    print(f"trained {result['candidate']} (run {result['run_id']}) from {result['champion']}'s "
+          "settings; test split (the same rows):")
+    for key, value in result["metrics"]["candidate"].items():
+        before = result["metrics"]["champion"].get(key)
+        shown = "" if not isinstance(before, int | float) else f"{before:.4g} -> "
+        if isinstance(value, int | float):
+            print(f"  {key:<10} {shown}{value:.4g}")
     return 0
 
 

@@ -204,6 +204,38 @@ class Project:
 
         return promote(self.ctx, model, candidate)
 
+    def retrain_with_feedback(
+        self, model: str, *, reporter: Reporter | None = None
+    ) -> dict[str, Any]:
+        """Retrain ``model``'s champion on its data plus the labelled served rows.
+
+        A new dataset version (the champion's, with every served row a label was sent
+        back for added to the train split; its lineage names the requests), then a run
+        with the champion's settings on it, registered as the model's next version; the
+        validation and test rows are the champion's, so both are scored on the same
+        held-out rows (see :mod:`lepton_desktop.core.monitoring.retrain`).
+
+        Returns:
+            ``model``, ``champion``, ``candidate``, ``dataset``, ``parent``,
+            ``feedback_rows``, ``requests``, ``run_id`` and ``metrics`` (``champion``,
+            ``candidate``: test metrics on the same rows).
+
+        Raises:
+            NotFoundError: no such model. InvalidOptionError: nothing labelled, or data
+                that cannot take served rows (nothing is written).
+        """
+        from lepton_desktop.core.monitoring.retrain import feedback_dataset
+
+        made = feedback_dataset(self.ctx, model, reporter)
+        trained = self.train(made.version.ref, reporter=reporter, **made.options)
+        return {
+            "model": model, "champion": made.champion.ref, "candidate": trained.model.ref,
+            "dataset": made.version.ref, "parent": made.parent.ref,
+            "feedback_rows": made.feedback_rows, "requests": made.requests,
+            "run_id": trained.run.id,
+            "metrics": {"champion": made.champion.metrics, "candidate": trained.metrics},
+        }  # fmt: skip
+
     def train(
         self, dataset: str, *, reporter: Reporter | None = None, **options: Any
     ) -> TrainResult:

@@ -150,3 +150,52 @@ def test_bad_input_is_one_error_line_and_changes_nothing(
     assert_user_error(proc, message)
     assert snapshot(served) == before
     assert not list(tmp_path.iterdir())
+
+
+def test_retrain_with_feedback_adds_the_labelled_rows_and_keeps_the_held_out_ones(
+    served: Path, tmp_path: Path
+) -> None:
+    from lepton_desktop.core.datasets.frame import load_frame
+    from lepton_desktop.core.progress import NullReporter
+    from lepton_desktop.core.training.config import TrainConfig
+    from lepton_desktop.core.training.data import split_as_trained
+
+    project = copy_project(served, tmp_path)
+    result = json.loads(cli("monitor", "retrain", project, "iris", "--json").stdout)
+    labelled = len(range(0, ANSWERED, 3))
+    assert result["champion"] == "iris:2" and result["candidate"] == "iris:3"
+    assert result["parent"] == "iris:1" and result["dataset"] == "iris:2"
+    assert result["feedback_rows"] == result["requests"] == labelled
+    assert set(result["metrics"]["candidate"]) >= {"accuracy", "f1"}
+    with Project.open(project) as opened:
+        labelled_ids = sorted(r.request_id for r in opened.request_log.page(
+            project_filter(has_feedback=True), None, 1000))  # fmt: skip
+        grown, parent = opened.dataset("iris:2"), opened.dataset("iris:1")
+        assert grown.operations[-1] == {
+            "op": "add_feedback",
+            "rows": labelled,
+            "model": "iris:2",
+            "requests": labelled_ids,
+        }
+        assert grown.parent_id == parent.id and grown.n_rows == parent.n_rows + labelled
+        champion = opened.models.get("iris:2")
+        config = TrainConfig.from_dict(opened.runs.get(champion.run_id).config)
+        before = split_as_trained(load_frame(opened.conn, parent, NullReporter()),
+                                  "species", config, True)  # fmt: skip
+        after = load_frame(opened.conn, grown, NullReporter())
+        for code in (1, 2):  # validation and test: the champion's rows, as they were
+            assert (after.split == code).sum() == (before.split == code).sum()
+            for name in before.columns:
+                assert list(after.columns[name][after.split == code]) == list(
+                    before.columns[name][before.split == code])  # fmt: skip
+        assert (after.split == 0).sum() == (before.split == 0).sum() + labelled
+        candidate = opened.models.get("iris:3")
+        assert candidate.dataset_version_id == grown.id
+
+
+def test_retrain_without_labels_is_refused_and_changes_nothing(served: Path) -> None:
+    before = snapshot(served)
+    assert_user_error(cli("monitor", "retrain", served, "diabetes", check=False),
+                      "no labelled served rows of diabetes")  # fmt: skip
+    assert_user_error(cli("monitor", "retrain", served, "nope", check=False), "nope")
+    assert snapshot(served) == before

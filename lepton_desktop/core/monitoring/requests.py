@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import json
 import math
 import os
 import re
@@ -186,9 +185,8 @@ class RequestLog:
             with open(partial, "xb") as handle:
                 writer = _CsvWriter(handle) if fmt == "csv" else _ParquetWriter(handle)
                 written = 0
-                for chunk in log_store.chunks(self.ctx.conn, flt, EXPORT_CHUNK):
-                    labels = log_store.labels_of(self.ctx.conn, [r.request_id for r in chunk])
-                    writer.write([_export_row(r, labels.get(r.request_id)) for r in chunk])
+                for chunk in log_store.raw_chunks(self.ctx.conn, flt, EXPORT_CHUNK):
+                    writer.write([_export_row(row) for row in chunk])
                     written += len(chunk)
                     reporter.update(written, total, f"{written:,} of {total:,} requests")
                 writer.close()
@@ -290,19 +288,13 @@ def _check_filter(flt: RequestFilter) -> None:
             raise InvalidOptionError("a time bound must be a finite Unix time")
 
 
-def _export_row(record: RequestRecord, labels: dict[int, Any] | None) -> list[Any]:
-    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.ts))
-    return [
-        record.id, record.deployment_id, record.ts, f"{when}.{int(record.ts % 1 * 1000):03d}Z",
-        record.request_id, record.method, record.path, record.protocol, record.model,
-        record.version, record.status, record.latency_ms, record.n_rows,
-        _json_text(record.inputs), _json_text(record.outputs), record.error,
-        json.dumps({str(k): v for k, v in labels.items()}) if labels else None,
-    ]  # fmt: skip
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+def _export_row(row: tuple[Any, ...]) -> list[Any]:
+    """A stored row (``REQUEST_COLUMNS`` order, then the labels' JSON) -> export columns:
+    the UTC time inserted after ``ts``, JSON texts kept as stored (none decoded)."""
+    ts = row[2]
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+    labels = row[15] if row[15] not in (None, "{}") else None
+    return [*row[:3], f"{when}.{int(ts % 1 * 1000):03d}Z", *row[3:15], labels]
 
 
 class _CsvWriter:

@@ -121,6 +121,28 @@ def chunks(
             left -= len(rows)
 
 
+def raw_chunks(
+    conn: sqlite3.Connection, flt: RequestFilter, chunk: int = 5000
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Like :func:`chunks`, the rows as stored (``REQUEST_COLUMNS`` order, inputs and
+    outputs as their JSON text) plus the request's labels as a JSON object text
+    (``{"row": label}``, the newest per row; None when unlabelled): what an export
+    writes, without decoding and encoding every row's JSON again."""
+    where, args = flt.where()
+    after = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS}, (SELECT json_group_object(f.row, json(f.label)) FROM "
+            "(SELECT row, label FROM feedback WHERE request_id = r.request_id ORDER BY id) f)"
+            f" FROM request_log r WHERE {where} AND r.id > ? ORDER BY r.id LIMIT ?",
+            (*args, after, chunk),
+        ).fetchall()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+
+
 def count(conn: sqlite3.Connection, flt: RequestFilter, cap: int) -> int:
     """How many requests match ``flt``, counting no further than ``cap`` (a bound, so a
     filter over millions of rows answers in bounded time)."""
@@ -263,3 +285,17 @@ def shadow_pairs(
 
 def _decoded(text: str | None) -> Any:
     return json.loads(text) if text else None
+
+
+def labelled_inputs(conn: sqlite3.Connection, model: str, limit: int
+                    ) -> list[tuple[str, int, str, str]]:  # fmt: skip
+    """The newest label of each labelled row ``model`` answered with captured inputs:
+    ``(request_id, row, inputs JSON, label JSON)``, oldest first, at most ``limit``."""
+    rows = conn.execute(
+        "SELECT f.request_id, f.row, r.inputs, f.label FROM feedback f "
+        "JOIN request_log r ON r.request_id = f.request_id "
+        "WHERE f.model = ? AND f.superseded = 0 AND r.status = 200 AND r.inputs IS NOT NULL "
+        "ORDER BY f.id DESC LIMIT ?",
+        (model, limit),
+    ).fetchall()
+    return rows[::-1]
