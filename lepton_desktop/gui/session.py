@@ -325,6 +325,17 @@ def _poll_jobs(
     return active, ended
 
 
+def _describe_requests_job(args: dict[str, Any]) -> str:
+    action = args.get("action")
+    if action == "export":
+        return f"Exporting requests to {Path(str(args.get('out', ''))).name}"
+    if action == "compare":
+        return f"Comparing {args.get('model', '')}:{args.get('candidate', '')}"
+    if action == "feedback_dataset":
+        return f"Adding feedback to {args.get('model', '')}'s data"
+    return f"Replaying requests on {args.get('target', '')}"
+
+
 def describe_job(job: Job) -> str:
     """A short label for a job ("Importing iris", "Preparing iris:1")."""
     args: dict[str, Any] = job.args
@@ -341,7 +352,5 @@ def describe_job(job: Job) -> str:
     if job.kind == "export":
         return f"Exporting {args.get('model', '')} as {args.get('format', '')}"
     if job.kind == "requests":
-        if args.get("action") == "export":
-            return f"Exporting requests to {Path(str(args.get('out', ''))).name}"
-        return f"Replaying requests on {args.get('target', '')}"
+        return _describe_requests_job(args)
     return f"{job.kind.capitalize()} job {job.id}"

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lepton_desktop.core.entities import AlertEvent, AlertRule, RequestRecord
+from lepton_desktop.core.entities import AlertEvent, AlertRule, ModelVersion, RequestRecord
 from lepton_desktop.core.monitoring import window as windows
 from lepton_desktop.core.monitoring.alerts import RuleSpec
 from lepton_desktop.core.monitoring.requests import RequestFilter
@@ -182,7 +182,47 @@ def start_requests_job(session: ProjectSession, args: dict[str, Any],
     def check(project: Project) -> None:
         if args["action"] == "export":
             check_export_path(Path(args["out"]))
-        else:
+        elif args["action"] == "replay":
             project.models.get(args["target"])  # NotFoundError names it
+        elif args["action"] == "compare":
+            project.models.get(f"{args['model']}:{args['candidate']}")
+        else:
+            project.models.get(args["model"])
 
     session.jobs.submit("requests", args, on_started, on_error, check=check)
+
+
+def read_versions(project: Project) -> list[ModelVersion]:
+    """DB thread: every unarchived model version (the Model update page's choices)."""
+    return project.models.list(include_archived=False)
+
+
+def load_versions(session: ProjectSession, on_done: Callable[[list[ModelVersion]], None],
+                  on_error: OnError, owner: Any) -> None:  # fmt: skip
+    """Read the model versions on the DB thread."""
+    session.query(read_versions, on_done, on_error, owner)
+
+
+def promote(session: ProjectSession, model: str, candidate: int,
+            on_done: Callable[[dict[str, Any]], None], on_error: OnError) -> None:  # fmt: skip
+    """Move ``model``'s champion alias to ``candidate`` (a running server follows it)."""
+    session.command(lambda p: p.promote(model, candidate), Changes(models=True), on_done,
+                    on_error)  # fmt: skip
+
+
+def queue_retrain_run(session: ProjectSession, built: dict[str, Any],
+                      on_done: Callable[[int], None], on_error: OnError) -> None:  # fmt: skip
+    """Queue the training run of a retrain with feedback on the dataset its job built
+    (the champion's settings) and start its worker; ``on_done(run id)``."""
+    from lepton_desktop.core.training.config import TrainConfig
+
+    def queue(project: Project) -> tuple[int, int]:
+        run, job_id = project.runs.queue(built["dataset"], TrainConfig.from_dict(built["options"]))
+        return run.id, job_id
+
+    def queued(result: tuple[int, int]) -> None:
+        run_id, job_id = result
+        session.jobs.start("train", job_id)
+        on_done(run_id)
+
+    session.command(queue, Changes(runs=True), queued, on_error)

@@ -46,7 +46,7 @@ from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
 from lepton_desktop.gui.monitoring.requests_panel import PAGE_ROWS, RequestsPanel
-from lepton_desktop.gui.ops import forget_job
+from lepton_desktop.gui.monitoring.update_panel import UpdatePanel
 from lepton_desktop.gui.session import ProjectSession, describe_job
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.notifier import Notifier
@@ -121,6 +121,7 @@ class MonitoringTab(VisiblePollingTab):
         self.confusion = QTableWidget(0, 0, self)
         self.alerts = AlertsPanel(self)
         self.requests = RequestsPanel(self)
+        self.update_page = UpdatePanel(self)
         self._request_jobs: set[int] = set()
         self.side_tabs = QTabWidget(self)
         self.notifier = Notifier(self)
@@ -156,6 +157,7 @@ class MonitoringTab(VisiblePollingTab):
         self.side_tabs.addTab(self.drift, "Drift")
         self.side_tabs.addTab(self.alerts, "Alerts")
         self.side_tabs.addTab(self.requests, "Requests")
+        self.side_tabs.addTab(self.update_page, "Model update")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.charts)
         split.addWidget(self.side_tabs)
@@ -182,6 +184,13 @@ class MonitoringTab(VisiblePollingTab):
             lambda sel, target: self._requests_job("replay", sel, target=target))
         self.requests.retentionRequested.connect(self._set_retention)
         self.side_tabs.currentChanged.connect(lambda _i: self._requests_shown())
+        self.side_tabs.currentChanged.connect(lambda _i: self._update_shown())
+        self.update_page.compareRequested.connect(
+            lambda model, v: self._update_job({"action": "compare", "model": model,
+                                               "candidate": v}))  # fmt: skip
+        self.update_page.retrainRequested.connect(
+            lambda model: self._update_job({"action": "feedback_dataset", "model": model}))
+        self.update_page.promoteRequested.connect(self._promote)
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -270,6 +279,40 @@ class MonitoringTab(VisiblePollingTab):
             ops.load_requests(self.session, selection, before, PAGE_ROWS,
                               self.requests.show_page, self._refused, self)  # fmt: skip
 
+    def _update_shown(self) -> None:
+        if self.session is not None and self.side_tabs.currentWidget() is self.update_page:
+            ops.load_versions(self.session, self.update_page.set_versions, self._refused, self)
+
+    def _update_job(self, args: dict[str, Any]) -> None:
+        if self.session is not None:
+            ops.start_requests_job(self.session, {"filter": {}, **args}, self._request_jobs.add,
+                                   lambda exc: self.update_page.status.setText(str(exc)))
+
+    def _promote(self, model: str, candidate: int) -> None:
+        if self.session is not None:
+            ops.promote(self.session, model, candidate, self._promoted,
+                        lambda exc: self.update_page.status.setText(str(exc)))  # fmt: skip
+
+    def _promoted(self, result: dict[str, Any]) -> None:
+        self.update_page.status.setText(
+            f"{result['model']}:{result['champion']} is the champion now (was "
+            f"{result['model']}:{result['previous']}); a running server follows it")
+        self._update_shown()
+
+    def _retrain_built(self, built: dict[str, Any]) -> None:
+        if self.session is None:
+            return
+        self.update_page.status.setText(
+            f"{built['dataset']}: {built['parent']} + {built['feedback_rows']:,} labelled served "
+            f"rows; training with {built['champion']}'s settings…")  # fmt: skip
+        ops.queue_retrain_run(
+            self.session, built,
+            lambda run_id: self.update_page.status.setText(
+                f"{built['dataset']}: {built['parent']} + {built['feedback_rows']:,} labelled "
+                f"rows; training run {run_id} started (Training tab); compare its model here "
+                "when it is registered"),
+            lambda exc: self.update_page.status.setText(str(exc)))  # fmt: skip
+
     def _requests_job(self, action: str, selection: RequestFilter, **args: Any) -> None:
         if self.session is None:
             return
@@ -291,15 +334,23 @@ class MonitoringTab(VisiblePollingTab):
         if job.id not in self._request_jobs or self.session is None:
             return
         self._request_jobs.discard(job.id)
+        action = job.args.get("action")
         if job.status != "succeeded" or job.result is None:
             detail = job.error or self.session.jobs.output(job.id).strip() or job.status
-            self.requests.show_done(f"{describe_job(job)} failed: {detail}")
-        elif job.args.get("action") == "export":
+            shown = self.update_page.status.setText if action in (
+                "compare", "feedback_dataset") else self.requests.show_done  # fmt: skip
+            shown(f"{describe_job(job)} failed: {detail}")
+        elif action == "compare":
+            self.update_page.show_comparison(job.result)
+        elif action == "feedback_dataset":
+            self._retrain_built(job.result)
+        elif action == "export":
             self.requests.show_done(f"Exported {job.result['rows']:,} requests to "
                                     f"{job.result['path']}")  # fmt: skip
         else:
             self.requests.show_replay(job.result)
-        forget_job(self.session, job.id)
+        # (the job's row stays: forgetting it lets SQLite give its id to the next job,
+        # which the session then takes for one already ended)
 
     def _fill_models(self, served: list[tuple[str, int]]) -> None:
         items: list[tuple[str, tuple[str | None, int | None]]] = [(ALL_MODELS, (None, None))]

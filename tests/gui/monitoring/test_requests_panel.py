@@ -84,3 +84,31 @@ def test_requests_page_filters_pages_exports_and_replays(
     qtbot.waitUntil(lambda: panel.result.text().startswith("Retention 30d"), timeout=10_000)
     with Project.open(served) as project:
         assert project.request_log.retention().label() == "30d"
+
+
+def test_model_update_page_compares_promotes_and_retrains(
+    qtbot: QtBot, served: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    with Project.open(served) as project:
+        project.models.set_alias("iris:1", "champion")
+        expected = project.compare_candidate("iris", 2)
+    tab = shown_tab(qtbot, open_session(served))
+    page = tab.update_page
+    tab.side_tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.model_box.count() == 2, timeout=10_000)  # diabetes, iris
+    page.model_box.setCurrentIndex(page.model_box.findText("iris"))
+    page.model_box.activated.emit(page.model_box.currentIndex())
+    assert [page.candidate_box.itemText(i) for i in range(page.candidate_box.count())] == [
+        "2", "1 (champion)"]  # fmt: skip
+    page.compare_button.click()
+    qtbot.waitUntil(lambda: page.result is not None, timeout=180_000)
+    assert page.result["source"] == "replay" and page.result["requests"] == 245
+    assert page.result["agreement"] == pytest.approx(expected["agreement"])
+    assert page.table.item(0, 2).text() == f"{expected['agreement']:.1%} agree"
+    page.retrain_button.click()
+    qtbot.waitUntil(lambda: "failed" in page.status.text(), timeout=180_000)
+    assert "no labelled served rows of iris" in page.status.text()
+    page.promote_button.click()
+    qtbot.waitUntil(lambda: "is the champion now" in page.status.text(), timeout=10_000)
+    with Project.open(served) as project:
+        assert project.models.get("iris@champion").version == 2
