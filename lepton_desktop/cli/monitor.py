@@ -5,7 +5,9 @@ versions, predictions), the feedback sent to them (live quality) and the drift o
 served inputs against each model's training split, with the anomalies flagged, over a
 window (``--since 15m|1h|24h|7d|all``); it writes nothing and works while a server runs
 or long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT``
-manages the alert rules a running server checks.
+manages the alert rules a running server checks. ``monitor compare PROJECT MODEL
+--candidate V [--promote]`` puts a candidate version beside the champion (and may
+promote it); ``monitor retrain PROJECT MODEL`` retrains the champion with feedback.
 """
 
 from __future__ import annotations
