@@ -90,8 +90,14 @@ def pages(path: Path, deep: int) -> list[list[str]]:
         assert list(frame["id"]) == [r.id for r in first]
     table.append(["first page", f"{first_s * 1000:.2f} ms", f"{offset_first_s * 1000:.2f} ms",
                   f"{offset_first_s / first_s:.1f}×"])  # fmt: skip
-    table.append([f"page after {deep:,} rows", f"{deep_s * 1000:.2f} ms",
-                  f"{offset_deep_s * 1000:.2f} ms", f"{offset_deep_s / deep_s:.1f}×"])
+    table.append(
+        [
+            f"page after {deep:,} rows",
+            f"{deep_s * 1000:.2f} ms",
+            f"{offset_deep_s * 1000:.2f} ms",
+            f"{offset_deep_s / deep_s:.1f}×",
+        ]
+    )
     table.append(["first page, pandas.read_sql of the selection", f"{first_s * 1000:.2f} ms",
                   f"{pandas_s * 1000:.0f} ms", f"{pandas_s / first_s:.0f}×"])  # fmt: skip
     return table

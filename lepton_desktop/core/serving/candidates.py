@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Shadow predictions waiting at most; beyond, copies are dropped (and counted).
 MAX_PENDING = 256
+
+
 def start_shadows(state: ServerState, ctx: RequestContext) -> None:
     """Schedule the shadow predictions of an answered request (after its answer)."""
     records = ctx.inputs

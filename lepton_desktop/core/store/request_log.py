@@ -263,7 +263,6 @@ def shadow_id(request_id: str, version: int) -> str:
     return f"{request_id}{SHADOW_SUFFIX}{version}"
 
 
-
 def shadow_pairs(
     conn: sqlite3.Connection, model: str, answered_by: int, candidate: int, suffix: str,
     limit: int,
