@@ -115,11 +115,11 @@ def like_search(conn: Any, word: str, deployment_id: int | None, limit: int) -> 
     where = f"({text})" + (" AND deployment_id = ?" if deployment_id else "")
     args: list[Any] = [f"%{word}%"] * len(SEARCHED) + ([deployment_id] if deployment_id else [])
     rows = conn.execute(
-        f"SELECT {serving_store._REQUEST_COLUMNS} FROM request_log WHERE {where} "
+        f"SELECT {serving_store.REQUEST_COLUMNS} FROM request_log WHERE {where} "
         "ORDER BY id DESC LIMIT ?",
         (*args, limit),
     ).fetchall()
-    return len([serving_store._request(r) for r in rows])
+    return len([serving_store.request_record(r) for r in rows])
 
 
 def best_of(fn: Any, times: int = 5) -> tuple[float, Any]:

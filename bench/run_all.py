@@ -30,6 +30,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "cli_startup": ([], ["--repeat", "3"]),
     "tune_overhead": ([], ["--trials", "100"]),
     "request_search": ([], ["--rows", "50000", "--repeat", "1"]),
+    "request_log_browse": ([], ["--rows", "100000"]),
     "import_bench": ([], ["--rows", "200000"]),
     "metric_logging": ([], ["--rows", "50000", "--steps", "500", "--repeat", "1"]),
     "serving_latency": (["--variants"], ["--rounds", "1", "--seconds", "3"]),

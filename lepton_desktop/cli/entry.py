@@ -21,6 +21,7 @@ from lepton_desktop.cli import (
     explain,
     export,
     monitor,
+    requests,
     serving,
     training,
     tuning,
@@ -51,7 +52,9 @@ COMMANDS = (
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
-GROUPS = (datasets, training, tuning, serving, export, explain, monitor, encryption, worker)
+GROUPS = (
+    datasets, training, tuning, serving, requests, export, explain, monitor, encryption, worker
+)
 EXIT_USAGE = 2
 
 

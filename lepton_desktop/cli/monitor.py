@@ -7,6 +7,9 @@ window (``--since 15m|1h|24h|7d|all``); it writes nothing and works while a serv
 or long after it stopped. ``monitor alerts add|list|remove|history|check PROJECT``
 manages the alert rules a running server checks; ``monitor feedback PROJECT FILE.csv``
 imports labels given later, ``monitor export PROJECT OUT.json|OUT.html`` writes the report.
+``monitor compare PROJECT MODEL --candidate V [--promote]`` puts a candidate version
+beside the champion (and may promote it); ``monitor retrain PROJECT MODEL`` retrains the
+champion with feedback.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from lepton_desktop.cli import monitor_files
 from lepton_desktop.cli.common import Command, open_project, print_json
 from lepton_desktop.core.errors import InvalidOptionError
 
-ACTIONS = ("show", "alerts", "feedback", "export")
+ACTIONS = ("show", "alerts", "feedback", "export", "compare", "retrain")
 
 
 def _add_monitor(sub: Any) -> argparse.ArgumentParser:
@@ -31,12 +34,22 @@ def _add_monitor(sub: Any) -> argparse.ArgumentParser:
     _add_show(actions)
     monitor_files.add_feedback(actions)
     monitor_files.add_export(actions)
+    _add_compare(actions)
+    retrain = actions.add_parser(
+        "retrain", help="retrain the champion on its data plus the labelled served rows"
+    )
+    retrain.add_argument("project", type=Path)
+    retrain.add_argument("model", help="the model's name")
+    retrain.add_argument("--json", action="store_true")
     alerts = actions.add_parser("alerts", help="alert rules: add, list, remove, history, check")
     alert_actions = alerts.add_subparsers(dest="alert_action", required=True,
                                           parser_class=type(p))  # fmt: skip
     _add_alert_add(alert_actions)
-    for name, text in (("list", "the rules"), ("history", "the alerts raised, newest first"),
-                       ("check", "evaluate every rule now (a running server does it too)")):
+    for name, text in (
+        ("list", "the rules"),
+        ("history", "the alerts raised, newest first"),
+        ("check", "evaluate every rule now (a running server does it too)"),
+    ):
         q = alert_actions.add_parser(name, help=text)
         q.add_argument("project", type=Path)
         q.add_argument("--json", action="store_true")
@@ -51,8 +64,12 @@ def _add_show(actions: Any) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--model", metavar="NAME[:VERSION]", help="one model (default: every model)")
     p.add_argument("--since", default="1h", help="15m, 1h, 24h, 7d, all, or N[smhdw] (default 1h)")
-    p.add_argument("--last-labelled", type=int, metavar="N",
-                   help="also the quality over the newest N labelled rows (a count window)")
+    p.add_argument(
+        "--last-labelled",
+        type=int,
+        metavar="N",
+        help="also the quality over the newest N labelled rows (a count window)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object (see README)")
     p.add_argument(
         "--watch", type=float, nargs="?", const=5.0, metavar="SECONDS",
@@ -73,8 +90,24 @@ def _add_alert_add(actions: Any) -> None:
     p.add_argument("--min-rows", type=int, default=0, help="no verdict on fewer rows")
     p.add_argument("--cooldown", default="5m", help="quiet time after an alert resolves")
     p.add_argument("--webhook", metavar="URL", help="POST each alert here as JSON (retried)")
-    p.add_argument("--action", choices=("notify", "rollback"), default="notify",
-                   help="rollback: move the model's champion back a version when it fires")
+    p.add_argument(
+        "--action",
+        choices=("notify", "rollback"),
+        default="notify",
+        help="rollback: move the model's champion back a version when it fires",
+    )
+    p.add_argument("--json", action="store_true")
+
+
+def _add_compare(actions: Any) -> None:
+    p = actions.add_parser("compare", help="a candidate version beside the champion; promote")
+    p.add_argument("project", type=Path)
+    p.add_argument("model", help="the model's name")
+    p.add_argument("--candidate", type=int, required=True, metavar="V", help="its version")
+    p.add_argument("--limit", type=int, default=10_000, metavar="N",
+                   help="compare the newest N requests (default 10,000)")  # fmt: skip
+    p.add_argument("--promote", action="store_true",
+                   help="then move the champion alias to the candidate")  # fmt: skip
     p.add_argument("--json", action="store_true")
 
 
@@ -93,7 +126,83 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return monitor_files.feedback(args)
     if args.monitor_action == "export":
         return monitor_files.export(args, *_model_ref(args.model))
+    if args.monitor_action == "compare":
+        return _compare(args)
+    if args.monitor_action == "retrain":
+        return _retrain(args)
     return _show(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    with open_project(args.project) as project:
+        result = project.compare_candidate(args.model, args.candidate, limit=args.limit)
+        if args.promote:
+            result["promoted"] = project.promote(args.model, args.candidate)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_comparison(result))
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from lepton_desktop.cli.progress import TerminalProgress
+
+    bar = TerminalProgress(f"retraining {args.model}", unit="step")
+    try:
+        with open_project(args.project) as project:
+            result = project.retrain_with_feedback(args.model, reporter=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(result)
+        return 0
+    print(
+        f"{result['dataset']}: {result['parent']} + {result['feedback_rows']:,} labelled "
+        f"served rows from {result['requests']:,} requests"
+    )
+    print(
+        f"trained {result['candidate']} (run {result['run_id']}) from {result['champion']}'s "
+        "settings; test split (the same rows):"
+    )
+    for key, value in result["metrics"]["candidate"].items():
+        before = result["metrics"]["champion"].get(key)
+        shown = "" if not isinstance(before, int | float) else f"{before:.4g} -> "
+        if isinstance(value, int | float):
+            print(f"  {key:<10} {shown}{value:.4g}")
+    return 0
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """The comparison for a terminal: agreement, quality, latency, live traffic."""
+    model, champion, candidate = result["model"], result["champion"], result["candidate"]
+    head = f"{model}:{candidate} beside the champion {model}:{champion}"
+    if result["source"] == "none":
+        lines = [f"{head}: no answered requests of the champion to compare on"]
+    else:
+        lines = [f"{head} ({result['source']}, {result['requests']:,} requests, "
+                 f"{result['rows']:,} rows): {result['agreement']:.1%} agree, "
+                 f"{result['changed']:,} rows differ"]  # fmt: skip
+    quality = result["quality"]
+    if quality:
+        lines.append(
+            f"{quality['metric']} on {result['labelled']:,} labelled rows: champion "
+            f"{quality['champion']:.4g}, candidate {quality['candidate']:.4g}"
+        )
+    latency = result["latency_ms"]
+    for who in ("champion", "candidate"):
+        if latency.get(who):
+            p99 = latency[who]["p99"]
+            lines.append(
+                f"latency {who}: p50 {latency[who]['p50']:.2f} ms"
+                + (f", p99 {p99:.2f} ms" if p99 is not None else " per row (replayed)")
+            )
+    for version, live in result["live"].items():
+        if live:
+            lines.append(f"answered itself, {model}:{version}: {live['requests']:,} requests")
+    if "promoted" in result:
+        lines.append(f"promoted {model}:{candidate} to champion (was {model}:{champion})")
+    return "\n".join(lines)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -102,8 +211,9 @@ def _show(args: argparse.Namespace) -> int:
         raise InvalidOptionError(f"--watch {args.watch}: give seconds from 0.5 to 3600")
     with open_project(args.project) as project:
         while True:
-            report = project.monitor(args.since, model=model, version=version,
-                                     last_labelled=args.last_labelled)
+            report = project.monitor(
+                args.since, model=model, version=version, last_labelled=args.last_labelled
+            )
             if args.json:
                 print_json(report)
             else:
@@ -260,8 +370,13 @@ def _feature_line(feature: dict[str, Any]) -> str:
     name = feature["feature"][:20].ljust(20)
     if feature["test"] is None:
         return f"{name} no values served"
-    score = (f"p {feature['p_value']:.3g}" if feature["p_value"] is not None
-             else f"{feature['statistic']:.3g}" if feature["statistic"] is not None else "–")
+    score = (
+        f"p {feature['p_value']:.3g}"
+        if feature["p_value"] is not None
+        else f"{feature['statistic']:.3g}"
+        if feature["statistic"] is not None
+        else "–"
+    )
     extra = [f"psi {feature['psi']:.3f}"] if feature["psi"] is not None else []
     if feature["missing_share"]:
         extra.append(f"missing {feature['missing_share']:.1%}")
@@ -292,8 +407,10 @@ def _estimated(estimated: dict[str, Any]) -> str:
         return f"– ({estimated['note']})"
     calibration = ", ".join(f"v{v} {d.get('calibration') or d.get('note')}"
                             for v, d in estimated["versions"].items())  # fmt: skip
-    return (f"accuracy {metrics['accuracy']:.3f} · f1 {metrics['f1']:.3f} from "
-            f"{estimated['rows']:,} answered rows (CBPE; calibration: {calibration})")
+    return (
+        f"accuracy {metrics['accuracy']:.3f} · f1 {metrics['f1']:.3f} from "
+        f"{estimated['rows']:,} answered rows (CBPE; calibration: {calibration})"
+    )
 
 
 def _quality(quality: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""``lepton-desktop serve PROJECT|BUNDLE``: the local server in the foreground; and
-``lepton-desktop requests PROJECT``: what it answered, from the request log.
+"""``lepton-desktop serve PROJECT|BUNDLE``: the local server in the foreground (what
+it answered is read by ``lepton-desktop requests``, in :mod:`.requests`).
 
 With a project, the command records a deployment and runs its ``serve`` job here
 (the same code as the GUI's worker): requests are logged into the project file and
@@ -12,20 +12,21 @@ gracefully.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lepton_desktop.cli.common import Command, number, open_project, print_json, run_queued_job
+from lepton_desktop.cli.common import Command, number, open_project, run_queued_job
 from lepton_desktop.core.errors import CancelledError, LeptonError
-from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, MAX_COUNTS
-
-if TYPE_CHECKING:
-    from lepton_desktop.core.entities import RequestRecord
+from lepton_desktop.core.serving.options import (
+    DEFAULT_OPTIONS,
+    MAX_COUNTS,
+    parse_canary,
+    parse_shadow,
+)
 
 #: The token can come from the environment, where ``ps`` does not show it.
 TOKEN_ENV = "LEPTON_SERVE_TOKEN"
@@ -44,6 +45,12 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--token", help=f"require 'Authorization: Bearer TOKEN' (or ${TOKEN_ENV})")
     p.add_argument("--cors", action="append", default=[], metavar="ORIGIN")
     p.add_argument("--no-capture", action="store_true", help="do not log request inputs")
+    p.add_argument("--canary", action="append", default=[], metavar="MODEL:VERSION=SHARE",
+                   help="a candidate version answering SHARE (0-1) of MODEL's requests that "
+                   "name no version (the answer names the version)")  # fmt: skip
+    p.add_argument("--shadow", action="append", default=[], metavar="MODEL:VERSION",
+                   help="a candidate version predicting a copy of every answered request, "
+                   "after the answer; logged as shadow rows, never returned")  # fmt: skip
     _add_limits(p)
     p.add_argument("--log", type=Path, metavar="FILE.lepton", help="bundle: log requests here")
     return p
@@ -84,6 +91,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "max_connections": args.max_connections,
         "header_timeout_s": args.header_timeout,
         "body_timeout_s": args.body_timeout,
+        "canary": [parse_canary(text) for text in args.canary],
+        "shadow": [parse_shadow(text) for text in args.shadow],
     }
 
 
@@ -203,87 +212,5 @@ def _record(spec: Any, **fields: Any) -> None:
         project.serving.update(spec.deployment_id, **fields)
 
 
-# -- requests ------------------------------------------------------------------------------
-
-#: ``requests`` lists this many unless told (``--limit``).
-DEFAULT_LISTED = 50
-#: Error text beyond this many characters is cut in the table (``--json`` has all of it).
-ERROR_CHARS = 60
-
-
-def _add_requests(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("requests", help="list logged requests, or search them (full text)")
-    p.add_argument("project", type=Path)
-    p.add_argument(
-        "--search", metavar="TEXT",
-        help='a full-text query over request id, path, model, status, error, inputs and '
-        'outputs (SQLite FTS5: words, "a phrase", OR, NOT, prefix*)',
-    )  # fmt: skip
-    p.add_argument("--deployment", type=int, metavar="N", help="only this deployment's")
-    p.add_argument("--limit", type=int, default=DEFAULT_LISTED, metavar="N",
-                   help=f"the newest N (default {DEFAULT_LISTED})")  # fmt: skip
-    p.add_argument("--json", action="store_true")
-    return p
-
-
-def cmd_requests(args: argparse.Namespace) -> None:
-    """``requests PROJECT [--search TEXT] [--deployment N] [--limit N] [--json]``."""
-    from lepton_desktop.core.serving.manager import MAX_LISTED
-
-    # One more than shown, to tell whether there are more (a bad --limit is refused as is).
-    asked = args.limit + 1 if 1 <= args.limit < MAX_LISTED else args.limit
-    with open_project(args.project) as project:
-        newest_first = project.serving.list_requests(
-            search=args.search, deployment_id=args.deployment, limit=asked
-        )
-    more = len(newest_first) > args.limit
-    records = newest_first[: args.limit][::-1]  # read like a log: the newest at the bottom
-    if args.json:
-        print_json({
-            "requests": [dataclasses.asdict(r) for r in records], "count": len(records),
-            "limit": args.limit, "more": more, "search": args.search,
-            "deployment": args.deployment,
-        })  # fmt: skip
-        return
-    if not records:
-        print("no requests match" if args.search else "no requests logged")
-        return
-    for record in records:
-        print(_request_line(record))
-    if more:
-        print(f"(the newest {args.limit}; --limit N shows more)", file=sys.stderr)
-
-
-def _request_line(record: RequestRecord) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.ts))
-    model = record.model or "-"
-    if record.model and record.version is not None:
-        model = f"{record.model}:{record.version}"
-    error = record.error or ""
-    if len(error) > ERROR_CHARS:
-        error = error[: ERROR_CHARS - 1] + "…"
-    path, model, request_id, error = (
-        _shown(t) for t in (record.path, model, record.request_id, error)
-    )
-    return (
-        f"{when}  d{record.deployment_id or '-':<3} {record.status:>3} "
-        f"{record.latency_ms:>8.1f} ms  {_shown(record.method):<4} {path:<28} {model:<20} "
-        f"{request_id}  {error}"
-    ).rstrip()
-
-
-def _shown(text: str) -> str:
-    """Text a client sent, safe on a terminal: control and formatting characters
-    (escape sequences, newlines, right-to-left overrides) are written as escapes."""
-    return "".join(c if c.isprintable() else _escape(ord(c)) for c in text)
-
-
-def _escape(code: int) -> str:
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 #: This group's subcommands, for ``entry.build_parser``.
-COMMANDS = (
-    Command("serve", _add_serve, cmd_serve),
-    Command("requests", _add_requests, cmd_requests),
-)
+COMMANDS = (Command("serve", _add_serve, cmd_serve),)

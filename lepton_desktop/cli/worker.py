@@ -15,7 +15,7 @@ from lepton_desktop.core import faults
 from lepton_desktop.core.system.lifeline import die_with_parent
 
 #: The job kinds a worker process runs (the GUI's QProcess jobs, tune's trial workers).
-KINDS = ("import", "prep", "train", "export", "tune", "trial", "serve")
+KINDS = ("import", "prep", "train", "export", "tune", "trial", "serve", "requests")
 
 
 def _add_worker(sub: Any) -> argparse.ArgumentParser:

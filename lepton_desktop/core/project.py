@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from lepton_desktop.core.export import ExportResult
     from lepton_desktop.core.monitoring.alerts import Change, RuleSpec
     from lepton_desktop.core.monitoring.labels import LabelImport
+    from lepton_desktop.core.monitoring.requests import RequestFilter, RequestLog
     from lepton_desktop.core.monitoring.traffic import Series
     from lepton_desktop.core.monitoring.window import Window
     from lepton_desktop.core.progress import Reporter
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 SUFFIX = files.SUFFIX
 #: A running job whose heartbeat is older than this is considered dead.
 STALE_AFTER_S = job_lifecycle.STALE_AFTER_S
+#: Seconds an opening spends at most deleting requests the retention no longer keeps
+#: (a running server's watcher deletes the rest, a batch at a time).
+OPEN_RETENTION_S = 1.0
 
 
 class Project:
@@ -101,6 +105,7 @@ class Project:
         try:
             project.recover_stale_jobs()
             project.replay_request_journals()
+            project.request_log.apply_retention(budget_s=OPEN_RETENTION_S)
         except BaseException:
             project.close()  # (a damaged file fails here: leave no connection behind)
             raise
@@ -205,6 +210,81 @@ class Project:
         from lepton_desktop.core.serving.manager import ServingManager
 
         return ServingManager(self.ctx)
+
+    @property
+    def request_log(self) -> RequestLog:
+        """The request log: filtered pages, export, retention, deleting deployments."""
+        from lepton_desktop.core.monitoring.requests import RequestLog
+
+        return RequestLog(self.ctx)
+
+    def replay_requests(
+        self, selection: RequestFilter, target: str, *, limit: int = 10_000,
+        reporter: Reporter | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Answer the selected logged requests again with model version ``target`` and
+        diff the answers (see :func:`lepton_desktop.core.monitoring.replay.replay`).
+
+        Raises:
+            NotFoundError: no such version. InvalidOptionError: a bad filter or limit.
+        """
+        from lepton_desktop.core.monitoring.replay import replay
+
+        return replay(self.ctx, selection, target, limit=limit, reporter=reporter)
+
+    def compare_candidate(
+        self, model: str, candidate: int, *, limit: int = 10_000
+    ) -> dict[str, Any]:
+        """Version ``candidate`` of ``model`` beside its champion: agreement, quality on
+        labelled rows and latency, from shadow rows or a replay (see
+        :func:`lepton_desktop.core.monitoring.compare.compare`).
+
+        Raises:
+            NotFoundError: no such model or version. InvalidOptionError: the candidate
+                is the champion.
+        """
+        from lepton_desktop.core.monitoring.compare import compare
+
+        return compare(self.ctx, model, candidate, limit=limit)
+
+    def promote(self, model: str, candidate: int) -> dict[str, Any]:
+        """Move ``model``'s ``champion`` alias to version ``candidate`` (a running server
+        follows it at once); return ``{model, champion, previous}``."""
+        from lepton_desktop.core.monitoring.compare import promote
+
+        return promote(self.ctx, model, candidate)
+
+    def retrain_with_feedback(
+        self, model: str, *, reporter: Reporter | None = None
+    ) -> dict[str, Any]:
+        """Retrain ``model``'s champion on its data plus the labelled served rows.
+
+        A new dataset version (the champion's, with every served row a label was sent
+        back for added to the train split; its lineage names the requests), then a run
+        with the champion's settings on it, registered as the model's next version; the
+        validation and test rows are the champion's, so both are scored on the same
+        held-out rows (see :mod:`lepton_desktop.core.monitoring.retrain`).
+
+        Returns:
+            ``model``, ``champion``, ``candidate``, ``dataset``, ``parent``,
+            ``feedback_rows``, ``requests``, ``run_id`` and ``metrics`` (``champion``,
+            ``candidate``: test metrics on the same rows).
+
+        Raises:
+            NotFoundError: no such model. InvalidOptionError: nothing labelled, or data
+                that cannot take served rows (nothing is written).
+        """
+        from lepton_desktop.core.monitoring.retrain import feedback_dataset
+
+        made = feedback_dataset(self.ctx, model, reporter)
+        trained = self.train(made.version.ref, reporter=reporter, **made.options)
+        return {
+            "model": model, "champion": made.champion.ref, "candidate": trained.model.ref,
+            "dataset": made.version.ref, "parent": made.parent.ref,
+            "feedback_rows": made.feedback_rows, "requests": made.requests,
+            "run_id": trained.run.id,
+            "metrics": {"champion": made.champion.metrics, "candidate": trained.metrics},
+        }  # fmt: skip
 
     def train(
         self, dataset: str, *, reporter: Reporter | None = None, **options: Any

@@ -45,8 +45,12 @@ class Changes:
     studies: bool = False
 
     def __or__(self, other: Changes) -> Changes:
-        return Changes(*(a or b for a, b in zip(
-            dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
+        return Changes(
+            *(
+                a or b
+                for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)
+            )
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +85,11 @@ class ProjectSession(QObject):
     RECOVER_MS = 30_000
 
     def __init__(
-        self, path: Path, parent: QObject | None = None, *, poll_ms: int | None = None,
+        self,
+        path: Path,
+        parent: QObject | None = None,
+        *,
+        poll_ms: int | None = None,
         recover_ms: int | None = None,
     ) -> None:
         super().__init__(parent)
@@ -113,7 +121,11 @@ class ProjectSession(QObject):
     # -- opening and closing ---------------------------------------------------------
 
     def open(
-        self, *, create: bool = False, upgrade: bool = False, passphrase: str | None = None,
+        self,
+        *,
+        create: bool = False,
+        upgrade: bool = False,
+        passphrase: str | None = None,
         remember: bool = False,
     ) -> None:
         """Open (or create) the project on the DB thread; emits opened, openFailed or needsUpgrade.
@@ -126,8 +138,10 @@ class ProjectSession(QObject):
             remember: save the passphrase in the OS keyring as well.
         """
         self._tasks.submit(
-            self._db, lambda: self._open_on_db_thread(create, upgrade, passphrase, remember),
-            self._on_open_done, self.openFailed.emit,
+            self._db,
+            lambda: self._open_on_db_thread(create, upgrade, passphrase, remember),
+            self._on_open_done,
+            self.openFailed.emit,
         )
 
     def _open_on_db_thread(
@@ -269,8 +283,9 @@ class ProjectSession(QObject):
         exited = self._exited & known
         recover = self._recover_due or bool(exited)
         self._recover_due = False
-        self.query(lambda p: _poll_jobs(p, known, exited, recover), self._on_polled,
-                   self._on_poll_failed)
+        self.query(
+            lambda p: _poll_jobs(p, known, exited, recover), self._on_polled, self._on_poll_failed
+        )
 
     def _on_polled(self, result: tuple[list[Job], list[Job]]) -> None:
         self._poll_pending = False
@@ -287,8 +302,9 @@ class ProjectSession(QObject):
             datasets = any(j.kind in DATASET_JOB_KINDS for j in ended)
             studies = any(j.kind in TUNING_JOB_KINDS for j in ended)
             runs = studies or any(j.kind in TRAINING_JOB_KINDS for j in ended)
-            self.changed.emit(Changes(datasets=datasets, jobs=True, runs=runs, models=runs,
-                                      studies=studies))
+            self.changed.emit(
+                Changes(datasets=datasets, jobs=True, runs=runs, models=runs, studies=studies)
+            )
 
     def _on_poll_failed(self, exc: BaseException) -> None:
         # A busy file or a transient error: the next tick tries again; never a dialog
@@ -340,6 +356,17 @@ def _poll_jobs(
     return active, ended
 
 
+def _describe_requests_job(args: dict[str, Any]) -> str:
+    action = args.get("action")
+    if action == "export":
+        return f"Exporting requests to {Path(str(args.get('out', ''))).name}"
+    if action == "compare":
+        return f"Comparing {args.get('model', '')}:{args.get('candidate', '')}"
+    if action == "feedback_dataset":
+        return f"Adding feedback to {args.get('model', '')}'s data"
+    return f"Replaying requests on {args.get('target', '')}"
+
+
 def describe_job(job: Job) -> str:
     """A short label for a job ("Importing iris", "Preparing iris:1")."""
     args: dict[str, Any] = job.args
@@ -355,4 +382,6 @@ def describe_job(job: Job) -> str:
         return f"Serving (deployment {args.get('deployment_id', '')})"
     if job.kind == "export":
         return f"Exporting {args.get('model', '')} as {args.get('format', '')}"
+    if job.kind == "requests":
+        return _describe_requests_job(args)
     return f"{job.kind.capitalize()} job {job.id}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from lepton_desktop.core.jobs import JobFunction, run_job
 from lepton_desktop.workers.datasets import import_job, prep_job
 from lepton_desktop.workers.export import export_job
+from lepton_desktop.workers.requests import requests_job
 from lepton_desktop.workers.serving import serve_job
 from lepton_desktop.workers.training import train_job
 from lepton_desktop.workers.tuning import trial_job, tune_job
@@ -19,6 +20,7 @@ JOB_FUNCTIONS: dict[str, JobFunction] = {
     "tune": tune_job,
     "trial": trial_job,
     "serve": serve_job,
+    "requests": requests_job,
 }
 #: The kinds ``lepton-desktop worker KIND`` accepts.
 KINDS = tuple(JOB_FUNCTIONS)

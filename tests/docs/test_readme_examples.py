@@ -72,6 +72,10 @@ SKIPPED = {
         "needs a PostgreSQL server at user@host; tests/e2e/test_postgres_tune.py runs the "
         "same command against a throwaway server"
     ),
+    "--delete-deployment 3 --keep-log": (
+        "needs a third, stopped deployment; tests/cli/test_cli_request_log.py deletes one "
+        "with --keep-log and checks its log stays"
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""What a running server does for monitoring besides logging: check alerts, publish gauges.
+"""What a running server does for monitoring besides logging: check alerts, publish
+gauges, apply the request log's retention.
 
 :class:`MonitorWatcher` is a daemon thread of the serving process (the supervisor's,
 never a process that answers requests). Every :data:`CHECK_S` seconds it evaluates
@@ -6,8 +7,9 @@ the project's alert rules (:func:`~lepton_desktop.core.monitoring.alerts.check`:
 resolve, webhooks, rollbacks) and sets Prometheus gauges, so ``/metrics`` carries the
 alert states, each model's live quality (and its CBPE estimate) and the drift of its
 inputs (the drifted share, each feature's test statistic and verdict), and a Prometheus
-server can alert on them too. With several server processes the gauges live in the
-shared multiprocess folder (``mostrecent``), which every process's ``/metrics`` reads.
+server can alert on them too; and it deletes the requests the project's retention
+setting no longer keeps. With several server processes the gauges live in the shared
+multiprocess folder (``mostrecent``), which every process's ``/metrics`` reads.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 #: or a user who wants alerts sooner).
 CHECK_S = 10.0
 CHECK_ENV = "LEPTON_MONITOR_CHECK_S"
+#: Seconds a round spends at most on the request log's retention.
+RETENTION_S = 2.0
 #: The window of the live-quality gauges.
 QUALITY_WINDOW = "1h"
 
@@ -71,12 +75,22 @@ class MonitorWatcher(threading.Thread):
         """One round: alerts, then gauges. A failure is logged; the next round retries."""
         try:
             changes = alerts.check(ctx)
+            self._trim_log(ctx)
             for change in changes:
                 log.warning("alert %s: %s", change.state, change.message)
             self._publish(ctx)
         except Exception:  # a busy or changing file: never let the server's thread die
             log.exception("monitoring check failed")
         self.checks += 1
+
+    def _trim_log(self, ctx: ProjectContext) -> None:
+        """Delete requests the retention setting no longer keeps, a batch per
+        transaction and a bounded time per round, so the shipper is never held up."""
+        from lepton_desktop.core.monitoring.requests import RequestLog
+
+        deleted = RequestLog(ctx).apply_retention(budget_s=RETENTION_S)
+        if deleted:
+            log.info("retention: %d old requests deleted from the log", deleted)
 
     def _publish(self, ctx: ProjectContext) -> None:
         from lepton_desktop.core.store import alerts as alert_store

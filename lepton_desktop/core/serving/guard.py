@@ -18,6 +18,7 @@ from typing import Any
 
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.serving.answers import Answer, client_error_status, error
+from lepton_desktop.core.serving.candidates import start_shadows
 from lepton_desktop.core.serving.connections import BODY_LATE
 from lepton_desktop.core.serving.context import RequestContext, RequestIds
 from lepton_desktop.core.serving.router import Router
@@ -60,6 +61,8 @@ class Guard:
         ctx.status = answer.status
         self._record(ctx, time.perf_counter() - start)
         await _send(send, answer, ctx.request_id)
+        if self.state.shadows and ctx.status == 200 and ctx.model in self.state.shadows:
+            start_shadows(self.state, ctx)  # after the answer: never the client's wait
 
     async def _answer(self, ctx: RequestContext, receive: Receive, scope: Scope) -> Answer:
         options = self.state.options

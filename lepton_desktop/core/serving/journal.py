@@ -151,6 +151,18 @@ class RequestJournal:
         outputs = _json(ctx.outputs() if callable(ctx.outputs) else ctx.outputs)
         self._write(b"R\t" + orjson.dumps(meta) + b"\t" + inputs + b"\t" + outputs + b"\n")
 
+    def shadow(self, ctx: RequestContext, version: int, answers: Any, status: int,
+               error: str | None, ts: float, latency_ms: float) -> None:  # fmt: skip
+        """Append a shadow candidate's answer to ``ctx`` (see :mod:`.candidates`): a row
+        of its own, protocol ``shadow``, without the inputs (the request's row has them)."""
+        from lepton_desktop.core.store.request_log import shadow_id
+
+        rows = len(answers) if answers else 0
+        meta = [ts, shadow_id(ctx.request_id, version), ctx.method, ctx.path, "shadow",
+                ctx.model, version, status, latency_ms, rows, error,
+                self.deployment_id]  # fmt: skip
+        self._write(b"R\t" + orjson.dumps(meta) + b"\t\t" + _json(answers) + b"\n")
+
     def feedback(self, request_id: str, label: Any, row: int) -> None:
         """Append the true label of one answered row."""
         item = [request_id, label, row, time.time(), self.deployment_id]

@@ -9,6 +9,7 @@ appends the requests it answered, which the GUI reads incrementally.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -22,11 +23,13 @@ from lepton_desktop.core.serving.options import DEFAULT_OPTIONS, check_options
 from lepton_desktop.core.serving.security import token_digest
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import models as model_store
+from lepton_desktop.core.store import request_log
 from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.core.store.db import transaction
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
+    from lepton_desktop.core.store.request_log import RequestFilter
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -113,6 +116,7 @@ class ServingManager:
         check_options(merged)
         for ref in models or ():
             model_store.resolve(self._conn, ref)  # NotFoundError names the model
+        self._check_candidates(models or (), [*merged["canary"], *merged["shadow"]])
         if not models and not model_store.list_versions(self._conn, include_archived=False):
             raise InvalidOptionError("no model to serve: train or import a model first")
         if check_port:
@@ -122,6 +126,24 @@ class ServingManager:
             models=list(models or []), options=merged,
         )  # fmt: skip
         return self.get(deployment_id)
+
+    def _check_candidates(self, models: Sequence[str], candidates: list[dict[str, Any]]) -> None:
+        """Each canary or shadow version exists, and the server will load it: its model
+        is served following the registry (not pinned to another version).
+
+        Raises:
+            NotFoundError: no such version. InvalidOptionError: it would not be loaded.
+        """
+        for entry in candidates:
+            ref = f"{entry['model']}:{entry['version']}"
+            version = model_store.resolve(self._conn, ref)  # NotFoundError names it
+            if version.archived:
+                raise InvalidOptionError(f"{ref} is archived: a server does not load it")
+            chosen = [m for m in models if m.split("@")[0].rsplit(":", 1)[0] == entry["model"]]
+            if models and not any(m == entry["model"] or "@" in m or m == ref for m in chosen):
+                raise InvalidOptionError(
+                    f"{ref}: serve its model (--model {entry['model']}) for a candidate to answer"
+                )
 
     def queue(
         self,
@@ -186,6 +208,7 @@ class ServingManager:
         deployment_id: int | None = None,
         limit: int = 100,
         plain_words: bool = False,
+        selection: RequestFilter | None = None,
     ) -> builtins.list[RequestRecord]:
         """The newest logged requests, or the newest that match ``search``; newest first.
 
@@ -197,6 +220,7 @@ class ServingManager:
             limit: at most this many (1 to :data:`MAX_LISTED`).
             plain_words: ``search`` is plain text: rows holding each of its words, or
                 a word starting with it (a search box's as-you-type filter).
+            selection: only requests this filter keeps (model, status, time, ...).
 
         Raises:
             InvalidOptionError: a bad limit, a search too long or not FTS5 syntax;
@@ -213,6 +237,12 @@ class ServingManager:
             )
         if plain_words:
             query = serving_store.words_query(query)
+        if selection is not None:
+            selection = dataclasses.replace(selection, deployment_id=deployment_id)
+            if not query:
+                return request_log.page(self._conn, selection, None, limit)
+            return serving_store.search_requests(self._conn, query, None, limit,
+                                                 selection.where())  # fmt: skip
         if not query:
             return serving_store.latest_requests(self._conn, deployment_id, limit)
         return serving_store.search_requests(self._conn, query, deployment_id, limit)

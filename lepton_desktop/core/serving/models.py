@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -131,6 +132,7 @@ class ModelSet:
         self._stop = threading.Event()
         #: Bumped on every swap; the app rebuilds what depends on the set (OpenAPI).
         self.generation = 0
+        self._canaries: dict[str, tuple[int, float]] = {}
 
     # -- building ----------------------------------------------------------------------
 
@@ -195,6 +197,10 @@ class ModelSet:
         if model is None:
             known = ", ".join(sorted(models)) or "none"
             raise ModelNotFoundError(f"no model {name!r} here (served: {known})")
+        if not version and name in self._canaries:  # (one lookup when no canary is set)
+            candidate = self._canary(model)
+            if candidate is not None:
+                return candidate
         return model.get(version)
 
     def get_ref(self, ref: str | None) -> Predictor:
@@ -211,8 +217,20 @@ class ModelSet:
                     f"this server has {len(models)} models ({', '.join(sorted(models))}); "
                     'name one with "model"'
                 )
-            return next(iter(models.values())).get()
+            return self.get(next(iter(models)))
         return self.get(*split_ref(ref))
+
+    def set_canaries(self, canaries: Mapping[str, tuple[int, float]]) -> None:
+        """Let version ``v`` answer share ``s`` of model ``name``'s requests that name no
+        version (``{name: (v, s)}``); requests that pin a version or alias keep it."""
+        self._canaries = dict(canaries)
+
+    def _canary(self, model: ServedModel) -> Predictor | None:
+        """The canary version, for its share of the requests (drawn per request)."""
+        version, share = self._canaries[model.name]
+        if version in model.versions and random.random() < share:
+            return model.versions[version]
+        return None
 
     def loaded(self) -> list[dict[str, Any]]:
         """``[{"name", "version", "aliases", "default"}]`` for the deployment row."""

@@ -6,6 +6,7 @@ command line's parser can show the defaults without importing the store.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lepton_desktop.core.errors import InvalidOptionError
@@ -25,6 +26,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "max_connections": 1000,
     "header_timeout_s": 10.0,
     "body_timeout_s": 30.0,
+    # Model updates (see core/serving/candidates.py): a candidate version answering a
+    # share of a model's unpinned requests, [{"model", "version", "share"}], and
+    # candidates receiving a copy of every request, [{"model", "version"}].
+    "canary": [],
+    "shadow": [],
 }
 #: The largest value each count option may take (sizes a user controls are bounded).
 MAX_COUNTS = {
@@ -55,6 +61,7 @@ def check_options(options: dict[str, Any]) -> None:
             raise InvalidOptionError(
                 f"--{name.replace('_', '-')} {value!r}: give a whole number from 1 to {most:,}"
             )
+    check_candidates(options.get("canary", []), options.get("shadow", []))
     for key, (flag, zero) in SECONDS.items():
         if key in options and not _seconds_in_range(options[key], zero):
             lowest = "0" if zero else "above 0"
@@ -68,3 +75,58 @@ def _seconds_in_range(value: Any, zero: bool) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return (value >= 0 if zero else value > 0) and value <= 3600
+
+
+def parse_canary(text: str) -> dict[str, Any]:
+    """``MODEL:VERSION=SHARE`` -> ``{"model", "version", "share"}`` (checked).
+
+    Raises:
+        InvalidOptionError: another shape, or a share outside (0, 1).
+    """
+    ref, equals, share = text.partition("=")
+    try:
+        value = float(share) if equals else math.nan
+    except ValueError:
+        value = math.nan
+    model, version = _candidate_ref(ref, f"--canary {text!r}", "MODEL:VERSION=SHARE")
+    spec = {"model": model, "version": version, "share": value}
+    check_candidates([spec], [], flag=f"--canary {text!r}")
+    return spec
+
+
+def parse_shadow(text: str) -> dict[str, Any]:
+    """``MODEL:VERSION`` -> ``{"model", "version"}``. Raises InvalidOptionError."""
+    model, version = _candidate_ref(text, f"--shadow {text!r}", "MODEL:VERSION")
+    return {"model": model, "version": version}
+
+
+def _candidate_ref(ref: str, flag: str, shape: str) -> tuple[str, int]:
+    name, colon, number = ref.rpartition(":")
+    if not colon or not name or not number.isdigit() or int(number) < 1:
+        raise InvalidOptionError(f"{flag}: give {shape}, e.g. iris:2")
+    return name, int(number)
+
+
+def check_candidates(canary: Any, shadow: Any, flag: str = "--canary") -> None:
+    """Canary shares in (0, 1), one canary per model, well-formed entries.
+
+    Raises:
+        InvalidOptionError: naming the entry.
+    """
+    if not isinstance(canary, list) or not isinstance(shadow, list):
+        raise InvalidOptionError("canary and shadow must be lists of candidates")
+    models = []
+    for entry in [*canary, *shadow]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) or not (
+            isinstance(entry.get("version"), int) and not isinstance(entry["version"], bool)
+        ):
+            raise InvalidOptionError(f"a candidate must be {{model, version}}, not {entry!r}")
+    for entry in canary:
+        share = entry.get("share")
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+            raise InvalidOptionError(
+                f"{flag}: the share must be a number between 0 and 1 (exclusive), e.g. 0.1"
+            )
+        models.append(entry["model"])
+    if len(set(models)) < len(models):
+        raise InvalidOptionError(f"{flag}: one canary per model")

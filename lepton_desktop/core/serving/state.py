@@ -39,6 +39,9 @@ class ServeOptions:
     max_connections: int = DEFAULT_OPTIONS["max_connections"]
     header_timeout_s: float = DEFAULT_OPTIONS["header_timeout_s"]
     body_timeout_s: float = DEFAULT_OPTIONS["body_timeout_s"]
+    #: ``(model, version, share)`` canaries and ``(model, version)`` shadows.
+    canary: tuple[tuple[str, int, float], ...] = ()
+    shadow: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], token: str | None = None) -> ServeOptions:
@@ -46,10 +49,13 @@ class ServeOptions:
 
         ``token``: the bearer token or its digest; the server keeps only the digest.
         """
-        known = {f.name for f in dataclasses.fields(cls)} - {"token", "cors"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"token", "cors", "canary", "shadow"}
         values = {k: v for k, v in options.items() if k in known}
         digest = token_digest(token) if token else None
-        return cls(token=digest, cors=tuple(options.get("cors") or ()), **values)
+        canary = tuple((c["model"], c["version"], c["share"]) for c in options.get("canary", ()))
+        shadow = tuple((c["model"], c["version"]) for c in options.get("shadow", ()))
+        return cls(token=digest, cors=tuple(options.get("cors") or ()), canary=canary,
+                   shadow=shadow, **values)  # fmt: skip
 
     def connection_limits(self) -> ConnectionLimits:
         """The limits the server's connections obey (see :mod:`.connections`)."""
@@ -89,6 +95,13 @@ class ServerState:
         self._batchers: dict[Predictor, Batcher] = {}
         self._generation = models.generation
         self._recent: OrderedDict[str, int] = OrderedDict()
+        models.set_canaries({name: (version, share) for name, version, share in options.canary})
+        #: model name -> the versions that get a copy of its answered requests
+        self.shadows: dict[str, list[int]] = {}
+        for name, version in options.shadow:
+            self.shadows.setdefault(name, []).append(version)
+        self.shadows_pending = 0
+        self.shadows_dropped = 0
 
     def batcher(self, predictor: Predictor) -> Batcher:
         """The batcher of a model version (made on first use, dropped after a swap)."""

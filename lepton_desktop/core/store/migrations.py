@@ -22,6 +22,7 @@ from lepton_desktop.core.store.migrations_monitoring import (
     m008_alerts_and_server_events,
     m011_drift_sketches,
     m013_quality_estimators,
+    m017_request_log_browsing,
 )
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -348,7 +349,6 @@ def m009_full_text_search(conn: sqlite3.Connection) -> None:
     db.table("dataset_versions").enable_fts(["source", "target"], create_triggers=True)
 
 
-
 def m010_hashed_tokens(conn: sqlite3.Connection) -> None:
     """Deployments keep their bearer token's SHA-256 digest, never the token itself.
 
@@ -382,6 +382,7 @@ def m012_job_owners(conn: sqlite3.Connection) -> None:
         """,
     )
 
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_jobs,
@@ -396,6 +397,7 @@ MIGRATIONS: list[Migration] = [
     m011_drift_sketches,
     m012_job_owners,
     m013_quality_estimators,
+    m017_request_log_browsing,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -92,6 +92,7 @@ def m007_monitoring_rollups(conn: sqlite3.Connection) -> None:
     rollups.roll_up(conn, after_id=0)
     rollups.resolve_feedback(conn, after_feedback=0, after_request=0)
 
+
 def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
     """Alert rules on monitored metrics, the alerts they raised, and server events.
 
@@ -142,6 +143,7 @@ def m008_alerts_and_server_events(conn: sqlite3.Connection) -> None:
         CREATE INDEX server_events_by_time ON server_events (ts)
         """,
     )
+
 
 def m011_drift_sketches(conn: sqlite3.Connection) -> None:
     """Drift references, drift sketches and per-request anomaly flags.
@@ -220,5 +222,29 @@ def m013_quality_estimators(conn: sqlite3.Connection) -> None:
             PRIMARY KEY (model, version)
         );
         CREATE INDEX request_log_model_time ON request_log (model, ts)
+        """,
+    )
+
+
+def m017_request_log_browsing(conn: sqlite3.Connection) -> None:
+    """Browsing the request log by model and time, and its retention setting.
+
+    Three indexes let a filtered page of the log seek instead of scan: by model, by
+    model and version (each in id order, so a page is a walk down the index, never a
+    sort), and by time (a range of the log). ``request_log_retention`` holds
+    the project's one setting (keep requests for ``days``, and/or the newest
+    ``max_rows``), applied by a running server's watcher and when the project opens.
+    """
+    run_script(
+        conn,
+        """
+        CREATE INDEX request_log_by_model ON request_log (model, id);
+        CREATE INDEX request_log_by_version ON request_log (model, version, id);
+        CREATE INDEX request_log_by_time ON request_log (ts);
+        CREATE TABLE request_log_retention (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            days REAL CHECK (days IS NULL OR days > 0),
+            max_rows INTEGER CHECK (max_rows IS NULL OR max_rows > 0)
+        )
         """,
     )

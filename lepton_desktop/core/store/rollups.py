@@ -7,7 +7,8 @@ id the log had before: grouped statements add the new rows to ``request_minutes`
 bucket), ``prediction_minutes`` and ``prediction_hours`` (answered rows by predicted
 label, or the predicted values' moments) and ``served_versions``. A few statements per
 batch, not per row: a trigger did the same work row by row at 2.5 times the shipping
-cost (bench/monitoring_read.py).
+cost (bench/monitoring_read.py). Shadow rows (a candidate's answers to copies of
+requests, ``protocol = 'shadow'``) are not traffic and are left out.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _requests_sql(grain: str) -> str:
             (model, version, minute, status_class, latency_bucket, n, rows, latency_sum)
         SELECT COALESCE(NEW.model, ''), COALESCE(NEW.version, 0), {GRAINS[grain]},
                NEW.status / 100, {bucket}, COUNT(*), TOTAL(NEW.n_rows), TOTAL(NEW.latency_ms)
-        FROM request_log AS NEW WHERE NEW.id > ? GROUP BY 1, 2, 3, 4, 5
+        FROM request_log AS NEW WHERE NEW.id > ? AND NEW.protocol != 'shadow'
+        GROUP BY 1, 2, 3, 4, 5
         ON CONFLICT DO UPDATE SET n = n + excluded.n, rows = rows + excluded.rows,
             latency_sum = latency_sum + excluded.latency_sum
     """
@@ -101,7 +103,7 @@ def _predictions_sql(grain: str) -> str:
             SELECT COALESCE(NEW.model, '') AS model, COALESCE(NEW.version, 0) AS version,
                    {GRAINS[grain]} AS minute, {label} AS label, {value} AS value
             FROM request_log AS NEW, json_each({outputs}) AS answer
-            WHERE NEW.id > ? AND answer.type = 'object'
+            WHERE NEW.id > ? AND NEW.protocol != 'shadow' AND answer.type = 'object'
         )
         WHERE true GROUP BY model, version, minute, label
         ON CONFLICT DO UPDATE SET n = n + excluded.n, value_sum = value_sum + excluded.value_sum,
@@ -117,7 +119,7 @@ _SERVED = f"""
     INSERT INTO served_versions (model, version, requests, first_minute, last_minute)
     SELECT COALESCE(NEW.model, ''), COALESCE(NEW.version, 0), COUNT(*),
            MIN({GRAINS["minutes"]}), MAX({GRAINS["minutes"]})
-    FROM request_log AS NEW WHERE NEW.id > ? GROUP BY 1, 2
+    FROM request_log AS NEW WHERE NEW.id > ? AND NEW.protocol != 'shadow' GROUP BY 1, 2
     ON CONFLICT DO UPDATE SET requests = requests + excluded.requests,
         first_minute = MIN(first_minute, excluded.first_minute),
         last_minute = MAX(last_minute, excluded.last_minute)

@@ -28,11 +28,11 @@ _UPDATABLE = {
     "job_id", "host", "port", "url", "token", "status", "models", "loaded", "options",
     "error", "pid", "started_at", "stopped_at",
 }  # fmt: skip
-_REQUEST_COLUMNS = (
+REQUEST_COLUMNS = (
     "id, deployment_id, ts, request_id, method, path, protocol, model, version, status, "
     "latency_ms, n_rows, inputs, outputs, error"
 )
-_REQUEST_FIELDS = _REQUEST_COLUMNS.split(", ")[1:]
+_REQUEST_FIELDS = REQUEST_COLUMNS.split(", ")[1:]
 
 
 def _deployment(row: tuple[Any, ...]) -> Deployment:
@@ -192,7 +192,8 @@ def _request_value(row: Mapping[str, Any], field: str) -> Any:
     return value
 
 
-def _request(row: tuple[Any, ...]) -> RequestRecord:
+def request_record(row: tuple[Any, ...]) -> RequestRecord:
+    """A request-log row (``REQUEST_COLUMNS`` order) with its inputs and outputs decoded."""
     fields = list(row)
     fields[12:14] = [json.loads(text) if text is not None else None for text in row[12:14]]
     return RequestRecord(*fields)
@@ -207,10 +208,10 @@ def requests_since(
         where += " AND deployment_id = ?"
         args.append(deployment_id)
     rows = conn.execute(
-        f"SELECT {_REQUEST_COLUMNS} FROM request_log WHERE {where} ORDER BY id LIMIT ?",
+        f"SELECT {REQUEST_COLUMNS} FROM request_log WHERE {where} ORDER BY id LIMIT ?",
         (*args, limit),
     )
-    return [_request(r) for r in rows]
+    return [request_record(r) for r in rows]
 
 
 def latest_requests(
@@ -220,10 +221,10 @@ def latest_requests(
     one = deployment_id is not None
     where, args = ("WHERE deployment_id = ?", (deployment_id,)) if one else ("", ())
     rows = conn.execute(
-        f"SELECT {_REQUEST_COLUMNS} FROM request_log {where} ORDER BY id DESC LIMIT ?",
+        f"SELECT {REQUEST_COLUMNS} FROM request_log {where} ORDER BY id DESC LIMIT ?",
         (*args, limit),
     )
-    return [_request(r) for r in rows]
+    return [request_record(r) for r in rows]
 
 
 #: The messages of SQLite's full-text engine for a query it cannot read (its other
@@ -232,7 +233,11 @@ _QUERY_ERRORS = ("fts5:", "unterminated string", "no such column", "unknown spec
 
 
 def search_requests(
-    conn: sqlite3.Connection, query: str, deployment_id: int | None = None, limit: int = 100
+    conn: sqlite3.Connection,
+    query: str,
+    deployment_id: int | None = None,
+    limit: int = 100,
+    where: tuple[str, Sequence[Any]] = ("1", ()),
 ) -> list[RequestRecord]:
     """The newest ``limit`` requests matching a full-text query, newest first.
 
@@ -247,18 +252,21 @@ def search_requests(
             ``NOT``, ``prefix*``, ``column: word``.
         deployment_id: only this deployment's requests (None: every deployment).
         limit: at most this many rows.
+        where: a further SQL condition on ``r`` (the log's row) and its arguments
+            (a :class:`~lepton_desktop.core.store.request_log.RequestFilter`'s).
 
     Raises:
         InvalidOptionError: the query is not FTS5 syntax (the message says why).
     """
     one = deployment_id is not None
-    where = "request_log_fts MATCH ?" + (" AND r.deployment_id = ?" if one else "")
-    args = (query, deployment_id) if one else (query,)
-    columns = ", ".join(f"r.{c}" for c in _REQUEST_COLUMNS.split(", "))
+    condition = "request_log_fts MATCH ?" + (" AND r.deployment_id = ?" if one else "")
+    condition += f" AND ({where[0]})"
+    args = ((query, deployment_id) if one else (query,)) + tuple(where[1])
+    columns = ", ".join(f"r.{c}" for c in REQUEST_COLUMNS.split(", "))
     try:
         rows = conn.execute(
             f"SELECT {columns} FROM request_log_fts JOIN request_log AS r "
-            f"ON r.id = request_log_fts.rowid WHERE {where} "
+            f"ON r.id = request_log_fts.rowid WHERE {condition} "
             "ORDER BY request_log_fts.rowid DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
@@ -269,7 +277,7 @@ def search_requests(
             f"search {query!r} is not a full-text query SQLite can read ({exc}); "
             'put words with punctuation in double quotes, e.g. "iris-mlp"'
         ) from None
-    return [_request(r) for r in rows]
+    return [request_record(r) for r in rows]
 
 
 def words_query(text: str) -> str:
@@ -294,10 +302,10 @@ def request_count(conn: sqlite3.Connection, deployment_id: int | None = None) ->
 def find_request(conn: sqlite3.Connection, request_id: str) -> RequestRecord | None:
     """The logged request with this id, if the writer has stored it."""
     row = conn.execute(
-        f"SELECT {_REQUEST_COLUMNS} FROM request_log WHERE request_id = ? LIMIT 1",
+        f"SELECT {REQUEST_COLUMNS} FROM request_log WHERE request_id = ? LIMIT 1",
         (request_id,),
     ).fetchone()
-    return _request(row) if row else None
+    return request_record(row) if row else None
 
 
 _INSERT_FEEDBACK = (

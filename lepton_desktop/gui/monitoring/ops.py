@@ -12,9 +12,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lepton_desktop.core.entities import AlertEvent, AlertRule
+from lepton_desktop.core.entities import AlertEvent, AlertRule, ModelVersion, RequestRecord
 from lepton_desktop.core.monitoring import window as windows
 from lepton_desktop.core.monitoring.alerts import RuleSpec
+from lepton_desktop.core.monitoring.requests import RequestFilter
 from lepton_desktop.core.monitoring.traffic import Series
 from lepton_desktop.gui.session import Changes, ProjectSession
 
@@ -127,3 +128,113 @@ def import_labels(session: ProjectSession, path: Path, on_done: Callable[[LabelI
                   on_error: OnError) -> None:  # fmt: skip
     """Store a CSV's labels in the DB thread (all or none; the error names the line)."""
     session.command(lambda p: p.import_feedback(path), Changes(), on_done, on_error)
+
+
+# -- the request log (the Requests page) ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestsPage:
+    """One page of the filtered request log, newest first.
+
+    Attributes:
+        selection: the filter it answers.
+        before: the id the page starts below (None: the newest).
+        records: the page's requests (inputs and outputs kept: the detail shows them).
+        matches: how many match, counted up to the cap.
+        retention: the project's retention, as text.
+        versions: every registered model version (``name:version``), to replay on.
+    """
+
+    selection: RequestFilter
+    before: int | None
+    records: list[RequestRecord]
+    matches: int
+    retention: str
+    versions: list[str]
+
+
+def read_requests(project: Project, selection: RequestFilter, before: int | None,
+                  limit: int) -> RequestsPage:  # fmt: skip
+    """DB thread: one keyset page of the log and the (capped) count of matches."""
+    log = project.request_log
+    versions = [v.ref for v in project.models.list(include_archived=False)]
+    return RequestsPage(selection, before, log.page(selection, before, limit),
+                        log.count(selection), log.retention().label(), versions)  # fmt: skip
+
+
+def load_requests(session: ProjectSession, selection: RequestFilter, before: int | None,
+                  limit: int, on_done: Callable[[RequestsPage], None], on_error: OnError,
+                  owner: Any) -> None:  # fmt: skip
+    """Read a page on the DB thread (see :func:`read_requests`)."""
+    session.query(lambda p: read_requests(p, selection, before, limit), on_done, on_error,
+                  owner)  # fmt: skip
+
+
+def set_retention(session: ProjectSession, text: str, on_done: Callable[[Any], None],
+                  on_error: OnError) -> None:  # fmt: skip
+    """Store the retention (refused with a clear error) and apply it, a batch per
+    transaction, for at most a second here (a running server's watcher does the rest)."""
+
+    def apply(project: Project) -> tuple[str, int]:
+        setting = project.request_log.set_retention(text)
+        return setting.label(), project.request_log.apply_retention(budget_s=1.0)
+
+    session.command(apply, Changes(), on_done, on_error)
+
+
+def start_requests_job(session: ProjectSession, args: dict[str, Any],
+                       on_started: Callable[[int], None], on_error: OnError) -> None:  # fmt: skip
+    """Queue a ``requests`` job (export or replay) and start its worker; an export path
+    that cannot be written is refused before the job's row is written."""
+    from pathlib import Path
+
+    from lepton_desktop.core.monitoring.requests import check_export_path
+
+    def check(project: Project) -> None:
+        if args["action"] == "export":
+            check_export_path(Path(args["out"]))
+        elif args["action"] == "replay":
+            project.models.get(args["target"])  # NotFoundError names it
+        elif args["action"] == "compare":
+            project.models.get(f"{args['model']}:{args['candidate']}")
+        else:
+            project.models.get(args["model"])
+
+    session.jobs.submit("requests", args, on_started, on_error, check=check)
+
+
+def read_versions(project: Project) -> list[ModelVersion]:
+    """DB thread: every unarchived model version (the Model update page's choices)."""
+    return project.models.list(include_archived=False)
+
+
+def load_versions(session: ProjectSession, on_done: Callable[[list[ModelVersion]], None],
+                  on_error: OnError, owner: Any) -> None:  # fmt: skip
+    """Read the model versions on the DB thread."""
+    session.query(read_versions, on_done, on_error, owner)
+
+
+def promote(session: ProjectSession, model: str, candidate: int,
+            on_done: Callable[[dict[str, Any]], None], on_error: OnError) -> None:  # fmt: skip
+    """Move ``model``'s champion alias to ``candidate`` (a running server follows it)."""
+    session.command(lambda p: p.promote(model, candidate), Changes(models=True), on_done,
+                    on_error)  # fmt: skip
+
+
+def queue_retrain_run(session: ProjectSession, built: dict[str, Any],
+                      on_done: Callable[[int], None], on_error: OnError) -> None:  # fmt: skip
+    """Queue the training run of a retrain with feedback on the dataset its job built
+    (the champion's settings) and start its worker; ``on_done(run id)``."""
+    from lepton_desktop.core.training.config import TrainConfig
+
+    def queue(project: Project) -> tuple[int, int]:
+        run, job_id = project.runs.queue(built["dataset"], TrainConfig.from_dict(built["options"]))
+        return run.id, job_id
+
+    def queued(result: tuple[int, int]) -> None:
+        run_id, job_id = result
+        session.jobs.start("train", job_id)
+        on_done(run_id)
+
+    session.command(queue, Changes(runs=True), queued, on_error)

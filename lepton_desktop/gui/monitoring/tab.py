@@ -4,8 +4,9 @@ A model (or all of them) and a window (the last 15 minutes ... everything, or a 
 dragged on a chart) are chosen at the top; below them, the window's totals as cards
 (requests, errors, latency percentiles, rows, live quality, anomalies), four charts
 over time (latency and error spikes marked) and, beside them, the quality table (per
-class, and the confusion matrix) and the drift table of one model's features with the
-histogram of the chosen one, training against served. Everything is read from the
+class, and the confusion matrix), the drift table of one model's features with the
+histogram of the chosen one, training against served, the alerts, and the request log
+filtered, paged, exported and replayed (the Requests page). Everything is read from the
 request log's rollups and the feedback in the project file, so it shows servers that
 ran while the window was closed, and keeps up while one runs: the tab re-reads every
 :data:`REFRESH_MS` while shown, one read at a time on the session's DB thread.
@@ -13,6 +14,7 @@ ran while the window was closed, and keeps up while one runs: the tab re-reads e
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -36,10 +38,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.core.entities import AlertEvent
+from lepton_desktop.core.entities import AlertEvent, Job
 from lepton_desktop.core.monitoring.alerts import RuleSpec
 from lepton_desktop.core.monitoring.labels import LabelImport
 from lepton_desktop.core.monitoring.quality import MIN_LABELLED
+from lepton_desktop.core.monitoring.requests import RequestFilter
 from lepton_desktop.gui.dialogs import show_exception
 from lepton_desktop.gui.monitoring import ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
@@ -47,7 +50,9 @@ from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
 from lepton_desktop.gui.monitoring.quality_chart import QualityChart
-from lepton_desktop.gui.session import ProjectSession
+from lepton_desktop.gui.monitoring.requests_panel import PAGE_ROWS, RequestsPanel
+from lepton_desktop.gui.monitoring.update_panel import UpdatePanel
+from lepton_desktop.gui.session import ProjectSession, describe_job
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
@@ -123,6 +128,9 @@ class MonitoringTab(VisiblePollingTab):
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Rows"])
         self.confusion = QTableWidget(0, 0, self)
         self.alerts = AlertsPanel(self)
+        self.requests = RequestsPanel(self)
+        self.update_page = UpdatePanel(self)
+        self._request_jobs: set[int] = set()
         self.side_tabs = QTabWidget(self)
         self.notifier = Notifier(self)
         for table in (self.per_class, self.confusion):
@@ -180,6 +188,8 @@ class MonitoringTab(VisiblePollingTab):
         self.side_tabs.addTab(quality, "Live quality")
         self.side_tabs.addTab(self.drift, "Drift")
         self.side_tabs.addTab(self.alerts, "Alerts")
+        self.side_tabs.addTab(self.requests, "Requests")
+        self.side_tabs.addTab(self.update_page, "Model update")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.charts)
         split.addWidget(self.side_tabs)
@@ -201,7 +211,25 @@ class MonitoringTab(VisiblePollingTab):
         self.alerts.fired.connect(self._on_fired)
         self.import_button.clicked.connect(lambda: self.import_labels())
         self.count_box.activated.connect(
-            lambda i: self._choose(last_labelled=self.count_box.itemData(i)))
+            lambda i: self._choose(last_labelled=self.count_box.itemData(i))
+        )
+        self.requests.pageRequested.connect(self._read_requests)
+        self.requests.exportRequested.connect(
+            lambda sel, out: self._requests_job("export", sel, out=out)
+        )
+        self.requests.replayRequested.connect(
+            lambda sel, target: self._requests_job("replay", sel, target=target)
+        )
+        self.requests.retentionRequested.connect(self._set_retention)
+        self.side_tabs.currentChanged.connect(lambda _i: self._requests_shown())
+        self.side_tabs.currentChanged.connect(lambda _i: self._update_shown())
+        self.update_page.compareRequested.connect(
+            lambda model, v: self._update_job({"action": "compare", "model": model,
+                                               "candidate": v}))  # fmt: skip
+        self.update_page.retrainRequested.connect(
+            lambda model: self._update_job({"action": "feedback_dataset", "model": model})
+        )
+        self.update_page.promoteRequested.connect(self._promote)
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -215,6 +243,9 @@ class MonitoringTab(VisiblePollingTab):
         self.choice = Choice(since=self.choice.since)
         self.model_box.clear()
         self.alerts.reset()
+        self.requests.forget()
+        if session is not None:
+            session.jobEnded.connect(self._on_job_ended)
         self.refresh_if_needed()
 
     def _catch_up(self, session: ProjectSession) -> None:
@@ -276,7 +307,101 @@ class MonitoringTab(VisiblePollingTab):
         self.alerts.show_view(view.alerts)
         firing = sum(e.state == "firing" for e in view.alerts.history)
         self.side_tabs.setTabText(2, f"Alerts ({firing} firing)" if firing else "Alerts")
+        self.requests.set_models(view.served)
+        self._requests_shown()
         self.updated.setText(time.strftime("updated %H:%M:%S"))
+
+    # -- the Requests page ---------------------------------------------------------------
+
+    def _requests_shown(self) -> None:
+        """While the Requests page is shown, its newest page follows the log."""
+        if self.side_tabs.currentWidget() is not self.requests:
+            return
+        if self.requests.page is None or self.requests.page.before is None:
+            self.requests.reread()
+
+    def _read_requests(self, selection: RequestFilter, before: int | None) -> None:
+        if self.session is not None:
+            ops.load_requests(self.session, selection, before, PAGE_ROWS,
+                              self.requests.show_page, self._refused, self)  # fmt: skip
+
+    def _update_shown(self) -> None:
+        if self.session is not None and self.side_tabs.currentWidget() is self.update_page:
+            ops.load_versions(self.session, self.update_page.set_versions, self._refused, self)
+
+    def _update_job(self, args: dict[str, Any]) -> None:
+        if self.session is not None:
+            ops.start_requests_job(
+                self.session,
+                {"filter": {}, **args},
+                self._request_jobs.add,
+                lambda exc: self.update_page.status.setText(str(exc)),
+            )
+
+    def _promote(self, model: str, candidate: int) -> None:
+        if self.session is not None:
+            ops.promote(self.session, model, candidate, self._promoted,
+                        lambda exc: self.update_page.status.setText(str(exc)))  # fmt: skip
+
+    def _promoted(self, result: dict[str, Any]) -> None:
+        self.update_page.status.setText(
+            f"{result['model']}:{result['champion']} is the champion now (was "
+            f"{result['model']}:{result['previous']}); a running server follows it"
+        )
+        self._update_shown()
+
+    def _retrain_built(self, built: dict[str, Any]) -> None:
+        if self.session is None:
+            return
+        self.update_page.status.setText(
+            f"{built['dataset']}: {built['parent']} + {built['feedback_rows']:,} labelled served "
+            f"rows; training with {built['champion']}'s settings…")  # fmt: skip
+        ops.queue_retrain_run(
+            self.session, built,
+            lambda run_id: self.update_page.status.setText(
+                f"{built['dataset']}: {built['parent']} + {built['feedback_rows']:,} labelled "
+                f"rows; training run {run_id} started (Training tab); compare its model here "
+                "when it is registered"),
+            lambda exc: self.update_page.status.setText(str(exc)))  # fmt: skip
+
+    def _requests_job(self, action: str, selection: RequestFilter, **args: Any) -> None:
+        if self.session is None:
+            return
+        job = {"action": action, "filter": dataclasses.asdict(selection), **args}
+        ops.start_requests_job(self.session, job, self._request_jobs.add,
+                               lambda exc: self.requests.show_done(str(exc)))  # fmt: skip
+
+    def _set_retention(self, text: str) -> None:
+        if self.session is not None:
+            ops.set_retention(self.session, text, self._retention_set,
+                              lambda exc: self.requests.show_done(str(exc)))  # fmt: skip
+
+    def _retention_set(self, result: tuple[str, int]) -> None:
+        label, deleted = result
+        self.requests.show_done(f"Retention {label}: {deleted:,} old requests deleted")
+        self.requests.reread()
+
+    def _on_job_ended(self, job: Job) -> None:
+        if job.id not in self._request_jobs or self.session is None:
+            return
+        self._request_jobs.discard(job.id)
+        action = job.args.get("action")
+        if job.status != "succeeded" or job.result is None:
+            detail = job.error or self.session.jobs.output(job.id).strip() or job.status
+            shown = self.update_page.status.setText if action in (
+                "compare", "feedback_dataset") else self.requests.show_done  # fmt: skip
+            shown(f"{describe_job(job)} failed: {detail}")
+        elif action == "compare":
+            self.update_page.show_comparison(job.result)
+        elif action == "feedback_dataset":
+            self._retrain_built(job.result)
+        elif action == "export":
+            self.requests.show_done(f"Exported {job.result['rows']:,} requests to "
+                                    f"{job.result['path']}")  # fmt: skip
+        else:
+            self.requests.show_replay(job.result)
+        # (the job's row stays: forgetting it lets SQLite give its id to the next job,
+        # which the session then takes for one already ended)
 
     def _fill_models(self, served: list[tuple[str, int]]) -> None:
         items: list[tuple[str, tuple[str | None, int | None]]] = [(ALL_MODELS, (None, None))]
@@ -301,10 +426,12 @@ class MonitoringTab(VisiblePollingTab):
         restarts = report.get("server", {}).get("restarts", 0)
         self.cards["rate"].set_value(
             f"{report['requests_per_s']:.3g}",
-            f"{restarts} server restart(s)" if restarts else "", alert=restarts > 0,
+            f"{restarts} server restart(s)" if restarts else "",
+            alert=restarts > 0,
         )
         self.cards["errors"].set_value(
-            f"{report['error_rate']:.1%}", f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
+            f"{report['error_rate']:.1%}",
+            f"4xx {errors['4xx']:,} · 5xx {errors['5xx']:,}",
             alert=errors["5xx"] > 0,
         )
         if latency["p50"] is None:
