@@ -529,6 +529,8 @@ class Project:
 
 
 def _dataset_info(version: DatasetVersion) -> dict[str, Any]:
+    from lepton_desktop.core.datasets.pii import findings_of
+
     splits = version.splits or {}
     return {
         "name": version.name,
@@ -543,4 +545,5 @@ def _dataset_info(version: DatasetVersion) -> dict[str, Any]:
         "splits": {name: splits.get(name, 0) for name in SPLIT_NAMES},
         "parent": version.parent_id,
         "operations": [op["op"] for op in version.operations],
+        "pii": [f.to_dict() for f in findings_of(version.columns)],
     }

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 BATCH_ROWS = 20_000
 #: Split code for rows that are in no split (NULL in the table).
 NO_SPLIT = -1
+#: Column statistics a prepared version keeps from its parent.
+_CARRIED = ("onehot", "pii", "pii_treated")
 
 
 @dataclasses.dataclass
@@ -87,7 +89,9 @@ def load_frame(conn: sqlite3.Connection, version: DatasetVersion, reporter: Repo
         for c, chunk in zip(version.columns, chunks, strict=True)
     }
     split = np.concatenate(splits) if splits else np.empty(0, dtype=np.int8)
-    extra = {c.name: {"onehot": c.stats["onehot"]} for c in version.columns if "onehot" in c.stats}
+    # Carried to the new version: one-hot origins, and personal data found or treated.
+    extra = {c.name: {k: c.stats[k] for k in _CARRIED if k in c.stats} for c in version.columns}
+    extra = {name: stats for name, stats in extra.items() if stats}
     return Frame(columns, {c.name: c.dtype for c in version.columns}, split,
                  np.arange(len(split)), extra)
 

@@ -38,11 +38,13 @@ from lepton_desktop.core.datasets.frame import (
     load_frame,
     write_frame,
 )
+from lepton_desktop.core.datasets.pii_prep import check_actions, planned_actions, treat
 from lepton_desktop.core.datasets.splits import assign_split, is_classification, small_groups
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.preprocessing import tabular as steps
 from lepton_desktop.core.progress import NullReporter, Reporter
+from lepton_desktop.core.secretbox import hash_key
 from lepton_desktop.core.store import datasets as store
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class PrepOptions:
         onehot: one-hot encode categorical feature columns.
         split: (train, val, test) fractions summing to 1; None keeps the source's split.
         seed: seed of the random split.
+        pii: drop, hash or mask every column flagged as personal data (first).
+        pii_columns: column -> drop, hash, mask or keep, over ``pii``.
     """
 
     dedupe: bool = False
@@ -71,6 +75,8 @@ class PrepOptions:
     onehot: bool = False
     split: tuple[float, float, float] | None = None
     seed: int = 0
+    pii: str | None = None
+    pii_columns: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.scale == "none":
@@ -81,6 +87,7 @@ class PrepOptions:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for a job's arguments)."""
         data = dataclasses.asdict(self)
+        data["pii_columns"] = dict(self.pii_columns)
         data["split"] = list(self.split) if self.split is not None else None
         return data
 
@@ -108,6 +115,7 @@ class PrepOptions:
             InvalidOptionError: with a message that names the option and the problem.
         """
         self._check_values()
+        planned_actions(version, self.pii, self.pii_columns)
         if version.kind == "images":
             asked = [n for n, on in (("fill", self.fill), ("scale", self.scale),
                                      ("one-hot", self.onehot)) if on]
@@ -142,9 +150,18 @@ class PrepOptions:
             _check_split(self.split)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidOptionError(f"the seed must be an integer, not {self.seed!r}")
-        if not (self.dedupe or self.fill or self.scale or self.onehot or self.split):
+        check_actions(self.pii, self.pii_columns)
+        if not (
+            self.dedupe
+            or self.fill
+            or self.scale
+            or self.onehot
+            or self.split
+            or self.pii
+            or self.pii_columns
+        ):
             raise InvalidOptionError(
-                "nothing to do: choose at least one of dedupe, fill, scale, one-hot or split"
+                "nothing to do: choose at least one of dedupe, fill, scale, one-hot, split or pii"
             )
 
 
@@ -168,6 +185,11 @@ class PrepPreview:
     missing_after: int
 
 
+def personal_columns(version: DatasetVersion) -> set[str]:
+    """Columns flagged as personal data and not prepared away: never encoded or scaled."""
+    return {c.name for c in version.columns if "pii" in c.stats}
+
+
 def feature_columns(version: DatasetVersion) -> list[str]:
     """Every column except the target and the time column."""
     return [c.name for c in version.columns if c.name not in (version.target, version.time_column)]
@@ -175,14 +197,15 @@ def feature_columns(version: DatasetVersion) -> list[str]:
 
 def scalable_columns(version: DatasetVersion) -> list[str]:
     """Numeric feature columns that scaling would touch (not one-hot 0/1 columns)."""
-    features = set(feature_columns(version))
+    features = set(feature_columns(version)) - personal_columns(version)
     return [c.name for c in version.columns
             if c.name in features and c.dtype == "numeric" and "onehot" not in c.stats]
 
 
 def categorical_columns(version: DatasetVersion) -> list[str]:
     """Categorical feature columns that one-hot encoding would replace."""
-    features = set(feature_columns(version))
+    # (a flagged column one-hot encoded would write its values into every model's pipeline)
+    features = set(feature_columns(version)) - personal_columns(version)
     return [c.name for c in version.columns if c.name in features and c.dtype == "categorical"]
 
 
@@ -273,6 +296,11 @@ def _transform(
     conn: sqlite3.Connection, version: DatasetVersion, frame: Frame, options: PrepOptions
 ) -> tuple[Frame, list[dict[str, Any]], list[dict[str, Any]]]:
     operations: list[dict[str, Any]] = []
+    plan = planned_actions(version, options.pii, options.pii_columns)
+    if plan:
+        key = hash_key() if "hash" in plan.values() else b""
+        frame, version, operation = treat(frame, version, plan, key)
+        operations.append(operation)
     if options.dedupe:
         dupes = duplicated_images(conn, version) if version.kind == "images" else \
             duplicated_rows(frame)

@@ -1,0 +1,396 @@
+"""Personal data found in a table's columns: what kind, and in what share of the cells.
+
+A column is scanned on a sample first (its first block of rows): every kind is tried
+there, and only the kinds found in at least :data:`SAMPLE_SHARE` of the sample's cells
+are then counted on all rows (:class:`PiiCounter`, fed batch by batch by the import),
+so a column of prices costs a few regular expressions on its sample and nothing more.
+A column is flagged when one kind reaches :data:`MIN_SHARE` of its non-empty cells.
+
+Every test runs on whole Arrow arrays (RE2 through ``pyarrow.compute``, checksums in
+numpy), never a Python loop per cell, except where a well-kept library has the last
+word on a few values (``phonenumbers`` on a sample of phone-like cells, ``ipaddress``
+on IPv6-looking cells):
+
+- ``email``: ``local@domain.tld``.
+- ``card``: 12 to 19 digits (spaces or dashes between groups) passing the Luhn check.
+- ``iban``: country, check digits and account (ISO 13616), passing the mod-97 check.
+- ``national_id``: a US social security number, ``AAA-GG-SSSS`` with its validity
+  rules (no area 000, 666 or 9xx, no group 00, no serial 0000); nine bare digits only
+  under an ``ssn``-like header.
+- ``ip``: an IPv4 address (each part 0..255) or an IPv6 address.
+- ``phone``: 7 to 15 digits in a phone's punctuation, which ``phonenumbers`` must find
+  possible on the sample.
+- ``date_of_birth``: dates (or date-like text) under a birth-like header.
+- ``name``: text under a name-like header (``name``, ``first_name``, ``surname``...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: The kinds of personal data found, most specific first (a cell is counted once).
+KINDS = ("email", "iban", "card", "national_id", "ip", "date_of_birth", "phone", "name")
+#: A column is flagged when one kind matches at least this share of its non-empty cells.
+MIN_SHARE = 0.5
+#: Kinds matching at least this share of the sample are confirmed on all rows.
+SAMPLE_SHARE = 0.25
+#: Rows of a column's sample.
+SAMPLE_ROWS = 20_000
+#: Phone-like cells of the sample that ``phonenumbers`` checks.
+PHONE_CHECKS = 500
+
+_EMAIL = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+_IPV6_SHAPE = r"^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f.]{0,15}){2,8}$"
+_CARD_SHAPE = r"^[0-9]{4}([ -]?[0-9]{2,6}){2,5}$"
+_IBAN_SHAPE = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"
+_SSN_SHAPE = r"^[0-9]{3}-[0-9]{2}-[0-9]{4}$"
+_SSN_INVALID = r"^(000|666|9)|^[0-9]{3}-?00|0000$"
+_PHONE_SHAPE = r"^\+?[0-9 ().-]{7,24}( ?(x|ext\.?) ?[0-9]{1,6})?$"
+_DATE_TEXT = r"^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4})"
+_LETTER = r"[^\W\d_]"
+
+_BIRTH_HEADER = re.compile(r"birth|\bdob\b|^dob|dob$|born|geburt|naissance|nacimiento", re.I)
+_SSN_HEADER = re.compile(r"ssn|social.?sec|national.?id|tax.?id|\btin\b", re.I)
+_NAME_WORDS = {
+    "name", "names", "surname", "surnames", "forename", "firstname", "lastname",
+    "fullname", "givenname", "familyname", "middlename", "maidenname", "nachname",
+    "vorname", "nom", "prenom", "nombre", "apellido",
+}  # fmt: skip
+_NOT_NAMES = {
+    "file",
+    "host",
+    "user",
+    "product",
+    "item",
+    "model",
+    "table",
+    "column",
+    "field",
+    "class",
+    "company",
+    "city",
+    "street",
+    "domain",
+    "app",
+    "brand",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A column holding personal data: its kind and the share of non-empty cells."""
+
+    column: str
+    kind: str
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{column, kind, share}`` as ``info --json`` lists it."""
+        return {"column": self.column, "kind": self.kind, "share": round(self.share, 4)}
+
+
+def name_like(header: str) -> bool:
+    """Whether a header names people (``name``, ``first_name``, ``Surname``; not ``filename``)."""
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", header)]
+    if not words:
+        return False
+    joined = "".join(words)
+    if joined in _NAME_WORDS:
+        return True
+    return words[-1] in ("name", "names") and not (set(words[:-1]) & _NOT_NAMES)
+
+
+def birth_like(header: str) -> bool:
+    """Whether a header names a date of birth (``date_of_birth``, ``DOB``, ``born``)."""
+    return bool(_BIRTH_HEADER.search(header.replace("_", " ")))
+
+
+# -- one array: which cells are of which kind ------------------------------------------
+
+
+def as_text(arr: pa.Array) -> pa.Array:
+    """The cells as trimmed text (numbers as written), empty strings as missing."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_floating(arr.type):
+        # A float column holds no identifier a regular expression could read back.
+        return pa.nulls(len(arr), pa.string())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    text = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def kind_masks(
+    text: pa.Array, header: str, arrow_type: pa.DataType, kinds: tuple[str, ...] = KINDS
+) -> dict[str, np.ndarray]:
+    """Per kind in ``kinds``, a boolean mask of the cells of ``text`` of that kind.
+
+    Masks are not exclusive; :func:`classify` resolves overlaps in :data:`KINDS` order.
+    """
+    masks: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        test = _TESTS[kind]
+        masks[kind] = test(text, header, arrow_type)
+    return masks
+
+
+def classify(
+    text: pa.Array, header: str = "", arrow_type: pa.DataType | None = None
+) -> np.ndarray:
+    """The kind of every cell (``""`` for none): the first of :data:`KINDS` that matches."""
+    masks = kind_masks(text, header, arrow_type or text.type)
+    out = np.full(len(text), "", dtype=object)
+    for kind in reversed(KINDS):
+        out[masks[kind]] = kind
+    return out
+
+
+def _bool(mask: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _regex(text: pa.Array, pattern: str) -> np.ndarray:
+    return _bool(pc.match_substring_regex(text, pattern))
+
+
+def _email(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    return _regex(text, _EMAIL)
+
+
+def _ip(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    found = _regex(text, _IPV4)
+    shaped = np.flatnonzero(_regex(text, _IPV6_SHAPE))
+    if shaped.size:
+        import ipaddress
+
+        for row, value in zip(shaped, text.take(pa.array(shaped)).to_pylist(), strict=True):
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                continue
+            found[row] = True
+    return found
+
+
+def _card(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    found = _regex(text, _CARD_SHAPE)
+    rows = np.flatnonzero(found)
+    digits = pc.replace_substring_regex(text.take(pa.array(rows)), r"[ -]", "")
+    length = np.asarray(pc.utf8_length(digits).to_numpy(zero_copy_only=False))
+    ok = (length >= 12) & (length <= 19)
+    ok[ok] = luhn_valid(digits.filter(pa.array(ok)))
+    found[rows] = ok
+    return found
+
+
+def _iban(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    compact = pc.utf8_upper(pc.replace_substring(text, " ", ""))
+    found = _regex(compact, _IBAN_SHAPE)
+    rows = np.flatnonzero(found)
+    found[rows] = iban_valid(compact.take(pa.array(rows)))
+    return found
+
+
+def _national_id(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    shaped = _regex(text, _SSN_SHAPE)
+    if _SSN_HEADER.search(header):
+        shaped |= _regex(text, r"^[0-9]{9}$")
+    return shaped & ~_regex(text, _SSN_INVALID)
+
+
+def _phone(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    if pa.types.is_integer(arrow_type):
+        return np.zeros(len(text), dtype=bool)  # a count or an id, not a number to dial
+    found = _regex(text, _PHONE_SHAPE)
+    rows = np.flatnonzero(found)
+    main = pc.replace_substring_regex(text.take(pa.array(rows)), r" ?(x|ext\.?) ?[0-9]+$", "")
+    digits = pc.utf8_length(pc.replace_substring_regex(main, r"[^0-9]", ""))
+    count = np.asarray(digits.to_numpy(zero_copy_only=False))
+    found[rows] = (count >= 7) & (count <= 15)
+    return found
+
+
+def phones_possible(values: list[str]) -> float:
+    """The share of ``values`` that ``phonenumbers`` finds possible (US rules without a ``+``)."""
+    import phonenumbers
+
+    good = 0
+    for value in values:
+        try:
+            number = phonenumbers.parse(value, "US")
+        except phonenumbers.NumberParseException:
+            continue
+        good += phonenumbers.is_possible_number(number)
+    return good / len(values) if values else 0.0
+
+
+def _date_of_birth(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    if not birth_like(header):
+        return np.zeros(len(text), dtype=bool)
+    if pa.types.is_temporal(arrow_type):
+        return _bool(pc.is_valid(text))
+    return _regex(text, _DATE_TEXT)
+
+
+def _name(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
+    if not name_like(header):
+        return np.zeros(len(text), dtype=bool)
+    return _regex(text, _LETTER)
+
+
+_TESTS: dict[str, Callable[[pa.Array, str, pa.DataType], np.ndarray]] = {
+    "email": _email,
+    "iban": _iban,
+    "card": _card,
+    "national_id": _national_id,
+    "ip": _ip,
+    "date_of_birth": _date_of_birth,
+    "phone": _phone,
+    "name": _name,
+}
+
+
+# -- checksums on whole arrays -----------------------------------------------------------
+
+
+def _char_matrix(text: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, lengths)``: each string's bytes, left-aligned in a ``width`` matrix."""
+    text = pc.cast(text, pa.string())
+    if len(text) == 0 or text.buffers()[2] is None:
+        return np.zeros((0, width), np.int64), np.zeros(0, np.int64)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+        text.offset : text.offset + len(text) + 1
+    ].astype(np.int64)
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    lengths = np.diff(offsets)
+    cols = np.arange(width)
+    index = offsets[:-1, None] + np.minimum(cols[None, :], np.maximum(lengths[:, None] - 1, 0))
+    codes = data[np.minimum(index, len(data) - 1)].astype(np.int64)
+    codes[cols[None, :] >= lengths[:, None]] = 0
+    return codes, lengths
+
+
+def luhn_valid(digits: pa.Array) -> np.ndarray:
+    """The Luhn check of strings of 12 to 19 digits, all at once."""
+    codes, lengths = _char_matrix(digits, 19)
+    values = np.where(codes > 0, codes - 48, 0)
+    # Position from the right: every second digit (the 2nd, 4th... from the right) doubles.
+    from_right = lengths[:, None] - 1 - np.arange(19)[None, :]
+    doubled = values * 2
+    doubled = np.where(doubled > 9, doubled - 9, doubled)
+    weighted = np.where(from_right % 2 == 1, doubled, values)
+    weighted[from_right < 0] = 0
+    return np.asarray(weighted.sum(axis=1) % 10 == 0)
+
+
+def iban_valid(compact: pa.Array) -> np.ndarray:
+    """ISO 13616's mod-97 check of upper-case IBANs without spaces, all at once."""
+    codes, lengths = _char_matrix(compact, 34)
+    rows = np.arange(len(lengths))
+    remainder = np.zeros(len(lengths), dtype=np.int64)
+    for position in range(34):
+        # The first four characters move to the end: read position p of the rearranged
+        # string from p + 4, wrapping to the start.
+        source = np.where(position < lengths - 4, position + 4, position - (lengths - 4))
+        active = position < lengths
+        code = codes[rows, np.clip(source, 0, 33)]
+        letter = code >= 65
+        value = np.where(letter, code - 55, code - 48)
+        stepped = np.where(letter, remainder * 100 + value, remainder * 10 + value) % 97
+        remainder = np.where(active, stepped, remainder)
+    return np.asarray(remainder == 1)
+
+
+# -- a column over all its rows ------------------------------------------------------------
+
+
+class PiiCounter:
+    """Counts one column's personal data batch by batch (the first batch is the sample)."""
+
+    def __init__(self, name: str, arrow_type: pa.DataType) -> None:
+        self.name = name
+        self.arrow_type = arrow_type
+        self.kinds: tuple[str, ...] | None = None  # decided on the sample
+        self.present = 0
+        self.counts: dict[str, int] = {}
+
+    def add(self, arr: pa.Array) -> None:
+        """Count one batch of the column (as read from the source)."""
+        text = as_text(arr)
+        if self.kinds is None:
+            self.kinds = self._candidates(text)
+        present = len(text) - text.null_count
+        self.present += present
+        if not self.kinds or present == 0:
+            return
+        masks = kind_masks(text, self.name, self.arrow_type, self.kinds)
+        taken = np.zeros(len(text), dtype=bool)
+        for kind in self.kinds:  # (in KINDS order: a cell counts for its first kind)
+            hit = masks[kind] & ~taken
+            self.counts[kind] = self.counts.get(kind, 0) + int(hit.sum())
+            taken |= hit
+
+    def _candidates(self, text: pa.Array) -> tuple[str, ...]:
+        sample = text.slice(0, SAMPLE_ROWS)
+        present = len(sample) - sample.null_count
+        if present == 0:
+            return ()
+        masks = kind_masks(sample, self.name, self.arrow_type)
+        found = [k for k in KINDS if masks[k].sum() >= SAMPLE_SHARE * present]
+        if "phone" in found:
+            rows = np.flatnonzero(masks["phone"])[:PHONE_CHECKS]
+            values = sample.take(pa.array(rows)).to_pylist()
+            if phones_possible(values) < MIN_SHARE:
+                found.remove("phone")
+        return tuple(found)
+
+    def finding(self) -> Finding | None:
+        """The column's kind when one reaches :data:`MIN_SHARE` of its non-empty cells."""
+        if not self.present or not self.counts:
+            return None
+        kind, count = max(self.counts.items(), key=lambda item: item[1])
+        share = count / self.present
+        return Finding(self.name, kind, share) if share >= MIN_SHARE else None
+
+
+def scan_table(table: pa.Table | pa.RecordBatch) -> list[Finding]:
+    """Every flagged column of a whole table (the sample, then all rows), in column order."""
+    found = []
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        counter = PiiCounter(name, column.type)
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        for chunk in chunks:
+            counter.add(chunk)
+        finding = counter.finding()
+        if finding is not None:
+            found.append(finding)
+    return found
+
+
+def findings_of(columns: Any) -> list[Finding]:
+    """The findings stored in a version's column statistics (``stats["pii"]``)."""
+    found = []
+    for column in columns:
+        pii = column.stats.get("pii")
+        if isinstance(pii, dict) and pii.get("kind") in KINDS:
+            found.append(Finding(column.name, str(pii["kind"]), float(pii.get("share", 0.0))))
+    return found
+
+
+def describe(findings: list[Finding]) -> str:
+    """One sentence for a warning: which columns hold which kind of personal data."""
+    parts = ", ".join(f"{f.column} ({f.kind.replace('_', ' ')}, {f.share:.0%})" for f in findings)
+    return (
+        f"personal data found in {len(findings)} column(s): {parts}; drop, hash or mask them "
+        "with prep --pii before sharing or training"
+    )
