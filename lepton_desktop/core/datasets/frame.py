@@ -96,6 +96,21 @@ def load_frame(conn: sqlite3.Connection, version: DatasetVersion, reporter: Repo
                  np.arange(len(split)), extra)
 
 
+def exact_column(conn: sqlite3.Connection, version: DatasetVersion, name: str) -> np.ndarray:
+    """One column's values exactly as stored (``object``): a 16-digit number stays whole.
+
+    A frame reads numbers as float64, which rounds integers beyond 2**53 (a card
+    number, an account): hashing or masking one needs its every digit.
+    """
+    position = version.column(name).position
+    values: list[Any] = []
+    for batch in store.iter_batches(conn, version, BATCH_ROWS):
+        values += [row[position] for row in batch]
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _array(values: tuple[Any, ...], numeric: bool) -> np.ndarray:
     if numeric:
         return np.fromiter((math.nan if v is None else v for v in values), np.float64, len(values))

@@ -147,8 +147,15 @@ def kind_masks(
 def classify(
     text: pa.Array, header: str = "", arrow_type: pa.DataType | None = None
 ) -> np.ndarray:
-    """The kind of every cell (``""`` for none): the first of :data:`KINDS` that matches."""
+    """The kind of every cell (``""`` for none): the first of :data:`KINDS` that matches.
+
+    Cell by cell, so each phone-like cell is also checked by ``phonenumbers`` (a column
+    checks a sample of them): for labelled data and small tables, not a whole column.
+    """
     masks = kind_masks(text, header, arrow_type or text.type)
+    phones = np.flatnonzero(masks["phone"])
+    for row, value in zip(phones, text.take(pa.array(phones)).to_pylist(), strict=True):
+        masks["phone"][row] = phones_possible([value]) == 1.0
     out = np.full(len(text), "", dtype=object)
     for kind in reversed(KINDS):
         out[masks[kind]] = kind

@@ -35,6 +35,7 @@ from lepton_desktop.core.datasets.frame import (
     Frame,
     duplicated_images,
     duplicated_rows,
+    exact_column,
     load_frame,
     write_frame,
 )
@@ -299,6 +300,9 @@ def _transform(
     plan = planned_actions(version, options.pii, options.pii_columns)
     if plan:
         key = hash_key() if "hash" in plan.values() else b""
+        exact = {name: exact_column(conn, version, name) for name, action in plan.items()
+                 if action != "drop" and frame.columns[name].dtype.kind == "f"}
+        frame = dataclasses.replace(frame, columns={**frame.columns, **exact})
         frame, version, operation = treat(frame, version, plan, key)
         operations.append(operation)
     if options.dedupe:
