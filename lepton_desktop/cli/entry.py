@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from lepton_desktop import __version__
-from lepton_desktop.cli import datasets, export, monitor, serving, training, tuning, worker
+from lepton_desktop.cli import (
+    datasets,
+    export,
+    monitor,
+    privacy,
+    serving,
+    training,
+    tuning,
+    worker,
+)
 from lepton_desktop.cli.common import Command
 from lepton_desktop.cli.shutdown import end_process
 from lepton_desktop.core.errors import LeptonError
@@ -34,11 +43,13 @@ COMMANDS = (
     "serve",
     "requests",
     "monitor",
+    "forget",
+    "share",
     "demo",
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
-GROUPS = (datasets, training, tuning, serving, export, monitor, worker)
+GROUPS = (datasets, training, tuning, serving, export, monitor, privacy, worker)
 EXIT_USAGE = 2
 
 

@@ -44,6 +44,8 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--token", help=f"require 'Authorization: Bearer TOKEN' (or ${TOKEN_ENV})")
     p.add_argument("--cors", action="append", default=[], metavar="ORIGIN")
     p.add_argument("--no-capture", action="store_true", help="do not log request inputs")
+    p.add_argument("--capture-pii", action="store_true",
+                   help="keep personal-data columns in logged inputs (redacted by default)")
     _add_limits(p)
     p.add_argument("--log", type=Path, metavar="FILE.lepton", help="bundle: log requests here")
     return p
@@ -76,6 +78,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "cors": list(args.cors),
         "capture_inputs": not args.no_capture,
+        "capture_pii": args.capture_pii,
         "max_batch": args.max_batch,
         "max_wait_ms": args.max_wait_ms,
         "workers": args.workers,

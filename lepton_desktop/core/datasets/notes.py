@@ -16,7 +16,7 @@ from lepton_desktop.core.entities import DatasetVersion
 
 def version_warnings(version: DatasetVersion) -> list[str]:
     """The warnings of ``version``'s own operations (not its parents'), in order."""
-    from lepton_desktop.core.datasets.pii import describe, findings_of
+    from lepton_desktop.core.datasets.pii_found import describe, findings_of
 
     found: list[str] = []
     for operation in version.operations:

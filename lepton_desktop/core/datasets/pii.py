@@ -26,17 +26,15 @@ on IPv6-looking cells):
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: The kinds of personal data found, most specific first (a cell is counted once).
-KINDS = ("email", "iban", "card", "national_id", "ip", "date_of_birth", "phone", "name")
+from lepton_desktop.core.datasets.pii_found import KINDS, Finding
+
 #: A column is flagged when one kind matches at least this share of its non-empty cells.
 MIN_SHARE = 0.5
 #: Kinds matching at least this share of the sample are confirmed on all rows.
@@ -83,19 +81,6 @@ _NOT_NAMES = {
     "app",
     "brand",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    """A column holding personal data: its kind and the share of non-empty cells."""
-
-    column: str
-    kind: str
-    share: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{column, kind, share}`` as ``info --json`` lists it."""
-        return {"column": self.column, "kind": self.kind, "share": round(self.share, 4)}
 
 
 def name_like(header: str) -> bool:
@@ -382,22 +367,3 @@ def scan_table(table: pa.Table | pa.RecordBatch) -> list[Finding]:
         if finding is not None:
             found.append(finding)
     return found
-
-
-def findings_of(columns: Any) -> list[Finding]:
-    """The findings stored in a version's column statistics (``stats["pii"]``)."""
-    found = []
-    for column in columns:
-        pii = column.stats.get("pii")
-        if isinstance(pii, dict) and pii.get("kind") in KINDS:
-            found.append(Finding(column.name, str(pii["kind"]), float(pii.get("share", 0.0))))
-    return found
-
-
-def describe(findings: list[Finding]) -> str:
-    """One sentence for a warning: which columns hold which kind of personal data."""
-    parts = ", ".join(f"{f.column} ({f.kind.replace('_', ' ')}, {f.share:.0%})" for f in findings)
-    return (
-        f"personal data found in {len(findings)} column(s): {parts}; drop, hash or mask them "
-        "with prep --pii before sharing or training"
-    )

@@ -57,7 +57,7 @@ def planned_actions(
         InvalidOptionError: a column the version lacks, the target or the time column,
             an image dataset, or ``--pii`` on a version with no flagged column.
     """
-    from lepton_desktop.core.datasets.pii import findings_of
+    from lepton_desktop.core.datasets.pii_found import findings_of
 
     check_actions(pii, columns)
     if version.kind == "images" and (pii or columns):
@@ -97,7 +97,7 @@ def treat(
     ``text``, so fill, scale and one-hot encoding never touch them; the operation
     records what was done (never a key or a value).
     """
-    from lepton_desktop.core.datasets.pii import findings_of
+    from lepton_desktop.core.datasets.pii_found import findings_of
 
     kinds = {f.column: f.kind for f in findings_of(version.columns)}
     columns = dict(frame.columns)

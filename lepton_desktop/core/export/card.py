@@ -57,7 +57,7 @@ def _dataset_chain(ctx: ProjectContext, version_id: int | None) -> list[dict[str
 def _personal_data(dataset: DatasetVersion) -> dict[str, Any]:
     # Which columns held personal data and what prep did to them (names and kinds
     # only, never a value), so a model's card says how its data was protected.
-    from lepton_desktop.core.datasets.pii import findings_of
+    from lepton_desktop.core.datasets.pii_found import findings_of
 
     found = {f.column: f.kind for f in findings_of(dataset.columns)}
     treated = {

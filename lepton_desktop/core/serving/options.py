@@ -14,6 +14,9 @@ from lepton_desktop.core.errors import InvalidOptionError
 DEFAULT_OPTIONS: dict[str, Any] = {
     "cors": [],
     "capture_inputs": True,
+    # Personal-data columns of a model's training data are redacted from captured
+    # inputs unless this is on (serve --capture-pii) or the model is opted in.
+    "capture_pii": False,
     "max_batch": 32,
     "max_wait_ms": 2.0,
     "workers": 1,
