@@ -394,7 +394,7 @@ def _fit_and_apply(
         if options.fill != "drop":  # "drop_missing" already says what drop did
             operations.append(_fill_operation(columns, step, fitted_on))
         columns = steps.apply_steps([step], columns)
-        fitted.append(step)
+        fitted.append(_kept_fill(step, version))
     if options.scale:
         names = scalable_columns(version)
         step = steps.fit_scale(columns, names, options.scale, fit_rows)
@@ -410,6 +410,17 @@ def _fit_and_apply(
     fitted.append({"step": "features", "names": [n for n in frame.columns
                                                  if n not in target_time]})
     return frame, operations, fitted
+
+
+def _kept_fill(step: dict[str, Any], version: DatasetVersion) -> dict[str, Any]:
+    # The fill of a free-text or personal-data column is one training row's value (the
+    # most frequent of values that rarely repeat): such columns are never model
+    # features, so the pipeline every model and export carries keeps no fill for them.
+    private = personal_columns(version) | {c.name for c in version.columns
+                                           if c.dtype == "text"}  # fmt: skip
+    if "values" not in step or not private & set(step["values"]):
+        return step
+    return {**step, "values": {k: v for k, v in step["values"].items() if k not in private}}
 
 
 def _fill_operation(
