@@ -12,7 +12,8 @@ word on a few values (``phonenumbers`` on a sample of phone-like cells, ``ipaddr
 on IPv6-looking cells):
 
 - ``email``: ``local@domain.tld``.
-- ``card``: 12 to 19 digits (spaces or dashes between groups) passing the Luhn check.
+- ``card``: 12 to 19 digits (spaces or dashes between groups) with an issuer's prefix,
+  passing the Luhn check.
 - ``iban``: country, check digits and account (ISO 13616), passing the mod-97 check.
 - ``national_id``: a US social security number, ``AAA-GG-SSSS`` with its validity
   rules (no area 000, 666 or 9xx, no group 00, no serial 0000); nine bare digits only
@@ -49,6 +50,10 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _IPV6_SHAPE = r"^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f.]{0,15}){2,8}$"
 _CARD_SHAPE = r"^[0-9]{4}([ -]?[0-9]{2,6}){2,5}$"
+# Issuer prefixes (ISO/IEC 7812 ranges in use): Visa 4, Mastercard 51-55 and 22-27,
+# Amex 34/37, Diners 30/36/38/39, JCB 35 (and 1800, 2131), Discover and others 6,
+# Maestro 50/56-59 (and 0604).
+_CARD_ISSUER = r"^(4|5|6|2[2-7]|3[0456789]|1800|2131|0604)"
 _IBAN_SHAPE = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"
 _SSN_SHAPE = r"^[0-9]{3}-[0-9]{2}-[0-9]{4}$"
 _SSN_INVALID = r"^(000|666|9)|^[0-9]{3}-?00|0000$"
@@ -175,7 +180,7 @@ def _ip(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
 
 
 def _card(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
-    found = _regex(text, _CARD_SHAPE)
+    found = _regex(text, _CARD_SHAPE) & _regex(text, _CARD_ISSUER)
     rows = np.flatnonzero(found)
     digits = pc.replace_substring_regex(text.take(pa.array(rows)), r"[ -]", "")
     length = np.asarray(pc.utf8_length(digits).to_numpy(zero_copy_only=False))
@@ -203,13 +208,25 @@ def _national_id(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.nda
 def _phone(text: pa.Array, header: str, arrow_type: pa.DataType) -> np.ndarray:
     if pa.types.is_integer(arrow_type):
         return np.zeros(len(text), dtype=bool)  # a count or an id, not a number to dial
-    found = _regex(text, _PHONE_SHAPE)
-    rows = np.flatnonzero(found)
-    main = pc.replace_substring_regex(text.take(pa.array(rows)), r" ?(x|ext\.?) ?[0-9]+$", "")
-    digits = pc.utf8_length(pc.replace_substring_regex(main, r"[^0-9]", ""))
-    count = np.asarray(digits.to_numpy(zero_copy_only=False))
-    found[rows] = (count >= 7) & (count <= 15)
-    return found
+    # (four dotted groups of up to three digits read as an address or a version, not a
+    # number to dial)
+    found = _regex(text, _PHONE_SHAPE) & ~_regex(text, r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+    count = digit_counts(text)
+    extension = _regex(text, r"x[0-9]+$")  # up to 6 more digits after the number's 15
+    return found & (count >= 7) & (count <= np.where(extension, 21, 15))
+
+
+def digit_counts(text: pa.Array) -> np.ndarray:
+    """How many ASCII digits each string holds (0 for missing), from the raw bytes."""
+    text = pc.cast(text, pa.string())
+    if len(text) == 0 or text.buffers()[2] is None:
+        return np.zeros(len(text), dtype=np.int64)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[: offsets[-1]]
+    running = np.concatenate([[0], np.cumsum((data >= 48) & (data <= 57), dtype=np.int64)])
+    return running[offsets[1:]] - running[offsets[:-1]]
 
 
 def phones_possible(values: list[str]) -> float:
@@ -219,7 +236,8 @@ def phones_possible(values: list[str]) -> float:
     good = 0
     for value in values:
         try:
-            number = phonenumbers.parse(value, "US")
+            # "00" is the international call prefix of most countries: as "+".
+            number = phonenumbers.parse(re.sub(r"^\s*00", "+", value), "US")
         except phonenumbers.NumberParseException:
             continue
         good += phonenumbers.is_possible_number(number)
@@ -255,52 +273,69 @@ _TESTS: dict[str, Callable[[pa.Array, str, pa.DataType], np.ndarray]] = {
 # -- checksums on whole arrays -----------------------------------------------------------
 
 
-def _char_matrix(text: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, lengths)``: each string's bytes, left-aligned in a ``width`` matrix."""
+def _by_length(text: pa.Array) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(rows, bytes)`` per string length: ``bytes`` is an ``(n, length)`` uint8 matrix.
+
+    Strings of one length, filtered into a fresh array, lie end to end in its data
+    buffer: the matrix is a view of it, with no per-cell work.
+    """
     text = pc.cast(text, pa.string())
-    if len(text) == 0 or text.buffers()[2] is None:
-        return np.zeros((0, width), np.int64), np.zeros(0, np.int64)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
-        text.offset : text.offset + len(text) + 1
-    ].astype(np.int64)
-    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
-    lengths = np.diff(offsets)
-    cols = np.arange(width)
-    index = offsets[:-1, None] + np.minimum(cols[None, :], np.maximum(lengths[:, None] - 1, 0))
-    codes = data[np.minimum(index, len(data) - 1)].astype(np.int64)
-    codes[cols[None, :] >= lengths[:, None]] = 0
-    return codes, lengths
+    lengths = np.asarray(pc.binary_length(text).to_numpy(zero_copy_only=False))
+    out = []
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        same = text.take(pa.array(rows))
+        data = same.buffers()[2]
+        if length == 0 or data is None:
+            continue
+        start = np.frombuffer(same.buffers()[1], dtype=np.int32)[same.offset]
+        flat = np.frombuffer(data, dtype=np.uint8, count=len(rows) * int(length), offset=start)
+        out.append((rows, flat.reshape(len(rows), int(length))))
+    return out
+
+
+#: A doubled digit's contribution to the Luhn sum (2 * d, minus 9 above 9).
+_LUHN_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int32)
 
 
 def luhn_valid(digits: pa.Array) -> np.ndarray:
     """The Luhn check of strings of 12 to 19 digits, all at once."""
-    codes, lengths = _char_matrix(digits, 19)
-    values = np.where(codes > 0, codes - 48, 0)
-    # Position from the right: every second digit (the 2nd, 4th... from the right) doubles.
-    from_right = lengths[:, None] - 1 - np.arange(19)[None, :]
-    doubled = values * 2
-    doubled = np.where(doubled > 9, doubled - 9, doubled)
-    weighted = np.where(from_right % 2 == 1, doubled, values)
-    weighted[from_right < 0] = 0
-    return np.asarray(weighted.sum(axis=1) % 10 == 0)
+    valid = np.zeros(len(digits), dtype=bool)
+    for rows, chars in _by_length(digits):
+        values = chars.astype(np.int32) - 48
+        length = values.shape[1]
+        # From the right, the 2nd, 4th... digits are doubled.
+        doubled = np.arange(length)[::-1] % 2 == 1
+        total = values[:, ~doubled].sum(axis=1) + _LUHN_DOUBLED[values[:, doubled]].sum(axis=1)
+        valid[rows] = total % 10 == 0
+    return valid
+
+
+#: Per byte of an IBAN: its value (digits 0..9, letters 10..35) and how far it shifts
+#: the running remainder (10 for one digit, 100 for a letter's two).
+_IBAN_VALUE = np.zeros(256, dtype=np.int32)
+_IBAN_VALUE[48:58] = np.arange(10)
+_IBAN_VALUE[65:91] = np.arange(10, 36)
+_IBAN_SHIFT = np.full(256, 10, dtype=np.int32)
+_IBAN_SHIFT[65:91] = 100
 
 
 def iban_valid(compact: pa.Array) -> np.ndarray:
     """ISO 13616's mod-97 check of upper-case IBANs without spaces, all at once."""
-    codes, lengths = _char_matrix(compact, 34)
-    rows = np.arange(len(lengths))
-    remainder = np.zeros(len(lengths), dtype=np.int64)
-    for position in range(34):
-        # The first four characters move to the end: read position p of the rearranged
-        # string from p + 4, wrapping to the start.
-        source = np.where(position < lengths - 4, position + 4, position - (lengths - 4))
-        active = position < lengths
-        code = codes[rows, np.clip(source, 0, 33)]
-        letter = code >= 65
-        value = np.where(letter, code - 55, code - 48)
-        stepped = np.where(letter, remainder * 100 + value, remainder * 10 + value) % 97
-        remainder = np.where(active, stepped, remainder)
-    return np.asarray(remainder == 1)
+    valid = np.zeros(len(compact), dtype=bool)
+    for rows, chars in _by_length(compact):
+        if chars.shape[1] < 5:
+            continue
+        # The first four characters move to the end; letters count as 10..35 (two
+        # digits), so each step shifts the remainder by 10 or 100.
+        # Position-major (each step reads one contiguous row); int32 holds 96 * 100 + 35.
+        moved = np.concatenate([chars[:, 4:], chars[:, :4]], axis=1).T
+        value, shift = _IBAN_VALUE[moved], _IBAN_SHIFT[moved]
+        remainder = np.zeros(len(rows), dtype=np.int32)
+        for position in range(moved.shape[0]):
+            remainder = (remainder * shift[position] + value[position]) % 97
+        valid[rows] = remainder == 1
+    return valid
 
 
 # -- a column over all its rows ------------------------------------------------------------
