@@ -32,7 +32,7 @@ def customers(tmp_path: Path) -> Path:
 
 
 def test_import_dialog_warns_from_the_first_rows(
-    qtbot: QtBot, open_session, tmp_project: Path, customers: Path  # noqa: ANN001
+    qtbot: QtBot, open_session, tmp_project: Path, customers: Path
 ) -> None:
     session = open_session(tmp_project)
     dialog = ImportDialog(session)
@@ -51,7 +51,7 @@ def test_import_dialog_warns_from_the_first_rows(
 
 
 def test_datasets_tab_and_prepare_dialog(
-    qtbot: QtBot, window: MainWindow, open_project, tmp_project: Path, customers: Path  # noqa: ANN001
+    qtbot: QtBot, window: MainWindow, open_project, tmp_project: Path, customers: Path
 ) -> None:
     with Project.open(tmp_project) as project:
         project.import_dataset(customers, "customers", target="churned")
@@ -84,7 +84,7 @@ def test_datasets_tab_and_prepare_dialog(
     assert dialog.preview.rows_after == 200
 
 
-def _save(widget, name: str) -> None:  # noqa: ANN001
+def _save(widget, name: str) -> None:
     # Rendered for the README when asked (LEPTON_SCREENSHOTS=1), never on ordinary runs.
     if os.environ.get("LEPTON_SCREENSHOTS"):
         widget.grab().save(str(SCREENSHOTS / name))
