@@ -38,6 +38,7 @@ from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
+from lepton_desktop.gui.sharing import save_copy_for_sharing
 from lepton_desktop.gui.start_page import StartPage
 from lepton_desktop.gui.theme import ThemeManager
 from lepton_desktop.gui.training.tab import TrainingTab
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
         file_menu.addSeparator()
+        self.share_action = self._add(file_menu, "Save a Copy for &Sharing…", None,
+                                      self.save_copy_for_sharing)
         self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W",
                                       self.close_project)
         file_menu.addSeparator()
@@ -174,6 +177,11 @@ class MainWindow(QMainWindow):
         """Open the demo project (built from the sample data on first use)."""
         self.opener.open_demo()
 
+    def save_copy_for_sharing(self) -> None:
+        """Write a copy without captured requests and feedback (``lepton-desktop share``)."""
+        if self.session is not None:
+            save_copy_for_sharing(self, self.session)
+
     def close_project(self) -> None:
         """Close the open project (asks first if its jobs are running)."""
         self._when_jobs_stopped(lambda: self._show_project(None))
@@ -206,6 +214,7 @@ class MainWindow(QMainWindow):
         title = f"{session.path.name} — Lepton Desktop" if session else "Lepton Desktop"
         self.setWindowTitle(title)
         self.close_action.setEnabled(session is not None)
+        self.share_action.setEnabled(session is not None)
         self.dataset_menu.setEnabled(session is not None)
 
     def _when_jobs_stopped(self, then: object, otherwise: object = None) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import Deployment, Job, ModelVersion, RequestRecord
+from lepton_desktop.gui.dialogs import ask
 from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
@@ -78,6 +79,12 @@ class ServingTab(VisiblePollingTab):
         self.counters = QLabel(self)
         self.counters.setObjectName("servingCounters")
         self.export_button = QPushButton("Export served model…", self)
+        self.forget_button = QPushButton("Forget this request…", self)
+        self.forget_button.setToolTip(
+            "Clear what the server captured of the selected request (inputs and outputs) "
+            "and delete its feedback; its line (time, status, latency) stays counted"
+        )
+        self.forget_button.setEnabled(False)
         self.poller = ServingPoller(self)
         self.notifier = Notifier(self)
         self.toggle_action = make_action(
@@ -103,7 +110,12 @@ class ServingTab(VisiblePollingTab):
         scroll.setMinimumWidth(320)
         log_split = QSplitter(Qt.Orientation.Vertical, self)
         log_split.addWidget(self.requests)
-        log_split.addWidget(self.detail)
+        detail_box = QWidget(self)
+        detail_column = QVBoxLayout(detail_box)
+        detail_column.setContentsMargins(0, 0, 0, 0)
+        detail_column.addWidget(self.detail, 1)
+        detail_column.addWidget(self.forget_button, 0, Qt.AlignmentFlag.AlignRight)
+        log_split.addWidget(detail_box)
         log_split.setSizes([380, 170])
         middle = QWidget(self)
         center = QVBoxLayout(middle)
@@ -150,6 +162,7 @@ class ServingTab(VisiblePollingTab):
         self.loaded.rollbackRequested.connect(self.roll_back)
         self.snippets.modelChanged.connect(self._load_sample)
         self.export_button.clicked.connect(self.open_export_dialog)
+        self.forget_button.clicked.connect(self.forget_selected_request)
 
     # -- session and refreshing ------------------------------------------------------------
 
@@ -200,6 +213,7 @@ class ServingTab(VisiblePollingTab):
         self.requests.show_deployment(deployment)
         self.charts.clear()
         self.detail.show_record(None)
+        self.forget_button.setEnabled(False)
         self.total = self.errors = 0
 
     def _on_updated(self, update: ServingUpdate) -> None:
@@ -353,12 +367,42 @@ class ServingTab(VisiblePollingTab):
 
     def _on_request_activated(self, record: RequestRecord) -> None:
         self.detail.show_record(record, loading=self.session is not None)
+        self.forget_button.setEnabled(self.session is not None)
         if self.session is not None:
             ops.load_request(self.session, record.request_id, self._on_request_loaded, self)
 
     def _on_request_loaded(self, record: RequestRecord | None) -> None:
         if record is not None and record.request_id == self.detail.request_id:
             self.detail.show_record(record)
+
+    def forget_selected_request(self) -> None:
+        """Ask, then forget the request shown in the detail (``lepton-desktop forget``)."""
+        request_id = self.detail.request_id
+        if self.session is None or request_id is None:
+            return
+        ask(self, "Forget Request",
+            f"Clear the inputs and outputs captured for request {request_id} and delete "
+            "the labels sent back for it? This cannot be undone; the request stays "
+            "counted (time, status, latency).",
+            "Forget", lambda: self._forget(request_id))  # fmt: skip
+
+    def _forget(self, request_id: str) -> None:
+        if self.session is None:
+            return
+
+        def forgotten(result: dict[str, int]) -> None:
+            self.banner.show_message(
+                f"Request {request_id} forgotten: its captured inputs and outputs are gone "
+                f"from the project file, with {result['feedback_deleted']} feedback label(s).",
+                "success",
+            )
+            if self.session is not None and self.detail.request_id == request_id:
+                ops.load_request(self.session, request_id, self._on_request_loaded, self)
+
+        ops.forget_request(self.session, request_id, forgotten, self._on_forget_failed)
+
+    def _on_forget_failed(self, exc: BaseException) -> None:
+        self.banner.show_message(f"Forgetting the request failed: {exc}", "error")
 
     # -- export ------------------------------------------------------------------------------
 
