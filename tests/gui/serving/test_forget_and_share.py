@@ -83,7 +83,8 @@ def test_save_a_copy_for_sharing(
     out = tmp_path / "shared.lepton"
     write_copy(parent, session, out, without_data=True)
     qtbot.waitUntil(lambda: any(isinstance(w, QMessageBox) and w.isVisible()
-                                for w in QApplication.topLevelWidgets()), timeout=TIMEOUT_MS)  # fmt: skip
+                                for w in QApplication.topLevelWidgets()),
+                    timeout=TIMEOUT_MS)  # fmt: skip
     shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)
              and w.objectName() == "shareReport"]  # fmt: skip
     assert shown and "7 captured request inputs" in shown[0].text()
