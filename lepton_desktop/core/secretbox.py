@@ -88,8 +88,20 @@ def hash_key(key_file: Path | None = None) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
+        return _written_by_another(path)
     key = os.urandom(32)
     with os.fdopen(fd, "w") as handle:
         handle.write(key.hex())
     return key
+
+
+def _written_by_another(path: Path) -> bytes:
+    # Another process created the key file a moment ago: wait for its 64 digits.
+    import time
+
+    for _ in range(100):
+        text = path.read_text().strip()
+        if len(text) == 64:
+            return bytes.fromhex(text)
+        time.sleep(0.02)
+    raise LeptonError(f"{path}: not a hash key (64 hexadecimal digits expected)")

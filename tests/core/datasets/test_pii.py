@@ -232,3 +232,18 @@ def test_flagged_columns_are_never_features(tmp_project: Path, tmp_path: Path) -
         data = load(project.conn, version, TrainConfig(arch="mlp"))
     assert data.feature_names == ["amount", "items"]
     assert np.isfinite(data.x["train"]).all()
+
+
+def test_a_damaged_hash_key_is_refused_and_nothing_changes(
+    tmp_project: Path, tmp_path: Path, data_home: Path
+) -> None:
+    from lepton_desktop.core.errors import LeptonError
+
+    with Project.open(tmp_project) as project:
+        prepared_people(project, tmp_path)
+    data_home.mkdir(parents=True)
+    (data_home / "pii-hash.key").write_text("not hexadecimal")
+    before = snapshot(tmp_project)
+    with Project.open(tmp_project) as project, pytest.raises(LeptonError, match="not a hash key"):
+        project.prep("people", PrepOptions(pii="hash"))
+    assert snapshot(tmp_project) == before
