@@ -32,6 +32,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "request_search": ([], ["--rows", "50000", "--repeat", "1"]),
     "request_log_browse": ([], ["--rows", "100000"]),
     "import_bench": ([], ["--rows", "200000"]),
+    "pii_scan": ([], ["--rows", "200000", "--anchor-rows", "5000", "--labelled", "500"]),
     "metric_logging": ([], ["--rows", "50000", "--steps", "500", "--repeat", "1"]),
     "serving_latency": (["--variants"], ["--rounds", "1", "--seconds", "3"]),
     "serving_recovery": ([], ["--workers", "2", "--after", "8"]),

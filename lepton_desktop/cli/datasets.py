@@ -54,13 +54,29 @@ def _add_prep(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("dataset", help="NAME (latest version) or NAME:VERSION")
     p.add_argument("--dedupe", action="store_true", help="remove duplicate rows (runs first)")
     p.add_argument("--fill", choices=("mean", "median", "mode", "zero", "drop"))
-    p.add_argument("--fill-time", choices=("linear", "time", "ffill"), default="linear",
-                   help="time series: fill the target and values in time (default linear); "
-                   "missing steps of the grid are added, no row is dropped")
+    p.add_argument(
+        "--fill-time",
+        choices=("linear", "time", "ffill"),
+        default="linear",
+        help="time series: fill the target and values in time (default linear); "
+        "missing steps of the grid are added, no row is dropped",
+    )
     p.add_argument("--scale", choices=("standard", "minmax", "none"), default="none")
     p.add_argument("--onehot", action="store_true", help="one-hot encode categorical columns")
     p.add_argument("--split", help="train,val,test fractions, e.g. 0.7,0.15,0.15")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--pii",
+        choices=("drop", "hash", "mask"),
+        help="drop, hash (keyed) or mask every column found to hold personal data",
+    )
+    p.add_argument(
+        "--pii-column",
+        action="append",
+        default=[],
+        metavar="COL=ACTION",
+        help="treat one column: drop, hash, mask or keep (repeatable)",
+    )
     p.add_argument("--json", action="store_true")
     return p
 
@@ -96,6 +112,11 @@ def cmd_info(args: argparse.Namespace) -> None:
             f"  {d['ref']:<24} {d['kind']:<10} {d['rows']:>10,} rows x {d['columns']} columns"
             f"{target}, split {splits}"
         )
+        for found in d["pii"]:
+            print(
+                f"    personal data: {found['column']} ({found['kind']}, "
+                f"{found['share']:.0%} of its cells)"
+            )
     _print_studies(info["studies"])
 
 
@@ -116,6 +137,7 @@ def cmd_import(args: argparse.Namespace) -> None:
         "target": args.target,
         "time_column": args.time_column,
     }
+
     def check(project: Project) -> None:
         project.check_intact()
         project.check_import(
@@ -144,7 +166,10 @@ def cmd_prep(args: argparse.Namespace) -> None:
         split=parse_split(args.split),
         seed=args.seed,
         fill_time=args.fill_time,
+        pii=args.pii,
+        pii_columns=_pii_columns(args.pii_column),
     )
+
     def check(project: Project) -> None:
         version = project.dataset(args.dataset)
         project.check_intact(version)
@@ -155,6 +180,20 @@ def cmd_prep(args: argparse.Namespace) -> None:
         args.project, "prep", job_args, f"preparing {args.dataset}", unit="rows", check=check
     )
     _report(result, args.json, "prepared")
+
+
+def _pii_columns(given: list[str]) -> dict[str, str]:
+    from lepton_desktop.core.errors import InvalidOptionError
+
+    columns: dict[str, str] = {}
+    for item in given:
+        name, sep, action = item.rpartition("=")
+        if not sep or not name:
+            raise InvalidOptionError(
+                f"--pii-column {item!r}: write COLUMN=ACTION (drop, hash, mask or keep)"
+            )
+        columns[name] = action
+    return columns
 
 
 def _report(result: dict[str, Any], as_json: bool, verb: str) -> None:

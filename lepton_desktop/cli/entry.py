@@ -21,6 +21,7 @@ from lepton_desktop.cli import (
     explain,
     export,
     monitor,
+    privacy,
     requests,
     serving,
     training,
@@ -46,6 +47,8 @@ COMMANDS = (
     "serve",
     "requests",
     "monitor",
+    "forget",
+    "share",
     "demo",
     "encrypt",
     "decrypt",
@@ -53,7 +56,17 @@ COMMANDS = (
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
 GROUPS = (
-    datasets, training, tuning, serving, requests, export, explain, monitor, encryption, worker
+    datasets,
+    training,
+    tuning,
+    serving,
+    requests,
+    export,
+    explain,
+    monitor,
+    encryption,
+    privacy,
+    worker,
 )
 EXIT_USAGE = 2
 

@@ -51,6 +51,11 @@ def _add_serve(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--shadow", action="append", default=[], metavar="MODEL:VERSION",
                    help="a candidate version predicting a copy of every answered request, "
                    "after the answer; logged as shadow rows, never returned")  # fmt: skip
+    p.add_argument(
+        "--capture-pii",
+        action="store_true",
+        help="keep personal-data columns in logged inputs (redacted by default)",
+    )
     _add_limits(p)
     p.add_argument("--log", type=Path, metavar="FILE.lepton", help="bundle: log requests here")
     return p
@@ -83,6 +88,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "cors": list(args.cors),
         "capture_inputs": not args.no_capture,
+        "capture_pii": args.capture_pii,
         "max_batch": args.max_batch,
         "max_wait_ms": args.max_wait_ms,
         "workers": args.workers,

@@ -718,6 +718,40 @@ class Project:
 
         return alerts.history(self.ctx, limit)
 
+    def forget_requests(
+        self,
+        *,
+        request_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """Clear captured inputs and delete feedback of requests (see core/privacy.py)."""
+        from lepton_desktop.core.privacy import forget_requests
+
+        return forget_requests(
+            self.ctx, request_id=request_id, since=since, until=until, model=model
+        )
+
+    def share(self, out: Path | str, *, without_data: bool = False) -> dict[str, Any]:
+        """Write a copy for sharing, without request inputs and feedback (core/privacy.py)."""
+        from lepton_desktop.core.privacy import share_copy
+
+        return share_copy(self.ctx, Path(out), without_data=without_data)
+
+    def capture_pii(self, model: str, capture: bool) -> None:
+        """Keep (``capture``) or redact personal-data columns in ``model``'s captured inputs."""
+        from lepton_desktop.core.store import serving as serving_store
+
+        name = self.models.get(model).name  # NotFoundError names an unknown model
+        serving_store.set_capture_pii(self.conn, name, capture)
+
+    def capture_pii_models(self) -> list[str]:
+        """The models whose captured inputs keep their personal-data columns."""
+        from lepton_desktop.core.store import serving as serving_store
+
+        return serving_store.capture_pii_models(self.conn)
+
     def served_models(self) -> list[tuple[str, int]]:
         """``(model, version)`` of everything that ever answered a request here."""
         from lepton_desktop.core.monitoring import traffic
@@ -748,6 +782,8 @@ class Project:
 
 
 def _dataset_info(version: DatasetVersion) -> dict[str, Any]:
+    from lepton_desktop.core.datasets.pii_found import findings_of
+
     splits = version.splits or {}
     return {
         "name": version.name,
@@ -762,4 +798,5 @@ def _dataset_info(version: DatasetVersion) -> dict[str, Any]:
         "splits": {name: splits.get(name, 0) for name in SPLIT_NAMES},
         "parent": version.parent_id,
         "operations": [op["op"] for op in version.operations],
+        "pii": [f.to_dict() for f in findings_of(version.columns)],
     }

@@ -63,3 +63,45 @@ def _key(key_file: Path | None) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
     return key
+
+
+def hash_key(key_file: Path | None = None) -> bytes:
+    """This machine's key for keyed hashes (HMAC-SHA256) of personal data, 32 bytes.
+
+    Kept beside the sealing key (``pii-hash.key``, readable by the user only) and never
+    in a project: a hashed column can be joined on here, and not reversed by whoever
+    gets the project (a plain SHA-256 of an e-mail address is found by hashing a list
+    of addresses).
+    """
+    path = key_file or paths.user_data_dir() / "pii-hash.key"
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        key = b""
+    except ValueError:
+        raise LeptonError(f"{path}: not a hash key (64 hexadecimal digits expected)") from None
+    if len(key) == 32:
+        return key
+    if key:
+        raise LeptonError(f"{path}: not a hash key (64 hexadecimal digits expected)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _written_by_another(path)
+    key = os.urandom(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex())
+    return key
+
+
+def _written_by_another(path: Path) -> bytes:
+    # Another process created the key file a moment ago: wait for its 64 digits.
+    import time
+
+    for _ in range(100):
+        text = path.read_text().strip()
+        if len(text) == 64:
+            return bytes.fromhex(text)
+        time.sleep(0.02)
+    raise LeptonError(f"{path}: not a hash key (64 hexadecimal digits expected)")

@@ -40,6 +40,7 @@ from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
+from lepton_desktop.gui.sharing import save_copy_for_sharing
 from lepton_desktop.gui.start_page import StartPage
 from lepton_desktop.gui.theme import ThemeManager
 from lepton_desktop.gui.training.tab import TrainingTab
@@ -97,21 +98,19 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._add(file_menu, "&New Project…", "Ctrl+N",
-                                    self.new_project)
-        self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O",
-                                     self.open_dialog)
+        self.new_action = self._add(file_menu, "&New Project…", "Ctrl+N", self.new_project)
+        self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O", self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
         file_menu.addSeparator()
-        self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W",
-                                      self.close_project)
+        self.share_action = self._add(
+            file_menu, "Save a Copy for &Sharing…", None, self.save_copy_for_sharing
+        )
+        self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W", self.close_project)
         file_menu.addSeparator()
-        self.encrypt_action = self._add(file_menu, "&Encrypt Project…", None,
-                                        self.encrypt_project)
-        self.decrypt_action = self._add(file_menu, "&Decrypt Project…", None,
-                                        self.decrypt_project)
+        self.encrypt_action = self._add(file_menu, "&Encrypt Project…", None, self.encrypt_project)
+        self.decrypt_action = self._add(file_menu, "&Decrypt Project…", None, self.decrypt_project)
         file_menu.addSeparator()
         self.quit_action = self._add(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -120,8 +119,9 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         self._build_theme_menu(view_menu.addMenu("&Theme"))
         help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._add(help_menu, "&About Lepton Desktop", None,
-                                      lambda: show_about(self, self.settings.store))
+        self.about_action = self._add(
+            help_menu, "&About Lepton Desktop", None, lambda: show_about(self, self.settings.store)
+        )
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
     def _add(self, menu: QMenu, text: str, key: str | None, slot: object) -> QAction:
@@ -174,14 +174,20 @@ class MainWindow(QMainWindow):
 
     def new_project(self) -> None:
         """Ask where to create a new project, then create and open it."""
-        path, _ = QFileDialog.getSaveFileName(self, "New Project", "untitled.lepton",
-                                              PROJECT_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "New Project", "untitled.lepton", PROJECT_FILTER
+        )
         if path:
             self.opener.create(Path(path).with_suffix(".lepton"))
 
     def open_demo(self) -> None:
         """Open the demo project (built from the sample data on first use)."""
         self.opener.open_demo()
+
+    def save_copy_for_sharing(self) -> None:
+        """Write a copy without captured requests and feedback (``lepton-desktop share``)."""
+        if self.session is not None:
+            save_copy_for_sharing(self, self.session)
 
     def close_project(self) -> None:
         """Close the open project (asks first if its jobs are running)."""
@@ -227,8 +233,9 @@ class MainWindow(QMainWindow):
         self.opener.open(path, passphrase)
 
     def _on_session_opened(self, session: ProjectSession, result: OpenResult) -> None:
-        self._when_jobs_stopped(lambda: self._show_project(session),
-                                otherwise=lambda: self.opener.discard(session))
+        self._when_jobs_stopped(
+            lambda: self._show_project(session), otherwise=lambda: self.opener.discard(session)
+        )
         self.settings.add_recent(result.path)
         if session.keyring_note:
             self.statusBar().showMessage(session.keyring_note, 15_000)
@@ -259,6 +266,7 @@ class MainWindow(QMainWindow):
         encrypted = session is not None and Project.is_encrypted(session.path)
         self.encrypt_action.setEnabled(session is not None and not encrypted)
         self.decrypt_action.setEnabled(encrypted)
+        self.share_action.setEnabled(session is not None)
         self.dataset_menu.setEnabled(session is not None)
 
     def _when_jobs_stopped(self, then: object, otherwise: object = None) -> None:
@@ -314,8 +322,9 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() == ".lepton":
             self.open_path(path)
         elif self.session is None:
-            self.statusBar().showMessage("Open or create a project first, then drop data on it.",
-                                         8000)
+            self.statusBar().showMessage(
+                "Open or create a project first, then drop data on it.", 8000
+            )
         else:
             self.tabs.setCurrentWidget(self.datasets_tab)
             self.datasets_tab.open_import_dialog(path)

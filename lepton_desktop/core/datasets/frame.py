@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 BATCH_ROWS = 20_000
 #: Split code for rows that are in no split (NULL in the table).
 NO_SPLIT = -1
+#: Column statistics a prepared version keeps from its parent.
+_CARRIED = ("onehot", "pii", "pii_treated")
 
 
 @dataclasses.dataclass
@@ -87,9 +89,26 @@ def load_frame(conn: sqlite3.Connection, version: DatasetVersion, reporter: Repo
         for c, chunk in zip(version.columns, chunks, strict=True)
     }
     split = np.concatenate(splits) if splits else np.empty(0, dtype=np.int8)
-    extra = {c.name: {"onehot": c.stats["onehot"]} for c in version.columns if "onehot" in c.stats}
+    # Carried to the new version: one-hot origins, and personal data found or treated.
+    extra = {c.name: {k: c.stats[k] for k in _CARRIED if k in c.stats} for c in version.columns}
+    extra = {name: stats for name, stats in extra.items() if stats}
     return Frame(columns, {c.name: c.dtype for c in version.columns}, split,
                  np.arange(len(split)), extra)
+
+
+def exact_column(conn: sqlite3.Connection, version: DatasetVersion, name: str) -> np.ndarray:
+    """One column's values exactly as stored (``object``): a 16-digit number stays whole.
+
+    A frame reads numbers as float64, which rounds integers beyond 2**53 (a card
+    number, an account): hashing or masking one needs its every digit.
+    """
+    position = version.column(name).position
+    values: list[Any] = []
+    for batch in store.iter_batches(conn, version, BATCH_ROWS):
+        values += [row[position] for row in batch]
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _array(values: tuple[Any, ...], numeric: bool) -> np.ndarray:

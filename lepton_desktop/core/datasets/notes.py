@@ -16,9 +16,14 @@ from lepton_desktop.core.entities import DatasetVersion
 
 def version_warnings(version: DatasetVersion) -> list[str]:
     """The warnings of ``version``'s own operations (not its parents'), in order."""
+    from lepton_desktop.core.datasets.pii_found import describe, findings_of
+
     found: list[str] = []
     for operation in version.operations:
         found += _operation_warnings(operation)
+    personal = findings_of(version.columns)
+    if personal:
+        found.append(describe(personal))
     return found
 
 

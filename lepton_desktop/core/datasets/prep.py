@@ -38,15 +38,18 @@ from lepton_desktop.core.datasets.frame import (
     Frame,
     duplicated_images,
     duplicated_rows,
+    exact_column,
     load_frame,
     write_frame,
 )
 from lepton_desktop.core.datasets.gaps import FILL_TIME_METHODS, fill_in_time
+from lepton_desktop.core.datasets.pii_prep import check_actions, planned_actions, treat
 from lepton_desktop.core.datasets.splits import assign_split, is_classification, small_groups
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.core.errors import InvalidOptionError
 from lepton_desktop.core.preprocessing import tabular as steps
 from lepton_desktop.core.progress import NullReporter, Reporter
+from lepton_desktop.core.secretbox import hash_key
 from lepton_desktop.core.store import datasets as store
 
 if TYPE_CHECKING:
@@ -69,6 +72,8 @@ class PrepOptions:
         seed: seed of the random split.
         fill_time: how a time series' fill fills its target and values in time
             (linear, time or ffill; see :mod:`.gaps`); its rows are never dropped.
+        pii: drop, hash or mask every column flagged as personal data (first).
+        pii_columns: column -> drop, hash, mask or keep, over ``pii``.
     """
 
     dedupe: bool = False
@@ -78,6 +83,8 @@ class PrepOptions:
     split: tuple[float, float, float] | None = None
     seed: int = 0
     fill_time: str = "linear"
+    pii: str | None = None
+    pii_columns: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.scale == "none":
@@ -88,6 +95,7 @@ class PrepOptions:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for a job's arguments)."""
         data = dataclasses.asdict(self)
+        data["pii_columns"] = dict(self.pii_columns)
         data["split"] = list(self.split) if self.split is not None else None
         return data
 
@@ -115,9 +123,13 @@ class PrepOptions:
             InvalidOptionError: with a message that names the option and the problem.
         """
         self._check_values()
+        planned_actions(version, self.pii, self.pii_columns)
         if version.kind == "images":
-            asked = [n for n, on in (("fill", self.fill), ("scale", self.scale),
-                                     ("one-hot", self.onehot)) if on]
+            asked = [
+                n
+                for n, on in (("fill", self.fill), ("scale", self.scale), ("one-hot", self.onehot))
+                if on
+            ]
             if asked:
                 raise InvalidOptionError(
                     f"{version.ref} is an image dataset: only dedupe and split apply, "
@@ -137,31 +149,47 @@ class PrepOptions:
     def _check_values(self) -> None:
         for flag in ("dedupe", "onehot"):
             if not isinstance(getattr(self, flag), bool):
-                raise InvalidOptionError(f"{flag} must be true or false, not "
-                                         f"{getattr(self, flag)!r}")
+                raise InvalidOptionError(
+                    f"{flag} must be true or false, not {getattr(self, flag)!r}"
+                )
         if self.fill is not None and self.fill not in FILL_METHODS:
-            raise InvalidOptionError(f"unknown fill {self.fill!r}; use one of "
-                                     f"{', '.join(FILL_METHODS)}")
+            raise InvalidOptionError(
+                f"unknown fill {self.fill!r}; use one of {', '.join(FILL_METHODS)}"
+            )
         if self.fill_time not in FILL_TIME_METHODS:
-            raise InvalidOptionError(f"unknown fill-time {self.fill_time!r}; use one of "
-                                     f"{', '.join(FILL_TIME_METHODS)}")
+            raise InvalidOptionError(
+                f"unknown fill-time {self.fill_time!r}; use one of {', '.join(FILL_TIME_METHODS)}"
+            )
         if self.scale is not None and self.scale not in SCALE_METHODS:
-            raise InvalidOptionError(f"unknown scale {self.scale!r}; use standard, minmax "
-                                     "or none")
+            raise InvalidOptionError(f"unknown scale {self.scale!r}; use standard, minmax or none")
         if self.split is not None:
             _check_split(self.split)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidOptionError(f"the seed must be an integer, not {self.seed!r}")
-        if not (self.dedupe or self.fill or self.scale or self.onehot or self.split):
+        check_actions(self.pii, self.pii_columns)
+        if not (
+            self.dedupe
+            or self.fill
+            or self.scale
+            or self.onehot
+            or self.split
+            or self.pii
+            or self.pii_columns
+        ):
             raise InvalidOptionError(
-                "nothing to do: choose at least one of dedupe, fill, scale, one-hot or split"
+                "nothing to do: choose at least one of dedupe, fill, scale, one-hot, split or pii"
             )
 
 
 def _check_split(split: tuple[Any, ...]) -> None:
     numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in split)
-    if not numbers or len(split) != 3 or any(not p >= 0 for p in split) or split[0] <= 0 \
-            or abs(sum(split) - 1) > 1e-6:
+    if (
+        not numbers
+        or len(split) != 3
+        or any(not p >= 0 for p in split)
+        or split[0] <= 0
+        or abs(sum(split) - 1) > 1e-6
+    ):
         raise InvalidOptionError(
             f"split {split!r}: give three fractions (train, val, test), train > 0, each "
             "≥ 0, summing to 1 (e.g. 0.7, 0.15, 0.15)"
@@ -178,6 +206,11 @@ class PrepPreview:
     missing_after: int
 
 
+def personal_columns(version: DatasetVersion) -> set[str]:
+    """Columns flagged as personal data and not prepared away: never encoded or scaled."""
+    return {c.name for c in version.columns if "pii" in c.stats}
+
+
 def feature_columns(version: DatasetVersion) -> list[str]:
     """Every column except the target and the time column."""
     return [c.name for c in version.columns if c.name not in (version.target, version.time_column)]
@@ -185,14 +218,18 @@ def feature_columns(version: DatasetVersion) -> list[str]:
 
 def scalable_columns(version: DatasetVersion) -> list[str]:
     """Numeric feature columns that scaling would touch (not one-hot 0/1 columns)."""
-    features = set(feature_columns(version))
-    return [c.name for c in version.columns
-            if c.name in features and c.dtype == "numeric" and "onehot" not in c.stats]
+    features = set(feature_columns(version)) - personal_columns(version)
+    return [
+        c.name
+        for c in version.columns
+        if c.name in features and c.dtype == "numeric" and "onehot" not in c.stats
+    ]
 
 
 def categorical_columns(version: DatasetVersion) -> list[str]:
     """Categorical feature columns that one-hot encoding would replace."""
-    features = set(feature_columns(version))
+    # (a flagged column one-hot encoded would write its values into every model's pipeline)
+    features = set(feature_columns(version)) - personal_columns(version)
     return [c.name for c in version.columns if c.name in features and c.dtype == "categorical"]
 
 
@@ -244,8 +281,15 @@ def prepare(
         raise InvalidOptionError(
             f"{version.ref}: no rows would be left ({_describe(operations)}); nothing was written"
         )
-    return write_frame(conn, version, result, operations=operations, pipeline=fitted,
-                       job_id=job_id, reporter=reporter)
+    return write_frame(
+        conn,
+        version,
+        result,
+        operations=operations,
+        pipeline=fitted,
+        job_id=job_id,
+        reporter=reporter,
+    )
 
 
 def pipeline_chain(conn: sqlite3.Connection, version: DatasetVersion) -> list[dict[str, Any]]:
@@ -265,8 +309,10 @@ def pipeline_chain(conn: sqlite3.Connection, version: DatasetVersion) -> list[di
     if version.kind == "images":
         return []
     root = chain[-1]
-    first = {"step": "input", "columns": [{"name": n, "dtype": root.column(n).dtype}
-                                          for n in feature_columns(root)]}
+    first = {
+        "step": "input",
+        "columns": [{"name": n, "dtype": root.column(n).dtype} for n in feature_columns(root)],
+    }
     stored = [step for v in reversed(chain) for step in v.pipeline]
     return [first, *stored, {"step": "features", "names": feature_columns(version)}]
 
@@ -283,9 +329,23 @@ def _transform(
     conn: sqlite3.Connection, version: DatasetVersion, frame: Frame, options: PrepOptions
 ) -> tuple[Frame, list[dict[str, Any]], list[dict[str, Any]]]:
     operations: list[dict[str, Any]] = []
+    plan = planned_actions(version, options.pii, options.pii_columns)
+    if plan:
+        key = hash_key() if "hash" in plan.values() else b""
+        exact = {
+            name: exact_column(conn, version, name)
+            for name, action in plan.items()
+            if action != "drop" and frame.columns[name].dtype.kind == "f"
+        }
+        frame = dataclasses.replace(frame, columns={**frame.columns, **exact})
+        frame, version, operation = treat(frame, version, plan, key)
+        operations.append(operation)
     if options.dedupe:
-        dupes = duplicated_images(conn, version) if version.kind == "images" else \
-            duplicated_rows(frame)
+        dupes = (
+            duplicated_images(conn, version)
+            if version.kind == "images"
+            else duplicated_rows(frame)
+        )
         frame = frame.take(~dupes)
         operations.append({"op": "dedupe", "removed": int(dupes.sum())})
     if options.fill and version.kind == "timeseries" and options.fill != "drop":
@@ -312,8 +372,13 @@ def _drop_missing(
     for name in names:
         drop |= steps.missing_mask(frame.columns[name])
     if method == "drop" or drop.any():
-        operations.append({"op": "drop_missing", "removed": int(drop.sum()),
-                           "columns": "all" if method == "drop" else names})
+        operations.append(
+            {
+                "op": "drop_missing",
+                "removed": int(drop.sum()),
+                "columns": "all" if method == "drop" else names,
+            }
+        )
     return frame.take(~drop)
 
 
@@ -330,11 +395,17 @@ def _split(
         strategy, groups = "stratified", pd.factorize(target, use_na_sentinel=False)[0]
     else:
         strategy, groups = "random", None
-    split = assign_split(len(frame), options.split, options.seed, groups=groups,
-                         ordered=strategy == "time")
+    split = assign_split(
+        len(frame), options.split, options.seed, groups=groups, ordered=strategy == "time"
+    )
     counts = {name: int((split == i).sum()) for i, name in enumerate(SPLIT_NAMES)}
-    operation = {"op": "split", "fractions": list(options.split), "seed": options.seed,
-                 "strategy": strategy, "counts": counts}
+    operation = {
+        "op": "split",
+        "fractions": list(options.split),
+        "seed": options.seed,
+        "strategy": strategy,
+        "counts": counts,
+    }
     if groups is not None:
         operation |= _stratify_warning(groups, options.split, str(version.target))
         if small_groups(groups, options.split) == len(np.unique(groups)):
@@ -353,13 +424,19 @@ def _stratify_warning(
         return {}
     rows = len(groups)
     if len(np.unique(groups)) == rows:
-        return {"warning": (
-            f"target {target!r} holds a different value in every row ({rows:,} of {rows:,}): "
-            "the split is random, not stratified, and no class can be learnt from it (is it "
-            "an id or free text?)")}
-    return {"warning": (
-        f"{small:,} class(es) of target {target!r} have too few rows to be divided "
-        "train/val/test on their own; their rows were split at random together")}
+        return {
+            "warning": (
+                f"target {target!r} holds a different value in every row ({rows:,} of {rows:,}): "
+                "the split is random, not stratified, and no class can be learnt from it (is it "
+                "an id or free text?)"
+            )
+        }
+    return {
+        "warning": (
+            f"{small:,} class(es) of target {target!r} have too few rows to be divided "
+            "train/val/test on their own; their rows were split at random together"
+        )
+    }
 
 
 def _fit_and_apply(
@@ -368,30 +445,44 @@ def _fit_and_apply(
     features = feature_columns(version)
     fit_rows = frame.split == 0 if frame.has_split() else np.ones(len(frame), dtype=bool)
     fitted_on = "train" if frame.has_split() else "all"
-    fitted = [{"step": "input", "columns": [{"name": n, "dtype": frame.dtypes[n]}
-                                              for n in features]}]
+    fitted = [
+        {"step": "input", "columns": [{"name": n, "dtype": frame.dtypes[n]} for n in features]}
+    ]
     columns = frame.columns
     if options.fill:
         step = steps.fit_fill(columns, features, options.fill, fit_rows)
         if options.fill != "drop":  # "drop_missing" already says what drop did
             operations.append(_fill_operation(columns, step, fitted_on))
         columns = steps.apply_steps([step], columns)
-        fitted.append(step)
+        fitted.append(_kept_fill(step, version))
     if options.scale:
         names = scalable_columns(version)
         step = steps.fit_scale(columns, names, options.scale, fit_rows)
         columns = steps.apply_steps([step], columns)
         fitted.append(step)
-        operations.append({"op": "scale", "method": options.scale, "columns": names,
-                           "fitted_on": fitted_on})
+        operations.append(
+            {"op": "scale", "method": options.scale, "columns": names, "fitted_on": fitted_on}
+        )
     frame = dataclasses.replace(frame, columns=columns)
     if options.onehot:
         frame = _onehot(frame, categorical_columns(version), fit_rows, fitted, operations)
         operations[-1]["fitted_on"] = fitted_on
     target_time = (version.target, version.time_column)
-    fitted.append({"step": "features", "names": [n for n in frame.columns
-                                                 if n not in target_time]})
+    fitted.append(
+        {"step": "features", "names": [n for n in frame.columns if n not in target_time]}
+    )
     return frame, operations, fitted
+
+
+def _kept_fill(step: dict[str, Any], version: DatasetVersion) -> dict[str, Any]:
+    # The fill of a free-text or personal-data column is one training row's value (the
+    # most frequent of values that rarely repeat): such columns are never model
+    # features, so the pipeline every model and export carries keeps no fill for them.
+    private = personal_columns(version) | {c.name for c in version.columns
+                                           if c.dtype == "text"}  # fmt: skip
+    if "values" not in step or not private & set(step["values"]):
+        return step
+    return {**step, "values": {k: v for k, v in step["values"].items() if k not in private}}
 
 
 def _fill_operation(
@@ -399,8 +490,13 @@ def _fill_operation(
 ) -> dict[str, Any]:
     filled = {name: int(steps.missing_mask(columns[name]).sum()) for name in step["values"]}
     filled = {name: count for name, count in filled.items() if count}
-    return {"op": "fill", "method": step["method"], "filled": sum(filled.values()),
-            "columns": filled, "fitted_on": fitted_on}
+    return {
+        "op": "fill",
+        "method": step["method"],
+        "filled": sum(filled.values()),
+        "columns": filled,
+        "fitted_on": fitted_on,
+    }
 
 
 def _onehot(

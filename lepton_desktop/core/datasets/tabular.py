@@ -9,6 +9,7 @@ out to hold ``2.5``), the import starts over with that column widened.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lepton_desktop.core.datasets.columns import ColumnStats, storage_for
+from lepton_desktop.core.datasets.pii import PiiCounter
 from lepton_desktop.core.datasets.sources import TableSource, find_bad_encoding
 from lepton_desktop.core.entities import Column, DatasetVersion
 from lepton_desktop.core.errors import DataImportError
@@ -140,11 +142,15 @@ def _import_once(
         sql_types=[sql for sql, _ in plans],
         job_id=job_id,
     )
+    pii = [PiiCounter(f.name, f.type) for f in source.schema]
     try:
-        rows = _copy_rows(conn, source, version_id, stats, reporter)
+        rows = _copy_rows(conn, source, version_id, stats, pii, reporter)
         if rows == 0:
             raise DataImportError(f"{source.path}: the file has a header but no data rows")
-        columns = [s.to_column(i) for i, s in enumerate(stats)]
+        columns = [
+            _with_pii(s.to_column(i), counter)
+            for i, (s, counter) in enumerate(zip(stats, pii, strict=True))
+        ]
         operation: dict[str, Any] = {"op": "import", "source": str(source.path), "kind": kind}
         if kind == "timeseries":
             operation |= _order_by_time(conn, version_id, columns, time_column)
@@ -169,13 +175,15 @@ def _copy_rows(
     source: TableSource,
     version_id: int,
     stats: list[ColumnStats],
+    pii: list[PiiCounter],
     reporter: Reporter,
 ) -> int:
     width = len(stats)
     rows = 0
     for batch in source.batches():
         arrays = []
-        for column, arr in zip(stats, batch.columns, strict=True):
+        for column, counter, arr in zip(stats, pii, batch.columns, strict=True):
+            counter.add(arr)  # every row: the first batch is the sample, the rest confirm
             finite, dropped = finite_only(arr)
             column.nonfinite += dropped
             column.add(finite)
@@ -184,6 +192,16 @@ def _copy_rows(
         rows += batch.num_rows
         reporter.update(source.progress(rows), source.total, f"{rows:,} rows")
     return rows
+
+
+def _with_pii(column: Column, counter: PiiCounter) -> Column:
+    # Kept with the column's statistics: info, the Datasets tab, prep --pii and the
+    # server's redaction all read it from there.
+    finding = counter.finding()
+    if finding is None:
+        return column
+    pii = {"kind": finding.kind, "share": round(finding.share, 4)}
+    return dataclasses.replace(column, stats={**column.stats, "pii": pii})
 
 
 def finite_only(arr: pa.Array) -> tuple[pa.Array, int]:

@@ -17,7 +17,7 @@ from lepton_desktop.core.store import runs as run_store
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
-    from lepton_desktop.core.entities import ModelVersion
+    from lepton_desktop.core.entities import DatasetVersion, ModelVersion
     from lepton_desktop.core.inference.predictor import ModelParts
 
 
@@ -62,9 +62,30 @@ def _dataset_chain(ctx: ProjectContext, version_id: int | None) -> list[dict[str
                 "operations": [op.get("op", op.get("step", "?")) for op in dataset.operations],
                 "created_at": dataset.created_at,
             }
+            | _personal_data(dataset)
         )
         version_id = dataset.parent_id
     return chain
+
+
+def _personal_data(dataset: DatasetVersion) -> dict[str, Any]:
+    # Which columns held personal data and what prep did to them (names and kinds
+    # only, never a value), so a model's card says how its data was protected.
+    from lepton_desktop.core.datasets.pii_found import findings_of
+
+    found = {f.column: f.kind for f in findings_of(dataset.columns)}
+    treated = {
+        name: action
+        for op in dataset.operations
+        if op.get("op") == "pii"
+        for name, action in op.get("columns", {}).items()
+    }
+    out: dict[str, Any] = {}
+    if found:
+        out["personal_data"] = found
+    if treated:
+        out["personal_data_treated"] = treated
+    return out
 
 
 def _when(timestamp: float | None) -> str:
@@ -116,6 +137,7 @@ def _data(parts: ModelParts, story: dict[str, Any]) -> str:
             f"  - `{entry['ref']}` ({entry['kind']}, {entry['rows']:,} rows, from "
             f"`{entry['source']}`{ops})"
         )
+        lines += _personal_lines(entry)
     lines.append(f"- Target: `{params.get('target')}`.")
     if params.get("classes"):
         lines.append(f"- Classes: {', '.join(f'`{c}`' for c in params['classes'])}.")
@@ -127,6 +149,22 @@ def _data(parts: ModelParts, story: dict[str, Any]) -> str:
         f"{len(parts.pipeline)} pipeline step(s) in `model.json`."
     )
     return "\n".join(lines)
+
+
+def _personal_lines(entry: dict[str, Any]) -> list[str]:
+    lines = []
+    treated = entry.get("personal_data_treated") or {}
+    if treated:
+        done = ", ".join(
+            f"`{name}` {action}{'ped' if action == 'drop' else 'ed'}"
+            for name, action in treated.items()
+        )
+        lines.append(f"    - personal data prepared away: {done}")
+    found = entry.get("personal_data") or {}
+    if found:
+        kinds = ", ".join(f"`{name}` ({kind.replace('_', ' ')})" for name, kind in found.items())
+        lines.append(f"    - personal data found in: {kinds} (never a model input)")
+    return lines
 
 
 #: Hyperparameters that only mean something for some architectures.

@@ -148,7 +148,10 @@ def build_app(spec: ServeSpec, models: ModelSet, served: Any = None) -> tuple[An
     options = ServeOptions.from_options(spec.options, spec.token)
     journal = None
     if spec.log_path is not None:
-        journal = RequestJournal(Path(spec.log_path), spec.deployment_id, options.capture_inputs)
+        redact = None if options.capture_pii else models.redacted
+        journal = RequestJournal(
+            Path(spec.log_path), spec.deployment_id, options.capture_inputs, redact
+        )
     return create_app(models, options, journal, served=served), journal
 
 

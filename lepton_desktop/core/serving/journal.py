@@ -40,7 +40,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,13 +123,20 @@ class RequestJournal:
         capture_inputs: keep the requests' inputs (else only what was answered).
     """
 
-    def __init__(self, project: Path, deployment_id: int | None, capture_inputs: bool) -> None:
+    def __init__(
+        self,
+        project: Path,
+        deployment_id: int | None,
+        capture_inputs: bool,
+        redact: Callable[[str | None, int | None], Mapping[str, str]] | None = None,
+    ) -> None:
         folder = journal_dir(project)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.project = Path(project)
         self.folder = folder
         self.deployment_id = deployment_id
         self.capture_inputs = capture_inputs
+        self.redact = redact
         self._segment = 0
         self._written = 0
         self._errors = 0
@@ -147,7 +154,7 @@ class RequestJournal:
         meta = [ts, ctx.request_id, ctx.method, ctx.path, ctx.protocol, ctx.model,
                 ctx.version, ctx.status, latency_ms, ctx.n_rows, ctx.error,
                 self.deployment_id]  # fmt: skip
-        inputs = _json(ctx.inputs) if self.capture_inputs else b""
+        inputs = _json(self._redacted(ctx)) if self.capture_inputs else b""
         outputs = _json(ctx.outputs() if callable(ctx.outputs) else ctx.outputs)
         self._write(b"R\t" + orjson.dumps(meta) + b"\t" + inputs + b"\t" + outputs + b"\n")
 
@@ -162,6 +169,12 @@ class RequestJournal:
                 ctx.model, version, status, latency_ms, rows, error,
                 self.deployment_id]  # fmt: skip
         self._write(b"R\t" + orjson.dumps(meta) + b"\t\t" + _json(answers) + b"\n")
+
+    def _redacted(self, ctx: RequestContext) -> Any:
+        # Personal data is replaced before it is written anywhere (the journal is the
+        # first place a request's inputs are kept).
+        columns = self.redact(ctx.model, ctx.version) if self.redact is not None else {}
+        return redact_records(ctx.inputs, columns) if columns else ctx.inputs
 
     def feedback(self, request_id: str, label: Any, row: int) -> None:
         """Append the true label of one answered row."""
@@ -188,6 +201,29 @@ class RequestJournal:
         """Close the file (the shipper deletes it once shipped)."""
         with contextlib.suppress(OSError):
             os.close(self._fd)
+
+
+def redact_records(inputs: Any, columns: Mapping[str, str]) -> Any:
+    """Raw records with the values of ``columns`` replaced by ``<redacted KIND>``.
+
+    Anything but a list of records (a feature array) is returned as it is: features
+    never hold a column flagged as personal data (training leaves them out).
+    """
+    if not isinstance(inputs, list):
+        return inputs
+    out = []
+    for record in inputs:
+        if isinstance(record, dict) and columns.keys() & record.keys():
+            record = {key: redaction_marker(columns[key])
+                      if key in columns and value is not None else value
+                      for key, value in record.items()}  # fmt: skip
+        out.append(record)
+    return out
+
+
+def redaction_marker(kind: str) -> str:
+    """What stands in a captured input for a redacted value."""
+    return f"<redacted {kind.replace('_', ' ')}>"
 
 
 def _json(value: Any) -> bytes:

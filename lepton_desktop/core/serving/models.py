@@ -128,6 +128,9 @@ class ModelSet:
         self._selections = tuple(selections)
         self._stamp: tuple[Any, ...] | None = None
         self._by_id: dict[int, Predictor] = {}
+        #: (model, version) -> personal-data columns of its training data to redact
+        #: from captured inputs, by kind (empty where the model's owner opted in).
+        self._redacted: dict[tuple[str, int], dict[str, str]] = {}
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         #: Bumped on every swap; the app rebuilds what depends on the set (OpenAPI).
@@ -232,6 +235,12 @@ class ModelSet:
             return model.versions[version]
         return None
 
+    def redacted(self, model: str | None, version: int | None) -> dict[str, str]:
+        """Column -> kind of personal data to redact from ``model:version``'s inputs."""
+        if model is None or version is None:
+            return {}
+        return self._redacted.get((model, version), {})
+
     def loaded(self) -> list[dict[str, Any]]:
         """``[{"name", "version", "aliases", "default"}]`` for the deployment row."""
         return [
@@ -265,6 +274,7 @@ class ModelSet:
             served = self._build(conn, selection, versions, by_id, strict=strict)
             if served is not None:
                 models[served.name] = served
+        self._redacted = _redactions(conn, versions, set(models))
         self._models = models  # the swap: one reference assignment
         self._by_id = by_id
         self._stamp = stamp
@@ -361,3 +371,21 @@ def _ref_of(selection: Selection) -> str:
     if selection.alias is not None:
         return f"{selection.name}@{selection.alias}"
     return selection.name
+
+
+def _redactions(
+    conn: Any, versions: Sequence[ModelVersion], served: set[str]
+) -> dict[tuple[str, int], dict[str, str]]:
+    # Each served version's training data, back to the raw import: the columns found to
+    # hold personal data there (prepared away since or not) are what clients send.
+    from lepton_desktop.core.datasets.pii_found import personal_columns_of
+    from lepton_desktop.core.store import serving as serving_store
+
+    opted_in = set(serving_store.capture_pii_models(conn))
+    out: dict[tuple[str, int], dict[str, str]] = {}
+    for version in versions:
+        if version.name in served and version.name not in opted_in:
+            columns = personal_columns_of(conn, version.dataset_version_id)
+            if columns:
+                out[(version.name, version.version)] = columns
+    return out

@@ -15,6 +15,9 @@ from lepton_desktop.core.errors import InvalidOptionError
 DEFAULT_OPTIONS: dict[str, Any] = {
     "cors": [],
     "capture_inputs": True,
+    # Personal-data columns of a model's training data are redacted from captured
+    # inputs unless this is on (serve --capture-pii) or the model is opted in.
+    "capture_pii": False,
     "max_batch": 32,
     "max_wait_ms": 2.0,
     "workers": 1,
@@ -117,8 +120,12 @@ def check_candidates(canary: Any, shadow: Any, flag: str = "--canary") -> None:
         raise InvalidOptionError("canary and shadow must be lists of candidates")
     models = []
     for entry in [*canary, *shadow]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) or not (
-            isinstance(entry.get("version"), int) and not isinstance(entry["version"], bool)
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("model"), str)
+            or not (
+                isinstance(entry.get("version"), int) and not isinstance(entry["version"], bool)
+            )
         ):
             raise InvalidOptionError(f"a candidate must be {{model, version}}, not {entry!r}")
     for entry in canary:

@@ -32,6 +32,7 @@ class ServeOptions:
     token: str | None = None
     cors: tuple[str, ...] = ()
     capture_inputs: bool = DEFAULT_OPTIONS["capture_inputs"]
+    capture_pii: bool = DEFAULT_OPTIONS["capture_pii"]
     max_batch: int = DEFAULT_OPTIONS["max_batch"]
     max_wait_ms: float = DEFAULT_OPTIONS["max_wait_ms"]
     max_body_bytes: int = DEFAULT_OPTIONS["max_body_bytes"]

@@ -259,6 +259,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Deleted content is overwritten with zeros, not left in free pages: a request
+        # forgotten, a dataset deleted, is gone from the file's bytes too.
+        conn.execute("PRAGMA secure_delete = ON")
     return conn
 
 

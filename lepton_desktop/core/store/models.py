@@ -183,7 +183,8 @@ def resolve(conn: sqlite3.Connection, ref: str) -> ModelVersion:
 
 def registry_stamp(conn: sqlite3.Connection) -> tuple[Any, ...]:
     """A cheap fingerprint of the registry: it changes when a version is added, deleted,
-    archived or restored, or an alias moves (a running server polls it every second)."""
+    archived or restored, an alias moves, or a model's personal-data capture is switched
+    (a running server polls it every second)."""
     versions = conn.execute(
         "SELECT COALESCE(MAX(id), 0), COUNT(*), "
         "COALESCE(GROUP_CONCAT(CASE WHEN archived THEN id END), '') FROM model_versions"
@@ -191,7 +192,12 @@ def registry_stamp(conn: sqlite3.Connection) -> tuple[Any, ...]:
     aliases = conn.execute(
         "SELECT model_id, alias, version_id FROM model_aliases ORDER BY model_id, alias"
     ).fetchall()
-    return (*versions, tuple(aliases))
+    # The models opted in to keep personal data in captured inputs: the server's
+    # redaction follows the setting as it follows an alias.
+    capture = conn.execute(
+        "SELECT value FROM lepton_meta WHERE key = 'capture_pii_models'"
+    ).fetchone()
+    return (*versions, tuple(aliases), capture[0] if capture else "")
 
 
 def weights(conn: sqlite3.Connection, version_id: int) -> bytes:

@@ -384,3 +384,27 @@ def interrupt_orphans(conn: sqlite3.Connection) -> None:
             "(SELECT id FROM jobs WHERE status NOT IN ('queued', 'running'))",
             (time.time(),),
         )
+
+
+#: ``lepton_meta`` key of the models whose served inputs keep their personal data.
+CAPTURE_PII_KEY = "capture_pii_models"
+
+
+def capture_pii_models(conn: sqlite3.Connection) -> list[str]:
+    """Models whose captured inputs keep personal-data columns (the user opted in)."""
+    row = conn.execute(
+        "SELECT value FROM lepton_meta WHERE key = ?", (CAPTURE_PII_KEY,)
+    ).fetchone()
+    return sorted(json.loads(row[0])) if row else []
+
+
+def set_capture_pii(conn: sqlite3.Connection, model: str, capture: bool) -> None:
+    """Opt ``model`` in (``capture``) or out of keeping personal data in captured inputs."""
+    with transaction(conn):
+        chosen = set(capture_pii_models(conn))
+        chosen = chosen | {model} if capture else chosen - {model}
+        conn.execute(
+            "INSERT INTO lepton_meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (CAPTURE_PII_KEY, json.dumps(sorted(chosen))),
+        )

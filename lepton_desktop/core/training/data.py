@@ -167,7 +167,7 @@ def _class_count(version: DatasetVersion, target: str | None, config: TrainConfi
 def _input_width(version: DatasetVersion, target: str | None) -> int:
     width = 0
     for column in version.columns:
-        if column.name in (target, version.time_column):
+        if column.name in (target, version.time_column) or "pii" in column.stats:
             continue
         if column.dtype == "numeric":
             width += 1
@@ -307,7 +307,9 @@ def _tabular(
 def _encode_features(
     frame: Frame, version: DatasetVersion, target: str
 ) -> tuple[steps.Columns, list[dict[str, Any]], list[str]]:
-    skip = {target, version.time_column}
+    # Columns holding personal data are never features: their values would be learnt
+    # (memorised) and, one-hot encoded, written into the model's pipeline.
+    skip = {target, version.time_column} | {c.name for c in version.columns if "pii" in c.stats}
     numeric = [n for n, d in frame.dtypes.items() if d == "numeric" and n not in skip]
     categorical = [n for n, d in frame.dtypes.items() if d == "categorical" and n not in skip]
     if not numeric and not categorical:

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.datasets.importing import guess_kind
+from lepton_desktop.core.datasets.pii import sample_findings
+from lepton_desktop.core.datasets.pii_found import Finding
 from lepton_desktop.core.datasets.sources import TableSource
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.names import check_name
@@ -51,6 +53,8 @@ class SourceInfo:
     kind: str
     columns: list[str]
     time_columns: list[str]
+    #: Personal data found in the first rows (the import confirms it on all rows).
+    pii: tuple[Finding, ...] = ()
 
 
 def inspect_source(path: Path) -> SourceInfo:
@@ -66,7 +70,7 @@ def inspect_source(path: Path) -> SourceInfo:
     named = [n for n, _ in fields if n.lower() in TIME_NAMES and n not in typed]
     time_columns = typed + named
     return SourceInfo("timeseries" if time_columns else "tabular", [n for n, _ in fields],
-                      time_columns)
+                      time_columns, tuple(sample_findings(path)))
 
 
 class ImportDialog(QDialog):
@@ -119,6 +123,10 @@ class ImportDialog(QDialog):
         self.status = QLabel(self)
         self.status.setObjectName("formError")
         self.status.setWordWrap(True)
+        self.pii_note = QLabel(self)
+        self.pii_note.setObjectName("piiWarning")
+        self.pii_note.setWordWrap(True)
+        self.pii_note.hide()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -133,6 +141,7 @@ class ImportDialog(QDialog):
         form.addRow("Time column:", self.time_column)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.pii_note)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
 
@@ -157,6 +166,7 @@ class ImportDialog(QDialog):
         self._debounce.stop()
         self._generation += 1
         self._info, self._error = None, ""
+        self.pii_note.hide()
         text = self.source.text().strip()
         self._default_name(Path(text).stem if text else "")
         if not text:
@@ -176,6 +186,8 @@ class ImportDialog(QDialog):
         if generation != self._generation:
             return  # the source changed meanwhile
         self._info, self._error = info, error
+        self.pii_note.setText(pii_warning(info.pii) if info is not None else "")
+        self.pii_note.setVisible(info is not None and bool(info.pii))
         if info is not None:
             self._fill_columns(info)
             self.kind.setCurrentIndex(self.kind.findData(info.kind))
@@ -255,6 +267,17 @@ class ImportDialog(QDialog):
             "target": None if target in (None, NONE, "") else target,
             "time_column": None if time_column in (None, AUTO_TIME, "") else time_column,
         }
+
+
+def pii_warning(findings: Collection[Finding]) -> str:
+    """The dialog's and the tab's warning about personal data, one column per line."""
+    lines = [f"• {f.column}: {f.kind.replace('_', ' ')} ({f.share:.0%} of its cells)"
+             for f in findings]  # fmt: skip
+    return (
+        "⚠ Personal data found:\n" + "\n".join(lines) + "\nThese columns are never model "
+        "inputs; Prepare… can drop, hash (keyed, the key stays on this computer) or mask "
+        "them before you share or export."
+    )
 
 
 def _message(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lepton_desktop.core.datasets.pii_found import findings_of
 from lepton_desktop.core.datasets.prep import PrepOptions, PrepPreview
 from lepton_desktop.core.entities import DatasetVersion
 from lepton_desktop.core.errors import LeptonError
@@ -36,6 +37,9 @@ FILLS = ((None, "Leave missing values"), ("mean", "Mean"), ("median", "Median"),
          ("mode", "Most frequent value"), ("zero", "Zero"), ("drop", "Drop rows with any"))
 SCALES = (("none", "No scaling"), ("standard", "Standard (mean 0, std 1)"),
           ("minmax", "Min–max (0 to 1)"))
+PII = ((None, "Keep as they are"), ("drop", "Drop those columns"),
+       ("hash", "Hash (keyed; the key stays on this computer)"),
+       ("mask", "Mask (keep the last digits, the domain, the year)"))
 
 
 def preview_text(preview: PrepPreview) -> str:
@@ -73,6 +77,11 @@ class PrepDialog(QDialog):
         self.fill.setToolTip("How missing cells are filled (fitted on the train split only)")
         self.scale = _combo(self, SCALES)
         self.onehot = QCheckBox("One-hot encode categorical columns", self)
+        self.pii = _combo(self, PII)
+        flagged = [f.column for f in findings_of(self.version.columns)]
+        self.pii.setToolTip("Columns found to hold personal data: " + (", ".join(flagged)
+                            or "none"))  # fmt: skip
+        self.pii.setEnabled(bool(flagged))
         self.split = QGroupBox("Split into train / validation / test", self)
         self.split.setCheckable(True)
         self.split.setChecked(not self.version.splits)
@@ -107,6 +116,7 @@ class PrepDialog(QDialog):
         form.addRow("Missing values:", self.fill)
         form.addRow("Scale numbers:", self.scale)
         form.addRow(self.onehot)
+        form.addRow("Personal data:", self.pii)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.split)
@@ -118,7 +128,7 @@ class PrepDialog(QDialog):
         for box in (self.dedupe, self.onehot):
             box.toggled.connect(self._on_changed)
         self.split.toggled.connect(self._on_changed)
-        for combo in (self.fill, self.scale):
+        for combo in (self.fill, self.scale, self.pii):
             combo.currentIndexChanged.connect(self._on_changed)
         for spin in (*self.fractions, self.seed):
             spin.valueChanged.connect(self._on_changed)
@@ -130,7 +140,7 @@ class PrepDialog(QDialog):
         return PrepOptions(
             dedupe=self.dedupe.isChecked(), fill=self.fill.currentData(),
             scale=self.scale.currentData(), onehot=self.onehot.isChecked(),
-            split=split, seed=self.seed.value(),  # type: ignore[arg-type]
+            split=split, seed=self.seed.value(), pii=self.pii.currentData(),  # type: ignore[arg-type]
         )
 
     def problem(self) -> str:
@@ -156,7 +166,7 @@ class PrepDialog(QDialog):
     def _anything_chosen(self) -> bool:
         return (self.dedupe.isChecked() or self.fill.currentData() is not None
                 or self.scale.currentData() != "none" or self.onehot.isChecked()
-                or self.split.isChecked())
+                or self.split.isChecked() or self.pii.currentData() is not None)
 
     def _show_problem(self, problem: str, *, is_error: bool = True) -> None:
         self.error_label.setText(problem)

@@ -17,8 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lepton_desktop.core.datasets.pii_found import findings_of
 from lepton_desktop.core.entities import SPLIT_NAMES, DatasetVersion
 from lepton_desktop.gui.datasets.column_stats import ColumnsPanel
+from lepton_desktop.gui.datasets.import_dialog import pii_warning
 from lepton_desktop.gui.datasets.preview_model import PreviewModel
 from lepton_desktop.gui.datasets.series_panel import SeriesPanel
 from lepton_desktop.gui.datasets.thumbnails import ImagesPanel
@@ -66,6 +68,10 @@ class DatasetView(QWidget):
         self.summary = QLabel(EMPTY_TEXT, self)
         self.summary.setObjectName("datasetSummary")
         self.summary.setWordWrap(True)
+        self.pii_note = QLabel(self)
+        self.pii_note.setObjectName("piiWarning")
+        self.pii_note.setWordWrap(True)
+        self.pii_note.hide()
         self.preview = PreviewModel(self)
         self.table = self._make_table()
         self.columns_panel = ColumnsPanel(self)
@@ -89,6 +95,7 @@ class DatasetView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
+        layout.addWidget(self.pii_note)
         layout.addWidget(self.tabs, 1)
         self.preview.pageLoaded.connect(self._on_page_loaded)
 
@@ -125,6 +132,9 @@ class DatasetView(QWidget):
         for panel in self._panels:
             panel.set_version(None, None)
         self.tabs.setEnabled(version is not None)
+        findings = findings_of(version.columns) if version is not None else []
+        self.pii_note.setText(pii_warning(findings) if findings else "")
+        self.pii_note.setVisible(bool(findings))
         if version is None:
             self.summary.setText(EMPTY_TEXT)
             return

@@ -316,6 +316,16 @@ def load_request(
     session.query(lambda p: p.serving.find_request(request_id), on_done, owner=owner)
 
 
+def forget_request(
+    session: ProjectSession,
+    request_id: str,
+    on_done: Callable[[dict[str, int]], None],
+    on_error: OnError,
+) -> None:
+    """Clear a request's captured inputs and outputs and delete its feedback (DB thread)."""
+    session.query(lambda p: p.forget_requests(request_id=request_id), on_done, on_error)
+
+
 def new_token(session: ProjectSession, on_done: Callable[[str], None], owner: Any) -> None:
     """Generate a fresh bearer token."""
     session.query(lambda p: p.serving.new_token(), on_done, owner=owner)

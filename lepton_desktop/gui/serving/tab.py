@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import Deployment, Job, ModelVersion, RequestRecord
+from lepton_desktop.gui.dialogs import ask
 from lepton_desktop.gui.ops import forget_job
 from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
@@ -83,6 +85,12 @@ class ServingTab(VisiblePollingTab):
         self.counters = QLabel(self)
         self.counters.setObjectName("servingCounters")
         self.export_button = QPushButton("Export served model…", self)
+        self.forget_button = QPushButton("Forget this request…", self)
+        self.forget_button.setToolTip(
+            "Clear what the server captured of the selected request (inputs and outputs) "
+            "and delete its feedback; its line (time, status, latency) stays counted"
+        )
+        self.forget_button.setEnabled(False)
         self.poller = ServingPoller(self)
         self.notifier = Notifier(self)
         self.toggle_action = make_action(
@@ -112,7 +120,11 @@ class ServingTab(VisiblePollingTab):
         detail_column = QVBoxLayout(detail)
         detail_column.setContentsMargins(0, 0, 0, 0)
         detail_column.addWidget(self.detail, 1)
-        detail_column.addWidget(self.explain_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.explain_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.forget_button)
+        detail_column.addLayout(buttons)
         log_split.addWidget(detail)
         log_split.setSizes([380, 170])
         middle = QWidget(self)
@@ -161,6 +173,7 @@ class ServingTab(VisiblePollingTab):
         self.loaded.rollbackRequested.connect(self.roll_back)
         self.snippets.modelChanged.connect(self._load_sample)
         self.export_button.clicked.connect(self.open_export_dialog)
+        self.forget_button.clicked.connect(self.forget_selected_request)
 
     # -- session and refreshing ------------------------------------------------------------
 
@@ -212,6 +225,7 @@ class ServingTab(VisiblePollingTab):
         self.charts.clear()
         self.detail.show_record(None)
         self._set_explained(None)
+        self.forget_button.setEnabled(False)
         self.total = self.errors = 0
 
     def _on_updated(self, update: ServingUpdate) -> None:
@@ -250,9 +264,7 @@ class ServingTab(VisiblePollingTab):
         return float(seen[-1]) if len(seen) else time.time()
 
     def _show_counters(self) -> None:
-        totals = (
-            f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors"
-        )
+        totals = f"<b>{self.total:,}</b> requests &nbsp;·&nbsp; <b>{self.errors:,}</b> errors"
         if self.viewed is not None and not self.viewed.active:
             self.counters.setText(f"{totals} &nbsp;·&nbsp; server {self.viewed.status}")
             return
@@ -366,6 +378,7 @@ class ServingTab(VisiblePollingTab):
     def _on_request_activated(self, record: RequestRecord) -> None:
         self._set_explained(None)
         self.detail.show_record(record, loading=self.session is not None)
+        self.forget_button.setEnabled(self.session is not None)
         if self.session is not None:
             ops.load_request(self.session, record.request_id, self._on_request_loaded, self)
 
@@ -387,6 +400,35 @@ class ServingTab(VisiblePollingTab):
         dialog = ExplainDialog(self.session, self.explained, self)
         dialog.show()
         return dialog
+
+    def forget_selected_request(self) -> None:
+        """Ask, then forget the request shown in the detail (``lepton-desktop forget``)."""
+        request_id = self.detail.request_id
+        if self.session is None or request_id is None:
+            return
+        ask(self, "Forget Request",
+            f"Clear the inputs and outputs captured for request {request_id} and delete "
+            "the labels sent back for it? This cannot be undone; the request stays "
+            "counted (time, status, latency).",
+            "Forget", lambda: self._forget(request_id))  # fmt: skip
+
+    def _forget(self, request_id: str) -> None:
+        if self.session is None:
+            return
+
+        def forgotten(result: dict[str, int]) -> None:
+            self.banner.show_message(
+                f"Request {request_id} forgotten: its captured inputs and outputs are gone "
+                f"from the project file, with {result['feedback_deleted']} feedback label(s).",
+                "success",
+            )
+            if self.session is not None and self.detail.request_id == request_id:
+                ops.load_request(self.session, request_id, self._on_request_loaded, self)
+
+        ops.forget_request(self.session, request_id, forgotten, self._on_forget_failed)
+
+    def _on_forget_failed(self, exc: BaseException) -> None:
+        self.banner.show_message(f"Forgetting the request failed: {exc}", "error")
 
     # -- export ------------------------------------------------------------------------------
 
