@@ -48,6 +48,13 @@ def test_train_json_then_models_and_info(project: Path) -> None:
         "arch": "mlp",
         "task": "auto",
         "best_value": info["runs"][0]["best_value"],
+        "strong_baseline": {
+            "name": result["strong_baseline"]["name"],
+            "metric": "accuracy",
+            "gain": pytest.approx(
+                result["metrics"]["accuracy"] - result["strong_baseline"]["metrics"]["accuracy"]
+            ),
+        },
     }
     assert info["models"][0]["model"] == "iris-mlp:1"
 

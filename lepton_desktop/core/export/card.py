@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.core.store import datasets as dataset_store
+from lepton_desktop.core.store import runs as run_store
 
 if TYPE_CHECKING:
     from lepton_desktop.core.context import ProjectContext
@@ -28,7 +29,39 @@ def lineage(ctx: ProjectContext, version: ModelVersion) -> dict[str, Any]:
         "dataset": version.params.get("dataset"),
         "datasets": _dataset_chain(ctx, version.dataset_version_id),
         "notes": version.notes,
+        "evaluation": _global_views(ctx, version.run_id),
     }
+
+
+def _global_views(ctx: ProjectContext, run_id: int | None) -> dict[str, Any]:
+    """The run's strong baseline and partial dependence (averages; ICE lines stay in the
+    project), or ``{}`` when the run is gone or predates them."""
+    if run_id is None:
+        return {}
+    try:
+        evaluation = run_store.get(ctx.conn, run_id).evaluation or {}
+    except NotFoundError:
+        return {}
+    views: dict[str, Any] = {}
+    if evaluation.get("strong_baseline"):
+        strong = evaluation["strong_baseline"]
+        views["strong_baseline"] = {
+            "name": strong["name"],
+            "metrics": {k: v for k, v in strong["metrics"].items() if isinstance(v, float)},
+            "fit_seconds": strong["fit_seconds"],
+            "gain": strong["gain"],
+        }
+    if evaluation.get("dependence", {}).get("columns"):
+        dependence = evaluation["dependence"]
+        views["partial_dependence"] = {
+            "outputs": dependence["outputs"],
+            "kind": dependence["kind"],
+            "columns": [
+                {"column": c["column"], "grid": c["grid"], "average": c["average"]}
+                for c in dependence["columns"]
+            ],
+        }
+    return views
 
 
 def _dataset_chain(ctx: ProjectContext, version_id: int | None) -> list[dict[str, Any]]:
@@ -67,6 +100,7 @@ def model_card(parts: ModelParts, story: dict[str, Any], files: list[str]) -> st
         _data(parts, story),
         _training(parts, story),
         _metrics(parts),
+        _global_section(story.get("evaluation") or {}),
         _use(parts, files),
     ]
     return "\n\n".join(sections) + "\n"
@@ -157,6 +191,40 @@ def _metrics(parts: ModelParts) -> str:
         for k, v in parts.metrics.items()
     ]
     return "\n".join(["## Metrics (test split)", "", "| metric | value |", "|---|---|", *rows])
+
+
+def _global_section(views: dict[str, Any]) -> str:
+    """The strong baseline beside the network, and partial dependence per top column."""
+    lines = ["## Against a strong baseline, and partial dependence", ""]
+    strong = views.get("strong_baseline")
+    if strong:
+        gain = strong["gain"]
+        verdict = "beats" if gain["value"] > 0 else "does not beat"
+        lines.append(
+            f"- This network {verdict} a strong classical model fitted on the same "
+            f"split and inputs, {strong['name']} ({strong['fit_seconds']:.2f} s to fit): "
+            f"gain in test {gain['metric']} {gain['value']:+.4g}."
+        )
+        lines += ["", "| metric | strong baseline |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in strong["metrics"].items()]
+    else:
+        lines.append("- No strong baseline was fitted for this run.")
+    dependence = views.get("partial_dependence")
+    if dependence:
+        lines += ["", f"Partial dependence (average {dependence['kind']} on the test split "
+                  "as one column varies, the others as they are):", ""]  # fmt: skip
+        for column in dependence["columns"]:
+            lines.append(f"- `{column['column']}`: " + _curve(column, dependence["outputs"]))
+    return "\n".join(lines)
+
+
+def _curve(column: dict[str, Any], outputs: list[str]) -> str:
+    grid = column["grid"]
+    ends = [
+        f"{name} {curve[0]:.3g} → {curve[-1]:.3g}"
+        for name, curve in zip(outputs, column["average"], strict=True)
+    ]
+    return f"from {grid[0]:.4g} to {grid[-1]:.4g}: " + ", ".join(ends)
 
 
 def _use(parts: ModelParts, files: list[str]) -> str:
