@@ -13,13 +13,16 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from lepton_desktop.gui.widgets.charts import ThemedPlot
+from lepton_desktop.gui.widgets.charts import SERIES_COLORS, ThemedPlot
 
 _ICE_ALPHA = 60
+#: The average in a colour of its own, readable over the ICE lines in both themes.
+_AVERAGE_COLOR = SERIES_COLORS[1]
 
 
 class DependenceChart(QWidget):
-    """A column picker, an output (class) picker and the plot.
+    """A column picker, an output (class) picker and the plot: ICE lines in the accent
+    colour, the partial dependence (their mean) thick in orange.
 
     Args:
         parent: the parent widget.
@@ -37,6 +40,7 @@ class DependenceChart(QWidget):
         self.plot = ThemedPlot(self, "Partial dependence and ICE (test split)")
         self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.15)
         self.plot.getPlotItem().setMouseEnabled(x=False, y=False)
+        self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # probabilities
         self.ice_items: list[pg.PlotDataItem] = []
         self.average_item = self.plot.getPlotItem().plot([], [])
         pickers = QHBoxLayout()
@@ -87,11 +91,14 @@ class DependenceChart(QWidget):
         for line in column["ice"][output]:
             self.ice_items.append(item.plot(column["grid"], line, pen=pg.mkPen(faint, width=1)))
         self.average_item.setData(column["grid"], column["average"][output])
-        self.average_item.setPen(pg.mkPen(accent.darker(140), width=3))
+        self.average_item.setPen(pg.mkPen(_AVERAGE_COLOR, width=3))
         self.average_item.setZValue(10)
         names = self.dependence.get("outputs", [])
         kind = self.dependence.get("kind", "prediction")
-        label = f"P({names[output]})" if kind == "probability" and names else kind
+        if kind == "probability":
+            label = f"P({names[output]})" if names else kind
+        else:
+            label = f"{names[0]} (predicted)" if names else kind
         item.setLabel("left", label)
         item.setLabel("bottom", column["column"])
         item.enableAutoRange()

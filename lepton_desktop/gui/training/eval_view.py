@@ -244,7 +244,12 @@ class EvaluationView(QWidget):
             text = (f"<span style='color:{_BETTER}'>This network beats {strong['name']} on "
                     f"the test split: {key} {fmt.format_value(evaluation['test'][key])} vs "
                     f"{fmt.format_value(strong['metrics'][key])}</span>.")
-        self.strong_verdict.setText(f"{text} (fitted in {strong['fit_seconds']:.2f} s)")
+        self.strong_verdict.setText(text)
+        chosen = " (the better on the validation split)" if strong.get("selected_on") else ""
+        self.strong_verdict.setToolTip(
+            f"{strong['name']}{chosen}, fitted on the run's own training split and inputs "
+            f"in {strong['fit_seconds']:.2f} s"
+        )
         self.strong_verdict.show()
 
 
