@@ -164,13 +164,20 @@ def _global_views(
     """Add the strong baseline (unless the run skips it) and, for tables, partial
     dependence of the most important columns to ``evaluation``."""
     if config.strong_baseline:
-        evaluation["strong_baseline"] = strong_baseline.fit_strong_baseline(
-            data,
-            evaluation["test"],
-            network_seconds=evaluation["network_fit_seconds"],
-            seed=config.seed,
-            reporter=reporter,
-        )
+        try:
+            evaluation["strong_baseline"] = strong_baseline.fit_strong_baseline(
+                data,
+                evaluation["test"],
+                network_seconds=evaluation["network_fit_seconds"],
+                seed=config.seed,
+                reporter=reporter,
+            )
+        except CancelledError:
+            raise
+        except (ValueError, ArithmeticError, MemoryError) as exc:
+            # A comparison that cannot be made (one class in the training rows, say)
+            # must not cost the user the network: the run says why there is none.
+            evaluation["strong_baseline_error"] = f"{type(exc).__name__}: {exc}"
     if evaluation.get("importance"):
         ranked = list(evaluation["importance"])
         evaluation["dependence"] = partial_dependence(data, predict, ranked, config.seed)

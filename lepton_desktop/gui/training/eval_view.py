@@ -232,7 +232,10 @@ class EvaluationView(QWidget):
         """Say, in words, how the network did against its strong baseline."""
         strong = evaluation.get("strong_baseline")
         if not strong:
-            self.strong_verdict.hide()
+            error = evaluation.get("strong_baseline_error")
+            self.strong_verdict.setText(f"No strong baseline could be fitted: {error}")
+            self.strong_verdict.setToolTip("")
+            self.strong_verdict.setVisible(bool(error))
             return
         loss = verdict(evaluation)
         if loss:

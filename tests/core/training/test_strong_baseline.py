@@ -249,3 +249,31 @@ def test_the_bundle_card_shows_the_strong_baseline_and_dependence(
     )
     for column in result.run.evaluation["dependence"]["columns"]:
         assert f"- `{column['column']}`: from " in card
+
+
+def test_the_time_budget_skips_the_costlier_candidate(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = arrays(project, "iris", arch="mlp")
+    network = {"accuracy": 0.5}
+    monkeypatch.setattr(strong, "MIN_BUDGET_SECONDS", 0.0)  # spent by the first fit
+    monkeypatch.setattr(strong, "BUDGET_SHARE", 0.0)
+    result = strong.fit_strong_baseline(data, network, network_seconds=10.0)
+    assert result["name"] == "LogisticRegression" and result["selected_on"] is None
+    assert result["skipped"] == ["HistGradientBoosting"]
+    assert list(result["candidates"]) == ["LogisticRegression"]
+
+
+def test_a_comparison_that_cannot_be_made_does_not_fail_the_run(project: Project) -> None:
+    from lepton_desktop.core.progress import NullReporter
+    from lepton_desktop.core.training import service
+
+    data = arrays(project, "iris", arch="mlp")
+    data.y["train"] = np.zeros_like(data.y["train"])  # one class left in the training rows
+    with pytest.raises(ValueError, match="class"):
+        strong.fit_strong_baseline(data, {"accuracy": 0.5})
+    evaluation: dict[str, Any] = {"test": {"accuracy": 0.5}, "network_fit_seconds": 1.0}
+    service._global_views(data, TrainConfig(), evaluation, lambda x: np.zeros((len(x), 3)),
+                          NullReporter())  # fmt: skip
+    assert "strong_baseline" not in evaluation
+    assert evaluation["strong_baseline_error"].startswith("ValueError: ")
