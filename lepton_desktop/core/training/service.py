@@ -172,8 +172,6 @@ def _global_views(
                 seed=config.seed,
                 reporter=reporter,
             )
-        except CancelledError:
-            raise
         except (ValueError, ArithmeticError, MemoryError) as exc:
             # A comparison that cannot be made (one class in the training rows, say)
             # must not cost the user the network: the run says why there is none.

@@ -99,6 +99,7 @@ def test_tables_pick_the_better_on_validation_and_match_sklearn(project: Project
         assert result.strong_baseline["name"] == best
         assert set(result.strong_baseline["metrics"]) == set(result.metrics)
         assert 0 < result.strong_baseline["fit_seconds"] < 60
+        assert stored["stage_seconds"] >= stored["fit_seconds"]  # imports and scoring too
 
 
 def test_series_and_images_match_sklearn(project: Project) -> None:
