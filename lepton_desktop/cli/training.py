@@ -35,6 +35,7 @@ TRAIN_OPTIONS = (
     "device",
     "seed",
     "model_name",
+    "strong_baseline",
 )
 
 
@@ -81,6 +82,14 @@ def _add_train(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--seed", type=int)
     p.add_argument("--name", dest="model_name", help="model name (default: DATASET-ARCH)")
+    p.add_argument(
+        "--no-strong-baseline",
+        dest="strong_baseline",
+        action="store_false",
+        default=None,
+        help="do not fit a classical model (logistic/ridge, gradient boosting, "
+        "autoregressive) beside the network",
+    )
     p.add_argument("--json", action="store_true")
     return p
 
@@ -104,6 +113,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     with open_project(args.project) as project:
         if args.resume is not None:
+            _check_resume_options(args)
             project.check_intact()
             job_id = project.runs.queue_resume(args.resume)
         else:
@@ -124,6 +134,29 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     print(f"  test:     {metrics}")
     print(f"  baseline: {baseline}")
+    _print_strong_baseline(result)
+
+
+def _check_resume_options(args: argparse.Namespace) -> None:
+    # A resumed run keeps the options it was queued with: a new one would be ignored.
+    if args.strong_baseline is not None:
+        raise LeptonError(
+            "train: --no-strong-baseline applies to a new run; a resumed run keeps the "
+            "options it started with"
+        )
+
+
+def _print_strong_baseline(result: dict[str, Any]) -> None:
+    strong = result.get("strong_baseline")
+    if not strong:
+        return
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in strong["metrics"].items())
+    print(f"  strong:   {metrics}  ({strong['name']}, fitted in {strong['fit_seconds']:.2f} s)")
+    from lepton_desktop.core.training.strong_baseline import verdict
+
+    words = verdict({"test": result["metrics"], "strong_baseline": strong})
+    if words:
+        print(f"  {words}")
 
 
 def cmd_models(args: argparse.Namespace) -> None:

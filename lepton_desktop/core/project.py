@@ -299,7 +299,9 @@ class Project:
                 optimizer="adam"``.
 
         Returns:
-            The finished run with ``.metrics`` (test split) and ``.model`` (the version).
+            The finished run with ``.metrics`` (test split), ``.baseline`` (the naive
+            guess), ``.strong_baseline`` (a classical model on the same arrays, unless
+            ``strong_baseline=False``) and ``.model`` (the version).
 
         Raises:
             InvalidOptionError: impossible options; nothing is written.
@@ -323,6 +325,7 @@ class Project:
             result["metrics"],
             result["baseline"],
             self.models.get(result["model"]),
+            result.get("strong_baseline"),
         )
 
     def export(
@@ -772,6 +775,7 @@ class Project:
                     "arch": r.arch,
                     "task": r.task,
                     "best_value": r.best_value,
+                    "strong_baseline": _strong_baseline(r.evaluation),
                 }
                 for r in self.runs.list(include_archived=True)
             ],
@@ -779,6 +783,16 @@ class Project:
             "studies": self.tuning.summary(),
             "jobs": [{"id": j.id, "kind": j.kind, "status": j.status} for j in self.jobs()[:20]],
         }
+
+
+def _strong_baseline(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    # ``{name, metric, gain}``: gain is the network's test headline minus the strong
+    # baseline's (positive: the network wins); None before evaluation or when skipped.
+    strong = (evaluation or {}).get("strong_baseline")
+    if not strong:
+        return None
+    return {"name": strong["name"], "metric": strong["gain"]["metric"],
+            "gain": strong["gain"]["value"]}  # fmt: skip
 
 
 def _dataset_info(version: DatasetVersion) -> dict[str, Any]:

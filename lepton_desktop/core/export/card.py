@@ -30,19 +30,51 @@ def lineage(ctx: ProjectContext, version: ModelVersion) -> dict[str, Any]:
         "datasets": _dataset_chain(ctx, version.dataset_version_id),
         "notes": version.notes,
         "importance": _importance(ctx, version.run_id),
+        "evaluation": _global_views(ctx, version.run_id),
     }
+
+
+def _run_evaluation(ctx: ProjectContext, run_id: int | None) -> dict[str, Any]:
+    """The run's stored evaluation, or ``{}`` when there is no run (deleted: its model
+    stays)."""
+    if run_id is None:
+        return {}
+    try:
+        return run_store.get(ctx.conn, run_id).evaluation or {}
+    except NotFoundError:
+        return {}
 
 
 def _importance(ctx: ProjectContext, run_id: int | None) -> dict[str, Any]:
     """The run's global importances (permutation importance of its evaluation), if any."""
-    if run_id is None:
-        return {}
-    try:
-        evaluation = run_store.get(ctx.conn, run_id).evaluation or {}
-    except NotFoundError:  # the run was deleted; its model stays
-        return {}
-    permutation = evaluation.get("importance") or {}
+    permutation = _run_evaluation(ctx, run_id).get("importance") or {}
     return {"permutation": permutation} if permutation else {}
+
+
+def _global_views(ctx: ProjectContext, run_id: int | None) -> dict[str, Any]:
+    """The run's strong baseline and partial dependence (averages; ICE lines stay in the
+    project), or ``{}`` when the run is gone or predates them."""
+    evaluation = _run_evaluation(ctx, run_id)
+    views: dict[str, Any] = {}
+    if evaluation.get("strong_baseline"):
+        strong = evaluation["strong_baseline"]
+        views["strong_baseline"] = {
+            "name": strong["name"],
+            "metrics": {k: v for k, v in strong["metrics"].items() if isinstance(v, float)},
+            "fit_seconds": strong["fit_seconds"],
+            "gain": strong["gain"],
+        }
+    if evaluation.get("dependence", {}).get("columns"):
+        dependence = evaluation["dependence"]
+        views["partial_dependence"] = {
+            "outputs": dependence["outputs"],
+            "kind": dependence["kind"],
+            "columns": [
+                {"column": c["column"], "grid": c["grid"], "average": c["average"]}
+                for c in dependence["columns"]
+            ],
+        }
+    return views
 
 
 def _dataset_chain(ctx: ProjectContext, version_id: int | None) -> list[dict[str, Any]]:
@@ -103,6 +135,7 @@ def model_card(parts: ModelParts, story: dict[str, Any], files: list[str]) -> st
         _training(parts, story),
         _metrics(parts),
         *_global_importance(parts, story),
+        _global_section(story.get("evaluation") or {}),
         _use(parts, files),
     ]
     return "\n\n".join(sections) + "\n"
@@ -226,6 +259,40 @@ def _global_importance(parts: ModelParts, story: dict[str, Any]) -> list[str]:
         "answers.", "",
         "| column | permutation importance |", "|---|---|", *rows,
     ])]  # fmt: skip
+
+
+def _global_section(views: dict[str, Any]) -> str:
+    """The strong baseline beside the network, and partial dependence per top column."""
+    lines = ["## Against a strong baseline, and partial dependence", ""]
+    strong = views.get("strong_baseline")
+    if strong:
+        gain = strong["gain"]
+        verdict = "beats" if gain["value"] > 0 else "does not beat"
+        lines.append(
+            f"- This network {verdict} a strong classical model fitted on the same "
+            f"split and inputs, {strong['name']} ({strong['fit_seconds']:.2f} s to fit): "
+            f"gain in test {gain['metric']} {gain['value']:+.4g}."
+        )
+        lines += ["", "| metric | strong baseline |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in strong["metrics"].items()]
+    else:
+        lines.append("- No strong baseline was fitted for this run.")
+    dependence = views.get("partial_dependence")
+    if dependence:
+        lines += ["", f"Partial dependence (average {dependence['kind']} on the test split "
+                  "as one column varies, the others as they are):", ""]  # fmt: skip
+        for column in dependence["columns"]:
+            lines.append(f"- `{column['column']}`: " + _curve(column, dependence["outputs"]))
+    return "\n".join(lines)
+
+
+def _curve(column: dict[str, Any], outputs: list[str]) -> str:
+    grid = column["grid"]
+    ends = [
+        f"{name} {curve[0]:.3g} → {curve[-1]:.3g}"
+        for name, curve in zip(outputs, column["average"], strict=True)
+    ]
+    return f"from {grid[0]:.4g} to {grid[-1]:.4g}: " + ", ".join(ends)
 
 
 def _use(parts: ModelParts, files: list[str]) -> str:

@@ -64,6 +64,8 @@ class TrainConfig:
     bidirectional: bool = False
     model_name: str | None = None
     train_on: str = "train"
+    #: Fit a strong classical model beside the network (core/training/strong_baseline).
+    strong_baseline: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists)."""

@@ -22,12 +22,17 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    """What ``project.train`` returns: the run, its test metrics and the model version."""
+    """What ``project.train`` returns: the run, its test metrics and the model version.
+
+    ``strong_baseline`` is ``{name, metrics, fit_seconds}`` of the classical model fitted
+    beside the network (None when the run skipped it).
+    """
 
     run: Run
     metrics: dict[str, float]
     baseline: dict[str, float]
     model: ModelVersion
+    strong_baseline: dict[str, Any] | None = None
 
 
 class RunManager:

@@ -25,7 +25,9 @@ from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.training import data as training_data
+from lepton_desktop.core.training import strong_baseline
 from lepton_desktop.core.training.config import TrainConfig
+from lepton_desktop.core.training.dependence import partial_dependence
 from lepton_desktop.core.training.evaluate import evaluate
 from lepton_desktop.core.training.loop import (
     Trainer,
@@ -118,12 +120,20 @@ def _train(
         started_at=run.started_at or time.time(),
         control=None,
     )
+    began = time.perf_counter()
     try:
         result = trainer.fit()
     finally:
         tracker.close()
-    evaluation = evaluate(data, lambda x: _predict(trainer, result.best_state, x))
+    network_seconds = time.perf_counter() - began
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return _predict(trainer, result.best_state, x)
+
+    evaluation = evaluate(data, predict)
     evaluation["parameters"] = parameter_count(trainer.model)
+    evaluation["network_fit_seconds"] = network_seconds
+    _global_views(data, config, evaluation, predict, _AfterEpochs(reporter, result.epochs_done))
     model = _register(
         ctx, run, version, config, data, spec, result.best_state, evaluation, lineage
     )
@@ -137,10 +147,50 @@ def _train(
         "task": data.task,
         "metrics": model.metrics,
         "baseline": _flat(evaluation["baseline"], data.task),
+        "strong_baseline": strong_baseline.summary(evaluation, HEADLINE[data.task]),
         "epochs": result.epochs_done,
         "best_epoch": result.best_epoch,
         "device": str(device),
     }
+
+
+def _global_views(
+    data: training_data.TrainData,
+    config: TrainConfig,
+    evaluation: dict[str, Any],
+    predict: Callable[[np.ndarray], np.ndarray],
+    reporter: Reporter,
+) -> None:
+    """Add the strong baseline (unless the run skips it) and, for tables, partial
+    dependence of the most important columns to ``evaluation``."""
+    if config.strong_baseline:
+        try:
+            evaluation["strong_baseline"] = strong_baseline.fit_strong_baseline(
+                data,
+                evaluation["test"],
+                network_seconds=evaluation["network_fit_seconds"],
+                seed=config.seed,
+                reporter=reporter,
+            )
+        except (ValueError, ArithmeticError, MemoryError) as exc:
+            # A comparison that cannot be made (one class in the training rows, say)
+            # must not cost the user the network: the run says why there is none.
+            evaluation["strong_baseline_error"] = f"{type(exc).__name__}: {exc}"
+    if evaluation.get("importance"):
+        ranked = list(evaluation["importance"])
+        evaluation["dependence"] = partial_dependence(data, predict, ranked, config.seed)
+
+
+class _AfterEpochs:
+    """Progress of the work after the last epoch: the bar stays at the epochs done and
+    the message says what runs (cancelling still works)."""
+
+    def __init__(self, reporter: Reporter, epochs: int) -> None:
+        self._reporter, self._epochs = reporter, epochs
+
+    def update(self, done: int, total: int | None, message: str = "") -> None:
+        """Pass ``message`` on at the epochs done."""
+        self._reporter.update(self._epochs, self._epochs, message)
 
 
 #: Below this many input values per batch, torch's thread pool costs more than it saves.

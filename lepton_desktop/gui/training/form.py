@@ -132,6 +132,10 @@ class TrainingForm(QWidget):
                                        "Read each window forwards and backwards")
         self.seed = int_spin(self, 0, 2**31 - 1, d.seed, "Same seed, same CPU run")
         self.device = combo(self, DEVICES, d.device, "auto: CUDA, then MPS, then CPU")
+        self.strong_baseline = check_box(self, d.strong_baseline, "fit one beside the network",
+                                         "After training, fit a classical model (logistic or "
+                                         "ridge regression, gradient boosting, an "
+                                         "autoregressive model) on the same split and compare")
         self.model_name = QLineEdit(self)
         self.model_name.setValidator(QRegularExpressionValidator(
             QRegularExpression(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"), self))
@@ -155,7 +159,8 @@ class TrainingForm(QWidget):
             ("Window", self.window), ("Horizon", self.horizon),
             ("Bidirectional", self.bidirectional), ("Dropout", self.dropout)))
         self.run_form = _form(self, (
-            ("Seed", self.seed), ("Device", self.device), ("Model name", self.model_name)))
+            ("Seed", self.seed), ("Device", self.device), ("Model name", self.model_name),
+            ("Strong baseline", self.strong_baseline)))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for title, form in (("Data", self.data_form), ("Training", self.train_form),
@@ -249,6 +254,7 @@ class TrainingForm(QWidget):
             "momentum": self.momentum.value(), "weight_decay": float(self.weight_decay.text()),
             "loss": _auto(self.loss.currentData()),
             "class_weights": self.class_weights.isChecked(),
+            "strong_baseline": self.strong_baseline.isChecked(),
             "schedule": self.schedule.currentData(), "patience": self.patience.value(),
             "grad_clip": self.grad_clip.value(), "dropout": self.dropout.value(),
             "hidden": _sizes(self.hidden.text()) if arch == "mlp" else DEFAULTS.hidden,

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from lepton_desktop.core.entities import Run
+from lepton_desktop.core.training import strong_baseline
 
 #: Statuses of a run whose worker is (or should be) alive.
 ACTIVE_STATUSES = ("queued", "running", "paused")
@@ -98,6 +99,33 @@ def best_text(run: Run) -> str:
     if run.best_value is not None:
         return f"{run.monitor or 'val_loss'} {run.best_value:.4g} (epoch {run.best_epoch})"
     return ""
+
+
+def gain_text(run: Run) -> str:
+    """The runs table's gain over the strong baseline: ``+0.034 accuracy`` (empty when the
+    run has none). Positive: the network beats it (for MSE, by that much lower)."""
+    gain = strong_baseline.gain(run.evaluation)
+    if gain is None:
+        return ""
+    metric = (run.evaluation or {})["strong_baseline"]["gain"]["metric"]
+    number = f"{gain:+.3f}" if abs(gain) < 100 else f"{gain:+,.1f}"
+    return f"{number.replace('-', '−')} {METRIC_LABELS.get(metric, metric)}"
+
+
+def gain_color(gain: float) -> str:
+    """Green when the network beats its strong baseline, red when it loses."""
+    return STATUS_COLORS["finished"] if gain >= 0 else STATUS_COLORS["failed"]
+
+
+def gain_tooltip(run: Run) -> str:
+    """Which strong baseline the gain is measured against, or why there is none."""
+    strong = (run.evaluation or {}).get("strong_baseline")
+    if strong:
+        return (f"Test {strong['gain']['metric']} of the network minus that of "
+                f"{strong['name']} fitted on the same split (positive: the network wins)")
+    if run.evaluation:
+        return "No strong baseline was fitted for this run"
+    return "Known once the run is evaluated"
 
 
 def run_title(run: Run) -> str:

@@ -23,12 +23,14 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
 from lepton_desktop.core.entities import ModelVersion, Run
+from lepton_desktop.core.training import strong_baseline
 from lepton_desktop.gui.training import run_format as fmt
 from lepton_desktop.gui.training.ops import RunsSnapshot
 from lepton_desktop.gui.widgets.formatting import format_duration
 from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 
-COLUMNS = ("Run", "Dataset", "Arch", "Status", "Epochs", "Duration", "Best", "Model")
+COLUMNS = ("Run", "Dataset", "Arch", "Status", "Epochs", "Duration", "Best", "Gain vs strong",
+           "Model")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole
 
@@ -139,6 +141,7 @@ class RunTableModel(FlatTableModel):
             + (f" / {run.config['epochs']}" if run.config.get("epochs") else ""),
             "Duration": format_duration(fmt.live_duration(run)),
             "Best": fmt.best_text(run),
+            "Gain vs strong": fmt.gain_text(run),
             "Model": _model_text(model),
         }
         return texts[column]
@@ -153,6 +156,9 @@ class RunTableModel(FlatTableModel):
         if column == "Best":
             top = fmt.headline(run)
             return top[1] if top else float("-inf")
+        if column == "Gain vs strong":
+            gain = strong_baseline.gain(run.evaluation)
+            return float("-inf") if gain is None else gain
         return self._text(run, column)
 
     def _decoration(self, run: Run, column: str, role: int) -> Any:
@@ -164,8 +170,12 @@ class RunTableModel(FlatTableModel):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(run, stale)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("Run", "Epochs", "Duration"):
+            return fmt.gain_tooltip(run) if column == "Gain vs strong" else _tooltip(run, stale)
+        if role == Qt.ItemDataRole.ForegroundRole and column == "Gain vs strong":
+            gain = strong_baseline.gain(run.evaluation)
+            return None if gain is None else QColor(fmt.gain_color(gain))
+        aligned = ("Run", "Epochs", "Duration", "Gain vs strong")
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in aligned:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -213,7 +223,7 @@ class RunTable(QTableView):
             QAbstractItemView.SelectionMode.ExtendedSelection,
             24,
         )
-        for column, width in enumerate((48, 110, 56, 110, 70, 90, 190)):
+        for column, width in enumerate((48, 110, 56, 110, 70, 90, 190, 110)):
             self.setColumnWidth(column, width)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._on_menu)

@@ -1,0 +1,154 @@
+"""What the strong baseline costs a training run, and how often the network beats it.
+
+For each dataset (the sample and scikit-learn/statsmodels sets of ``bench.train_quality``:
+tables, yearly and monthly series, digit images) the bench creates a fresh project,
+prepares a stored split and trains with DEFAULT settings through the command line
+(``lepton-desktop train P VERSION --arch ARCH --seed S``: a fresh process, as each
+training worker is), as a user would. Each run fits its strong baseline after training
+and records both times:
+
+- the anchor: the network's own training time (``network_fit_seconds``, the epochs);
+- ours: the wall time the strong-baseline stage added to the run (``stage_seconds``:
+  importing scikit-learn's estimators, which each worker process pays, every candidate's
+  fit, scoring on validation and test), and the fits alone (``fit_seconds``).
+
+Ratio = added wall time / network training time (goal: at most 20% on tables). The
+last columns say which classical model was kept and whether the network beat it on the
+test split (accuracy, R², or MSE for forecasts), with the tally at the end.
+
+    .venv/bin/python -m bench.strong_baseline_cost                    # every case, seed 0
+    .venv/bin/python -m bench.strong_baseline_cost --only iris,digits --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bench._common import REPO, machine_line, markdown_table
+from bench.train_quality import CASES, SPLIT, Case
+
+#: The cases measured by default (they need only scikit-learn and statsmodels).
+DEFAULT = ("iris", "wine", "breast_cancer", "anes96", "diabetes", "star98", "fair",
+           "digits", "nile", "sunspots", "co2")  # fmt: skip
+QUICK = ("iris", "wine", "diabetes", "digits", "nile")
+GOAL = 0.20
+
+
+def run_case(case: Case, seed: int, folder: Path) -> dict[str, Any] | str:
+    """Train ``case`` once with default settings; its times and the comparison."""
+    from lepton_desktop.core.datasets.prep import PrepOptions
+    from lepton_desktop.core.project import Project
+
+    work = folder / f"{case.name}-{seed}"
+    work.mkdir()
+    try:
+        source, target = case.source(work)
+    except ImportError as exc:
+        return f"skipped: {exc.name} is not installed"
+    path = work / "p.lepton"
+    with Project.create(path) as project:
+        project.import_dataset(source, case.name, kind=case.kind, target=target)
+        version = project.prep(f"{case.name}:1", PrepOptions(split=SPLIT, seed=seed))
+    command = [sys.executable, "-m", "lepton_desktop", "train", str(path), version.ref,
+               "--arch", case.arch, "--seed", str(seed), "--json"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip()[-200:]}"
+    with Project.open(path) as project:
+        run = project.runs.get(json.loads(done.stdout)["run_id"])
+    evaluation = run.evaluation or {}
+    strong = evaluation["strong_baseline"]
+    key = strong["gain"]["metric"]
+    return {
+        "network": float(evaluation["network_fit_seconds"]),
+        "fit": float(strong["fit_seconds"]),
+        "stage": float(strong["stage_seconds"]),
+        "name": strong["name"],
+        "metric": key,
+        "ours": float(evaluation["test"][key]),
+        "strong": float(strong["metrics"][key]),
+        "gain": float(strong["gain"]["value"]),
+        "epochs": int(run.epochs_done or 0),
+        "rows": int(evaluation.get("n_test", 0)),
+    }
+
+
+def table(rows: list[tuple[Case, int, dict[str, Any] | str]]) -> str:
+    """The Markdown table, one line per case and seed, with the ratios per kind."""
+    lines: list[list[str]] = []
+    ratios: dict[str, list[float]] = {"tabular": [], "images": [], "timeseries": []}
+    fits: dict[str, list[float]] = {"tabular": [], "images": [], "timeseries": []}
+    outcomes = {"yes": 0, "tie": 0, "no": 0}
+    for case, seed, r in rows:
+        if isinstance(r, str):
+            lines.append([case.name, str(seed), case.kind, r, "", "", "", "", "", "", ""])
+            continue
+        ratio = r["stage"] / max(r["network"], 1e-9)
+        ratios[case.kind].append(ratio)
+        fits[case.kind].append(r["fit"] / max(r["network"], 1e-9))
+        outcome = "yes" if r["gain"] > 0 else "tie" if r["gain"] == 0 else "no"
+        outcomes[outcome] += 1
+        lines.append([
+            case.name, str(seed), f"{case.kind}/{case.arch}",
+            f"{r['network']:.2f} s ({r['epochs']} ep)", f"{r['fit']:.2f} s",
+            f"{r['stage']:.2f} s", f"{ratio:.1%}", f"{fits[case.kind][-1]:.1%}", r["name"],
+            f"{r['metric']} {r['ours']:.4g} vs {r['strong']:.4g}",
+            outcome,
+        ])  # fmt: skip
+    header = ["dataset", "seed", "kind", "network training (anchor)", "strong fit",
+              "strong stage, imports included (ours)", "ratio", "ratio of the fits alone",
+              "strong baseline",
+              "test: network vs strong", "network wins"]  # fmt: skip
+    summary = [
+        f"- {kind}: median ratio {_median(v):.1%} (max {max(v):.1%}); the fits alone "
+        f"{_median(fits[kind]):.1%} (max {max(fits[kind]):.1%}); goal on tables: at most "
+        f"{GOAL:.0%}"
+        for kind, v in ratios.items()
+        if v
+    ]
+    summary.append(
+        f"- the network beats its strong baseline on {outcomes['yes']} of "
+        f"{sum(outcomes.values())} runs (ties: {outcomes['tie']}, losses: {outcomes['no']})"
+    )
+    return "\n".join([markdown_table(header, lines), "", *summary])
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated case names")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(QUICK if args.quick else DEFAULT)
+    cases = {c.name: c for c in CASES}
+    unknown = [n for n in names if n not in cases]
+    if unknown:
+        parser.error(f"unknown cases: {', '.join(unknown)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    rows: list[tuple[Case, int, dict[str, Any] | str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            for seed in seeds:
+                rows.append((cases[name], seed, run_case(cases[name], seed, Path(folder))))
+                print(f"  {name} seed {seed}: {rows[-1][2]}", file=sys.stderr, flush=True)
+    print(f"Strong baseline cost per training run, default settings · {machine_line()}\n")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
