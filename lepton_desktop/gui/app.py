@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import pyqtgraph as pg
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from lepton_desktop import __version__
 from lepton_desktop.gui.icons import app_icon
@@ -17,6 +17,11 @@ from lepton_desktop.gui.settings import AppSettings
 ORGANIZATION = "Lepton"
 APPLICATION = "Lepton Desktop"
 USAGE = "usage: lepton-desktop [PROJECT.lepton | --demo]"
+#: Set to ``print`` (or ``quit``: print, then exit) to have the app write
+#: :data:`FIRST_PAINT_MARKER` on stderr once its window is first painted (the start-up
+#: bench and tests time launches with it).
+FIRST_PAINT_ENV = "LEPTON_FIRST_PAINT"
+FIRST_PAINT_MARKER = "lepton-desktop: first paint"
 
 
 def create_app() -> QApplication:
@@ -31,7 +36,6 @@ def create_app() -> QApplication:
     app.setDesktopFileName("lepton-desktop")
     app.setStyle("Fusion")
     app.setWindowIcon(app_icon())
-    pg.setConfigOptions(antialias=True)
     return app
 
 
@@ -73,5 +77,30 @@ def run(argv: list[str]) -> int:
         return 2
     app = create_app()
     window = create_window(argv)
+    probe = os.environ.get(FIRST_PAINT_ENV)
+    if probe:
+        _FirstPaint(window, quit_after=probe == "quit")
     window.show()
     return app.exec()
+
+
+class _FirstPaint(QObject):
+    """Writes :data:`FIRST_PAINT_MARKER` once ``window`` has been painted the first time."""
+
+    def __init__(self, window: QWidget, quit_after: bool) -> None:
+        super().__init__(window)
+        self._window, self._quit_after = window, quit_after
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """On the first paint event, report once the event loop is next free."""
+        if event.type() == QEvent.Type.Paint:
+            self._window.removeEventFilter(self)
+            QTimer.singleShot(0, self._report)  # after this paint reached the screen
+        return False
+
+    def _report(self) -> None:
+        sys.stderr.write(FIRST_PAINT_MARKER + "\n")
+        sys.stderr.flush()
+        if self._quit_after:
+            QApplication.quit()

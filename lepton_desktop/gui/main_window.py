@@ -8,6 +8,7 @@ them together, remembers recent files and its layout, and routes drops.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import (
@@ -25,24 +26,26 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QStackedWidget,
-    QTabWidget,
 )
 
-from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
+from lepton_desktop.core.datasets.formats import TABULAR_SUFFIXES
 from lepton_desktop.gui import ops
-from lepton_desktop.gui.datasets.tab import DatasetsTab
 from lepton_desktop.gui.dialogs import ask, show_about, show_exception
 from lepton_desktop.gui.icons import app_icon
-from lepton_desktop.gui.monitoring.tab import MonitoringTab
 from lepton_desktop.gui.opening import ProjectOpener
-from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.start_page import StartPage
 from lepton_desktop.gui.theme import ThemeManager
-from lepton_desktop.gui.training.tab import TrainingTab
-from lepton_desktop.gui.tuning.tab import TuningTab
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
+
+if TYPE_CHECKING:
+    from lepton_desktop.gui.datasets.tab import DatasetsTab
+    from lepton_desktop.gui.monitoring.tab import MonitoringTab
+    from lepton_desktop.gui.serving.tab import ServingTab
+    from lepton_desktop.gui.training.tab import TrainingTab
+    from lepton_desktop.gui.tuning.tab import TuningTab
+    from lepton_desktop.gui.workspace import Workspace
 
 PROJECT_FILTER = "Lepton projects (*.lepton);;All files (*)"
 DATA_SUFFIXES = (*TABULAR_SUFFIXES,)
@@ -67,20 +70,9 @@ class MainWindow(QMainWindow):
         self.opener.sessionOpened.connect(self._on_session_opened)
         self.opener.failed.connect(settings.remove_recent)
         self.start_page = StartPage(self)
-        self.datasets_tab = DatasetsTab(self)
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(self.datasets_tab, "Datasets")
-        self.training_tab = TrainingTab(self)
-        self.tabs.addTab(self.training_tab, "Training")
-        self.tuning_tab = TuningTab(self)
-        self.tabs.addTab(self.tuning_tab, "Tuning")
-        self.serving_tab = ServingTab(self)
-        self.tabs.addTab(self.serving_tab, "Serving")
-        self.monitoring_tab = MonitoringTab(self)
-        self.tabs.addTab(self.monitoring_tab, "Monitoring")
+        self._workspace: Workspace | None = None  # built when first needed (see workspace.py)
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
-        self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
         self._build_menus()
         self._build_status_bar()
@@ -107,7 +99,6 @@ class MainWindow(QMainWindow):
         self.quit_action = self._add(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.dataset_menu = self.menuBar().addMenu("&Dataset")
-        self.dataset_menu.addActions(self.datasets_tab.actions())
         view_menu = self.menuBar().addMenu("&View")
         self._build_theme_menu(view_menu.addMenu("&Theme"))
         help_menu = self.menuBar().addMenu("&Help")
@@ -151,6 +142,42 @@ class MainWindow(QMainWindow):
         self.start_page.demoRequested.connect(self.open_demo)
         self.start_page.recentActivated.connect(self.open_path)
 
+    @property
+    def tabs(self) -> Workspace:
+        """The project's tabs (built on first use: they take most of the start-up time)."""
+        if self._workspace is None:
+            from lepton_desktop.gui.workspace import Workspace
+
+            self._workspace = Workspace(self)
+            self.stack.addWidget(self._workspace)
+            self.dataset_menu.addActions(self._workspace.datasets_tab.actions())
+        return self._workspace
+
+    @property
+    def datasets_tab(self) -> DatasetsTab:
+        """The Datasets tab."""
+        return self.tabs.datasets_tab
+
+    @property
+    def training_tab(self) -> TrainingTab:
+        """The Training tab."""
+        return self.tabs.training_tab
+
+    @property
+    def tuning_tab(self) -> TuningTab:
+        """The Tuning tab."""
+        return self.tabs.tuning_tab
+
+    @property
+    def serving_tab(self) -> ServingTab:
+        """The Serving tab."""
+        return self.tabs.serving_tab
+
+    @property
+    def monitoring_tab(self) -> MonitoringTab:
+        """The Monitoring tab."""
+        return self.tabs.monitoring_tab
+
     # -- projects ------------------------------------------------------------------------
 
     def open_path(self, path: Path) -> None:
@@ -191,11 +218,8 @@ class MainWindow(QMainWindow):
         if old is not None and old is not session:
             old.close()
             old.deleteLater()
-        self.datasets_tab.set_session(session)
-        self.training_tab.set_session(session)
-        self.tuning_tab.set_session(session)
-        self.serving_tab.set_session(session)
-        self.monitoring_tab.set_session(session)
+        if session is not None or self._workspace is not None:
+            self.tabs.set_session(session)
         self.job_status.update_jobs([])
         if session is not None:
             session.jobsUpdated.connect(self.job_status.update_jobs)

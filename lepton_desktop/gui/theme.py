@@ -10,8 +10,8 @@ Charts listen for palette changes themselves (see ``widgets/charts.py``).
 from __future__ import annotations
 
 import functools
+import sys
 
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -115,11 +115,19 @@ class ThemeManager(QObject):
         self._app.setPalette(dark_palette() if dark else light_palette())
         self._app.setStyleSheet(_style_sheet())
         # New charts start in the right colours; existing ones restyle on PaletteChange.
-        palette = self._app.palette()
-        pg.setConfigOptions(
-            background=palette.color(_Role.Base), foreground=palette.color(_Role.Text)
-        )
+        # Before any chart exists pyqtgraph is not imported yet (it costs start-up time):
+        # the workspace applies the colours when it builds the charts.
+        if "pyqtgraph" in sys.modules:
+            apply_chart_colours(self._app.palette())
         self.themeChanged.emit(effective)
+
+
+def apply_chart_colours(palette: QPalette) -> None:
+    """New pyqtgraph charts start antialiased, in the palette's base and text colours."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background=palette.color(_Role.Base),
+                        foreground=palette.color(_Role.Text))  # fmt: skip
 
 
 @functools.cache

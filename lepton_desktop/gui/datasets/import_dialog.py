@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.datasets.importing import guess_kind
-from lepton_desktop.core.datasets.sources import TableSource
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.names import check_name
 
@@ -57,6 +56,8 @@ def inspect_source(path: Path) -> SourceInfo:
     """Background pool: read the header and guess the kind. Raises LeptonError."""
     if guess_kind(path) == "images":
         return SourceInfo("images", [], [])
+    from lepton_desktop.core.datasets.sources import TableSource  # pyarrow: not at start
+
     source = TableSource(path)
     try:
         fields = [(f.name, str(f.type)) for f in source.schema]
