@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
@@ -26,30 +25,32 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QStackedWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from lepton_desktop.core.datasets.formats import TABULAR_SUFFIXES
 from lepton_desktop.gui import ops
-from lepton_desktop.gui.dialogs import ask, show_about, show_exception
+from lepton_desktop.gui.dialogs import ask, show_exception
+from lepton_desktop.gui.help import HelpMenu
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.session import OpenResult, ProjectSession
 from lepton_desktop.gui.settings import AppSettings
 from lepton_desktop.gui.start_page import StartPage
-from lepton_desktop.gui.theme import ThemeManager
+from lepton_desktop.gui.theme import ThemeManager, build_theme_menu
+from lepton_desktop.gui.widgets.banner import MessageBanner
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
 
 if TYPE_CHECKING:
-    from lepton_desktop.gui.datasets.tab import DatasetsTab
-    from lepton_desktop.gui.monitoring.tab import MonitoringTab
-    from lepton_desktop.gui.serving.tab import ServingTab
-    from lepton_desktop.gui.training.tab import TrainingTab
-    from lepton_desktop.gui.tuning.tab import TuningTab
     from lepton_desktop.gui.workspace import Workspace
 
 PROJECT_FILTER = "Lepton projects (*.lepton);;All files (*)"
 DATA_SUFFIXES = (*TABULAR_SUFFIXES,)
-THEME_NAMES = (("system", "&System"), ("light", "&Light"), ("dark", "&Dark"))
+
+
+def _tab(name: str) -> property:
+    return property(lambda window: getattr(window.tabs, name), doc=f"The {name[:-4]} tab.")
 
 
 class MainWindow(QMainWindow):
@@ -73,7 +74,8 @@ class MainWindow(QMainWindow):
         self._workspace: Workspace | None = None  # built when first needed (see workspace.py)
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
-        self.setCentralWidget(self.stack)
+        self.read_only_banner = MessageBanner(self)  # another app edits the project
+        self.setCentralWidget(_stacked(self.read_only_banner, self.stack))
         self._build_menus()
         self._build_status_bar()
         self._connect_start_page()
@@ -100,11 +102,9 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.dataset_menu = self.menuBar().addMenu("&Dataset")
         view_menu = self.menuBar().addMenu("&View")
-        self._build_theme_menu(view_menu.addMenu("&Theme"))
-        help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._add(help_menu, "&About Lepton Desktop", None,
-                                      lambda: show_about(self, self.settings.store))
-        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.theme_actions = build_theme_menu(view_menu.addMenu("&Theme"), self.theme)
+        self.help = HelpMenu(self, self.menuBar().addMenu("&Help"))
+        self.about_action = self.help.about_action
 
     def _add(self, menu: QMenu, text: str, key: str | None, slot: object) -> QAction:
         # Explicit keys: the platform's standard ones vary (Close is Ctrl+F4 on some);
@@ -114,19 +114,6 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(key))
         action.triggered.connect(lambda: slot())  # type: ignore[operator]
         return action
-
-    def _build_theme_menu(self, menu: QMenu) -> None:
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        self.theme_actions: dict[str, QAction] = {}
-        for name, text in THEME_NAMES:
-            action = menu.addAction(text)
-            action.setCheckable(True)
-            action.setChecked(name == self.theme.choice)
-            action.triggered.connect(lambda checked, n=name: self.theme.set_theme(n))
-            group.addAction(action)
-            self.theme_actions[name] = action
-        self.theme_actions["system"].setToolTip("Follow the operating system's light/dark setting")
 
     def _build_status_bar(self) -> None:
         self.path_label = QLabel(self)
@@ -153,30 +140,12 @@ class MainWindow(QMainWindow):
             self.dataset_menu.addActions(self._workspace.datasets_tab.actions())
         return self._workspace
 
-    @property
-    def datasets_tab(self) -> DatasetsTab:
-        """The Datasets tab."""
-        return self.tabs.datasets_tab
-
-    @property
-    def training_tab(self) -> TrainingTab:
-        """The Training tab."""
-        return self.tabs.training_tab
-
-    @property
-    def tuning_tab(self) -> TuningTab:
-        """The Tuning tab."""
-        return self.tabs.tuning_tab
-
-    @property
-    def serving_tab(self) -> ServingTab:
-        """The Serving tab."""
-        return self.tabs.serving_tab
-
-    @property
-    def monitoring_tab(self) -> MonitoringTab:
-        """The Monitoring tab."""
-        return self.tabs.monitoring_tab
+    # The tabs, for menus and tests (building the workspace when first asked for).
+    datasets_tab = _tab("datasets_tab")
+    training_tab = _tab("training_tab")
+    tuning_tab = _tab("tuning_tab")
+    serving_tab = _tab("serving_tab")
+    monitoring_tab = _tab("monitoring_tab")
 
     # -- projects ------------------------------------------------------------------------
 
@@ -227,10 +196,21 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.tabs if session else self.start_page)
         self.start_page.set_recent(self.settings.recent_files())
         self.path_label.setText(str(session.path) if session else "No project open")
+        read_only = session is not None and session.read_only_reason is not None
         title = f"{session.path.name} — Lepton Desktop" if session else "Lepton Desktop"
-        self.setWindowTitle(title)
+        self.setWindowTitle(title.replace(" — ", " (read-only) — ", 1) if read_only else title)
+        self._show_read_only(session if read_only else None)
         self.close_action.setEnabled(session is not None)
         self.dataset_menu.setEnabled(session is not None)
+
+    def _show_read_only(self, session: ProjectSession | None) -> None:
+        if session is None:
+            self.read_only_banner.hide()
+            return
+        self.read_only_banner.show_message(
+            f"Read-only: another Lepton Desktop edits {session.path.name} "
+            f"({session.read_only_reason}). You can look here; to change it, use that "
+            "window, or close it there and open the project again here.", "info")
 
     def _when_jobs_stopped(self, then: object, otherwise: object = None) -> None:
         # Closing a project with running workers would orphan them: ask, cancel, wait.
@@ -303,6 +283,15 @@ class MainWindow(QMainWindow):
         self.settings.save_window(self)
         self._show_project(None)
         super().closeEvent(event)
+
+
+def _stacked(*widgets: QWidget) -> QWidget:
+    holder = QWidget()
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return holder
 
 
 def _droppable(path: Path) -> bool:

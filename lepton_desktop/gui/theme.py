@@ -13,8 +13,8 @@ import functools
 import sys
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QMenu
 
 from lepton_desktop import paths
 from lepton_desktop.gui.settings import AppSettings
@@ -120,6 +120,25 @@ class ThemeManager(QObject):
         if "pyqtgraph" in sys.modules:
             apply_chart_colours(self._app.palette())
         self.themeChanged.emit(effective)
+
+
+THEME_NAMES = (("system", "&System"), ("light", "&Light"), ("dark", "&Dark"))
+
+
+def build_theme_menu(menu: QMenu, theme: ThemeManager) -> dict[str, QAction]:
+    """Fill the Theme menu with one exclusive, checkable action per choice."""
+    group = QActionGroup(menu)
+    group.setExclusive(True)
+    actions: dict[str, QAction] = {}
+    for name, text in THEME_NAMES:
+        action = menu.addAction(text)
+        action.setCheckable(True)
+        action.setChecked(name == theme.choice)
+        action.triggered.connect(lambda checked, n=name: theme.set_theme(n))
+        group.addAction(action)
+        actions[name] = action
+    actions["system"].setToolTip("Follow the operating system's light/dark setting")
+    return actions
 
 
 def apply_chart_colours(palette: QPalette) -> None:

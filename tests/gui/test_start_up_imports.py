@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lepton_desktop.gui.app import FIRST_PAINT_ENV, FIRST_PAINT_MARKER
+from lepton_desktop.gui.instance import INSTANCE_ENV
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -36,9 +37,9 @@ sys.exit(main(sys.argv[2:]))
 
 
 def _start(tmp_path: Path, *args: str) -> tuple[list[str], str]:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_DATA_HOME=str(tmp_path / "xdg"),
-               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"),
-               **{FIRST_PAINT_ENV: "quit"})  # fmt: skip
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_DATA_HOME=str(tmp_path / "x"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"))
+    env |= {FIRST_PAINT_ENV: "quit", INSTANCE_ENV: f"lepton-test-{tmp_path.name}"}
     proc = subprocess.run(
         [sys.executable, "-c", _WATCH, json.dumps(HEAVY), *args],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path, check=False,
