@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,7 +37,7 @@ from lepton_desktop.gui.help import HelpMenu
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.opening import ProjectOpener
 from lepton_desktop.gui.session import OpenResult, ProjectSession
-from lepton_desktop.gui.settings import AppSettings
+from lepton_desktop.gui.settings import AppSettings, fill_recent_menu
 from lepton_desktop.gui.start_page import StartPage
 from lepton_desktop.gui.theme import ThemeManager, build_theme_menu
 from lepton_desktop.gui.widgets.banner import MessageBanner
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.opener.failed.connect(settings.remove_recent)
         self.start_page = StartPage(self)
         self._workspace: Workspace | None = None  # built when first needed (see workspace.py)
+        self._workspace_planned = False
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
         self.read_only_banner = MessageBanner(self)  # another app edits the project
@@ -92,7 +94,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O",
                                      self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(
+            lambda: fill_recent_menu(self.recent_menu, self.settings, self.open_path))
         self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
         file_menu.addSeparator()
         self.close_action = self._add(file_menu, "&Close Project", "Ctrl+W",
@@ -232,18 +235,6 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             ops.cancel_job(self.session, job_id)
 
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files():
-            action = self.recent_menu.addAction(str(path))
-            action.setEnabled(path.exists())
-            action.triggered.connect(lambda checked, p=path: self.open_path(p))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("No recent projects").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear Menu", self.settings.clear_recent)
-
     # -- drag and drop -------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -271,6 +262,15 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.datasets_tab)
             self.datasets_tab.open_import_dialog(path)
         return True
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """After the first paint, build the project's tabs while the user looks."""
+        super().paintEvent(event)
+        if self._workspace is None and not self._workspace_planned:
+            # Not in __init__: the first paint would wait for thirty plots. A moment
+            # after it, so that a project opened at launch finds its tabs ready.
+            self._workspace_planned = True
+            QTimer.singleShot(200, self, lambda: self.tabs)  # (not run once self is gone)
 
     # -- closing -------------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ NOT_RUN = {
     ("Tuning", "toml"): "the search-space format (checked as an MLP space below)",
     ("Python API", "python"): "works on the reader's own churn.csv",
     ("Development", ""): "the source tree's layout",
+    ("Self-test", "bash"): "tests/cli/test_selftest.py runs it (it takes a minute or two)",
 }
 #: Commands that cannot run here: a part of the command -> why.
 SKIPPED = {
