@@ -20,6 +20,7 @@ import json
 import queue
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -78,6 +79,9 @@ def _add_selftest(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     """Run every step in order; exit 0 when all passed, 1 at the first failure."""
+    # Help → Run Self-Test stops a running test with SIGTERM: clean up as for Ctrl-C
+    # (its workers and servers stop with it: they watch their launcher).
+    signal.signal(signal.SIGTERM, _interrupt)
     folder = Path(tempfile.mkdtemp(prefix="lepton-selftest-"))
     loop = Loop(folder)
     steps: list[Step] = []
@@ -103,6 +107,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         verdict = f"failed at: {failed}" if failed else "all steps passed"
         print(f"selftest: {verdict} ({total:.1f} s)", flush=True)
     return 0 if failed is None else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_step(name: str, run: Callable[[Loop], str], loop: Loop) -> Step:

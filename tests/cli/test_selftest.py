@@ -71,3 +71,16 @@ def test_version_verbose_names_every_component() -> None:
     assert found["torch"] == torch.__version__
     assert cli("--version").stdout.strip() == f"lepton-desktop {__version__}"
     assert_user_error(cli("--version", "--loud", check=False), "--version takes --verbose")
+
+
+def test_a_self_test_stopped_with_sigterm_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO), XDG_DATA_HOME=str(tmp_path / "data"),
+               TMPDIR=str(tmp_path))  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "lepton_desktop", "selftest"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout.readline().startswith("ok   create project")
+    assert list(tmp_path.glob("lepton-selftest-*"))
+    proc.terminate()  # as the Help menu's dialog does when closed mid-test
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "error: interrupted" in err
+    assert not list(tmp_path.glob("lepton-selftest-*"))
