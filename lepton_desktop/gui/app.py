@@ -139,4 +139,5 @@ class _FirstPaint(QObject):
         sys.stderr.write(FIRST_PAINT_MARKER + "\n")
         sys.stderr.flush()
         if self._quit_after:
-            QApplication.quit()
+            # Closed, not quit: its project is closed the usual way before the app ends.
+            self._window.close()

@@ -59,9 +59,11 @@ class MainWindow(QMainWindow):
 
     Args:
         settings: where recent files, the theme and the layout are remembered.
+        lazy_tabs: build the project's tabs just after the first paint instead of now
+            (the app's windows: a faster first paint; see ``workspace.py``).
     """
 
-    def __init__(self, settings: AppSettings) -> None:
+    def __init__(self, settings: AppSettings, *, lazy_tabs: bool = False) -> None:
         super().__init__()
         self.settings = settings
         self.session: ProjectSession | None = None
@@ -77,13 +79,20 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
         self.read_only_banner = MessageBanner(self)  # another app edits the project
-        self.setCentralWidget(_stacked(self.read_only_banner, self.stack))
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.read_only_banner)
+        layout.addWidget(self.stack)
+        self.setCentralWidget(central)
         self._build_menus()
         self._build_status_bar()
         self._connect_start_page()
         self._show_project(None)
         if not settings.restore_window(self):
             self.resize(1200, 780)
+        if not lazy_tabs:
+            self.tabs  # noqa: B018 - builds them
 
     # -- assembly ------------------------------------------------------------------------
 
@@ -283,15 +292,6 @@ class MainWindow(QMainWindow):
         self.settings.save_window(self)
         self._show_project(None)
         super().closeEvent(event)
-
-
-def _stacked(*widgets: QWidget) -> QWidget:
-    holder = QWidget()
-    layout = QVBoxLayout(holder)
-    layout.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        layout.addWidget(widget)
-    return holder
 
 
 def _droppable(path: Path) -> bool:

@@ -35,7 +35,7 @@ class WindowManager(QObject):
 
     def new_window(self) -> MainWindow:
         """A new main window, shown; it is forgotten once closed."""
-        window = MainWindow(self.settings)
+        window = MainWindow(self.settings, lazy_tabs=True)
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.destroyed.connect(lambda *_: self._forget(window))
         # Opened or refused: from then on the window's session (or none) tells.

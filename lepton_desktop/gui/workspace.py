@@ -8,8 +8,11 @@ opens (on the session's DB thread), so the first paint does not wait for them.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QTabWidget, QWidget
 
 from lepton_desktop.gui.datasets.tab import DatasetsTab
@@ -21,6 +24,12 @@ from lepton_desktop.gui.tuning.tab import TuningTab
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession
+
+#: Libraries the tabs need later (a study's trials, its importances: seconds to import),
+#: imported on a background thread a moment after the tabs exist, so that their first
+#: use does not wait for them and the first paint did not either.
+WARM_UP = ("optuna", "optuna.importance")
+WARM_UP_AFTER_MS = 1500
 
 
 class Workspace(QTabWidget):
@@ -43,9 +52,19 @@ class Workspace(QTabWidget):
         self.addTab(self.serving_tab, "Serving")
         self.monitoring_tab = MonitoringTab(self)
         self.addTab(self.monitoring_tab, "Monitoring")
+        QTimer.singleShot(WARM_UP_AFTER_MS, self, _start_warm_up)
 
     def set_session(self, session: ProjectSession | None) -> None:
         """Show ``session`` (or nothing) in every tab."""
         for tab in (self.datasets_tab, self.training_tab, self.tuning_tab, self.serving_tab,
                     self.monitoring_tab):  # fmt: skip
             tab.set_session(session)
+
+
+def _start_warm_up() -> None:
+    threading.Thread(target=_warm_up, name="lepton-warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    for name in WARM_UP:
+        importlib.import_module(name)
