@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.opener.failed.connect(settings.remove_recent)
         self.start_page = StartPage(self)
         self._workspace: Workspace | None = None  # built when first needed (see workspace.py)
-        self._workspace_planned = False
+        self._workspace_planned, self._lazy_tabs = False, lazy_tabs
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
         self.read_only_banner = MessageBanner(self)  # another app edits the project
@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
         if self._workspace is None:
             from lepton_desktop.gui.workspace import Workspace
 
-            self._workspace = Workspace(self)
+            self._workspace = Workspace(self, warm_up_now=not self._lazy_tabs)
             self.stack.addWidget(self._workspace)
             self.dataset_menu.addActions(self._workspace.datasets_tab.actions())
         return self._workspace

@@ -37,9 +37,11 @@ class Workspace(QTabWidget):
 
     Args:
         parent: the main window.
+        warm_up_now: import :data:`WARM_UP` now (a window built at once, whose first
+            paint does not wait for this); otherwise on a background thread soon after.
     """
 
-    def __init__(self, parent: QWidget) -> None:
+    def __init__(self, parent: QWidget, *, warm_up_now: bool = False) -> None:
         super().__init__(parent)
         apply_chart_colours(QApplication.palette())
         self.datasets_tab = DatasetsTab(self)
@@ -52,7 +54,10 @@ class Workspace(QTabWidget):
         self.addTab(self.serving_tab, "Serving")
         self.monitoring_tab = MonitoringTab(self)
         self.addTab(self.monitoring_tab, "Monitoring")
-        QTimer.singleShot(WARM_UP_AFTER_MS, self, _start_warm_up)
+        if warm_up_now:
+            _warm_up()
+        else:
+            QTimer.singleShot(WARM_UP_AFTER_MS, self, _start_warm_up)
 
     def set_session(self, session: ProjectSession | None) -> None:
         """Show ``session`` (or nothing) in every tab."""
