@@ -28,6 +28,7 @@ from bench._common import REPO
 #: name -> (full options, quick options). Order: cheap first.
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "cli_startup": ([], ["--repeat", "3"]),
+    "app_start": ([], ["--repeat", "3"]),
     "tune_overhead": ([], ["--trials", "100"]),
     "request_search": ([], ["--rows", "50000", "--repeat", "1"]),
     "request_log_browse": ([], ["--rows", "100000"]),

@@ -37,6 +37,22 @@ def user_data_dir() -> Path:
     return base / "lepton-desktop"
 
 
+def user_log_dir() -> Path:
+    """Per-user folder for the app's logs: the XDG state folder on Linux, the OS's place elsewhere.
+
+    Logs are state, not data (the XDG base directory spec): on Linux
+    ``$XDG_STATE_HOME/lepton-desktop/log`` (``~/.local/state/...``), on macOS
+    ``~/Library/Logs/Lepton Desktop``, on Windows ``%LOCALAPPDATA%\\Lepton Desktop\\Logs``.
+    """
+    if sys.platform == "win32":
+        local = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return local / "Lepton Desktop" / "Logs"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Logs" / "Lepton Desktop"
+    base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return base / "lepton-desktop" / "log"
+
+
 def demo_project_path() -> Path:
     """Where the demo project is created on first use."""
     return user_data_dir() / "demo.lepton"

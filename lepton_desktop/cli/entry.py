@@ -23,12 +23,13 @@ from lepton_desktop.cli import (
     monitor,
     privacy,
     requests,
+    selftest,
     serving,
     training,
     tuning,
     worker,
 )
-from lepton_desktop.cli.common import Command, take_passphrase_file
+from lepton_desktop.cli.common import Command, print_json, take_passphrase_file
 from lepton_desktop.cli.shutdown import end_process
 from lepton_desktop.core.errors import LeptonError
 
@@ -52,6 +53,7 @@ COMMANDS = (
     "demo",
     "encrypt",
     "decrypt",
+    "selftest",
     "worker",
 )
 #: The modules that declare the subcommands (each has a ``COMMANDS`` tuple).
@@ -66,6 +68,7 @@ GROUPS = (
     monitor,
     encryption,
     privacy,
+    selftest,
     worker,
 )
 EXIT_USAGE = 2
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = take_passphrase_file(argv)
+        if argv and argv[0] == "--version" and len(argv) > 1:
+            return print_versions(argv[1:])
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
             return _run_gui(argv)
         command = commands().get(argv[0])
@@ -117,6 +122,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def print_versions(options: list[str]) -> int:
+    """``--version --verbose [--json]``: the app's, Python's, the OS's, the libraries', the GPU.
+
+    Raises:
+        LeptonError: an option other than ``--verbose`` and ``--json``.
+    """
+    unknown = sorted(set(options) - {"--verbose", "--json"})
+    if unknown:
+        raise LeptonError(f"--version takes --verbose and --json, not {' '.join(unknown)}")
+    from lepton_desktop.core.system.versions import gpu, versions
+
+    found = {"lepton-desktop": __version__}
+    if "--verbose" in options:
+        found = versions() | {"gpu": gpu()}
+    if "--json" in options:
+        print_json(found)
+    else:
+        print("\n".join(f"{name}: {value}" for name, value in found.items()))
+    return 0
 
 
 def run() -> NoReturn:

@@ -86,12 +86,14 @@ class Project:
         return cls(path, files.create_file(path))
 
     @classmethod
-    def open(cls, path: Path | str, *, upgrade: bool = False) -> Project:
+    def open(cls, path: Path | str, *, upgrade: bool = False, read_only: bool = False) -> Project:
         """Open an existing project.
 
         Args:
             path: the ``.lepton`` file.
             upgrade: apply pending migrations to an older file (a backup is made first).
+            read_only: look only: every write is refused by SQLite, and nothing is
+                recovered or replayed on open (another app edits the file).
 
         Raises:
             NotAProjectError: not a Lepton project; the file is left untouched.
@@ -99,9 +101,11 @@ class Project:
             SchemaTooOldError: needs an upgrade and ``upgrade`` is False.
         """
         path = Path(path)
-        opened = files.open_file(path, upgrade=upgrade)
+        opened = files.open_file(path, upgrade=upgrade, read_only=read_only)
         project = cls(path, opened.conn)
         project.upgraded_from, project.backup_path = opened.upgraded_from, opened.backup_path
+        if read_only:
+            return project
         try:
             project.recover_stale_jobs()
             project.replay_request_journals()

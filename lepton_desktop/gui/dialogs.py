@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from lepton_desktop import __version__, paths
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.gui.tasks import report_unexpected
 
@@ -61,28 +60,5 @@ def ask(
             on_no()
 
     box.finished.connect(finished)
-    box.open()
-    return box
-
-
-def show_about(parent: QWidget | None, settings: QSettings) -> QMessageBox:
-    """The About box: version, licence, and where things are kept."""
-    text = (
-        f"<h3>Lepton Desktop {__version__}</h3>"
-        "<p>A model's whole life on one's own machine: datasets, training, tuning, "
-        "serving and monitoring, in one SQLite project file.</p>"
-        "<p>Licence: Apache-2.0</p>"
-        f"<p><b>Demo project:</b> {paths.demo_project_path()}<br>"
-        f"<b>User data:</b> {paths.user_data_dir()}<br>"
-        f"<b>Settings:</b> {settings.fileName()}<br>"
-        f"<b>Resources:</b> {paths.resources_dir()}</p>"
-    )
-    box = QMessageBox(QMessageBox.Icon.NoIcon, "About Lepton Desktop", text,
-                      QMessageBox.StandardButton.Ok, parent)
-    box.setObjectName("aboutBox")
-    box.setTextFormat(Qt.TextFormat.RichText)
-    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.setIconPixmap(parent.windowIcon().pixmap(64, 64) if parent else box.iconPixmap())
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box

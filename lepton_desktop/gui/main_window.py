@@ -8,15 +8,16 @@ them together, remembers recent files and its layout, and routes drops.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,31 +26,35 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QStackedWidget,
-    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
+from lepton_desktop.core.datasets.formats import TABULAR_SUFFIXES
 from lepton_desktop.core.project import Project
 from lepton_desktop.gui import ops
-from lepton_desktop.gui.datasets.tab import DatasetsTab
-from lepton_desktop.gui.dialogs import ask, show_about, show_error, show_exception
+from lepton_desktop.gui.dialogs import ask, show_error, show_exception
 from lepton_desktop.gui.encryption import Converter, ask_passphrase
+from lepton_desktop.gui.help import HelpMenu
 from lepton_desktop.gui.icons import app_icon
-from lepton_desktop.gui.monitoring.tab import MonitoringTab
 from lepton_desktop.gui.opening import ProjectOpener
-from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import OpenResult, ProjectSession
-from lepton_desktop.gui.settings import AppSettings
+from lepton_desktop.gui.settings import AppSettings, fill_recent_menu
 from lepton_desktop.gui.sharing import save_copy_for_sharing
 from lepton_desktop.gui.start_page import StartPage
-from lepton_desktop.gui.theme import ThemeManager
-from lepton_desktop.gui.training.tab import TrainingTab
-from lepton_desktop.gui.tuning.tab import TuningTab
+from lepton_desktop.gui.theme import ThemeManager, build_theme_menu
+from lepton_desktop.gui.widgets.banner import MessageBanner
 from lepton_desktop.gui.widgets.job_widgets import JobStatus
+
+if TYPE_CHECKING:
+    from lepton_desktop.gui.workspace import Workspace
 
 PROJECT_FILTER = "Lepton projects (*.lepton);;All files (*)"
 DATA_SUFFIXES = (*TABULAR_SUFFIXES,)
-THEME_NAMES = (("system", "&System"), ("light", "&Light"), ("dark", "&Dark"))
+
+
+def _tab(name: str) -> property:
+    return property(lambda window: getattr(window.tabs, name), doc=f"The {name[:-4]} tab.")
 
 
 class MainWindow(QMainWindow):
@@ -57,9 +62,11 @@ class MainWindow(QMainWindow):
 
     Args:
         settings: where recent files, the theme and the layout are remembered.
+        lazy_tabs: build the project's tabs just after the first paint instead of now
+            (the app's windows: a faster first paint; see ``workspace.py``).
     """
 
-    def __init__(self, settings: AppSettings) -> None:
+    def __init__(self, settings: AppSettings, *, lazy_tabs: bool = False) -> None:
         super().__init__()
         self.settings = settings
         self.session: ProjectSession | None = None
@@ -72,27 +79,25 @@ class MainWindow(QMainWindow):
         self.opener.sessionOpened.connect(self._on_session_opened)
         self.opener.failed.connect(settings.remove_recent)
         self.start_page = StartPage(self)
-        self.datasets_tab = DatasetsTab(self)
-        self.tabs = QTabWidget(self)
-        self.tabs.addTab(self.datasets_tab, "Datasets")
-        self.training_tab = TrainingTab(self)
-        self.tabs.addTab(self.training_tab, "Training")
-        self.tuning_tab = TuningTab(self)
-        self.tabs.addTab(self.tuning_tab, "Tuning")
-        self.serving_tab = ServingTab(self)
-        self.tabs.addTab(self.serving_tab, "Serving")
-        self.monitoring_tab = MonitoringTab(self)
-        self.tabs.addTab(self.monitoring_tab, "Monitoring")
+        self._workspace: Workspace | None = None  # built when first needed (see workspace.py)
+        self._workspace_planned, self._lazy_tabs = False, lazy_tabs
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.start_page)
-        self.stack.addWidget(self.tabs)
-        self.setCentralWidget(self.stack)
+        self.read_only_banner = MessageBanner(self)  # another app edits the project
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.read_only_banner)
+        layout.addWidget(self.stack)
+        self.setCentralWidget(central)
         self._build_menus()
         self._build_status_bar()
         self._connect_start_page()
         self._show_project(None)
         if not settings.restore_window(self):
             self.resize(1200, 780)
+        if not lazy_tabs:
+            self.tabs  # noqa: B018 - builds them
 
     # -- assembly ------------------------------------------------------------------------
 
@@ -101,7 +106,9 @@ class MainWindow(QMainWindow):
         self.new_action = self._add(file_menu, "&New Project…", "Ctrl+N", self.new_project)
         self.open_action = self._add(file_menu, "&Open Project…", "Ctrl+O", self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(
+            lambda: fill_recent_menu(self.recent_menu, self.settings, self.open_path)
+        )
         self.demo_action = self._add(file_menu, "Open &Demo", None, self.open_demo)
         file_menu.addSeparator()
         self.share_action = self._add(
@@ -115,14 +122,10 @@ class MainWindow(QMainWindow):
         self.quit_action = self._add(file_menu, "&Quit", "Ctrl+Q", self.close)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.dataset_menu = self.menuBar().addMenu("&Dataset")
-        self.dataset_menu.addActions(self.datasets_tab.actions())
         view_menu = self.menuBar().addMenu("&View")
-        self._build_theme_menu(view_menu.addMenu("&Theme"))
-        help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._add(
-            help_menu, "&About Lepton Desktop", None, lambda: show_about(self, self.settings.store)
-        )
-        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.theme_actions = build_theme_menu(view_menu.addMenu("&Theme"), self.theme)
+        self.help = HelpMenu(self, self.menuBar().addMenu("&Help"))
+        self.about_action = self.help.about_action
 
     def _add(self, menu: QMenu, text: str, key: str | None, slot: object) -> QAction:
         # Explicit keys: the platform's standard ones vary (Close is Ctrl+F4 on some);
@@ -132,19 +135,6 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(key))
         action.triggered.connect(lambda: slot())  # type: ignore[operator]
         return action
-
-    def _build_theme_menu(self, menu: QMenu) -> None:
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        self.theme_actions: dict[str, QAction] = {}
-        for name, text in THEME_NAMES:
-            action = menu.addAction(text)
-            action.setCheckable(True)
-            action.setChecked(name == self.theme.choice)
-            action.triggered.connect(lambda checked, n=name: self.theme.set_theme(n))
-            group.addAction(action)
-            self.theme_actions[name] = action
-        self.theme_actions["system"].setToolTip("Follow the operating system's light/dark setting")
 
     def _build_status_bar(self) -> None:
         self.path_label = QLabel(self)
@@ -159,6 +149,24 @@ class MainWindow(QMainWindow):
         self.start_page.openRequested.connect(self.open_dialog)
         self.start_page.demoRequested.connect(self.open_demo)
         self.start_page.recentActivated.connect(self.open_path)
+
+    @property
+    def tabs(self) -> Workspace:
+        """The project's tabs (built on first use: they take most of the start-up time)."""
+        if self._workspace is None:
+            from lepton_desktop.gui.workspace import Workspace
+
+            self._workspace = Workspace(self, warm_up_now=not self._lazy_tabs)
+            self.stack.addWidget(self._workspace)
+            self.dataset_menu.addActions(self._workspace.datasets_tab.actions())
+        return self._workspace
+
+    # The tabs, for menus and tests (building the workspace when first asked for).
+    datasets_tab = _tab("datasets_tab")
+    training_tab = _tab("training_tab")
+    tuning_tab = _tab("tuning_tab")
+    serving_tab = _tab("serving_tab")
+    monitoring_tab = _tab("monitoring_tab")
 
     # -- projects ------------------------------------------------------------------------
 
@@ -248,11 +256,8 @@ class MainWindow(QMainWindow):
         if old is not None and old is not session:
             old.close()
             old.deleteLater()
-        self.datasets_tab.set_session(session)
-        self.training_tab.set_session(session)
-        self.tuning_tab.set_session(session)
-        self.serving_tab.set_session(session)
-        self.monitoring_tab.set_session(session)
+        if session is not None or self._workspace is not None:
+            self.tabs.set_session(session)
         self.job_status.update_jobs([])
         if session is not None:
             session.jobsUpdated.connect(self.job_status.update_jobs)
@@ -260,14 +265,27 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.tabs if session else self.start_page)
         self.start_page.set_recent(self.settings.recent_files())
         self.path_label.setText(str(session.path) if session else "No project open")
+        read_only = session is not None and session.read_only_reason is not None
         title = f"{session.path.name} — Lepton Desktop" if session else "Lepton Desktop"
-        self.setWindowTitle(title)
+        self.setWindowTitle(title.replace(" — ", " (read-only) — ", 1) if read_only else title)
+        self._show_read_only(session if read_only else None)
         self.close_action.setEnabled(session is not None)
         encrypted = session is not None and Project.is_encrypted(session.path)
         self.encrypt_action.setEnabled(session is not None and not encrypted)
         self.decrypt_action.setEnabled(encrypted)
         self.share_action.setEnabled(session is not None)
         self.dataset_menu.setEnabled(session is not None)
+
+    def _show_read_only(self, session: ProjectSession | None) -> None:
+        if session is None:
+            self.read_only_banner.hide()
+            return
+        self.read_only_banner.show_message(
+            f"Read-only: another Lepton Desktop edits {session.path.name} "
+            f"({session.read_only_reason}). You can look here; to change it, use that "
+            "window, or close it there and open the project again here.",
+            "info",
+        )
 
     def _when_jobs_stopped(self, then: object, otherwise: object = None) -> None:
         # Closing a project with running workers would orphan them: ask, cancel, wait.
@@ -288,18 +306,6 @@ class MainWindow(QMainWindow):
     def _on_cancel_requested(self, job_id: int) -> None:
         if self.session is not None:
             ops.cancel_job(self.session, job_id)
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files():
-            action = self.recent_menu.addAction(str(path))
-            action.setEnabled(path.exists())
-            action.triggered.connect(lambda checked, p=path: self.open_path(p))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("No recent projects").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear Menu", self.settings.clear_recent)
 
     # -- drag and drop -------------------------------------------------------------------------
 
@@ -329,6 +335,15 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.datasets_tab)
             self.datasets_tab.open_import_dialog(path)
         return True
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """After the first paint, build the project's tabs while the user looks."""
+        super().paintEvent(event)
+        if self._workspace is None and not self._workspace_planned:
+            # Not in __init__: the first paint would wait for thirty plots. A moment
+            # after it, so that a project opened at launch finds its tabs ready.
+            self._workspace_planned = True
+            QTimer.singleShot(200, self, lambda: self.tabs)  # (not run once self is gone)
 
     # -- closing -------------------------------------------------------------------------------
 

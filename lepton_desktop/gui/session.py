@@ -22,6 +22,8 @@ from lepton_desktop.core import processes
 from lepton_desktop.core.entities import Job
 from lepton_desktop.core.errors import LeptonError, NotFoundError
 from lepton_desktop.core.project import Project
+from lepton_desktop.core.system import project_lock
+from lepton_desktop.core.system.project_lock import ProjectLock
 from lepton_desktop.gui.jobs import JobRunner
 from lepton_desktop.gui.tasks import OnError, TaskManager
 
@@ -60,6 +62,7 @@ class OpenResult:
     path: Path
     upgraded_from: int | None = None
     backup_path: Path | None = None
+    read_only_reason: str | None = None  # who edits the project, when it is not us
 
 
 class ProjectSession(QObject):
@@ -96,6 +99,9 @@ class ProjectSession(QObject):
         self.path = Path(path).resolve()
         self.is_open = False
         self.keyring_note: str | None = None  # why a passphrase was not saved, if asked
+        #: Set when another app edits the project: this session only looks.
+        self.read_only_reason: str | None = None
+        self._lock: ProjectLock | None = None  # touched on the DB thread only
         self._db = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="lepton-db", initializer=_lower_thread_priority
         )
@@ -159,7 +165,28 @@ class ProjectSession(QObject):
             Project.create(self.path).close()
         elif not upgrade and Project.needs_upgrade(self.path):
             return None  # the user is asked first; the file is not touched
-        elif upgrade:
+        try:
+            return self._open_locked(upgrade)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _open_locked(self, upgrade: bool) -> OpenResult:
+        # One app edits a project at a time (see core/system/project_lock.py); a
+        # second one opens it read-only and says who has it.
+        try:
+            self._lock = ProjectLock.acquire(self.path)
+        except OSError:  # a read-only folder: nobody can take the lock, go on as before
+            self._lock = None
+        else:
+            if self._lock is None:
+                reason = project_lock.holder(self.path)
+                if upgrade:
+                    raise LeptonError(f"{self.path.name} is open in another Lepton Desktop "
+                                      f"({reason}); close it there to upgrade it")  # fmt: skip
+                self._project = Project.open(self.path, read_only=True)
+                return OpenResult(self._project.path, read_only_reason=reason)
+        if upgrade:
             with Project.open(self.path, upgrade=True) as upgraded:  # core keeps a backup
                 result = OpenResult(upgraded.path, upgraded.upgraded_from, upgraded.backup_path)
             self._project = Project.open(self.path)  # (the same header reason as above)
@@ -171,6 +198,7 @@ class ProjectSession(QObject):
         if result is None:
             self.needsUpgrade.emit()
             return
+        self.read_only_reason = result.read_only_reason
         self.is_open = True
         self._poll_timer.start()
         self._recover_timer.start()
@@ -196,6 +224,12 @@ class ProjectSession(QObject):
         if self._project is not None:
             self._project.close()
             self._project = None
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # -- running work ----------------------------------------------------------------
 
@@ -224,6 +258,11 @@ class ProjectSession(QObject):
         except (LeptonError, KeyboardInterrupt):
             raise
         except Exception as exc:
+            if self.read_only_reason is not None and "readonly" in str(exc).lower():
+                raise LeptonError(
+                    f"{self.path.name} is open read-only here: another Lepton Desktop edits "
+                    f"it ({self.read_only_reason}). Close it there to change it here."
+                ) from exc
             damage = Project.damage_of(self.path, exc)
             if damage is None:
                 raise
@@ -281,7 +320,8 @@ class ProjectSession(QObject):
         # A worker that exited without recording an outcome (killed, crashed) leaves
         # its job "running"; recovering now marks it instead of in 30 s.
         exited = self._exited & known
-        recover = self._recover_due or bool(exited)
+        # A read-only view never recovers jobs: the app that edits the project does.
+        recover = (self._recover_due or bool(exited)) and self.read_only_reason is None
         self._recover_due = False
         self.query(
             lambda p: _poll_jobs(p, known, exited, recover), self._on_polled, self._on_poll_failed

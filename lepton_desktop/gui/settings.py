@@ -6,10 +6,11 @@ never share hidden global state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QMainWindow, QMenu
 
 MAX_RECENT = 10
 THEMES = ("system", "light", "dark")
@@ -72,3 +73,17 @@ class AppSettings:
         if isinstance(state, QByteArray):
             window.restoreState(state)
         return isinstance(geometry, QByteArray) and window.restoreGeometry(geometry)
+
+
+def fill_recent_menu(menu: QMenu, settings: AppSettings, opener: Callable[[Path], None]) -> None:
+    """Fill File → Open Recent: the recent projects (missing ones disabled), Clear Menu."""
+    menu.clear()
+    for path in settings.recent_files():
+        action = menu.addAction(str(path))
+        action.setEnabled(path.exists())
+        action.triggered.connect(lambda checked, p=path: opener(p))
+    if menu.isEmpty():
+        menu.addAction("No recent projects").setEnabled(False)
+    else:
+        menu.addSeparator()
+        menu.addAction("Clear Menu", settings.clear_recent)

@@ -10,11 +10,11 @@ Charts listen for palette changes themselves (see ``widgets/charts.py``).
 from __future__ import annotations
 
 import functools
+import sys
 
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QMenu
 
 from lepton_desktop import paths
 from lepton_desktop.gui.settings import AppSettings
@@ -115,11 +115,38 @@ class ThemeManager(QObject):
         self._app.setPalette(dark_palette() if dark else light_palette())
         self._app.setStyleSheet(_style_sheet())
         # New charts start in the right colours; existing ones restyle on PaletteChange.
-        palette = self._app.palette()
-        pg.setConfigOptions(
-            background=palette.color(_Role.Base), foreground=palette.color(_Role.Text)
-        )
+        # Before any chart exists pyqtgraph is not imported yet (it costs start-up time):
+        # the workspace applies the colours when it builds the charts.
+        if "pyqtgraph" in sys.modules:
+            apply_chart_colours(self._app.palette())
         self.themeChanged.emit(effective)
+
+
+THEME_NAMES = (("system", "&System"), ("light", "&Light"), ("dark", "&Dark"))
+
+
+def build_theme_menu(menu: QMenu, theme: ThemeManager) -> dict[str, QAction]:
+    """Fill the Theme menu with one exclusive, checkable action per choice."""
+    group = QActionGroup(menu)
+    group.setExclusive(True)
+    actions: dict[str, QAction] = {}
+    for name, text in THEME_NAMES:
+        action = menu.addAction(text)
+        action.setCheckable(True)
+        action.setChecked(name == theme.choice)
+        action.triggered.connect(lambda checked, n=name: theme.set_theme(n))
+        group.addAction(action)
+        actions[name] = action
+    actions["system"].setToolTip("Follow the operating system's light/dark setting")
+    return actions
+
+
+def apply_chart_colours(palette: QPalette) -> None:
+    """New pyqtgraph charts start antialiased, in the palette's base and text colours."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background=palette.color(_Role.Base),
+                        foreground=palette.color(_Role.Text))  # fmt: skip
 
 
 @functools.cache

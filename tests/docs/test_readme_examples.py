@@ -62,6 +62,7 @@ NOT_RUN = {
     ("Python API", "python"): "works on the reader's own churn.csv",
     ("Development", ""): "the source tree's layout",
     ("Explain a prediction", ""): "what an explain command prints (its numbers vary by run)",
+    ("Self-test", "bash"): "tests/cli/test_selftest.py runs it (it takes a minute or two)",
 }
 #: Commands that cannot run here: a part of the command -> why.
 SKIPPED = {

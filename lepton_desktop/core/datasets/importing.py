@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lepton_desktop.core.datasets.sources import TABULAR_SUFFIXES
+from lepton_desktop.core.datasets.formats import TABULAR_SUFFIXES
 from lepton_desktop.core.entities import DATASET_KINDS, DatasetVersion
 from lepton_desktop.core.errors import DataImportError, InvalidOptionError
 from lepton_desktop.core.names import check_name

@@ -20,11 +20,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from lepton_desktop.core.datasets.formats import PARQUET_SUFFIXES
 from lepton_desktop.core.errors import DataImportError
 
-CSV_SUFFIXES = (".csv", ".tsv", ".txt")
-PARQUET_SUFFIXES = (".parquet", ".pq")
-TABULAR_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + (".npz",)
 _BLOCK_SIZE = 4 << 20
 _TIMESTAMP_FORMATS = [pacsv.ISO8601, "%Y-%m", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S"]
 #: Batches parsed ahead of the consumer (each is one ~4 MB block of a CSV).

@@ -236,6 +236,11 @@ def _check_not_truncated(path: Path, header: bytes, size: int) -> None:
         )
 
 
+def sqlite_library_version() -> str:
+    """The version of the SQLite library this Python uses (for diagnostics)."""
+    return sqlite3.sqlite_version
+
+
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a connection with the project's PRAGMAs (WAL, busy timeout, foreign keys).
 

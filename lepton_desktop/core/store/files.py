@@ -69,12 +69,14 @@ def create_file(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_file(path: Path, *, upgrade: bool = False) -> OpenedFile:
+def open_file(path: Path, *, upgrade: bool = False, read_only: bool = False) -> OpenedFile:
     """Open an existing project file.
 
     Args:
         path: the ``.lepton`` file.
         upgrade: apply pending migrations to an older file (a backup is made first).
+        read_only: a connection that refuses every write (``PRAGMA query_only``), for
+            a view of a project another app edits; an older file is then refused.
 
     Raises:
         NotAProjectError: not a Lepton project; the file is left untouched.
@@ -89,11 +91,15 @@ def open_file(path: Path, *, upgrade: bool = False) -> OpenedFile:
             f"reads up to {migrations.SCHEMA_VERSION}); update the app to open it"
         )
     health.probe(path)
-    if version < migrations.SCHEMA_VERSION and not upgrade:
+    if version < migrations.SCHEMA_VERSION and (read_only or not upgrade):
         raise SchemaTooOldError(
             f"{path}: made by an older Lepton Desktop (schema {version}); it must be "
             f"upgraded to schema {migrations.SCHEMA_VERSION} (a backup is kept)"
         )
+    if read_only:
+        conn = connect(path)
+        conn.execute("PRAGMA query_only = ON")  # any write fails: "readonly database"
+        return OpenedFile(conn)
     backup = _backup(path, version) if version < migrations.SCHEMA_VERSION else None
     opened = OpenedFile(connect(path))
     if backup is not None:

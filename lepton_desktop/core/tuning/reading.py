@@ -17,17 +17,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    IntDistribution,
-    json_to_distribution,
-)
 
 from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.core.store import optuna_trials as store
 
 if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
     from lepton_desktop.core.context import ProjectContext
     from lepton_desktop.core.store.optuna_trials import OptunaStudy, TrialRows
 
@@ -204,10 +200,15 @@ def _decode_params(
 @functools.lru_cache(maxsize=512)
 def distribution(dist_json: str) -> BaseDistribution:
     """Optuna's distribution from its stored JSON (cached: rows repeat the same JSON)."""
+    # Imported here: the GUI imports this module at start, Optuna costs ~0.4 s.
+    from optuna.distributions import json_to_distribution
+
     return json_to_distribution(dist_json)
 
 
 def _external(dist: BaseDistribution, internals: list[float]) -> np.ndarray:
+    from optuna.distributions import CategoricalDistribution
+
     if isinstance(dist, CategoricalDistribution):
         choices = np.array(
             [str(dist.to_external_repr(i)) for i in range(len(dist.choices))], dtype=object
@@ -217,6 +218,8 @@ def _external(dist: BaseDistribution, internals: list[float]) -> np.ndarray:
 
 
 def _info(name: str, dists: list[BaseDistribution]) -> ParamInfo:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
     categorical = [d for d in dists if isinstance(d, CategoricalDistribution)]
     if categorical:
         choices = dict.fromkeys(str(c) for d in categorical for c in d.choices)

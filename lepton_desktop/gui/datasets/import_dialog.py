@@ -30,15 +30,17 @@ from PySide6.QtWidgets import (
 from lepton_desktop.core.datasets.importing import guess_kind
 from lepton_desktop.core.datasets.pii import sample_findings
 from lepton_desktop.core.datasets.pii_found import Finding
-from lepton_desktop.core.datasets.sources import TableSource
 from lepton_desktop.core.errors import LeptonError
 from lepton_desktop.core.names import check_name
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession
 
-KINDS = (("tabular", "Table"), ("images", "Images (one folder per class)"),
-         ("timeseries", "Time series"))
+KINDS = (
+    ("tabular", "Table"),
+    ("images", "Images (one folder per class)"),
+    ("timeseries", "Time series"),
+)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "year", "month", "day", "period", "ds")
 TARGET_NAMES = ("target", "label", "class", "y", "outcome")
 DATA_FILTER = "Data files (*.csv *.tsv *.txt *.parquet *.pq *.npz);;All files (*)"
@@ -61,6 +63,8 @@ def inspect_source(path: Path) -> SourceInfo:
     """Background pool: read the header and guess the kind. Raises LeptonError."""
     if guess_kind(path) == "images":
         return SourceInfo("images", [], [])
+    from lepton_desktop.core.datasets.sources import TableSource  # pyarrow: not at start
+
     source = TableSource(path)
     try:
         fields = [(f.name, str(f.type)) for f in source.schema]
@@ -69,8 +73,12 @@ def inspect_source(path: Path) -> SourceInfo:
     typed = [n for n, t in fields if t.startswith(("timestamp", "date", "time"))]
     named = [n for n, _ in fields if n.lower() in TIME_NAMES and n not in typed]
     time_columns = typed + named
-    return SourceInfo("timeseries" if time_columns else "tabular", [n for n, _ in fields],
-                      time_columns, tuple(sample_findings(path)))
+    return SourceInfo(
+        "timeseries" if time_columns else "tabular",
+        [n for n, _ in fields],
+        time_columns,
+        tuple(sample_findings(path)),
+    )
 
 
 class ImportDialog(QDialog):
@@ -83,7 +91,9 @@ class ImportDialog(QDialog):
     """
 
     def __init__(
-        self, session: ProjectSession, existing: Collection[str] = (),
+        self,
+        session: ProjectSession,
+        existing: Collection[str] = (),
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -238,8 +248,11 @@ class ImportDialog(QDialog):
         if self._info is None:
             return "Reading the source…"
         if (kind == "images") != (self._info.kind == "images"):
-            return ("An image dataset is a folder with one sub-folder per class."
-                    if kind == "images" else "A folder can only be imported as images.")
+            return (
+                "An image dataset is a folder with one sub-folder per class."
+                if kind == "images"
+                else "A folder can only be imported as images."
+            )
         if not self.name.text().strip():
             return "Give the dataset a name."
         try:
