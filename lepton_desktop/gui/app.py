@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from lepton_desktop import __version__
+from lepton_desktop.gui.file_open import install_file_open_handler
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.settings import AppSettings
@@ -73,5 +74,6 @@ def run(argv: list[str]) -> int:
         return 2
     app = create_app()
     window = create_window(argv)
+    install_file_open_handler(window, window.open_path)  # macOS: a double-click in Finder
     window.show()
     return app.exec()
