@@ -35,6 +35,8 @@ DEFAULT_BEFORE = REPO / "build" / "baseline" / "dist" / "lepton-desktop"
 DEPTH = {"torch": 2, "PySide6": 3}
 #: Parts smaller than this (before and after) are summed into one "other" row.
 SMALL_MB = 4.0
+NOT_BUILT: dict[str, object] = {"bundle": "(no baseline build)", "components": {},
+                                "folder_bytes": None, "seconds": {}}  # fmt: skip
 
 
 def component(relative: Path) -> str:
@@ -106,8 +108,9 @@ def components_table(before: dict[str, object], after: dict[str, object]) -> str
         if max(a, b) < SMALL_MB * MB:
             other_old, other_new = other_old + a, other_new + b
             continue
-        rows.append([name, _mb(a), _mb(b)])
-    rows.append([f"other (each < {SMALL_MB:.0f} MB)", _mb(other_old), _mb(other_new)])
+        rows.append([name, _mb(a) if old else "–", _mb(b)])
+    other = f"other (each < {SMALL_MB:.0f} MB)"
+    rows.append([other, _mb(other_old) if old else "–", _mb(other_new)])
     rows.append(["**folder**", _mb(before["folder_bytes"]), _mb(after["folder_bytes"])])
     return markdown_table(["component", "MB before", "MB after"], rows)
 
@@ -152,13 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record(args), indent=1), encoding="utf-8")
         print(f"package_size: recorded {args.record} in {args.out}")
-        if not args.before.exists():
-            return 0
         args.after = args.out
-    if not args.before.exists() or not args.after.exists():
-        missing = args.before if not args.before.exists() else args.after
-        parser.error(f"{missing} does not exist: build first (see the module's doc)")
-    before, after = load(args.before), load(args.after)
+    if not args.after.exists():
+        parser.error(f"{args.after} does not exist: build first (see the module's doc)")
+    # Without a baseline build the "before" column stays empty rather than guessed.
+    before = load(args.before) if args.before.exists() else NOT_BUILT
+    after = load(args.after)
     print(f"Package size: before = {before['bundle']}, after = {after['bundle']}\n")
     print(components_table(before, after))
     print()
