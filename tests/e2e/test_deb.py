@@ -82,7 +82,7 @@ def package_files() -> Iterator[list[Path]]:
         yield [p for p in listed if p.is_file() or p.is_symlink()]
     finally:
         if _installed():
-            run("dpkg", "-r", PACKAGE)
+            run("dpkg", "--purge", PACKAGE)
 
 
 @pytest.fixture
@@ -200,6 +200,10 @@ def test_removing_the_package_leaves_nothing(
     assert run("xdg-mime", "query", "filetype", renamed, env=user_env).strip() != MIME_TYPE
     cache = Path("/usr/share/applications/mimeinfo.cache")
     assert not cache.exists() or "lepton-desktop.desktop" not in cache.read_text("utf-8")
+    # dpkg keeps a removed package's scripts until it is purged; then it forgets it.
+    run("dpkg", "--purge", PACKAGE)
+    known = subprocess.run(["dpkg-query", "-W", PACKAGE], capture_output=True, check=False)
+    assert known.returncode != 0
 
 
 @contextlib.contextmanager
