@@ -23,6 +23,11 @@ DEBS_QT="libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fo
 # The tuning scale-out test starts a throwaway PostgreSQL server (initdb, pg_ctl); the
 # monitoring test a Prometheus server that scrapes a running Lepton server.
 DEBS_TEST="postgresql prometheus"
+# The packages (packaging/build.sh: dpkg-deb, readelf for Depends:, xz) and their test
+# (tests/e2e/test_deb.py: the MIME database and xdg-utils' query and open, as a desktop
+# has them, desktop-file-validate, a virtual X screen and xdotool to find the window).
+DEBS_PACKAGING="dpkg-dev binutils xz-utils shared-mime-info desktop-file-utils xdg-utils \
+libfile-mimeinfo-perl xvfb xdotool"
 # A real X11 window also needs the xcb plugin's libraries.
 DEBS_WINDOW="libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
 libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1"
@@ -59,7 +64,7 @@ setup_venv() {
 }
 
 run_tests() {
-    install_debs $DEBS_QT $DEBS_TEST
+    install_debs $DEBS_QT $DEBS_TEST $DEBS_PACKAGING
     setup_venv
     export QT_QPA_PLATFORM=offscreen
     echo "== ruff" >&2

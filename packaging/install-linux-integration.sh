@@ -12,7 +12,8 @@
 # bundle (_internal/packaging/ next to _internal/resources/).
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Resolved, so that the portable archive's top-level link to this script finds resources/.
+HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 RESOURCES="$HERE/../resources"
 DATA="${XDG_DATA_HOME:-$HOME/.local/share}"
 APPS="$DATA/applications"

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from lepton_desktop import __version__, paths
 from lepton_desktop.core.system.logs import start_logging
 from lepton_desktop.gui.crash import CrashReporter
+from lepton_desktop.gui.file_open import install_file_open_handler
 from lepton_desktop.gui.icons import app_icon
 from lepton_desktop.gui.instance import InstanceServer, hand_over, instance_name
 from lepton_desktop.gui.main_window import MainWindow
@@ -94,6 +95,9 @@ def run(argv: list[str]) -> int:
     if not server.listen():
         _log.warning("not the single instance: %s", server.server.errorString())
     window = _first_window(manager, path, demo)
+    # macOS: a double-click in Finder sends the file as an event, not an argument; it
+    # opens like a later launch's file does, for as long as the app runs.
+    install_file_open_handler(QApplication.instance(), open_project_path)
     probe = os.environ.get(FIRST_PAINT_ENV)
     if probe:
         _FirstPaint(window, quit_after=probe == "quit")

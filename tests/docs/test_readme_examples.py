@@ -55,7 +55,8 @@ RUNNABLE = ("lepton-desktop", "sqlite-utils", "curl")
 
 #: Blocks that are not examples to run: (section, language) -> why.
 NOT_RUN = {
-    ("Quick start", "bash"): "dev.sh: launches the app, or runs this very test suite",
+    ("Install", "bash"): "installs the .deb system-wide; tests/e2e/test_deb.py does it for real",
+    ("Quick start for developers", "bash"): "dev.sh: launches the app, or runs the tests",
     ("Command line", ""): "the synopsis of every command and flag, not a command",
     ("Tuning", "toml"): "the search-space format (checked as an MLP space below)",
     ("Privacy", "text"): "needs data with personal data, a request id of the reader's",
