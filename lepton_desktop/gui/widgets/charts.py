@@ -159,6 +159,10 @@ class BarChart(ThemedPlot):
         self.show_counts([], [])
 
 
+#: Series this short are drawn with a dot on each point (see LineChart.show_series).
+FEW_POINTS = 3
+
+
 class LineChart(ThemedPlot):
     """One line per series over a shared x (numbers or epoch seconds)."""
 
@@ -191,7 +195,11 @@ class LineChart(ThemedPlot):
         for i, (name, y) in enumerate(series.items()):
             color = SERIES_COLORS[i % len(SERIES_COLORS)]
             curve = self._curves.get(name) or self._add(name, color)
-            curve.setData(x, y, connect="finite")
+            # A line needs two points: with only a few (one minute of traffic), each is
+            # drawn as a dot too, so the chart is never blank while it has data.
+            dots = {"symbol": "o", "symbolSize": 6, "symbolBrush": color, "symbolPen": None}
+            few = len(x) <= FEW_POINTS
+            curve.setData(x, y, connect="finite", **(dots if few else {"symbol": None}))
         self.getPlotItem().enableAutoRange()
 
     @property

@@ -53,3 +53,14 @@ def test_line_chart_keeps_one_curve_per_series_and_follows_the_palette(qtbot: Qt
     dark.setColor(QPalette.ColorRole.Base, QColor("#1e1f22"))
     chart.setPalette(dark)  # a theme switch
     assert chart.background_color == QColor("#1e1f22")
+
+
+def test_a_line_chart_with_one_point_draws_it_as_a_dot(qtbot: QtBot) -> None:
+    # One minute of traffic is one bucket: a line through one point draws nothing.
+    chart = LineChart(title="requests")
+    qtbot.addWidget(chart)
+    chart.show_series(np.array([60.0]), {"rate": np.array([10.0])}, dates=True)
+    (curve,) = chart.getPlotItem().listDataItems()
+    assert curve.opts["symbol"] == "o"
+    chart.show_series(np.arange(100.0), {"rate": np.arange(100.0)}, dates=True)
+    assert curve.opts["symbol"] is None  # a long series is a plain line again
