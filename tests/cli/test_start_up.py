@@ -63,11 +63,21 @@ def _loaded(*args: object, watched: tuple[str, ...]) -> list[str]:
 
 
 def test_training_imports_torch_but_no_compiler_and_no_sklearn_or_pandas(project: Path) -> None:
+    # The strong baseline beside the network is scikit-learn's by design; without it,
+    # training itself needs torch alone.
+    loaded = _loaded(
+        "train", project, "iris", "--arch", "mlp", "--epochs", "1", "--no-strong-baseline",
+        "--json", watched=("torch", *NOT_NEEDED),
+    )  # fmt: skip
+    assert loaded == ["torch"]  # it trained in this process, on torch alone
+
+
+def test_the_strong_baseline_brings_scikit_learn_but_no_compiler(project: Path) -> None:
     loaded = _loaded(
         "train", project, "iris", "--arch", "mlp", "--epochs", "1", "--json",
         watched=("torch", *NOT_NEEDED),
     )  # fmt: skip
-    assert loaded == ["torch"]  # it trained in this process, on torch alone
+    assert "sklearn" in loaded and not {"torch._dynamo", "torch._inductor"} & set(loaded)
 
 
 @pytest.mark.parametrize("format", ["torchscript", "bundle"])

@@ -41,15 +41,25 @@ MAX_CLASSES = 10
 def grid(values: np.ndarray, points: int = GRID_POINTS) -> np.ndarray:
     """scikit-learn's grid for one column: its distinct values when fewer than
     ``points``, else ``points`` evenly spaced values between the percentiles."""
-    from scipy.stats.mstats import mquantiles  # the quantiles scikit-learn's grid uses
-
     distinct = np.unique(values)
     if len(distinct) < points:
         return distinct
-    low, high = mquantiles(values, prob=PERCENTILES)
+    low, high = _mquantiles(values, PERCENTILES)
     if np.isclose(low, high):
         raise ValueError("the percentiles are too close to each other")
     return np.linspace(low, high, num=points, endpoint=True)
+
+
+def _mquantiles(values: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
+    """scipy.stats.mstats.mquantiles with its defaults (alphap = betap = 0.4), which
+    scikit-learn's grid uses; written out so training never imports scipy.stats (about
+    a second on a cold start). A test checks it against scipy."""
+    data = np.sort(np.asarray(values, dtype=float).ravel())
+    n, p = len(data), np.asarray(probs, dtype=float)
+    aleph = n * p + 0.4 + p * (1.0 - 0.4 - 0.4)
+    k = np.floor(np.clip(aleph, 1, n - 1)).astype(int)
+    gamma = np.clip(aleph - k, 0.0, 1.0)
+    return (1.0 - gamma) * data[k - 1] + gamma * data[k]
 
 
 def column_dependence(

@@ -278,3 +278,13 @@ def test_a_comparison_that_cannot_be_made_does_not_fail_the_run(project: Project
                           NullReporter())  # fmt: skip
     assert "strong_baseline" not in evaluation
     assert evaluation["strong_baseline_error"].startswith("ValueError: ")
+
+
+def test_the_grid_quantiles_are_scipys_mquantiles() -> None:
+    from scipy.stats.mstats import mquantiles
+
+    from lepton_desktop.core.training.dependence import PERCENTILES, _mquantiles
+
+    rng = np.random.default_rng(3)
+    for values in (rng.normal(size=7), rng.exponential(size=1000), np.arange(2.0)):
+        assert np.allclose(_mquantiles(values, PERCENTILES), mquantiles(values, prob=PERCENTILES))
