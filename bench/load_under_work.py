@@ -41,24 +41,28 @@ def clients_child(url: str, clients: int, seconds: float) -> None:
 
     body = json.loads(os.environ["BENCH_BODY"])
     answered, failed, lock = [0], [0], threading.Lock()
+    why: dict[str, int] = {}  # each failure's status code or exception, counted
     stop = time.monotonic() + seconds
 
     def run() -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             while time.monotonic() < stop:
                 try:
-                    ok = client.post("/predict", json=body).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                    status = client.post("/predict", json=body).status_code
+                    reason = str(status)
+                except httpx.HTTPError as exc:
+                    status, reason = 0, type(exc).__name__
                 with lock:
-                    (answered if ok else failed)[0] += 1
+                    (answered if status == 200 else failed)[0] += 1
+                    if status != 200:
+                        why[reason] = why.get(reason, 0) + 1
 
     threads = [threading.Thread(target=run) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(json.dumps({"answered": answered[0], "failed": failed[0]}), flush=True)
+    print(json.dumps({"answered": answered[0], "failed": failed[0], "why": why}), flush=True)
 
 
 def _cli(*args: str) -> subprocess.Popen[bytes]:
@@ -182,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_line() + f", load {os.getloadavg()[0]:.2f}\n")
     print(markdown_table(["what runs", "req/s", "failed", "answered", "logged",
                           "GUI stall max", "GUI stall p99"], rows))  # fmt: skip
+    for label, r in (("anchor", anchor), ("ours", busy)):
+        if r.get("why"):
+            counts = ", ".join(f"{k} x{v:,}" for k, v in r["why"].items())
+            print(f"\nFailures ({label}): {counts}")
     ratio = busy["answered"] / max(anchor["answered"], 1)
     print(f"\nThroughput under work: {ratio:.2f}x the anchor's. Goals: 0 failed "
           f"({'met' if busy['failed'] == 0 else 'NOT met'}), logged = answered "
