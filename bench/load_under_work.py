@@ -109,7 +109,9 @@ def run(clients: int, seconds: float, busy: bool) -> dict[str, Any]:
     """One measurement: with the work and the window (busy) or without (the anchor)."""
     path, record, _ = make_project()
     url = f"http://127.0.0.1:{PORT}"
-    server = _cli("serve", str(path), "--port", str(PORT), "--workers", "1")
+    # The model named: training and tuning register new models while it serves, and a
+    # request naming none is then ambiguous (a 400).
+    server = _cli("serve", str(path), "--model", "syn", "--port", str(PORT), "--workers", "1")
     others: list[subprocess.Popen[bytes]] = []
     try:
         _wait_up(url)
