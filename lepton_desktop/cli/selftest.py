@@ -166,16 +166,7 @@ def _train(loop: Loop) -> str:
 
     with Project.open(loop.project) as project:
         run, job_id = project.runs.queue(loop.dataset, TrainConfig(arch="mlp", epochs=30))
-    worker = launch.worker_argv("train", loop.project, job_id)
-    done = subprocess.run(
-        worker,
-        env=launch.worker_env(),
-        cwd=launch.worker_cwd(),
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT_S,
-        check=False,
-    )
+    done = _run_isolated(launch.worker_argv("train", loop.project, job_id))
     with Project.open(loop.project) as project:
         job, run = project.job(job_id), project.runs.get(run.id)
         model = next((m for m in project.models.list() if m.run_id == run.id), None)
@@ -249,10 +240,10 @@ def _tail(done: subprocess.CompletedProcess[str]) -> str:
     return lines[-1] if lines else f"exit status {done.returncode}"
 
 
-def _command_json(*args: object) -> dict[str, Any]:
-    """Run ``lepton-desktop ARGS --json`` as its own process; its one JSON object."""
-    argv = [*launch.cli_argv(), *map(str, args), "--json"]
-    done = subprocess.run(
+def _run_isolated(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` the way the app starts its workers (isolated environment and working
+    folder), capturing its output, within the step's time."""
+    return subprocess.run(
         argv,
         env=launch.worker_env(),
         cwd=launch.worker_cwd(),
@@ -261,6 +252,11 @@ def _command_json(*args: object) -> dict[str, Any]:
         timeout=STEP_TIMEOUT_S,
         check=False,
     )
+
+
+def _command_json(*args: object) -> dict[str, Any]:
+    """Run ``lepton-desktop ARGS --json`` as its own process; its one JSON object."""
+    done = _run_isolated([*launch.cli_argv(), *map(str, args), "--json"])
     _expect(done.returncode == 0, f"{args[0]} exited {done.returncode}: {_tail(done)}")
     return dict(json.loads(done.stdout))
 

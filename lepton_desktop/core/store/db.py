@@ -28,7 +28,7 @@ from lepton_desktop.core.faults import kill_point
 from lepton_desktop.core.store import keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 #: ``PRAGMA application_id`` of every Lepton project: "LEPT" in ASCII.
 APPLICATION_ID = 0x4C455054
@@ -176,8 +176,16 @@ def _file_key(path: Path) -> tuple[int, int]:
 def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
     # A file SQLite has open in this process was an SQLite database then; its
     # application id and schema version are read without closing a raw descriptor.
+    return _header_through(lambda: connect(path, readonly=True), path, "an SQLite database")
+
+
+def _header_through(
+    open_conn: Callable[[], sqlite3.Connection], path: Path, what: str
+) -> tuple[int, int]:
+    """The application id and schema version read through ``open_conn()``; ``what``
+    names the file in the error when it is SQLite but not a Lepton project."""
     try:
-        conn = connect(path, readonly=True)
+        conn = open_conn()
         try:
             application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
             user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -187,8 +195,7 @@ def _read_header_with_sqlite(path: Path) -> tuple[int, int]:
         raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
     if application_id != APPLICATION_ID:
         raise NotAProjectError(
-            f"{path}: an SQLite database, but not a Lepton project (application_id "
-            f"{application_id:#x})"
+            f"{path}: {what}, but not a Lepton project (application_id {application_id:#x})"
         )
     return application_id, user_version
 
@@ -202,21 +209,7 @@ def _read_encrypted_header(path: Path) -> tuple[int, int]:
             "project at all); give its passphrase (LEPTON_PASSPHRASE, --passphrase-file "
             "FILE, or the prompt)"
         )
-    try:
-        conn = connect_to_inspect(path)
-        try:
-            application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-            user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            conn.close()
-    except database_errors() as exc:
-        raise NotAProjectError(f"{path}: cannot be read as a Lepton project ({exc})") from None
-    if application_id != APPLICATION_ID:
-        raise NotAProjectError(
-            f"{path}: an encrypted SQLite database, but not a Lepton project "
-            f"(application_id {application_id:#x})"
-        )
-    return application_id, user_version
+    return _header_through(lambda: connect_to_inspect(path), path, "an encrypted SQLite database")
 
 
 def _check_not_truncated(path: Path, header: bytes, size: int) -> None:

@@ -3,7 +3,7 @@ on a real project file with a request log (no server)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,36 +11,18 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
-from lepton_desktop.gui.serving.poller import ServingPoller
 from lepton_desktop.gui.serving.tab import ServingTab
 from lepton_desktop.gui.session import ProjectSession
 from lepton_desktop.gui.sharing import report_text, write_copy
-from tests.request_log_factory import logged_project
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
 
 
 @pytest.fixture
-def logged(tmp_path: Path) -> Path:
-    return logged_project(tmp_path / "log.lepton")
-
-
-@pytest.fixture
-def tab(
-    qtbot: QtBot,
-    logged: Path,
-    open_session: Callable[[Path], ProjectSession],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ServingTab]:
-    monkeypatch.setattr(ServingPoller, "INTERVAL_MS", 100)
-    shown = ServingTab()
-    qtbot.addWidget(shown)
-    shown.resize(1400, 800)
-    shown.show()
-    shown.set_session(open_session(logged))
-    qtbot.waitUntil(lambda: len(shown.log.log.records) == 3, timeout=TIMEOUT_MS)
-    yield shown
+def tab(qtbot: QtBot, logged_tab: ServingTab) -> ServingTab:
+    qtbot.waitUntil(lambda: len(logged_tab.log.log.records) == 3, timeout=TIMEOUT_MS)
+    return logged_tab
 
 
 def _answer(qtbot: QtBot, button_text: str) -> None:

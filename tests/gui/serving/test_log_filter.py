@@ -4,7 +4,6 @@ reading a real project file with two deployments' logs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,35 +14,17 @@ from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import serving as serving_store
 from lepton_desktop.gui.serving import log_filter
 from lepton_desktop.gui.serving.log_filter import LogSearchBox, deployment_text
-from lepton_desktop.gui.serving.poller import ServingPoller
 from lepton_desktop.gui.serving.tab import ServingTab
-from lepton_desktop.gui.session import ProjectSession
-from tests.request_log_factory import NEW, OLD, logged_project
+from tests.request_log_factory import NEW, OLD
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
 
 
 @pytest.fixture
-def logged(tmp_path: Path) -> Path:
-    return logged_project(tmp_path / "log.lepton")
-
-
-@pytest.fixture
-def tab(
-    qtbot: QtBot,
-    logged: Path,
-    open_session: Callable[[Path], ProjectSession],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ServingTab]:
-    monkeypatch.setattr(ServingPoller, "INTERVAL_MS", 100)
-    shown = ServingTab()
-    qtbot.addWidget(shown)
-    shown.resize(1400, 800)
-    shown.show()
-    shown.set_session(open_session(logged))
-    qtbot.waitUntil(lambda: shown.requests.deployments.count() == 2, timeout=TIMEOUT_MS)
-    yield shown
+def tab(qtbot: QtBot, logged_tab: ServingTab) -> ServingTab:
+    qtbot.waitUntil(lambda: logged_tab.requests.deployments.count() == 2, timeout=TIMEOUT_MS)
+    return logged_tab
 
 
 def _ids(view: object) -> list[str]:
