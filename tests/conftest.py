@@ -76,3 +76,19 @@ def cli_env() -> dict[str, str]:
 def python() -> str:
     """The interpreter running the tests (and so the workers)."""
     return sys.executable
+
+
+@pytest.fixture
+def forgotten_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No project key held by this process before or after the test (keys a test holds
+    also go into os.environ for child processes: never into the next test), and no
+    passphrase in the environment."""
+    from lepton_desktop.core.store import keys
+
+    monkeypatch.delenv(keys.KEYS_ENV, raising=False)
+    monkeypatch.delenv("LEPTON_PASSPHRASE", raising=False)
+    saved = dict(keys._KEYS)
+    keys._KEYS.clear()
+    yield
+    keys._KEYS.clear()
+    keys._KEYS.update(saved)

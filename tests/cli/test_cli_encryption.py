@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,15 +37,7 @@ WITH_PASSPHRASE = {"LEPTON_PASSPHRASE": PASSPHRASE}
 SPECIES = (b"setosa", b"versicolor", b"virginica")
 
 
-@pytest.fixture(autouse=True)
-def _keys_forgotten(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(keys.KEYS_ENV, raising=False)
-    monkeypatch.delenv("LEPTON_PASSPHRASE", raising=False)
-    saved = dict(keys._KEYS)
-    keys._KEYS.clear()
-    yield
-    keys._KEYS.clear()
-    keys._KEYS.update(saved)
+pytestmark = pytest.mark.usefixtures("forgotten_keys")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,7 @@ PASSPHRASE = "correct horse battery"
 SCREENSHOTS = Path(os.environ.get("LEPTON_SCREENSHOTS", ""))
 
 
-@pytest.fixture(autouse=True)
-def _keys_forgotten(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(keys.KEYS_ENV, raising=False)
-    saved = dict(keys._KEYS)
-    keys._KEYS.clear()
-    yield
-    keys._KEYS.clear()
-    keys._KEYS.update(saved)
+pytestmark = pytest.mark.usefixtures("forgotten_keys")
 
 
 def _dialog(window: MainWindow) -> PassphraseDialog | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,15 +26,7 @@ PASSPHRASE = "correct horse battery"
 SECRETS = ("alice.secret@example.org", "4929123456789012", "Zanzibar-Quokka-77")
 
 
-@pytest.fixture(autouse=True)
-def _keys_forgotten(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Keys this test holds go into os.environ (for child processes): not into the next test.
-    monkeypatch.delenv(keys.KEYS_ENV, raising=False)
-    saved = dict(keys._KEYS)
-    keys._KEYS.clear()
-    yield
-    keys._KEYS.clear()
-    keys._KEYS.update(saved)
+pytestmark = pytest.mark.usefixtures("forgotten_keys")
 
 
 @pytest.fixture
