@@ -245,12 +245,13 @@ class SelfTestDialog(QDialog):
 
     def _on_output(self) -> None:
         text = bytes(self.process.readAllStandardOutput().data()).decode("utf-8", "replace")
-        self.steps.appendPlainText(text.rstrip("\n"))
+        if text.strip():  # the last read at exit is often empty: no blank line for it
+            self.steps.appendPlainText(text.rstrip("\n"))
 
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._on_output()
         self.exit_code = code
-        last = self.lines[-1] if self.lines else "no output"
+        last = next((line for line in reversed(self.lines) if line.strip()), "no output")
         verdict = "Passed" if code == 0 else "Failed"
         self.status.setText(f"<b>{verdict}.</b> {last.removeprefix('selftest: ')}")
 
