@@ -23,6 +23,7 @@ from lepton_desktop.core.store.migrations_monitoring import (
     m011_drift_sketches,
     m013_quality_estimators,
     m017_request_log_browsing,
+    m019_live_quality_rollups,
 )
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -398,6 +399,7 @@ MIGRATIONS: list[Migration] = [
     m012_job_owners,
     m013_quality_estimators,
     m017_request_log_browsing,
+    m019_live_quality_rollups,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

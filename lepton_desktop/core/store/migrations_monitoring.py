@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from lepton_desktop.core.store import rollups
+from lepton_desktop.core.store import quality_rollups, rollups
 from lepton_desktop.core.store.db import run_script
 
 
@@ -248,3 +248,19 @@ def m017_request_log_browsing(conn: sqlite3.Connection) -> None:
         )
         """,
     )
+
+
+def m019_live_quality_rollups(conn: sqlite3.Connection) -> None:
+    """Live quality kept per minute, so a window over a million labels reads in well
+    under a second.
+
+    ``label_minutes`` counts the counted labels (resolved, newest of their row) per
+    model, minute, version and (true, predicted) pair; ``error_minutes`` keeps rows,
+    Σ|y-ŷ|, Σ(y-ŷ)², Σy and Σy² per model, minute and version. Triggers on ``feedback``
+    keep both equal to the counted rows whatever adds, supersedes or deletes them
+    (:mod:`~lepton_desktop.core.store.quality_rollups`); the feedback stored before is
+    folded in here, in batches of ids. A later migration that rebuilds ``feedback``
+    (sqlite-utils' ``transform``) must create the triggers again.
+    """
+    quality_rollups.create_tables(conn)
+    quality_rollups.backfill(conn)

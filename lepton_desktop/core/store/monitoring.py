@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lepton_desktop.core.store import rollups
+from lepton_desktop.core.store import quality_rollups, rollups
 from lepton_desktop.core.store.db import transaction
 
 
@@ -106,36 +106,17 @@ def latency_bounds(conn: sqlite3.Connection) -> list[float]:
     return [row[0] for row in conn.execute("SELECT upper_ms FROM latency_buckets ORDER BY bucket")]
 
 
-#: Labels resolved against their answers (see rollups.resolve_feedback), newest per row:
-#: one range of the ``feedback_quality`` index, no JSON read.
-_QUALITY_WHERE = """
-    WHERE {filter} AND request_ts >= ? AND request_ts < ? AND superseded = 0
-"""
-_CONFUSION = f"""
-    SELECT truth, predicted, COUNT(*) FROM feedback {_QUALITY_WHERE}
-      AND truth IS NOT NULL AND predicted IS NOT NULL
-    GROUP BY 1, 2
-"""
-_REGRESSION_ERRORS = f"""
-    SELECT COUNT(*), TOTAL(ABS(truth_value - predicted_value)),
-           TOTAL((truth_value - predicted_value) * (truth_value - predicted_value)),
-           TOTAL(truth_value), TOTAL(truth_value * truth_value)
-    FROM feedback {_QUALITY_WHERE}
-      AND truth_value IS NOT NULL AND predicted_value IS NOT NULL
-"""
-
-
 def confusion(
     conn: sqlite3.Connection, model: str | None, version: int | None, since: float, until: float
 ) -> list[tuple[str, str | None, int]]:
     """``(true label, predicted label, rows)`` over labelled answers in ``[since, until)``.
 
-    The newest label of a row wins when it was labelled more than once. The predicted
-    label is read from the logged answer (``outputs[row].label``); ``None`` where the
-    answer was not captured.
+    The newest label of a row wins when it was labelled more than once; answers whose
+    outputs were not captured (no predicted label) are left out. Read from the
+    per-minute rollup and the window's partial edges (:mod:`.quality_rollups`).
     """
     where, args = _filter(model, version)
-    return conn.execute(_CONFUSION.format(filter=where), (*args, since, until)).fetchall()
+    return list(quality_rollups.confusion(conn, where, args, since, until))
 
 
 def regression_errors(
@@ -143,8 +124,7 @@ def regression_errors(
 ) -> tuple[int, float, float, float, float]:
     """``(rows, Σ|y-ŷ|, Σ(y-ŷ)², Σy, Σy²)`` over labelled numeric answers in the window."""
     where, args = _filter(model, version)
-    row = conn.execute(_REGRESSION_ERRORS.format(filter=where), (*args, since, until)).fetchone()
-    return int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+    return quality_rollups.regression_errors(conn, where, args, since, until)
 
 
 def has_labels(conn: sqlite3.Connection, model: str) -> bool:
@@ -203,26 +183,12 @@ def store_labels(
     return len(labels)
 
 
-#: The newest ``?`` labelled rows of the filter (the count window), newest first by the
-#: answered request's time: one backwards range of the ``feedback_quality`` index.
-_LAST_LABELLED = """
-    SELECT truth, predicted, truth_value, predicted_value FROM feedback
-    WHERE {filter} AND superseded = 0 AND {labelled}
-    ORDER BY request_ts DESC LIMIT ?
-"""
-_CLASSIFIED = "truth IS NOT NULL AND predicted IS NOT NULL"
-_VALUED = "truth_value IS NOT NULL AND predicted_value IS NOT NULL"
-
-
 def confusion_last(
     conn: sqlite3.Connection, model: str, version: int | None, count: int
 ) -> list[tuple[str, str | None, int]]:
     """``(true, predicted, rows)`` over the newest ``count`` labelled answers."""
     where, args = _filter(model, version)
-    inner = _LAST_LABELLED.format(filter=where, labelled=_CLASSIFIED)
-    return conn.execute(
-        f"SELECT truth, predicted, COUNT(*) FROM ({inner}) GROUP BY 1, 2", (*args, count)
-    ).fetchall()
+    return list(quality_rollups.confusion_last(conn, where, args, count))
 
 
 def regression_errors_last(
@@ -230,14 +196,7 @@ def regression_errors_last(
 ) -> tuple[int, float, float, float, float]:
     """:func:`regression_errors` over the newest ``count`` labelled numeric answers."""
     where, args = _filter(model, version)
-    inner = _LAST_LABELLED.format(filter=where, labelled=_VALUED)
-    row = conn.execute(
-        "SELECT COUNT(*), TOTAL(ABS(truth_value - predicted_value)), "
-        "TOTAL((truth_value - predicted_value) * (truth_value - predicted_value)), "
-        f"TOTAL(truth_value), TOTAL(truth_value * truth_value) FROM ({inner})",
-        (*args, count),
-    ).fetchone()
-    return int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+    return quality_rollups.regression_errors_last(conn, where, args, count)
 
 
 def quality_bins(
@@ -252,13 +211,7 @@ def quality_bins(
     """``(bin, labelled rows, correct rows or Σ|y-ŷ|)`` per bin of ``bin_seconds`` from
     ``since``, over labelled answers in ``[since, until)``."""
     where, args = _filter(model, version)
-    labelled, score = ((_CLASSIFIED, "TOTAL(truth = predicted)") if classification
-                       else (_VALUED, "TOTAL(ABS(truth_value - predicted_value))"))  # fmt: skip
-    return conn.execute(
-        f"SELECT CAST((request_ts - ?) / ? AS INTEGER), COUNT(*), {score} FROM feedback "
-        f"{_QUALITY_WHERE.format(filter=where)} AND {labelled} GROUP BY 1 ORDER BY 1",
-        (since, bin_seconds, *args, since, until),
-    ).fetchall()
+    return quality_rollups.bins(conn, where, args, since, until, bin_seconds, classification)
 
 
 def estimator(conn: sqlite3.Connection, model: str, version: int) -> dict[str, Any] | None:
