@@ -169,6 +169,63 @@ class ServingManager:
         kill_point("after-queue")
         return self.get(deployment.id), job_id
 
+    def candidate_options(
+        self,
+        deployment_id: int,
+        model: str,
+        *,
+        canary: tuple[int, float] | None = None,
+        shadow: int | None = None,
+    ) -> dict[str, Any]:
+        """A deployment's options with ``model``'s candidates replaced, checked (writes
+        nothing): ``canary`` a ``(version, share)`` answering that share of the model's
+        requests, ``shadow`` a version answering a copy of each, ``None`` none.
+
+        Raises:
+            InvalidOptionError: a share outside (0, 1), a candidate the deployment's
+                models do not serve, an archived version; NotFoundError: no such
+                deployment or version.
+        """
+        old = self.get(deployment_id)
+        options = {k: v for k, v in old.options.items() if k in DEFAULT_OPTIONS}
+        options["canary"] = [c for c in options.get("canary", []) if c["model"] != model]
+        options["shadow"] = [c for c in options.get("shadow", []) if c["model"] != model]
+        if canary is not None:
+            options["canary"].append({"model": model, "version": canary[0], "share": canary[1]})
+        if shadow is not None:
+            options["shadow"].append({"model": model, "version": shadow})
+        check_options(DEFAULT_OPTIONS | options)
+        self._check_candidates(old.models, [*options["canary"], *options["shadow"]])
+        return options
+
+    def requeue_with_candidates(
+        self,
+        deployment_id: int,
+        model: str,
+        *,
+        canary: tuple[int, float] | None = None,
+        shadow: int | None = None,
+    ) -> tuple[Deployment, int]:
+        """Queue a server like a stopped deployment (its models, address and bound port,
+        token and options) with ``model``'s candidates replaced (see
+        :meth:`candidate_options`). A running server reads its routing when it starts,
+        so changing it is a restart: check, stop the server, then call this.
+
+        Raises:
+            InvalidOptionError: the deployment is still active, or as
+                :meth:`candidate_options`. Nothing is written then.
+        """
+        old = self.get(deployment_id)
+        if old.active:
+            raise InvalidOptionError(
+                f"deployment {deployment_id} is {old.status}: stop its server before it is "
+                "started again with other candidates"
+            )
+        options = self.candidate_options(deployment_id, model, canary=canary, shadow=shadow)
+        # The port the server bound (a server asked for any port keeps the one it got);
+        # the stored token is its digest, which the new deployment keeps as it is.
+        return self.queue(old.models, host=old.host, port=old.port, token=old.token, **options)
+
     def get(self, deployment_id: int) -> Deployment:
         """One deployment. Raises NotFoundError."""
         return serving_store.get_deployment(self._conn, deployment_id)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -38,13 +38,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.core.entities import AlertEvent, Job
+from lepton_desktop.core.entities import AlertEvent, Deployment, Job
 from lepton_desktop.core.monitoring.alerts import RuleSpec
 from lepton_desktop.core.monitoring.labels import LabelImport
 from lepton_desktop.core.monitoring.quality import MIN_LABELLED
 from lepton_desktop.core.monitoring.requests import RequestFilter
 from lepton_desktop.gui.dialogs import show_exception
-from lepton_desktop.gui.monitoring import ops
+from lepton_desktop.gui.monitoring import ops, routing_ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
 from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
@@ -230,6 +230,7 @@ class MonitoringTab(VisiblePollingTab):
             lambda model: self._update_job({"action": "feedback_dataset", "model": model})
         )
         self.update_page.promoteRequested.connect(self._promote)
+        self.update_page.routing.applyRequested.connect(self._route)
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -303,6 +304,9 @@ class MonitoringTab(VisiblePollingTab):
                                         view.report.get("estimated_series"))  # fmt: skip
         models = view.report["models"]
         self.drift.show_drift(models[0]["drift"] if len(models) == 1 else None)
+        if self.session is not None and self.side_tabs.currentWidget() is self.update_page:
+            routing_ops.load_server(self.session, self.update_page.routing.set_server,
+                                    self._refused, self)  # fmt: skip
         self.alerts.models = sorted({name for name, _ in view.served})
         self.alerts.show_view(view.alerts)
         firing = sum(e.state == "firing" for e in view.alerts.history)
@@ -328,6 +332,38 @@ class MonitoringTab(VisiblePollingTab):
     def _update_shown(self) -> None:
         if self.session is not None and self.side_tabs.currentWidget() is self.update_page:
             ops.load_versions(self.session, self.update_page.set_versions, self._refused, self)
+            routing_ops.load_server(self.session, self.update_page.routing.set_server,
+                                    self._refused, self)  # fmt: skip
+
+    def _route(self, mode: str, version: int, share: float) -> None:
+        box, page = self.update_page.routing, self.update_page
+        if self.session is None or box.deployment is None:
+            return
+        canary = (version, share) if mode == "canary" else None
+        shadow = version if mode == "shadow" else None
+        page.status.setText("Restarting the server with the new routing (a running server "
+                            "reads its candidates when it starts)…")  # fmt: skip
+        routing_ops.restart_with_candidates(
+            self.session, box.deployment, box.model, canary, shadow, self._rerouted,
+            lambda exc: page.status.setText(str(exc)))  # fmt: skip
+
+    def _rerouted(self, deployment: Deployment) -> None:
+        self.update_page.status.setText(
+            f"The server was restarted as deployment {deployment.id} on port "
+            f"{deployment.port} with the new routing.")  # fmt: skip
+        self.update_page.routing.set_server(deployment)
+        self._follow_server(time.monotonic() + routing_ops.STOP_WAIT_S)
+
+    def _follow_server(self, deadline: float) -> None:
+        """Re-read the server until the restarted one runs (the box shows its routing)."""
+
+        def read(found: Deployment | None) -> None:
+            self.update_page.routing.set_server(found)
+            if (found is None or found.status != "running") and time.monotonic() < deadline:
+                QTimer.singleShot(routing_ops.POLL_MS, lambda: self._follow_server(deadline))
+
+        if self.session is not None:
+            routing_ops.load_server(self.session, read, self._refused, self)
 
     def _update_job(self, args: dict[str, Any]) -> None:
         if self.session is not None:

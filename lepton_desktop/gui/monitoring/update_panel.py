@@ -4,9 +4,11 @@ Retrain with feedback.
 **Compare** runs a ``requests`` worker job (it may replay requests through torch):
 agreement, quality on the same labelled rows and latency, from shadow rows or a
 replay (see :mod:`lepton_desktop.core.monitoring.compare`), shown side by side.
-**Promote** moves the ``champion`` alias to the candidate. **Retrain with feedback**
-builds the dataset (the champion's rows plus the labelled served ones) in a worker,
-then queues its training run with the champion's settings (the Training tab shows it).
+**Promote** moves the ``champion`` alias to the candidate. *Live routing*
+(:mod:`.routing_panel`) makes the candidate a canary or a shadow of the running server.
+**Retrain with feedback** builds the dataset (the champion's rows plus the labelled
+served ones) in a worker, then queues its training run with the champion's settings
+(the Training tab shows it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.entities import ModelVersion
+from lepton_desktop.gui.monitoring.routing_panel import RoutingBox
 
 COLUMNS = ("", "Champion", "Candidate")
 
@@ -55,6 +58,7 @@ class UpdatePanel(QWidget):
         self.retrain_button = QPushButton("Retrain with feedback", self)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.status = QLabel(self)
+        self.routing = RoutingBox(self)
         self.result: dict[str, Any] | None = None
         self._build()
 
@@ -83,9 +87,11 @@ class UpdatePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(choose)
         layout.addLayout(buttons)
+        layout.addWidget(self.routing)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
         self.model_box.activated.connect(lambda _i: self._fill_candidates())
+        self.candidate_box.currentIndexChanged.connect(lambda _i: self._choice_changed())
         self.compare_button.clicked.connect(lambda: self._emit(self.compareRequested))
         self.promote_button.clicked.connect(lambda: self._emit(self.promoteRequested))
         self.retrain_button.clicked.connect(self._retrain)
@@ -108,6 +114,12 @@ class UpdatePanel(QWidget):
                               key=lambda v: -v.version):  # fmt: skip
             tag = " (champion)" if "champion" in version.aliases else ""
             self.candidate_box.addItem(f"{version.version}{tag}", version.version)
+        self._choice_changed()
+
+    def _choice_changed(self) -> None:
+        version = self.candidate_box.currentData()
+        self.routing.set_choice(self.model_box.currentText(),
+                                None if version is None else int(version))  # fmt: skip
 
     def _emit(self, signal: Any) -> None:
         version = self.candidate_box.currentData()
