@@ -16,9 +16,10 @@ feedback, so it leaves these as it leaves the request rollups.
 
 A time window ``[since, until)`` is read as the minutes wholly inside it from the rollup
 plus the raw rows of its partial first and last minute (an index range each); a count
-window (the newest N labelled rows) finds the answer time of the Nth newest along the
-``feedback_quality`` index, then reads everything newer as a time window, plus the few
-rows at exactly that time it needs (newest id first).
+window (the newest N labelled rows) finds the minute of the Nth newest in the rollup
+(newest minutes first) and its answer time on the ``feedback_quality`` index inside
+that minute, then reads everything newer as a time window, plus the few rows at
+exactly that time it needs (newest id first).
 """
 
 from __future__ import annotations
@@ -251,11 +252,28 @@ def bins(
 
 def _nth_newest(conn: sqlite3.Connection, where: str, args: tuple[Any, ...], labelled: str,
                 count: int) -> float | None:  # fmt: skip
-    """The answer time of the ``count``-th newest counted label (None: fewer exist),
-    stepping back along the ``feedback_quality`` index without reading the table."""
+    """The answer time of the ``count``-th newest counted label (None: fewer exist).
+
+    The rollup's minutes, newest first, say which minute holds it (a walk over
+    minutes, not labels); the index then steps back inside that minute only.
+    """
+    table = "label_minutes" if labelled == _CLASSIFIED else "error_minutes"
+    newer, minute = 0, None
+    for candidate, rows in conn.execute(
+        f"SELECT minute, SUM(n) FROM {table} WHERE {where} GROUP BY minute "
+        "ORDER BY minute DESC", args,
+    ):  # fmt: skip
+        if newer + rows >= count:
+            minute = int(candidate)
+            break
+        newer += rows
+    if minute is None:
+        return None
     row = conn.execute(
-        f"SELECT request_ts FROM feedback WHERE {where} AND superseded = 0 AND {labelled} "
-        "ORDER BY request_ts DESC LIMIT 1 OFFSET ?", (*args, count - 1),
+        f"SELECT request_ts FROM feedback WHERE {where} AND request_ts >= ? AND request_ts < ? "
+        f"AND {_MINUTE.format(r='feedback')} = ? AND superseded = 0 AND {labelled} "
+        "ORDER BY request_ts DESC LIMIT 1 OFFSET ?",
+        (*args, minute * 60 - 1, minute * 60 + 61, minute, count - newer - 1),
     ).fetchone()  # fmt: skip
     return None if row is None else float(row[0])
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lepton_desktop.core.errors import InvalidOptionError, NotFoundError
 from lepton_desktop.core.project import Project
 from tests.cli.test_cli import assert_user_error, cli
 from tests.helpers import snapshot
@@ -142,3 +143,40 @@ def test_bad_candidates_are_refused_before_anything_is_recorded(
     before = snapshot(champion_one)
     assert_user_error(cli("serve", champion_one, "--port", "0", *args, check=False), message)
     assert snapshot(champion_one) == before
+
+
+def test_a_stopped_deployment_is_queued_again_with_other_candidates(champion_one: Path) -> None:
+    """What the Model update page's live routing does after stopping the server: a new
+    deployment like the old one, this model's candidates replaced, other models' kept."""
+    with Project.open(champion_one) as project:
+        old = project.serving.create(
+            ["iris", "diabetes"], port=8799, token="a-token-of-24-characters", max_batch=8,
+            shadow=[{"model": "diabetes", "version": 1}],
+            canary=[{"model": "iris", "version": 2, "share": 0.2}],
+        )  # fmt: skip
+        project.serving.update(old.id, status="running")
+    before = snapshot(champion_one)
+    with Project.open(champion_one) as project:
+        with pytest.raises(InvalidOptionError, match="is running: stop its server"):
+            project.serving.requeue_with_candidates(old.id, "iris", shadow=1)
+        # What the page checks before it stops the server, and what the requeue refuses.
+        for options, error, message in (
+            ({"canary": (2, 1.5)}, InvalidOptionError, "share must be a number between 0 and 1"),
+            ({"shadow": 9}, NotFoundError, "iris:9"),
+        ):  # fmt: skip
+            with pytest.raises(error, match=message):
+                project.serving.candidate_options(old.id, "iris", **options)
+    assert snapshot(champion_one) == before
+    with Project.open(champion_one) as project:
+        project.serving.update(old.id, status="stopped")
+        stopped = snapshot(champion_one)
+        with pytest.raises(NotFoundError, match="iris:9"):
+            project.serving.requeue_with_candidates(old.id, "iris", shadow=9)
+        assert snapshot(champion_one) == stopped
+        new, job_id = project.serving.requeue_with_candidates(old.id, "iris", shadow=1)
+        assert (new.host, new.port, new.token, new.models) == (old.host, 8799, old.token,
+                                                               ["iris", "diabetes"])  # fmt: skip
+        assert new.options["max_batch"] == 8 and new.status == "queued" and job_id
+        assert new.options["canary"] == []
+        assert new.options["shadow"] == [{"model": "diabetes", "version": 1},
+                                         {"model": "iris", "version": 1}]  # fmt: skip
