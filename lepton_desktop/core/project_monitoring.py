@@ -93,7 +93,8 @@ class MonitoringFacade:
 
         Returns:
             ``model``, ``champion``, ``candidate``, ``dataset``, ``parent``,
-            ``feedback_rows``, ``requests``, ``run_id`` and ``metrics`` (``champion``,
+            ``feedback_rows``, ``requests``, ``refused`` (labelled rows the dataset's
+            preprocessing refused, left out), ``run_id`` and ``metrics`` (``champion``,
             ``candidate``: test metrics on the same rows).
 
         Raises:
@@ -108,7 +109,7 @@ class MonitoringFacade:
             "model": model, "champion": made.champion.ref, "candidate": trained.model.ref,
             "dataset": made.version.ref, "parent": made.parent.ref,
             "feedback_rows": made.feedback_rows, "requests": made.requests,
-            "run_id": trained.run.id,
+            "refused": made.refused, "run_id": trained.run.id,
             "metrics": {"champion": made.champion.metrics, "candidate": trained.metrics},
         }  # fmt: skip
 

@@ -13,8 +13,14 @@
    test metrics and the champion's are measured on the same held-out rows, and are
    returned side by side.
 
-Only tabular datasets in the units clients send (no fitted scaling or one-hot in the
-dataset itself: the served records would not match its columns) can take served rows;
+Served rows are raw records, in the units clients send. A dataset version made by prep
+(filled, scaled, one-hot encoded) gets them through its recorded pipeline, the one
+serving replays (:func:`~lepton_desktop.core.preprocessing.tabular.apply_pipeline`
+over :func:`~lepton_desktop.core.datasets.prep.pipeline_chain`): each added row is
+what training would have seen had that record been in the data; a record the pipeline
+refuses (a feature missing where training dropped such rows, text in a number) is left
+out and counted. The new version keeps no steps of its own, so the retrained model is
+served with the same chain. Only tabular datasets with a target can take served rows;
 others are refused naming why. Runs in the caller's process (the CLI, a worker).
 """
 
@@ -48,6 +54,7 @@ class FeedbackDataset:
         parent: its dataset version; version: the new one (parent + served rows).
         options: the champion's training settings, for the new run.
         feedback_rows: labelled served rows added; requests: from how many requests.
+        refused: labelled rows the dataset's preprocessing could not take (left out).
     """
 
     champion: ModelVersion
@@ -56,6 +63,7 @@ class FeedbackDataset:
     options: dict[str, Any]
     feedback_rows: int
     requests: int
+    refused: int = 0
 
 
 def feedback_dataset(
@@ -80,31 +88,65 @@ def feedback_dataset(
     if champion.run_id is None or champion.dataset_version_id is None:
         raise InvalidOptionError(f"{champion.ref} has no training run to start from")
     dataset = dataset_store.get_version(ctx.conn, champion.dataset_version_id)
-    if dataset.kind != "tabular" or dataset.pipeline or dataset.target is None:
+    if dataset.kind != "tabular" or dataset.target is None:
         raise InvalidOptionError(
-            f"{champion.ref} trained on {dataset.ref}, which is not a tabular dataset in "
-            "the units clients send (scaled or one-hot columns): served rows cannot be "
-            "added to it; retrain on its raw parent instead"
+            f"{champion.ref} trained on {dataset.ref}, which is not a tabular dataset with "
+            "a target: served rows cannot be added to it"
         )
     labelled = log_store.labelled_inputs(ctx.conn, model, MAX_FEEDBACK_ROWS)
-    records = _labelled_records(labelled, dataset.target)
+    records, added, refused = _prepared(ctx, dataset,
+                                        _labelled_records(labelled, dataset.target))  # fmt: skip
     if not records:
         raise InvalidOptionError(
-            f"no labelled served rows of {model} with captured inputs: send labels to "
-            "/feedback (and serve without --no-capture) first"
-        )
+            f"no labelled served rows of {model} with captured inputs"
+            + (f" that {dataset.ref}'s preprocessing accepts ({refused:,} refused)"
+               if refused else "")
+            + ": send labels to /feedback (and serve without --no-capture) first"
+        )  # fmt: skip
     config = TrainConfig.from_dict(run_store.get(ctx.conn, champion.run_id).config)
     frame = split_as_trained(load_frame(ctx.conn, dataset, reporter), dataset.target,
                              config, champion.task == "classification")  # fmt: skip
-    grown = _with_rows(frame, [record for _, record in records])
+    grown = _with_rows(frame, added, len(records))
     ids = sorted({request_id for request_id, _ in records})
-    version = write_frame(
-        ctx.conn, dataset, grown, job_id=None, reporter=reporter, pipeline=[],
-        operations=[{"op": "add_feedback", "rows": len(records), "model": champion.ref,
-                     "requests": ids}],
-    )  # fmt: skip
+    operation = {"op": "add_feedback", "rows": len(records), "model": champion.ref,
+                 "requests": ids}  # fmt: skip
+    if refused:
+        operation["refused"] = refused
+    version = write_frame(ctx.conn, dataset, grown, job_id=None, reporter=reporter,
+                          pipeline=[], operations=[operation])  # fmt: skip
     return FeedbackDataset(champion, dataset, version, config.to_dict() | {"model_name": model},
-                           len(records), len(ids))  # fmt: skip
+                           len(records), len(ids), refused)  # fmt: skip
+
+
+def _prepared(
+    ctx: ProjectContext, dataset: DatasetVersion, records: list[tuple[str, dict[str, Any]]]
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[Any]], int]:
+    """The labelled records ``dataset``'s pipeline accepts, and their rows in its
+    columns (feature columns through the pipeline, the target as labelled); with how
+    many were refused. A version never prepared has an input step only: its rows are
+    the records' values, read as serving reads them."""
+    from lepton_desktop.core.datasets.prep import pipeline_chain
+    from lepton_desktop.core.preprocessing.tabular import RecordError, apply_pipeline
+
+    chain = pipeline_chain(ctx.conn, dataset)
+    target = str(dataset.target)
+    try:
+        names, matrix = apply_pipeline(chain, [record for _, record in records])
+        kept = records
+    except RecordError:  # one by one, to leave out only the records it refuses
+        kept, parts = [], []
+        for item in records:
+            try:
+                names, one = apply_pipeline(chain, [item[1]])
+            except RecordError:
+                continue
+            kept.append(item)
+            parts.append(one)
+        matrix = np.concatenate(parts) if parts else np.empty((0, 0))
+    columns: dict[str, list[Any]] = {name: list(matrix[:, i]) for i, name in
+                                     enumerate(names)} if kept else {}  # fmt: skip
+    columns[target] = [record[target] for _, record in kept]
+    return kept, columns, len(records) - len(kept)
 
 
 def _labelled_records(rows: list[tuple[str, int, str, str]], target: str
@@ -122,21 +164,22 @@ def _labelled_records(rows: list[tuple[str, int, str, str]], target: str
     return out
 
 
-def _with_rows(frame: Frame, records: list[dict[str, Any]]) -> Frame:
-    """``frame`` with ``records`` appended to its train split (numbers as float64 with
-    NaN for missing or unreadable values, other columns as objects with None)."""
+def _with_rows(frame: Frame, added: dict[str, list[Any]], count: int) -> Frame:
+    """``frame`` with ``count`` rows (``added``: column -> values; a column it lacks is
+    missing) appended to its train split (numbers as float64 with NaN for missing or
+    unreadable values, other columns as objects with None)."""
     from lepton_desktop.core.datasets.frame import Frame
 
     columns = {}
     for name, values in frame.columns.items():
-        raw = [record.get(name) for record in records]
+        raw = added.get(name, [None] * count)
         if values.dtype.kind == "f":
-            added = np.array([_number(v) for v in raw], dtype=np.float64)
+            new = np.array([_number(v) for v in raw], dtype=np.float64)
         else:
-            added = np.array([None if v is None else str(v) for v in raw], dtype=object)
-        columns[name] = np.concatenate([values, added.astype(values.dtype, copy=False)])
-    split = np.concatenate([frame.split, np.zeros(len(records), dtype=frame.split.dtype)])
-    rows = np.concatenate([frame.rows, np.full(len(records), -1, dtype=frame.rows.dtype)])
+            new = np.array([None if v is None else str(v) for v in raw], dtype=object)
+        columns[name] = np.concatenate([values, new.astype(values.dtype, copy=False)])
+    split = np.concatenate([frame.split, np.zeros(count, dtype=frame.split.dtype)])
+    rows = np.concatenate([frame.rows, np.full(count, -1, dtype=frame.rows.dtype)])
     return Frame(columns, dict(frame.dtypes), split, rows, dict(frame.extra))
 
 
