@@ -10,7 +10,14 @@ production. Then, each in a fresh process:
   the newest ``--labels`` labelled rows (the count window);
 - ``anchor``: the same arrays loaded with pandas (the resolved true and predicted label
   of every current label), then scikit-learn's ``accuracy_score``,
-  ``precision_recall_fscore_support(average="macro")`` and ``confusion_matrix``.
+  ``precision_recall_fscore_support(average="macro")`` and ``confusion_matrix``;
+- ``write``: what the per-minute quality rollup (m019, kept by triggers on feedback)
+  costs the feedback writer: ``--write-labels`` labels stored through the CSV import's
+  store function into a project of logged requests, against the same store into a
+  copy whose rollup triggers were dropped (the anchor: the writer without the rollup).
+
+Live quality reads whole minutes from the rollup and only the window's partial edge
+minutes from the raw labels; a count window finds its cut-off minute in the rollup.
 
 Goal (issue 11): live quality over 1,000,000 feedback rows within a second.
 
@@ -69,10 +76,15 @@ def child_ours(path: Path, count: int) -> dict[str, Any]:
     q1, c1 = time.perf_counter(), time.process_time()
     counted = quality.last_labelled(project.ctx, "iris", None, "classification", count)
     q2, c2 = time.perf_counter(), time.process_time()
+    # An hour ending now, mid-minute: whole minutes from the rollup, two raw edges.
+    hour = window.between(time.time() - 3600.5, time.time() - 0.25)
+    quality.live_quality(project.ctx, hour, "iris", None, "classification")
+    q3 = time.perf_counter()
     project.close()
     return {"open_s": opened - t0, "report_s": read - opened, "time_window_s": q1 - q0,
             "count_window_s": q2 - q1, "time_window_cpu_s": c1 - c0,
-            "count_window_cpu_s": c2 - c1, "labelled": timed.labelled,
+            "count_window_cpu_s": c2 - c1, "hour_window_s": q3 - q2,
+            "labelled": timed.labelled,
             "counted": counted.labelled, "accuracy": timed.metrics["accuracy"],
             "f1": timed.metrics["f1"], "report_labelled": report["quality"]["labelled"],
             "rss_mb": peak_rss_mb()}  # fmt: skip
@@ -99,21 +111,65 @@ def child_anchor(path: Path) -> dict[str, Any]:
             "accuracy": float(accuracy), "f1": float(f1), "rss_mb": peak_rss_mb()}  # fmt: skip
 
 
+def child_write(labels: int) -> dict[str, Any]:
+    """Store ``labels`` labels with and without the rollup's triggers; seconds each."""
+    import json
+
+    from lepton_desktop.core.project import Project
+    from lepton_desktop.core.store import monitoring as monitoring_store
+    from lepton_desktop.core.store.db import connect
+    from tests.monitoring_factory import log_traffic
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-quality-write-"))
+    try:
+        path = workdir / "with.lepton"
+        Project.create(path).close()
+        log_traffic(path, labels, start=time.time() - 3600, seconds=3500,
+                    error_share=0.0, feedback_share=0.0, seed=1)  # fmt: skip
+        bare = workdir / "without.lepton"
+        shutil.copy(path, bare)
+        conn = connect(bare)
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                    "AND tbl_name = 'feedback'").fetchall():  # fmt: skip
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.close()
+        seconds = {}
+        for key, target in (("with_s", path), ("without_s", bare)):
+            conn = connect(target)
+            ids = [r[0] for r in conn.execute("SELECT request_id FROM request_log ORDER BY id")]
+            rows = [(1, rid, time.time(), json.dumps("setosa"), 0) for rid in ids]
+            started = time.perf_counter()
+            monitoring_store.store_labels(conn, rows)
+            seconds[key] = time.perf_counter() - started
+            conn.close()
+        return {"labels": labels, **seconds}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The bench's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--labels", type=int, default=1_000_000, help="feedback rows")
     parser.add_argument("--project", type=Path, help="use (or build) this project file")
-    parser.add_argument("--child", choices=("ours", "anchor"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--write-labels",
+        type=int,
+        default=100_000,
+        help="labels stored to time the rollup's cost to the writer",
+    )
+    parser.add_argument("--child", choices=("ours", "anchor", "write"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        result = child_ours(args.project, args.labels) if args.child == "ours" \
-            else child_anchor(args.project)  # fmt: skip
-        emit_result(result)
+        if args.child == "write":
+            emit_result(child_write(args.write_labels))
+        else:
+            emit_result(child_ours(args.project, args.labels) if args.child == "ours"
+                        else child_anchor(args.project))  # fmt: skip
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-quality-"))
     try:
@@ -125,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         common = ["--project", str(path), "--labels", str(args.labels)]
         results = {m: run_child("bench.live_quality", ["--child", m, *common])
                    for m in ("ours", "anchor")}  # fmt: skip
+        results["write"] = run_child("bench.live_quality", [
+            "--child", "write", "--write-labels", str(args.write_labels)])  # fmt: skip
         print(report(results, built))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -132,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(results: dict[str, dict[str, Any]], built: float | None) -> str:
-    ours, anchor = results["ours"], results["anchor"]
+    ours, anchor, write = results["ours"], results["anchor"], results["write"]
     assert ours["labelled"] == anchor["labelled"], (ours["labelled"], anchor["labelled"])
     assert abs(ours["accuracy"] - anchor["accuracy"]) < 1e-9
     assert abs(ours["f1"] - anchor["f1"]) < 1e-9
@@ -149,6 +207,11 @@ def report(results: dict[str, dict[str, Any]], built: float | None) -> str:
         [f"quality over the newest {ours['counted']:,} labels (count window)",
          f"{ours['count_window_s']:.3f} s (CPU {ours['count_window_cpu_s']:.3f} s)", "", "",
          "≤ 1 s: " + ("met" if ours["count_window_s"] <= GOAL_S else "NOT met")],
+        ["quality over the last hour, ending mid-minute (rollup + two raw edges)",
+         f"{ours['hour_window_s']:.3f} s", "", "", ""],
+        [f"storing {write['labels']:,} labels (CSV import's store), rollup kept by triggers",
+         f"{write['with_s']:.2f} s", f"{write['without_s']:.2f} s (no rollup)",
+         f"{write['with_s'] / write['without_s']:.2f}× the time", ""],
         ["the whole monitor report (traffic, quality, estimate, drift, both windows)",
          f"{ours['report_s']:.3f} s", "", "", ""],
         ["peak memory", f"{ours['rss_mb']:.0f} MB", f"{anchor['rss_mb']:.0f} MB",

@@ -52,10 +52,10 @@ def _running(tab: MonitoringTab, previous: int | None = None) -> bool:
 
 
 def _answering_versions(url: str, requests: int) -> list[int]:
-    record = rows()[60]
+    iris = rows()
     with httpx.Client(base_url=url, timeout=30) as client:
-        answers = [client.post("/predict", json={"model": "iris", "records": [record]})
-                   for _ in range(requests)]  # fmt: skip
+        answers = [client.post("/predict", json={"model": "iris", "records": [iris[i * 7 % 150]]})
+                   for i in range(requests)]  # fmt: skip
     assert {a.status_code for a in answers} == {200}, answers[0].text
     return [int(a.json()["model"].rsplit(":", 1)[1]) for a in answers]  # "iris:2"
 
