@@ -187,8 +187,11 @@ def _split_probabilities(ctx: ProjectContext, registered: Any
         dataset = dataset_store.get_version(ctx.conn, registered.dataset_version_id)
     except NotFoundError as exc:
         raise EstimatorUnavailable(f"no test data for {ref}: {exc}") from None
+    if dataset.kind == "images":
+        return _image_probabilities(ctx, registered, dataset)
     if dataset.kind != "tabular":
-        raise EstimatorUnavailable(f"{ref}: CBPE is estimated for tables ({dataset.kind} not yet)")
+        raise EstimatorUnavailable(f"{ref}: CBPE is estimated for tables and images "
+                                   f"({dataset.kind} not yet)")  # fmt: skip
     config = TrainConfig.from_dict(registered.params.get("config", {}))
     target = str(registered.params.get("target") or config.target or dataset.target)
     frame = load_frame(ctx.conn, dataset, NullReporter())
@@ -208,6 +211,35 @@ def _split_probabilities(ctx: ProjectContext, registered: Any
             probabilities = np.vstack([probabilities, chunk.reshape(-1, len(classes))])
         truth = np.array([classes.index(str(v)) for v in frame.columns[target][rows]])
         out[split] = (probabilities, truth.astype(np.int64))
+    if len(out["test"][1]) == 0:
+        raise EstimatorUnavailable(f"{ref}: its dataset has no test split to check calibration")
+    return out
+
+
+def _image_probabilities(ctx: ProjectContext, registered: Any, dataset: Any
+                         ) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """A CNN's probabilities and true class indices on its val and test images: the
+    pictures decoded and normalised as training did (its run's split and seed), run
+    through the served predictor's network."""
+    from lepton_desktop.core.inference.predictor import Predictor
+    from lepton_desktop.core.training import data as training_data
+    from lepton_desktop.core.training.config import TrainConfig
+    from lepton_desktop.core.training.evaluate import softmax
+
+    ref = registered.ref
+    classes = [str(c) for c in registered.params["classes"]]
+    config = TrainConfig.from_dict(registered.params.get("config", {}))
+    data = training_data.load(ctx.conn, dataset, config)
+    if [str(c) for c in data.classes or []] != classes:
+        raise EstimatorUnavailable(f"{ref}: its dataset's classes are no longer the model's")
+    predictor = Predictor.from_project(ctx, ref)
+    out = {}
+    for split in ("val", "test"):
+        x = data.x[split]
+        chunks = [softmax(predictor.forward(x[i : i + 256]).astype(np.float64))
+                  for i in range(0, len(x), 256)]  # fmt: skip
+        probabilities = np.vstack(chunks) if chunks else np.zeros((0, len(classes)))
+        out[split] = (probabilities, data.y[split].astype(np.int64))
     if len(out["test"][1]) == 0:
         raise EstimatorUnavailable(f"{ref}: its dataset has no test split to check calibration")
     return out

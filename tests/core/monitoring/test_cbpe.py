@@ -95,3 +95,57 @@ def test_served_rows_get_an_estimate_near_the_realised_accuracy(
     # On iris the estimate lands near what the labels later say.
     assert abs(estimated["metrics"]["accuracy"] - realised["metrics"]["accuracy"]) < 0.15
     assert 0 <= estimated["metrics"]["f1"] <= 1
+
+
+def test_a_cnn_on_served_images_gets_an_estimate(tmp_path: Path) -> None:
+    """CBPE for image models: the estimator reads the CNN's probabilities on its val and
+    test images (decoded and normalised as training did: its test accuracy is the one
+    evaluation recorded); served images are then estimated beside their labels."""
+    import base64
+
+    path = tmp_path / "digits.lepton"
+    with Project.create(path) as project:
+        project.import_dataset(SAMPLE_DATA / "digits", "digits")
+        project.train("digits", arch="cnn", epochs=3, batch_size=32, model_name="digits")
+        registered = model_store.resolve(project.conn, "digits:1")
+        parts = cbpe._split_probabilities(project.ctx, registered)
+    probabilities, truth = parts["test"]
+    assert probabilities.shape == (len(truth), 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert float((probabilities.argmax(axis=1) == truth).mean()) == pytest.approx(
+        registered.metrics["accuracy"])  # fmt: skip
+    confidence = probabilities.max(axis=1)
+    observed, predicted = calibration_curve(probabilities.argmax(axis=1) == truth, confidence,
+                                            n_bins=cbpe.ECE_BINS)  # fmt: skip
+    counts = np.histogram(confidence, bins=np.linspace(0, 1, cbpe.ECE_BINS + 1))[0]
+    expected = float(np.sum(counts[counts > 0] / len(truth) * np.abs(observed - predicted)))
+    assert cbpe.expected_calibration_error(probabilities, truth) == pytest.approx(expected)
+
+    pictures = sorted((SAMPLE_DATA / "digits").glob("*/*.png"))[::3]
+    with running(path) as runner, httpx.Client(base_url=runner.url, timeout=30) as client:
+        for picture in pictures:
+            image = base64.b64encode(picture.read_bytes()).decode()
+            answer = client.post(
+                "/predict", json={"model": "digits", "records": [{"image": image}]}
+            )
+            assert answer.status_code == 200, answer.text
+            client.post("/feedback", json={"request_id": answer.headers["x-request-id"],
+                                           "label": picture.parent.name})  # fmt: skip
+    with Project.open(path) as opened:
+        report = opened.monitor("all", model="digits")
+        estimator = cbpe.ensure(opened.ctx, "digits", 1, build_missing=False)
+    estimated, realised = report["estimated_quality"], report["quality"]
+    assert estimator is not None and "unavailable" not in estimator
+    assert estimated["rows"] == len(pictures) and realised["labelled"] == len(pictures)
+    assert estimated["versions"]["1"]["calibration"] == estimator["calibration"]
+    conn = sqlite3.connect(path)
+    outputs = [json.loads(o)[0] for (o,) in conn.execute(
+        "SELECT outputs FROM request_log WHERE model = 'digits' AND status = 200")]  # fmt: skip
+    conn.close()
+    classes = estimator["classes"]
+    matrix = np.array([[a["probabilities"][c] for c in classes] for a in outputs])
+    given = np.array([classes.index(a["label"]) for a in outputs])
+    calibrated = cbpe.calibrate(matrix, estimator["maps"])
+    by_hand = float(calibrated[np.arange(len(given)), given].mean())
+    assert estimated["metrics"]["accuracy"] == pytest.approx(by_hand)
+    assert abs(estimated["metrics"]["accuracy"] - realised["metrics"]["accuracy"]) < 0.25
