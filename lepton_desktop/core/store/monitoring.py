@@ -3,9 +3,9 @@
 Traffic comes from the rollups the log's writers keep beside it (per minute and per
 hour; see :mod:`.rollups`), so a window of any length costs at most bins x buckets
 rows, never a scan of the log. Quality comes
-from feedback resolved against the answers it labels when it was written, aggregated
-in SQL over an index (a confusion matrix, or error sums), so a million labels come back
-as a few rows.
+from feedback resolved against the answers it labels when it was written, kept per
+minute (a confusion matrix, or error sums) by triggers (:mod:`.quality_rollups`), so a
+window over a million labels reads its whole minutes' rows and two partial minutes.
 """
 
 from __future__ import annotations
