@@ -39,7 +39,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "serving_recovery": ([], ["--workers", "2", "--after", "8"]),
     "explain_speed": ([], ["--rows", "10", "--seconds", "3", "--rounds", "1"]),
     "monitoring_read": ([], ["--rows", "1000000"]),
-    "live_quality": ([], ["--labels", "200000"]),
+    "live_quality": ([], ["--labels", "200000", "--write-labels", "20000"]),
     "study_plots": ([], ["--trials", "2000"]),
     "gui_responsiveness": ([], ["--rows", "200000"]),
     "tune_scaling": ([], ["--trials", "8", "--epochs", "10"]),
