@@ -103,6 +103,8 @@ class TrainConfig:
             check_name(self.model_name, "--name")
         if self.private:
             check_numbers(self.dp_epsilon, self.dp_delta, self.dp_max_grad_norm)
+        elif self.dp_delta is not None:
+            raise InvalidOptionError("--dp-delta applies to private training; give --dp-epsilon")
 
     @property
     def private(self) -> bool:

@@ -29,8 +29,17 @@ from lepton_desktop.gui.training.ops import RunsSnapshot
 from lepton_desktop.gui.widgets.formatting import format_duration
 from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 
-COLUMNS = ("Run", "Dataset", "Arch", "Status", "Epochs", "Duration", "Best", "Gain vs strong",
-           "Model")
+COLUMNS = (
+    "Run",
+    "Dataset",
+    "Arch",
+    "Status",
+    "Epochs",
+    "Duration",
+    "Best",
+    "Gain vs strong",
+    "Model",
+)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole
 
