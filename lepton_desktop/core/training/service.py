@@ -103,7 +103,7 @@ def _train(
     _limit_threads(data, config)
     spec = model_spec(config, data.input_shape, data.n_outputs)
     network = build_for_training(spec, config.batch_size)
-    setup = _private_setup(network, spec, config, data) if config.private else None
+    setup = private_setup(network, spec, config, data) if config.private else None
     if setup is not None:
         network, spec = setup.model, setup.spec
     tracker = RunTracker(
@@ -162,12 +162,13 @@ def _train(
     } | ({"privacy": evaluation["privacy"]} if "privacy" in evaluation else {})
 
 
-def _private_setup(
+def private_setup(
     model: torch.nn.Module,
     spec: dict[str, Any],
     config: TrainConfig,
     data: training_data.TrainData,
 ) -> privacy.PrivateSetup:
+    """The model and noise plan of a private run on ``data``; see :func:`privacy.prepare`."""
     from lepton_desktop.core.training.loop import effective_batch_size, planned_epochs
 
     n_train = len(data.y["train"])
