@@ -25,7 +25,7 @@ from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.training.data import TrainData
 from lepton_desktop.core.training.models import augment
 from lepton_desktop.core.training.optim import eager_optimizer
-from lepton_desktop.core.training.privacy import PrivacyPlan, PrivateTraining
+from lepton_desktop.core.training.privacy import PrivacyPlan, PrivateTraining, quiet
 
 EVAL_BATCH = 4096
 #: Evaluation batches hold about this many first-layer activations (floats): a CNN's
@@ -355,8 +355,9 @@ class Trainer:
         # An empty Poisson batch still takes its noisy step; its loss is 0, not a mean
         # over nothing (NaN).
         loss = self._loss(out, y) if len(y) else out.sum() * 0.0
-        loss.backward()
-        self.optimizer.step()
+        with quiet():
+            loss.backward()
+            self.optimizer.step()
         return loss.detach()
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -14,9 +14,11 @@ nothing; the worker checks again on the exact data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -29,12 +31,21 @@ from lepton_desktop.core.training.config import TrainConfig, check_numbers
 # CSPRNG would make seeded runs unrepeatable; the noise is Gaussian either way), its RDP
 # orders' range at large ε (the bound is still valid, only less tight), and torch's
 # note that the first layer's input needs no gradient.
-for _message in (
+_QUIET = (
     "Secure RNG turned off",
     "Optimal order is the largest alpha",
     "Full backward hook is firing when gradients are computed with respect to module outputs",
-):
-    warnings.filterwarnings("ignore", message=_message, category=UserWarning)
+)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence those warnings (only those) while Opacus works."""
+    with warnings.catch_warnings():
+        for message in _QUIET:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
+
 
 #: Opacus' Rényi-DP accountant: the one its ``PrivacyEngine`` uses by default, exact for
 #: the subsampled Gaussian mechanism up to its conversion to (ε, δ), and fast.
@@ -73,10 +84,8 @@ class PrivacyPlan:
 
 def default_delta(n_train: int) -> float:
     """The power of ten below ``1 / n_train`` (strictly), and at most 1e-5."""
-    below = 10.0 ** math.floor(math.log10(1.0 / max(n_train, 1)))
-    if below >= 1.0 / max(n_train, 1):
-        below /= 10
-    return min(DEFAULT_MAX_DELTA, below)
+    digits = len(str(max(n_train, 1)))  # 10^(digits-1) <= n < 10^digits
+    return min(DEFAULT_MAX_DELTA, float(f"1e-{digits}"))
 
 
 def plan(
@@ -130,16 +139,17 @@ def _noise_for(epsilon: float, delta: float, sample_rate: float, steps: int) -> 
     if spent_epsilon(MAX_NOISE_MULTIPLIER, sample_rate, steps, delta) > epsilon:
         return None
     try:
-        return float(
-            get_noise_multiplier(
-                target_epsilon=epsilon,
-                target_delta=delta,
-                sample_rate=sample_rate,
-                steps=steps,
-                accountant=ACCOUNTANT,
-                epsilon_tolerance=EPSILON_TOLERANCE,
+        with quiet():
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=epsilon,
+                    target_delta=delta,
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    accountant=ACCOUNTANT,
+                    epsilon_tolerance=EPSILON_TOLERANCE,
+                )
             )
-        )
     except ValueError:  # "The privacy budget is too low."
         return None
 
@@ -151,7 +161,10 @@ def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta
     accountant = RDPAccountant()
     if steps > 0:
         accountant.history = [(noise_multiplier, sample_rate, steps)]
-    return float(accountant.get_epsilon(delta)) if steps > 0 else 0.0
+    if steps <= 0:
+        return 0.0
+    with quiet():
+        return float(accountant.get_epsilon(delta))
 
 
 # -- the architecture -------------------------------------------------------------------
@@ -239,20 +252,22 @@ class PrivateTraining:
         from torch.utils.data import DataLoader, TensorDataset
 
         self.privacy = privacy
-        self.engine = PrivacyEngine(accountant=ACCOUNTANT)
+        with quiet():
+            self.engine = PrivacyEngine(accountant=ACCOUNTANT)
         indices = TensorDataset(torch.arange(n_train))
         self.sampling = torch.Generator().manual_seed(seed + 1)
         loader = DataLoader(indices, batch_size=batch, generator=self.sampling)
-        self.module, self.optimizer, self.loader = self.engine.make_private_with_epsilon(
-            module=model,
-            optimizer=optimizer,
-            data_loader=loader,
-            target_epsilon=privacy.epsilon,
-            target_delta=privacy.delta,
-            epochs=privacy.epochs,
-            max_grad_norm=privacy.max_grad_norm,
-            noise_generator=torch.Generator().manual_seed(seed),
-        )
+        with quiet():
+            self.module, self.optimizer, self.loader = self.engine.make_private_with_epsilon(
+                module=model,
+                optimizer=optimizer,
+                data_loader=loader,
+                target_epsilon=privacy.epsilon,
+                target_delta=privacy.delta,
+                epochs=privacy.epochs,
+                max_grad_norm=privacy.max_grad_norm,
+                noise_generator=torch.Generator().manual_seed(seed),
+            )
 
     def batches(self) -> Any:
         """One epoch of Poisson-sampled index batches (sizes vary; one may be empty)."""
@@ -273,7 +288,8 @@ class PrivateTraining:
         """What the run spent, for its evaluation and its model version."""
         history = self.history()
         steps = sum(int(n) for _, _, n in history)
-        epsilon = float(self.engine.get_epsilon(self.privacy.delta)) if steps else 0.0
+        with quiet():
+            epsilon = float(self.engine.get_epsilon(self.privacy.delta)) if steps else 0.0
         return {
             "epsilon": epsilon,
             "delta": self.privacy.delta,
