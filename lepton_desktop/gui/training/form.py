@@ -210,7 +210,8 @@ class TrainingForm(QWidget):
             self,
             d.dp_max_grad_norm,
             FloatValidator(0.0, 1000.0, open_low=True),
-            "Clipping C: each row's gradient is scaled down to at most this L2 norm",
+            "Clipping C: each row's gradient is scaled down to at most this L2 norm (it "
+            "takes the place of Gradient clip, which a private run does not use)",
         )
         self.dp_batch_norm = combo(
             self,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QScrollArea
 from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
@@ -17,6 +19,7 @@ from tests.gui.training.test_training_tab import _db_counts, _open_training, _st
 
 pytestmark = pytest.mark.gui
 OpenProject = Callable[[Path], None]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "resources" / "screenshots"
 
 
 def test_the_privacy_group_reads_into_the_config(qtbot: QtBot) -> None:
@@ -82,3 +85,12 @@ def test_a_private_run_started_from_the_form_stores_and_shows_its_budget(
     qtbot.waitUntil(lambda: view.has_evaluation and view.run.id == run_id, timeout=10_000)
     assert view.privacy.isVisibleTo(view)
     assert f"ε = {spent['epsilon']:.3g} spent (target 4), δ = 0.0001" in view.privacy.text()
+    # Rendered for the README when asked (LEPTON_SCREENSHOTS=1), never on ordinary runs.
+    if os.environ.get("LEPTON_SCREENSHOTS"):
+        window.resize(1300, 860)
+        qtbot.wait(300)
+        scroll = tab.form.parentWidget().parentWidget()
+        assert isinstance(scroll, QScrollArea)
+        scroll.ensureWidgetVisible(tab.form.privacy)
+        qtbot.wait(300)
+        window.grab().save(str(SCREENSHOTS / "training-privacy-light.png"))
