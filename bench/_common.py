@@ -102,16 +102,11 @@ def run_child(module: str, args: Sequence[str], timeout_s: float = 3600) -> dict
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return dict(json.loads(line[len(RESULT_MARKER) :]))
+            return dict(json.loads(line[len(RESULT_MARKER):]))
     raise RuntimeError(
         f"{module} {' '.join(args)} exited {proc.returncode} without a result:\n"
         f"{proc.stderr[-4000:]}"

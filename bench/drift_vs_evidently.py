@@ -58,7 +58,6 @@ def peak_rss_mb() -> float:
         pass
     return rusage_peak_mb()
 
-
 FEATURES = [f"f{i:02d}" for i in range(20)]
 MODEL = "bench"
 HOURS = 24
@@ -324,13 +323,8 @@ def report(results: dict[str, dict[str, Any]], path: Path, built: dict[str, floa
     lines = [
         f"# Drift: {ours['rows']:,} logged rows × {len(FEATURES)} features against "
         f"{ours['reference_rows']:,} training rows ({size:.2f} GB file"
-        + (
-            f"; built in {sum(built.values()):.0f} s: logging {built['log_s']:.0f} s, "
-            f"reference {built['reference_s']:.1f} s"
-            if built
-            else ""
-        )
-        + ")",
+        + (f"; built in {sum(built.values()):.0f} s: logging {built['log_s']:.0f} s, "
+           f"reference {built['reference_s']:.1f} s" if built else "") + ")",
         "",
         machine_line() + f", load {os.getloadavg()[0]:.2f}",
         "",

@@ -80,12 +80,8 @@ class StallProbe:
         """Longest and 99th-percentile stall (ms), overall and during the import alone."""
         stalls = np.asarray(self.stalls_ms or [0.0])
         during = np.asarray(self.stalls_ms[: self.mark] or [0.0])
-        return {
-            "max_ms": float(stalls.max()),
-            "p99_ms": float(np.percentile(stalls, 99)),
-            "import_max_ms": float(during.max()),
-            "ticks": float(len(self.stalls_ms)),
-        }
+        return {"max_ms": float(stalls.max()), "p99_ms": float(np.percentile(stalls, 99)),
+                "import_max_ms": float(during.max()), "ticks": float(len(self.stalls_ms))}
 
 
 def _window(workdir: Path) -> Any:
@@ -133,13 +129,8 @@ def run_ours(csv_path: Path, workdir: Path) -> dict[str, Any]:
     ended: list[Any] = []
     session.jobEnded.connect(ended.append)
     session.jobEnded.connect(lambda job: probe.mark_import_end())
-    args = {
-        "source": str(csv_path),
-        "name": "bench",
-        "kind": "tabular",
-        "target": "target",
-        "time_column": None,
-    }
+    args = {"source": str(csv_path), "name": "bench", "kind": "tabular", "target": "target",
+            "time_column": None}
     started = time.perf_counter()
     probe.start()
     session.jobs.submit("import", args)
@@ -204,54 +195,34 @@ def child_main(method: str, csv_path: Path, workdir: Path) -> None:
 
 def report(results: dict[str, dict[str, Any]], csv_path: Path, rows: int, load: str) -> str:
     """The side-by-side table, with the goal and the anchor/ours ratio."""
-    labels = {
-        "ours": "worker process + session polling (ours)",
-        "anchor": "import on the GUI thread (anchor)",
-        "idle": f"no import, {IDLE_S:.0f} s (noise floor of this machine)",
-    }
+    labels = {"ours": "worker process + session polling (ours)",
+              "anchor": "import on the GUI thread (anchor)",
+              "idle": f"no import, {IDLE_S:.0f} s (noise floor of this machine)"}
     table = []
     for method in METHODS:
         r = results[method]
         verdict = "pass" if r["max_ms"] <= GOAL_MS else "FAIL"
         idle = method == "idle"
-        table.append(
-            [
-                labels[method],
-                "" if idle else f"{r['import_max_ms']:,.1f}",
-                f"{r['max_ms']:,.1f}",
-                f"{r['p99_ms']:,.1f}",
-                "" if idle else f"{r['seconds']:,.1f}",
-                "" if idle else f"{int(r['rows']):,}",
-                "" if idle else f"≤ {GOAL_MS:.0f} ms: {verdict}",
-            ]
-        )
+        table.append([labels[method], "" if idle else f"{r['import_max_ms']:,.1f}",
+                      f"{r['max_ms']:,.1f}", f"{r['p99_ms']:,.1f}",
+                      "" if idle else f"{r['seconds']:,.1f}",
+                      "" if idle else f"{int(r['rows']):,}",
+                      "" if idle else f"≤ {GOAL_MS:.0f} ms: {verdict}"])
     ratio = results["anchor"]["max_ms"] / max(results["ours"]["max_ms"], 0.1)
     size_mb = csv_path.stat().st_size / 1e6
-    return "\n".join(
-        [
-            f"GUI responsiveness during a CSV import ({rows:,} rows x 20 columns, {size_mb:,.0f} MB)",
-            machine_line(),
-            f"load average (1, 5, 15 min) at the start: {load}",
-            f"probe: {PROBE_MS} ms QTimer; stall = gap between ticks minus {PROBE_MS} ms. "
-            "'while importing' ends when the job ends; 'longest' also covers the refresh "
-            "that follows (dataset list, first page of rows).",
-            "",
-            markdown_table(
-                [
-                    "method",
-                    "longest stall while importing ms",
-                    "longest stall ms",
-                    "p99 stall ms",
-                    "import s",
-                    "rows",
-                    "goal (longest)",
-                ],
-                table,
-            ),
-            "",
-            f"longest stall, anchor / ours: {ratio:,.0f}x",
-        ]
-    )
+    return "\n".join([
+        f"GUI responsiveness during a CSV import ({rows:,} rows x 20 columns, {size_mb:,.0f} MB)",
+        machine_line(),
+        f"load average (1, 5, 15 min) at the start: {load}",
+        f"probe: {PROBE_MS} ms QTimer; stall = gap between ticks minus {PROBE_MS} ms. "
+        "'while importing' ends when the job ends; 'longest' also covers the refresh "
+        "that follows (dataset list, first page of rows).",
+        "",
+        markdown_table(["method", "longest stall while importing ms", "longest stall ms",
+                        "p99 stall ms", "import s", "rows", "goal (longest)"], table),
+        "",
+        f"longest stall, anchor / ours: {ratio:,.0f}x",
+    ])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

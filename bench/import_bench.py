@@ -158,16 +158,10 @@ def child_main(method: str, csv_path: Path, workdir: Path) -> None:
     for leftover in workdir.glob(f"{method}.db*"):
         leftover.unlink()
     clock, rows, note = _RUNNERS[method](csv_path, db_path)
-    emit_result(
-        {
-            "method": method,
-            "seconds": clock.seconds,
-            "cpu_seconds": clock.cpu_seconds,
-            "rows": rows,
-            "peak_rss_mb": peak_rss_mb(),
-            "note": note,
-        }
-    )
+    emit_result({
+        "method": method, "seconds": clock.seconds, "cpu_seconds": clock.cpu_seconds,
+        "rows": rows, "peak_rss_mb": peak_rss_mb(), "note": note,
+    })
 
 
 # -- the report ---------------------------------------------------------------------
@@ -184,9 +178,8 @@ def measure(methods: list[str], csv_path: Path, workdir: Path, repeat: int) -> l
     for round_no in range(1, repeat + 1):
         for method in methods:
             print(f"  round {round_no}/{repeat}: {method} ...", file=sys.stderr, flush=True)
-            payload = run_child(
-                MODULE, ["--child", method, "--csv", str(csv_path), "--workdir", str(workdir)]
-            )
+            payload = run_child(MODULE, ["--child", method, "--csv", str(csv_path),
+                                         "--workdir", str(workdir)])
             runs[method].append(Measurement(**payload))
     return [_summary(results) for results in runs.values()]
 
@@ -197,11 +190,9 @@ def _summary(results: list[Measurement]) -> Measurement:
     if len(results) > 1:
         note += f" (median of {len(results)}: " + ", ".join(f"{s:.1f}" for s in seconds) + " s)"
     return dataclasses.replace(
-        results[0],
-        seconds=statistics.median(seconds),
+        results[0], seconds=statistics.median(seconds),
         cpu_seconds=statistics.median(m.cpu_seconds for m in results),
-        peak_rss_mb=max(m.peak_rss_mb for m in results),
-        note=note,
+        peak_rss_mb=max(m.peak_rss_mb for m in results), note=note,
     )
 
 
@@ -212,24 +203,14 @@ def report(results: list[Measurement], csv_path: Path) -> str:
     rows = []
     for m in results:
         ratio = f"{m.rows_per_s / anchor.rows_per_s:.2f}x" if anchor else "n/a"
-        rows.append(
-            [
-                m.method,
-                f"{m.seconds:.1f}",
-                f"{m.rows_per_s:,.0f}",
-                f"{m.peak_rss_mb:,.0f}",
-                ratio,
-                f"{m.cpu_seconds:.1f}",
-                f"{m.rows:,}",
-            ]
-        )
-    header = ["method", "seconds", "rows/s", "peak RSS MB", f"rows/s vs {ANCHOR}", "CPU s", "rows"]
+        rows.append([m.method, f"{m.seconds:.1f}", f"{m.rows_per_s:,.0f}",
+                     f"{m.peak_rss_mb:,.0f}", ratio, f"{m.cpu_seconds:.1f}", f"{m.rows:,}"])
+    header = ["method", "seconds", "rows/s", "peak RSS MB", f"rows/s vs {ANCHOR}", "CPU s",
+              "rows"]
     parts = [markdown_table(header, rows), "", _goals(by_method), ""]
     parts += [f"- {m.method}: {m.note}" for m in results]
-    parts.append(
-        "- CPU s: user + system time of the same work, all threads (wall time moves "
-        "with other load on a shared machine; CPU time much less)"
-    )
+    parts.append("- CPU s: user + system time of the same work, all threads (wall time moves "
+                 "with other load on a shared machine; CPU time much less)")
     size_mb = csv_path.stat().st_size / 1024**2
     parts.append(f"- CSV: {csv_path.name}, {size_mb:,.0f} MB; {machine_line()}")
     return "\n".join(parts)
@@ -243,15 +224,11 @@ def _goals(by_method: dict[str, Measurement]) -> str:
     lines = [markdown_table(["goal", "measured", "result"], [])]
     if anchor is not None:
         ok = ours.rows_per_s >= anchor.rows_per_s
-        lines.append(
-            f"| lepton rows/s >= {ANCHOR} rows/s | {ours.rows_per_s:,.0f} vs "
-            f"{anchor.rows_per_s:,.0f} | {'PASS' if ok else 'FAIL'} |"
-        )
+        lines.append(f"| lepton rows/s >= {ANCHOR} rows/s | {ours.rows_per_s:,.0f} vs "
+                     f"{anchor.rows_per_s:,.0f} | {'PASS' if ok else 'FAIL'} |")
     ok = ours.peak_rss_mb < MEMORY_GOAL_MB
-    lines.append(
-        f"| lepton peak RSS < {MEMORY_GOAL_MB} MB | {ours.peak_rss_mb:,.0f} MB | "
-        f"{'PASS' if ok else 'FAIL'} |"
-    )
+    lines.append(f"| lepton peak RSS < {MEMORY_GOAL_MB} MB | {ours.peak_rss_mb:,.0f} MB | "
+                 f"{'PASS' if ok else 'FAIL'} |")
     return "\n".join(lines)
 
 
@@ -259,21 +236,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (``--child`` and ``--workdir`` are for the bench itself)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to generate")
-    parser.add_argument(
-        "--csv", type=Path, help="CSV to use; generated there if missing (default: a temp file)"
-    )
-    parser.add_argument(
-        "--methods",
-        default=",".join(METHODS),
-        help=f"comma-separated subset of {', '.join(METHODS)}",
-    )
+    parser.add_argument("--csv", type=Path,
+                        help="CSV to use; generated there if missing (default: a temp file)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated subset of {', '.join(METHODS)}")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="runs per method (interleaved); the median time is reported",
-    )
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per method (interleaved); the median time is reported")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

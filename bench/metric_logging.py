@@ -84,11 +84,8 @@ def ensure_mlflow_venv() -> Path:
     import torch
 
     torch_pin = f"torch=={torch.__version__.split('+')[0]}"
-    print(
-        f"making {VENV} (python -m venv; pip install {torch_pin} mlflow) ...",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"making {VENV} (python -m venv; pip install {torch_pin} mlflow) ...",
+          file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, torch_pin], check=True)  # first, so mlflow keeps this torch
@@ -106,22 +103,13 @@ def run_in(python: Path | str, args: list[str], timeout_s: float = 1800) -> dict
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network here; nothing to send
     env.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    proc = subprocess.run(
-        [str(python), "-m", MODULE, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    proc = subprocess.run([str(python), "-m", MODULE, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout_s, check=False)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return dict(json.loads(line[len(RESULT_MARKER) :]))
-    raise RuntimeError(
-        f"{MODULE} {' '.join(args)} exited {proc.returncode} without a "
-        f"result:\n{proc.stderr[-4000:]}"
-    )
+            return dict(json.loads(line[len(RESULT_MARKER):]))
+    raise RuntimeError(f"{MODULE} {' '.join(args)} exited {proc.returncode} without a "
+                       f"result:\n{proc.stderr[-4000:]}")
 
 
 # -- part 1: rows per second (each function runs in its own child) ----------------------------
@@ -169,11 +157,8 @@ def rows_lepton_tracker(rows: int, batch_rows: int, workdir: Path) -> dict[str, 
     tracker.close()
     seconds = time.perf_counter() - start
     project.close()
-    return {
-        "seconds": seconds,
-        "rows": count_lepton_rows(project.path, run_id),
-        "note": "flush every 0.5 s by the writer thread; timed until close()",
-    }
+    return {"seconds": seconds, "rows": count_lepton_rows(project.path, run_id),
+            "note": "flush every 0.5 s by the writer thread; timed until close()"}
 
 
 def rows_lepton_add_metrics(rows: int, batch_rows: int, workdir: Path) -> dict[str, Any]:
@@ -193,11 +178,8 @@ def rows_lepton_add_metrics(rows: int, batch_rows: int, workdir: Path) -> dict[s
     seconds = time.perf_counter() - start
     conn.close()
     project.close()
-    return {
-        "seconds": seconds,
-        "rows": count_lepton_rows(project.path, run_id),
-        "note": f"{batch_rows} rows per transaction (WAL, synchronous=NORMAL)",
-    }
+    return {"seconds": seconds, "rows": count_lepton_rows(project.path, run_id),
+            "note": f"{batch_rows} rows per transaction (WAL, synchronous=NORMAL)"}
 
 
 def mlflow_run(workdir: Path) -> tuple[Any, str, Path]:
@@ -235,11 +217,8 @@ def rows_mlflow_log_metric(rows: int, batch_rows: int, workdir: Path) -> dict[st
         mlflow.log_metric("loss", value, step=step)
     seconds = time.perf_counter() - start
     mlflow.end_run()
-    return {
-        "seconds": seconds,
-        "rows": count_mlflow_rows(db, run_id),
-        "note": f"mlflow {mlflow.__version__}, synchronous, sqlite:/// store",
-    }
+    return {"seconds": seconds, "rows": count_mlflow_rows(db, run_id),
+            "note": f"mlflow {mlflow.__version__}, synchronous, sqlite:/// store"}
 
 
 def rows_mlflow_log_batch(rows: int, batch_rows: int, workdir: Path) -> dict[str, Any]:
@@ -258,11 +237,8 @@ def rows_mlflow_log_batch(rows: int, batch_rows: int, workdir: Path) -> dict[str
         client.log_batch(run_id, metrics=metrics[begin : begin + batch_rows])
     seconds = time.perf_counter() - start
     mlflow.end_run()
-    return {
-        "seconds": seconds,
-        "rows": count_mlflow_rows(db, run_id),
-        "note": f"mlflow {mlflow.__version__}, {batch_rows} metrics per call",
-    }
+    return {"seconds": seconds, "rows": count_mlflow_rows(db, run_id),
+            "note": f"mlflow {mlflow.__version__}, {batch_rows} metrics per call"}
 
 
 ROW_RUNNERS = {
@@ -324,11 +300,8 @@ def train_lepton(steps: int, workdir: Path) -> dict[str, Any]:
     tracker.close()
     seconds = time.perf_counter() - start
     project.close()
-    return {
-        "seconds": seconds,
-        "rows": count_lepton_rows(project.path, run_id),
-        "note": "RunTracker.step + control per step, close() timed",
-    }
+    return {"seconds": seconds, "rows": count_lepton_rows(project.path, run_id),
+            "note": "RunTracker.step + control per step, close() timed"}
 
 
 def train_mlflow(steps: int, workdir: Path) -> dict[str, Any]:
@@ -340,11 +313,8 @@ def train_mlflow(steps: int, workdir: Path) -> dict[str, Any]:
         mlflow.log_metric("loss", step(i).item(), step=i + 1)
     seconds = time.perf_counter() - start
     mlflow.end_run()
-    return {
-        "seconds": seconds,
-        "rows": count_mlflow_rows(db, run_id),
-        "note": f"mlflow {mlflow.__version__} log_metric per step",
-    }
+    return {"seconds": seconds, "rows": count_mlflow_rows(db, run_id),
+            "note": f"mlflow {mlflow.__version__} log_metric per step"}
 
 
 TRAIN_RUNNERS = {
@@ -375,36 +345,20 @@ def interpreter(method: str) -> Path | str:
     return venv_python() if "mlflow" in method else sys.executable
 
 
-def measure(
-    args: argparse.Namespace, part: str, methods: tuple[str, ...], counts: dict[str, int]
-) -> dict[str, list[dict[str, Any]]]:
+def measure(args: argparse.Namespace, part: str, methods: tuple[str, ...],
+            counts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
     """``args.repeat`` rounds over ``methods``, each run in its own child, order rotated."""
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     for round_no in range(args.repeat):
         shift = round_no % len(methods)
         for method in methods[shift:] + methods[:shift]:
-            child = [
-                "--child",
-                method,
-                "--part",
-                part,
-                "--count",
-                str(counts[method]),
-                "--batch-rows",
-                str(args.batch_rows),
-                "--threads",
-                str(args.threads),
-                "--workdir",
-                str(args.workdir),
-            ]
+            child = ["--child", method, "--part", part, "--count", str(counts[method]),
+                     "--batch-rows", str(args.batch_rows), "--threads", str(args.threads),
+                     "--workdir", str(args.workdir)]
             result = run_in(interpreter(method), child)
             runs[method].append(result)
-            print(
-                f"  {part} round {round_no + 1}/{args.repeat}: {method}: "
-                f"{result['count'] / result['seconds']:,.0f}/s",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"  {part} round {round_no + 1}/{args.repeat}: {method}: "
+                  f"{result['count'] / result['seconds']:,.0f}/s", file=sys.stderr, flush=True)
     return runs
 
 
@@ -423,60 +377,35 @@ def rows_report(runs: dict[str, list[dict[str, Any]]]) -> str:
     for method, results in runs.items():
         rate = _median(results)
         rows_seen = ", ".join(f"{r['rows']:,}" for r in results)
-        table.append(
-            [
-                LABELS[method],
-                f"{results[0]['count']:,}",
-                f"{rate:,.0f}",
-                f"{rate / anchor:,.1f}x",
-                rows_seen,
-            ]
-        )
+        table.append([LABELS[method], f"{results[0]['count']:,}", f"{rate:,.0f}",
+                      f"{rate / anchor:,.1f}x", rows_seen])
     ours = _median(runs["lepton-tracker"])
     ok = ours >= GOAL_FACTOR * anchor
-    lines = [
-        f"### Metric rows/s (median of {len(runs[ANCHOR])} rounds)",
-        "",
-        markdown_table(
-            ["method", "rows logged", "rows/s", "vs log_metric", "rows found in the file"], table
-        ),
-        "",
-        f"- goal: RunTracker >= {GOAL_FACTOR}x mlflow log_metric: {ours / anchor:,.0f}x "
-        f"{'PASS' if ok else 'FAIL'}",
-    ]
+    lines = [f"### Metric rows/s (median of {len(runs[ANCHOR])} rounds)", "",
+             markdown_table(["method", "rows logged", "rows/s", "vs log_metric",
+                             "rows found in the file"], table), "",
+             f"- goal: RunTracker >= {GOAL_FACTOR}x mlflow log_metric: {ours / anchor:,.0f}x "
+             f"{'PASS' if ok else 'FAIL'}"]
     lines += [f"- {LABELS[m]}: {r[0]['note']}" for m, r in runs.items()]
     return "\n".join(lines)
 
 
 def train_report(runs: dict[str, list[dict[str, Any]]]) -> str:
     """Part 2's table: steps/s and the slowdown against the same interpreter's floor."""
-    floors = {
-        "lepton-tracker": "none",
-        "none": "none",
-        "mlflow-log-metric": "none@mlflow-venv",
-        "none@mlflow-venv": "none@mlflow-venv",
-    }
+    floors = {"lepton-tracker": "none", "none": "none",
+              "mlflow-log-metric": "none@mlflow-venv", "none@mlflow-venv": "none@mlflow-venv"}
     table = []
     for method, results in runs.items():
         rate = _median(results)
         slowdown = _median(runs[floors[method]]) / rate
-        table.append(
-            [
-                LABELS[method],
-                f"{rate:,.0f}",
-                f"{slowdown:.2f}x",
-                ", ".join(f"{_per_s(r):,.0f}" for r in results),
-            ]
-        )
+        table.append([LABELS[method], f"{rate:,.0f}", f"{slowdown:.2f}x",
+                      ", ".join(f"{_per_s(r):,.0f}" for r in results)])
     steps = runs["none"][0]["count"]
-    return "\n".join(
-        [
-            f"### A small model's training with per-step logging ({steps:,} steps, MLP "
-            f"{FEATURES}->{HIDDEN}->2, batch {BATCH}, median of {len(runs['none'])} rounds)",
-            "",
-            markdown_table(["logging", "steps/s", "slowdown vs its floor", "per round"], table),
-        ]
-    )
+    return "\n".join([
+        f"### A small model's training with per-step logging ({steps:,} steps, MLP "
+        f"{FEATURES}->{HIDDEN}->2, batch {BATCH}, median of {len(runs['none'])} rounds)", "",
+        markdown_table(["logging", "steps/s", "slowdown vs its floor", "per round"], table),
+    ])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -484,24 +413,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=("rows", "train", "both"), default="both")
     parser.add_argument("--rows", type=int, default=200_000, help="rows for Lepton's methods")
-    parser.add_argument(
-        "--mlflow-rows",
-        type=int,
-        default=1_000,
-        help="rows for MLflow's log_metric (~200/s: keep it small)",
-    )
-    parser.add_argument(
-        "--batch-rows",
-        type=int,
-        default=500,
-        help="rows per add_metrics transaction / log_batch call",
-    )
+    parser.add_argument("--mlflow-rows", type=int, default=1_000,
+                        help="rows for MLflow's log_metric (~200/s: keep it small)")
+    parser.add_argument("--batch-rows", type=int, default=500,
+                        help="rows per add_metrics transaction / log_batch call")
     parser.add_argument("--steps", type=int, default=2_000, help="training steps in part 2")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--child", choices=sorted(set(ROW_METHODS + TRAIN_METHODS)), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--child", choices=sorted(set(ROW_METHODS + TRAIN_METHODS)),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -153,9 +153,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=10_000_000, help="logged requests")
     parser.add_argument("--feedback-share", type=float, default=0.1)
     parser.add_argument("--project", type=Path, help="use (or build) this project file")
-    parser.add_argument(
-        "--child", choices=("ours", "anchor", "gui", "write"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--child", choices=("ours", "anchor", "gui", "write"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -211,8 +210,7 @@ def report(results: dict[str, dict[str, Any]], path: Path, built: float | None) 
     size = path.stat().st_size / 1e9
     lines = [
         f"# Monitoring reads: {ours['requests']:,} logged requests ({size:.2f} GB file"
-        + (f", built in {built:.0f} s" if built else "")
-        + ")",
+        + (f", built in {built:.0f} s" if built else "") + ")",
         "",
         machine_line() + f", load {os.getloadavg()[0]:.2f}",
         "",

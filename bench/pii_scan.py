@@ -118,10 +118,8 @@ def naive_kind(value: Any, header: str) -> str:
     if _EMAIL.match(text):
         return "email"
     compact = text.replace(" ", "").upper()
-    if (
-        _IBAN.match(compact)
-        and int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) % 97 == 1
-    ):
+    if _IBAN.match(compact) and int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) \
+            % 97 == 1:
         return "iban"
     digits = re.sub(r"[ -]", "", text)
     if _CARD.match(text) and 12 <= len(digits) <= 19 and _luhn(digits):
@@ -171,18 +169,12 @@ def labelled(n: int, seed: int) -> list[tuple[str, list[str], list[str]]]:
     def broken_digit(value: str) -> str:
         spots = [i for i, c in enumerate(value) if c.isdigit()]
         i = rng.choice(spots[-6:])
-        return value[:i] + str((int(value[i]) + rng.randrange(1, 10)) % 10) + value[i + 1 :]
+        return value[:i] + str((int(value[i]) + rng.randrange(1, 10)) % 10) + value[i + 1:]
 
     def bad_ssn() -> str:
-        area, group, serial = rng.choice(
-            [
-                ("000", "12", "3456"),
-                ("666", "45", "1234"),
-                (f"9{rng.randrange(10, 99)}", "12", "3456"),
-                ("123", "00", "4567"),
-                ("234", "56", "0000"),
-            ]
-        )
+        area, group, serial = rng.choice([("000", "12", "3456"), ("666", "45", "1234"),
+                                          (f"9{rng.randrange(10, 99)}", "12", "3456"),
+                                          ("123", "00", "4567"), ("234", "56", "0000")])
         return f"{area}-{group}-{serial}"
 
     columns = [
@@ -252,21 +244,17 @@ def main(argv: list[str] | None = None) -> None:
           f"{anchor_cpu / ours_cpu:.1f}× less"],
          ["rows / s", f"{args.rows / ours:,.0f}", f"{args.rows / anchor:,.0f}", ""]],
     ))  # fmt: skip
-    print(
-        f"\nColumns flagged: {len(found)} of {table.num_columns} ({kinds}). "
-        f"Goal: ours <= 10 s: {'met' if ours <= 10 else 'NOT met'} on the wall clock, "
-        f"{'met' if ours_cpu <= 10 else 'NOT met'} in CPU time.\n"
-    )
+    print(f"\nColumns flagged: {len(found)} of {table.num_columns} ({kinds}). "
+          f"Goal: ours <= 10 s: {'met' if ours <= 10 else 'NOT met'} on the wall clock, "
+          f"{'met' if ours_cpu <= 10 else 'NOT met'} in CPU time.\n")
     scores = quality(args.labelled, args.seed + 1)
     rows = [[kind.replace("_", " "), f"{p:.4f}", f"{r:.4f}", f"{n:,}"]
             for kind, (p, r, n) in scores.items()]  # fmt: skip
     print(markdown_table(["kind (labelled set, cells)", "precision", "recall", "true cells"],
                          rows))  # fmt: skip
     worst = min(min(p, r) for p, r, _ in scores.values())
-    print(
-        f"\nLowest precision or recall: {worst:.4f}; goal >= 0.95 each: "
-        f"{'met' if worst >= 0.95 else 'NOT met'}."
-    )
+    print(f"\nLowest precision or recall: {worst:.4f}; goal >= 0.95 each: "
+          f"{'met' if worst >= 0.95 else 'NOT met'}.")
 
 
 if __name__ == "__main__":

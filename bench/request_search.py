@@ -59,27 +59,13 @@ def synthetic_rows(n: int, seed: int = 0) -> list[tuple[Any, ...]]:
     rows = []
     for i in range(n):
         error = ERRORS[i % 3] if rng.random() < 0.02 else None
-        inputs = [
-            {
-                "sepal_length": round(rng.uniform(4, 8), 1),
-                "sepal_width": 3.1,
-                "petal_length": round(rng.uniform(1, 7), 1),
-                "petal_width": 1.2,
-            }
-        ]
+        inputs = [{"sepal_length": round(rng.uniform(4, 8), 1), "sepal_width": 3.1,
+                   "petal_length": round(rng.uniform(1, 7), 1), "petal_width": 1.2}]
         if i % RARE_EVERY == 0:
             inputs[0]["note"] = "quasar"
         label = LABELS[i % 3]
-        outputs = (
-            None
-            if error
-            else [
-                {
-                    "label": label,
-                    "probabilities": {c: (0.9 if c == label else 0.05) for c in LABELS},
-                }
-            ]
-        )
+        outputs = None if error else [{"label": label, "probabilities": {
+            c: (0.9 if c == label else 0.05) for c in LABELS}}]
         rows.append((
             1 + (i * 2 >= n), now + i / 1000, f"req-{seed}-{i:08d}", "POST", "/predict",
             "predict", MODELS[i % len(MODELS)], 1, 504 if error else 200,
@@ -156,14 +142,10 @@ def search_round(ours: Path, anchor: Path) -> list[tuple[str, float, float, int,
     out = []
     with Project.open(ours) as indexed, Project.open(anchor) as plain:
         for name, word, deployment in cases:
-            ours_s, found = best_of(
-                lambda w=word, d=deployment: len(
-                    indexed.serving.list_requests(search=w, deployment_id=d, limit=1000)
-                )
-            )
+            ours_s, found = best_of(lambda w=word, d=deployment: len(
+                indexed.serving.list_requests(search=w, deployment_id=d, limit=1000)))
             anchor_s, anchor_found = best_of(
-                lambda w=word, d=deployment: like_search(plain.conn, w, d, 1000)
-            )
+                lambda w=word, d=deployment: like_search(plain.conn, w, d, 1000))
             out.append((name, ours_s, anchor_s, found, anchor_found))
     return out
 

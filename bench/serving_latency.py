@@ -458,11 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server (median)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per wrk run")
-    parser.add_argument(
-        "--variants",
-        action="store_true",
-        help="also Lepton without captured inputs and without a log",
-    )
+    parser.add_argument("--variants", action="store_true",
+                        help="also Lepton without captured inputs and without a log")
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--photon", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--save-mlflow", action="store_true", help=argparse.SUPPRESS)

@@ -239,315 +239,89 @@ T, C, H = "tune", "check", "held-out"
 
 CASES = [
     # -- tabular classification (MLP vs logistic regression) --
-    Case(
-        "iris",
-        "tabular",
-        "mlp",
-        "classification",
-        T,
-        _sklearn_frame("load_iris"),
-        "sklearn load_iris, 150 x 4, 3 classes",
-    ),
-    Case(
-        "wine",
-        "tabular",
-        "mlp",
-        "classification",
-        C,
-        _sklearn_frame("load_wine"),
-        "sklearn load_wine, 178 x 13, 3 classes",
-    ),
-    Case(
-        "breast_cancer",
-        "tabular",
-        "mlp",
-        "classification",
-        C,
-        _sklearn_frame("load_breast_cancer"),
-        "sklearn load_breast_cancer, 569 x 30, 2 classes",
-    ),
-    Case(
-        "anes96",
-        "tabular",
-        "mlp",
-        "classification",
-        C,
-        _statsmodels_frame("anes96", "vote"),
-        "statsmodels anes96, 944 x 10, vote (2 classes)",
-    ),
-    Case(
-        "penguins",
-        "tabular",
-        "mlp",
-        "classification",
-        H,
-        _rdata("palmerpenguins", "penguins", "species"),
-        "R palmerpenguins, 344 x 7 (2 categorical, missing cells), 3 species",
-    ),
-    Case(
-        "biopsy",
-        "tabular",
-        "mlp",
-        "classification",
-        H,
-        _rdata("MASS", "biopsy", "class", ("rownames", "ID")),
-        "R MASS biopsy, 699 x 9 (missing cells), benign/malignant",
-    ),
-    Case(
-        "creditcard",
-        "tabular",
-        "mlp",
-        "classification",
-        H,
-        _rdata("AER", "CreditCard", "card"),
-        "R AER CreditCard, 1319 x 11, card yes/no",
-    ),
-    Case(
-        "caravan",
-        "tabular",
-        "mlp",
-        "classification",
-        H,
-        _rdata("ISLR", "Caravan", "Purchase"),
-        "R ISLR Caravan, 5822 x 85, Purchase (6% yes)",
-    ),
+    Case("iris", "tabular", "mlp", "classification", T,
+         _sklearn_frame("load_iris"), "sklearn load_iris, 150 x 4, 3 classes"),
+    Case("wine", "tabular", "mlp", "classification", C,
+         _sklearn_frame("load_wine"), "sklearn load_wine, 178 x 13, 3 classes"),
+    Case("breast_cancer", "tabular", "mlp", "classification", C,
+         _sklearn_frame("load_breast_cancer"), "sklearn load_breast_cancer, 569 x 30, 2 classes"),
+    Case("anes96", "tabular", "mlp", "classification", C,
+         _statsmodels_frame("anes96", "vote"), "statsmodels anes96, 944 x 10, vote (2 classes)"),
+    Case("penguins", "tabular", "mlp", "classification", H,
+         _rdata("palmerpenguins", "penguins", "species"),
+         "R palmerpenguins, 344 x 7 (2 categorical, missing cells), 3 species"),
+    Case("biopsy", "tabular", "mlp", "classification", H,
+         _rdata("MASS", "biopsy", "class", ("rownames", "ID")),
+         "R MASS biopsy, 699 x 9 (missing cells), benign/malignant"),
+    Case("creditcard", "tabular", "mlp", "classification", H,
+         _rdata("AER", "CreditCard", "card"), "R AER CreditCard, 1319 x 11, card yes/no"),
+    Case("caravan", "tabular", "mlp", "classification", H,
+         _rdata("ISLR", "Caravan", "Purchase"),
+         "R ISLR Caravan, 5822 x 85, Purchase (6% yes)"),
     # -- tabular regression (MLP vs ridge) --
-    Case(
-        "diabetes",
-        "tabular",
-        "mlp",
-        "regression",
-        T,
-        _sklearn_frame("load_diabetes"),
-        "sklearn load_diabetes, 442 x 10",
-    ),
-    Case(
-        "statecrime",
-        "tabular",
-        "mlp",
-        "regression",
-        T,
-        _statsmodels_frame("statecrime", "violent"),
-        "statsmodels statecrime, 51 x 6 -> violent crime rate (val 7, test 8 rows)",
-    ),
-    Case(
-        "linnerud",
-        "tabular",
-        "mlp",
-        "regression",
-        C,
-        _sklearn_frame("load_linnerud"),
-        "sklearn load_linnerud, 20 x 3 -> Weight in kg (test: 3 rows, R2 is noise)",
-    ),
-    Case(
-        "star98",
-        "tabular",
-        "mlp",
-        "regression",
-        C,
-        _statsmodels_frame("star98", "share_above", _star98),
-        "statsmodels star98, 303 x 20 -> share above median",
-    ),
-    Case(
-        "grunfeld",
-        "tabular",
-        "mlp",
-        "regression",
-        C,
-        _statsmodels_frame("grunfeld", "invest", _grunfeld),
-        "statsmodels grunfeld, 220 x 4 (firm categorical) -> invest",
-    ),
-    Case(
-        "fair",
-        "tabular",
-        "mlp",
-        "regression",
-        C,
-        _statsmodels_frame("fair", "affairs"),
-        "statsmodels fair, 6366 x 8 -> affairs",
-    ),
-    Case(
-        "boston",
-        "tabular",
-        "mlp",
-        "regression",
-        H,
-        _rdata("MASS", "Boston", "medv"),
-        "R MASS Boston, 506 x 13 -> medv",
-    ),
-    Case(
-        "mtcars",
-        "tabular",
-        "mlp",
-        "regression",
-        H,
-        _rdata("datasets", "mtcars", "mpg"),
-        "R mtcars, 32 x 10 -> mpg (val 5, test 5 rows)",
-    ),
-    Case(
-        "cps1985",
-        "tabular",
-        "mlp",
-        "regression",
-        H,
-        _rdata("AER", "CPS1985", "wage"),
-        "R AER CPS1985, 534 x 10 (7 categorical) -> wage",
-    ),
-    Case(
-        "wages",
-        "tabular",
-        "mlp",
-        "regression",
-        H,
-        _rdata("Ecdat", "Wages", "lwage"),
-        "R Ecdat Wages, 4165 x 11 -> log wage",
-    ),
-    Case(
-        "airquality",
-        "tabular",
-        "mlp",
-        "regression",
-        H,
-        _rdata("datasets", "airquality", "Ozone"),
-        "R airquality, 153 x 5 -> Ozone (37 missing targets dropped)",
-    ),
-    Case(
-        "hitters",
-        "tabular",
-        "mlp",
-        "regression",
-        H,
-        _rdata("ISLR", "Hitters", "Salary"),
-        "R ISLR Hitters, 322 x 19 (3 categorical) -> Salary (59 missing dropped)",
-    ),
+    Case("diabetes", "tabular", "mlp", "regression", T,
+         _sklearn_frame("load_diabetes"), "sklearn load_diabetes, 442 x 10"),
+    Case("statecrime", "tabular", "mlp", "regression", T,
+         _statsmodels_frame("statecrime", "violent"),
+         "statsmodels statecrime, 51 x 6 -> violent crime rate (val 7, test 8 rows)"),
+    Case("linnerud", "tabular", "mlp", "regression", C,
+         _sklearn_frame("load_linnerud"),
+         "sklearn load_linnerud, 20 x 3 -> Weight in kg (test: 3 rows, R2 is noise)"),
+    Case("star98", "tabular", "mlp", "regression", C,
+         _statsmodels_frame("star98", "share_above", _star98),
+         "statsmodels star98, 303 x 20 -> share above median"),
+    Case("grunfeld", "tabular", "mlp", "regression", C,
+         _statsmodels_frame("grunfeld", "invest", _grunfeld),
+         "statsmodels grunfeld, 220 x 4 (firm categorical) -> invest"),
+    Case("fair", "tabular", "mlp", "regression", C,
+         _statsmodels_frame("fair", "affairs"), "statsmodels fair, 6366 x 8 -> affairs"),
+    Case("boston", "tabular", "mlp", "regression", H,
+         _rdata("MASS", "Boston", "medv"), "R MASS Boston, 506 x 13 -> medv"),
+    Case("mtcars", "tabular", "mlp", "regression", H,
+         _rdata("datasets", "mtcars", "mpg"), "R mtcars, 32 x 10 -> mpg (val 5, test 5 rows)"),
+    Case("cps1985", "tabular", "mlp", "regression", H,
+         _rdata("AER", "CPS1985", "wage"), "R AER CPS1985, 534 x 10 (7 categorical) -> wage"),
+    Case("wages", "tabular", "mlp", "regression", H,
+         _rdata("Ecdat", "Wages", "lwage"), "R Ecdat Wages, 4165 x 11 -> log wage"),
+    Case("airquality", "tabular", "mlp", "regression", H,
+         _rdata("datasets", "airquality", "Ozone"),
+         "R airquality, 153 x 5 -> Ozone (37 missing targets dropped)"),
+    Case("hitters", "tabular", "mlp", "regression", H,
+         _rdata("ISLR", "Hitters", "Salary"),
+         "R ISLR Hitters, 322 x 19 (3 categorical) -> Salary (59 missing dropped)"),
     # -- images (CNN vs logistic regression on pixels) --
-    Case(
-        "digits",
-        "images",
-        "cnn",
-        "classification",
-        T,
-        _digits(),
-        "sklearn load_digits as 1797 8x8 PNGs in digits/<class>/",
-    ),
-    Case(
-        "digits16_small",
-        "images",
-        "cnn",
-        "classification",
-        C,
-        _digits(16, 50),
-        "sklearn load_digits, first 50 per class (500) resized to 16x16",
-    ),
-    Case(
-        "digits28",
-        "images",
-        "cnn",
-        "classification",
-        H,
-        _digits(28, 100),
-        "sklearn load_digits, first 100 per class (1000) resized to 28x28",
-    ),
+    Case("digits", "images", "cnn", "classification", T,
+         _digits(), "sklearn load_digits as 1797 8x8 PNGs in digits/<class>/"),
+    Case("digits16_small", "images", "cnn", "classification", C,
+         _digits(16, 50), "sklearn load_digits, first 50 per class (500) resized to 16x16"),
+    Case("digits28", "images", "cnn", "classification", H,
+         _digits(28, 100), "sklearn load_digits, first 100 per class (1000) resized to 28x28"),
     # -- series (RNN vs persistence) --
-    Case(
-        "nile",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        T,
-        _series("nile", _yearly("year", "volume")),
-        "statsmodels nile, yearly 1871-1970, 100 points",
-    ),
-    Case(
-        "realgdp",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        T,
-        _series("macrodata", _realgdp),
-        "statsmodels macrodata realgdp, quarterly, 203 points",
-    ),
-    Case(
-        "co2",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        T,
-        _series("co2", _co2),
-        "statsmodels co2 (Mauna Loa) by month, 526 points",
-    ),
-    Case(
-        "sunspots",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        C,
-        _series("sunspots", _yearly("YEAR", "SUNACTIVITY")),
-        "statsmodels sunspots, yearly 1700-2008, 309 points",
-    ),
-    Case(
-        "elnino",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        C,
-        _series("elnino", _elnino),
-        "statsmodels elnino, monthly 1950-2010, 732 points",
-    ),
-    Case(
-        "lynx",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        H,
-        _rdata("datasets", "lynx", None),
-        "R lynx trappings, yearly 1821-1934, 114 points",
-    ),
-    Case(
-        "lakehuron",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        H,
-        _rdata("datasets", "LakeHuron", None),
-        "R LakeHuron level, yearly 1875-1972, 98 points",
-    ),
-    Case(
-        "treering",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        H,
-        _rdata("datasets", "treering", None),
-        "R treering widths, yearly, 7980 points",
-    ),
-    Case(
-        "airpassengers",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        H,
-        _rdata("datasets", "AirPassengers", None),
-        "R AirPassengers, monthly 1949-1960, 144 points (trend + season)",
-    ),
-    Case(
-        "austres",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        H,
-        _rdata("datasets", "austres", None),
-        "R austres, quarterly 1971-1993, 89 points (trend)",
-    ),
-    Case(
-        "nottem",
-        "timeseries",
-        "rnn",
-        "forecasting",
-        H,
-        _rdata("datasets", "nottem", None),
-        "R nottem temperatures, monthly, 240 points",
-    ),
+    Case("nile", "timeseries", "rnn", "forecasting", T,
+         _series("nile", _yearly("year", "volume")),
+         "statsmodels nile, yearly 1871-1970, 100 points"),
+    Case("realgdp", "timeseries", "rnn", "forecasting", T,
+         _series("macrodata", _realgdp), "statsmodels macrodata realgdp, quarterly, 203 points"),
+    Case("co2", "timeseries", "rnn", "forecasting", T,
+         _series("co2", _co2), "statsmodels co2 (Mauna Loa) by month, 526 points"),
+    Case("sunspots", "timeseries", "rnn", "forecasting", C,
+         _series("sunspots", _yearly("YEAR", "SUNACTIVITY")),
+         "statsmodels sunspots, yearly 1700-2008, 309 points"),
+    Case("elnino", "timeseries", "rnn", "forecasting", C,
+         _series("elnino", _elnino), "statsmodels elnino, monthly 1950-2010, 732 points"),
+    Case("lynx", "timeseries", "rnn", "forecasting", H,
+         _rdata("datasets", "lynx", None), "R lynx trappings, yearly 1821-1934, 114 points"),
+    Case("lakehuron", "timeseries", "rnn", "forecasting", H,
+         _rdata("datasets", "LakeHuron", None), "R LakeHuron level, yearly 1875-1972, 98 points"),
+    Case("treering", "timeseries", "rnn", "forecasting", H,
+         _rdata("datasets", "treering", None), "R treering widths, yearly, 7980 points"),
+    Case("airpassengers", "timeseries", "rnn", "forecasting", H,
+         _rdata("datasets", "AirPassengers", None),
+         "R AirPassengers, monthly 1949-1960, 144 points (trend + season)"),
+    Case("austres", "timeseries", "rnn", "forecasting", H,
+         _rdata("datasets", "austres", None), "R austres, quarterly 1971-1993, 89 points (trend)"),
+    Case("nottem", "timeseries", "rnn", "forecasting", H,
+         _rdata("datasets", "nottem", None), "R nottem temperatures, monthly, 240 points"),
 ]
 
 GOALS = {
@@ -589,12 +363,10 @@ def anchor_tabular(project: Any, version: Any, target: str, task: str) -> float:
     x = frame[numeric + categorical].copy()
     x[numeric] = x[numeric].astype(float)
     x[categorical] = x[categorical].astype(str)
-    encode = ColumnTransformer(
-        [
-            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
-        ]
-    )
+    encode = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+    ])
     if task == "classification":
         y = frame[target].astype(str).to_numpy()
         model = make_pipeline(encode, LogisticRegression(max_iter=10_000))
@@ -617,15 +389,11 @@ def anchor_images(project: Any, version: Any) -> float:
 
     frame, split = _split_rows(project, version)
     target = version.target or "label"
-    pixels = np.stack(
-        [
-            np.asarray(
-                Image.open(io.BytesIO(project.image(version, i))).convert("L"), dtype=np.float64
-            ).ravel()
-            / 255.0
-            for i in range(version.n_rows)
-        ]
-    )
+    pixels = np.stack([
+        np.asarray(Image.open(io.BytesIO(project.image(version, i))).convert("L"),
+                   dtype=np.float64).ravel() / 255.0
+        for i in range(version.n_rows)
+    ])
     y = frame[target].astype(str).to_numpy()
     train, test = split == 0, split == 2
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=10_000))
@@ -718,20 +486,8 @@ def _fmt(value: float, task: str) -> str:
 
 def table(outcomes: list[Outcome]) -> str:
     header = [
-        "dataset",
-        "role",
-        "kind",
-        "arch",
-        "metric",
-        "ours (mean)",
-        "anchor (mean)",
-        "gap",
-        "goal",
-        "result",
-        "ours per seed",
-        "n test",
-        "train s (mean)",
-        "epochs",
+        "dataset", "role", "kind", "arch", "metric", "ours (mean)", "anchor (mean)", "gap",
+        "goal", "result", "ours per seed", "n test", "train s (mean)", "epochs",
     ]
     rows = []
     for o in outcomes:
@@ -742,45 +498,22 @@ def table(outcomes: list[Outcome]) -> str:
             ("regression", "tabular"): "ridge",
         }.get((o.case.task, o.case.kind), "persistence")
         if passed is None:
-            rows.append(
-                [
-                    o.case.name,
-                    o.case.role,
-                    o.case.kind,
-                    o.case.arch,
-                    o.metric,
-                    "-",
-                    "-",
-                    "-",
-                    text,
-                    o.error or "not run",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                ]
-            )
+            rows.append([o.case.name, o.case.role, o.case.kind, o.case.arch, o.metric, "-",
+                         "-", "-", text, o.error or "not run", "-", "-", "-", "-"])
             continue
         ours, anchor = float(np.mean(o.ours)), float(np.mean(o.anchor))
-        gap = f"{ours / anchor:.2f}x" if o.case.task == "forecasting" else f"{ours - anchor:+.3f}"
-        rows.append(
-            [
-                o.case.name,
-                o.case.role,
-                o.case.kind,
-                o.case.arch,
-                o.metric,
-                _fmt(ours, o.case.task),
-                f"{_fmt(anchor, o.case.task)} ({anchor_name})",
-                gap,
-                text,
-                "PASS" if passed else "FAIL",
-                " / ".join(_fmt(v, o.case.task) for v in o.ours),
-                str(max(o.n_test)),
-                f"{np.mean(o.seconds):.1f}",
-                "/".join(str(e) for e in o.epochs),
-            ]
+        gap = (
+            f"{ours / anchor:.2f}x" if o.case.task == "forecasting" else f"{ours - anchor:+.3f}"
         )
+        rows.append([
+            o.case.name, o.case.role, o.case.kind, o.case.arch, o.metric,
+            _fmt(ours, o.case.task), f"{_fmt(anchor, o.case.task)} ({anchor_name})", gap, text,
+            "PASS" if passed else "FAIL",
+            " / ".join(_fmt(v, o.case.task) for v in o.ours),
+            str(max(o.n_test)),
+            f"{np.mean(o.seconds):.1f}",
+            "/".join(str(e) for e in o.epochs),
+        ])
     return markdown_table(header, rows)
 
 
@@ -790,24 +523,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated dataset names")
     parser.add_argument("--role", choices=("all", T, C, H), default="all")
     parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=JSON",
+        "--set", action="append", default=[], metavar="KEY=JSON",
         help="EXPERIMENTS ONLY: a non-default training option (the table says so)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=0,
+        "--threads", type=int, default=0,
         help="torch threads (default: torch's own choice, as a worker gets)",
     )
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     extra = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
-    cases = [c for c in CASES if (not only or c.name in only) and args.role in ("all", c.role)]
+    cases = [
+        c for c in CASES
+        if (not only or c.name in only) and args.role in ("all", c.role)
+    ]
     unknown = only - {c.name for c in CASES}
     if unknown:
         parser.error(f"unknown datasets: {', '.join(sorted(unknown))}")
@@ -826,17 +557,13 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     import torch
 
-    print(
-        f"\n## Training quality with default settings ({machine_line()}, torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads)\n"
-    )
+    print(f"\n## Training quality with default settings ({machine_line()}, torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads)\n")
     if extra:
         print(f"**NOT DEFAULTS**: these runs used {extra}\n")
-    print(
-        f"Each row: mean over seeds {seeds} (the seed picks both the stratified/random "
-        f"{SPLIT} split and the training seed; series are split in time order). "
-        "Ours and the anchor are scored on the same test rows.\n"
-    )
+    print(f"Each row: mean over seeds {seeds} (the seed picks both the stratified/random "
+          f"{SPLIT} split and the training seed; series are split in time order). "
+          "Ours and the anchor are scored on the same test rows.\n")
     print(table(outcomes))
     print()
     for role in (T, C, H):
@@ -844,32 +571,17 @@ def main(argv: list[str] | None = None) -> int:
         measured = [(p, n) for p, n in judged if p is not None]
         if measured:
             big = [p for p, n in measured if n >= 10]
-            print(
-                f"- {role}: {sum(p for p, _ in measured)}/{len(measured)} goals met "
-                f"({sum(big)}/{len(big)} where the test split has at least 10 rows)"
-            )
+            print(f"- {role}: {sum(p for p, _ in measured)}/{len(measured)} goals met "
+                  f"({sum(big)}/{len(big)} where the test split has at least 10 rows)")
     print(f"- total wall time {total:.0f} s")
     for o in outcomes:
         print(f"- {o.case.name}: {o.case.note}")
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                [
-                    {
-                        "name": o.case.name,
-                        "role": o.case.role,
-                        "ours": o.ours,
-                        "anchor": o.anchor,
-                        "seconds": o.seconds,
-                        "epochs": o.epochs,
-                        "n_test": o.n_test,
-                        "error": o.error,
-                    }
-                    for o in outcomes
-                ],
-                indent=1,
-            )
-        )
+        args.json.write_text(json.dumps([
+            {"name": o.case.name, "role": o.case.role, "ours": o.ours, "anchor": o.anchor,
+             "seconds": o.seconds, "epochs": o.epochs, "n_test": o.n_test, "error": o.error}
+            for o in outcomes
+        ], indent=1))
     return 0
 
 

@@ -157,12 +157,8 @@ def plain_model(arch: str, in_shape: tuple[int, ...], n_out: int) -> Any:
         channels = out
     pooled = min(4, height)
     return nn.Sequential(
-        *blocks,
-        nn.AdaptiveAvgPool2d(pooled),
-        nn.Flatten(),
-        nn.Linear(channels * pooled * pooled, 128),
-        nn.ReLU(),
-        nn.Linear(128, n_out),
+        *blocks, nn.AdaptiveAvgPool2d(pooled), nn.Flatten(),
+        nn.Linear(channels * pooled * pooled, 128), nn.ReLU(), nn.Linear(128, n_out),
     )
 
 
@@ -173,9 +169,8 @@ def plain_arrays(arch: str, data: Path) -> tuple[np.ndarray, np.ndarray]:
 
         table = pq.read_table(data / "table.parquet")
         y = table.column("target").to_numpy().astype(np.int64)
-        x = np.column_stack(
-            [table.column(n).to_numpy() for n in table.column_names if n != "target"]
-        ).astype(np.float32)
+        x = np.column_stack([table.column(n).to_numpy() for n in table.column_names
+                             if n != "target"]).astype(np.float32)
     else:
         from PIL import Image
 
@@ -218,15 +213,9 @@ def run_plain(arch: str, data: Path, epochs: int, batch: int) -> dict[str, Any]:
         epoch_cpu_s += time.process_time() - cpu_start
     end = time.perf_counter()
     return {
-        "n_train": n,
-        "batch": batch,
-        "epochs": epochs,
-        **step_stats(stamps, n, batch),
-        "epoch_cpu_s": epoch_cpu_s,
-        "fit_s": end - fit_start,
-        "e2e_s": end - start,
-        "final_loss": float(loss.detach()),
-        "note": f"torch {torch.__version__}",
+        "n_train": n, "batch": batch, "epochs": epochs, **step_stats(stamps, n, batch),
+        "epoch_cpu_s": epoch_cpu_s, "fit_s": end - fit_start, "e2e_s": end - start,
+        "final_loss": float(loss.detach()), "note": f"torch {torch.__version__}",
     }
 
 
@@ -238,8 +227,7 @@ class _Timers:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = dict.fromkeys(
-            ("fit", "eval", "serialize", "epoch_cpu", "load", "test_eval"), 0.0
-        )
+            ("fit", "eval", "serialize", "epoch_cpu", "load", "test_eval"), 0.0)
         self.shape: dict[str, int] = {}
 
     def install(self) -> None:
@@ -248,20 +236,14 @@ class _Timers:
 
         loop.Trainer.fit = self._timed("fit", loop.Trainer.fit, record_shape=True)
         loop.Trainer._train_epoch = self._timed(
-            "epoch_cpu", loop.Trainer._train_epoch, clock=time.process_time
-        )
+            "epoch_cpu", loop.Trainer._train_epoch, clock=time.process_time)
         loop.Trainer._epoch_metrics = self._timed("eval", loop.Trainer._epoch_metrics)
         loop.serialize = self._timed("serialize", loop.serialize)
         data.load = self._timed("load", data.load)
         service.evaluate = self._timed("test_eval", service.evaluate)
 
-    def _timed(
-        self,
-        key: str,
-        function: Callable[..., Any],
-        record_shape: bool = False,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> Callable[..., Any]:
+    def _timed(self, key: str, function: Callable[..., Any], record_shape: bool = False,
+               clock: Callable[[], float] = time.perf_counter) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if record_shape:
                 trainer = args[0]
@@ -278,18 +260,9 @@ class _Timers:
 def lepton_options(arch: str, epochs: int, batch: int) -> dict[str, Any]:
     """``Project.train`` options that make Lepton do what the plain loop does."""
     options: dict[str, Any] = {
-        "arch": arch,
-        "epochs": epochs,
-        "batch_size": batch,
-        "lr": LR,
-        "optimizer": "adam",
-        "patience": 0,
-        "schedule": "none",
-        "grad_clip": 0.0,
-        "weight_decay": 0.0,
-        "dropout": 0.0,
-        "device": "cpu",
-        "seed": 0,
+        "arch": arch, "epochs": epochs, "batch_size": batch, "lr": LR, "optimizer": "adam",
+        "patience": 0, "schedule": "none", "grad_clip": 0.0, "weight_decay": 0.0,
+        "dropout": 0.0, "device": "cpu", "seed": 0,
     }
     if arch == "mlp":
         options |= {"hidden": MLP_HIDDEN, "batch_norm": False, "activation": "relu"}
@@ -310,26 +283,18 @@ def run_lepton(arch: str, data: Path, epochs: int, batch: int) -> dict[str, Any]
     timers.install()
     start = time.perf_counter()
     with Project.open(project_path) as project:
-        result = project.train(
-            "tab" if arch == "mlp" else "img", **lepton_options(arch, epochs, batch)
-        )
+        result = project.train("tab" if arch == "mlp" else "img",
+                               **lepton_options(arch, epochs, batch))
     e2e = time.perf_counter() - start
     stamps, last_loss = _logged_steps(project_path, result.run.id)
     n, b = timers.shape["n_train"], timers.shape["batch"]
     out = {
-        "n_train": n,
-        "batch": b,
-        "epochs": len(stamps),
-        **step_stats(stamps, n, b),
-        "epoch_cpu_s": timers.seconds["epoch_cpu"],
-        "fit_s": timers.seconds["fit"],
-        "eval_s": timers.seconds["eval"],
-        "serialize_s": timers.seconds["serialize"],
-        "load_s": timers.seconds["load"],
-        "test_eval_s": timers.seconds["test_eval"],
+        "n_train": n, "batch": b, "epochs": len(stamps), **step_stats(stamps, n, b),
+        "epoch_cpu_s": timers.seconds["epoch_cpu"], "fit_s": timers.seconds["fit"],
+        "eval_s": timers.seconds["eval"], "serialize_s": timers.seconds["serialize"],
+        "load_s": timers.seconds["load"], "test_eval_s": timers.seconds["test_eval"],
         "e2e_s": e2e,
-        "final_loss": last_loss,
-        "note": f"run {result.run.id}, {result.model.ref}",
+        "final_loss": last_loss, "note": f"run {result.run.id}, {result.model.ref}",
         "package": str(Path(lepton_desktop.__file__).parent.parent),
     }
     for leftover in data.glob(project_path.name + "*"):
@@ -341,11 +306,8 @@ def _logged_steps(project_path: Path, run_id: int) -> tuple[list[list[float]], f
     """Per epoch, the timestamps of the logged ``loss`` rows; and the last loss."""
     conn = sqlite3.connect(project_path)
     try:
-        rows = conn.execute(
-            "SELECT epoch, t, value FROM run_metrics WHERE run_id = ? AND "
-            "name = 'loss' ORDER BY step",
-            (run_id,),
-        ).fetchall()
+        rows = conn.execute("SELECT epoch, t, value FROM run_metrics WHERE run_id = ? AND "
+                            "name = 'loss' ORDER BY step", (run_id,)).fetchall()
     finally:
         conn.close()
     stamps: dict[int, list[float]] = {}
@@ -400,15 +362,9 @@ def run_ab(arch: str, data: Path, batch: int, seconds: float, block: int) -> dic
     n_out = int(y_np.max()) + 1
     config = TrainConfig.from_dict(lepton_options(arch, 1, batch))
     train_data = TrainData(
-        task="classification",
-        x={"train": x_np, "val": x_np[:batch]},
-        y={"train": y_np, "val": y_np[:batch]},
-        classes=[str(c) for c in range(n_out)],
-        feature_names=[],
-        groups={},
-        pipeline=[],
-        target="target",
-    )
+        task="classification", x={"train": x_np, "val": x_np[:batch]},
+        y={"train": y_np, "val": y_np[:batch]}, classes=[str(c) for c in range(n_out)],
+        feature_names=[], groups={}, pipeline=[], target="target")
     project_path = data / f"ab-{time.time_ns()}.lepton"
     shutil.copyfile(data / "base.lepton", project_path)
     with Project.open(project_path) as project:
@@ -429,12 +385,8 @@ def run_ab(arch: str, data: Path, batch: int, seconds: float, block: int) -> dic
     tracker.close()
     for leftover in data.glob(project_path.name + "*"):
         leftover.unlink()
-    return {
-        "cpu_per_step": cpu,
-        "block": block,
-        "rounds": len(cpu["plain"]),
-        "package": str(Path(lepton_desktop.__file__).parent.parent),
-    }
+    return {"cpu_per_step": cpu, "block": block, "rounds": len(cpu["plain"]),
+            "package": str(Path(lepton_desktop.__file__).parent.parent)}
 
 
 def _plain_block(arch: str, x: Any, y: Any, batch: int) -> Callable[[], None]:
@@ -463,34 +415,18 @@ def ab_report(arch: str, results: list[dict[str, Any]]) -> str:
     for result in results:
         cpu = result["cpu_per_step"]
         plain, ours = statistics.median(cpu["plain"]), statistics.median(cpu["lepton"])
-        paired = statistics.median(p / q for p, q in zip(cpu["plain"], cpu["lepton"], strict=True))
-        rows.append(
-            [
-                result["package"],
-                f"{plain * 1e6:,.1f}",
-                f"{ours * 1e6:,.1f}",
-                f"{(ours - plain) * 1e6:+,.1f}",
-                f"{paired:.3f}",
-                "PASS" if paired >= GOAL_RATIO else "FAIL",
-            ]
-        )
+        paired = statistics.median(p / q for p, q in zip(cpu["plain"], cpu["lepton"],
+                                                         strict=True))
+        rows.append([result["package"], f"{plain * 1e6:,.1f}", f"{ours * 1e6:,.1f}",
+                     f"{(ours - plain) * 1e6:+,.1f}", f"{paired:.3f}",
+                     "PASS" if paired >= GOAL_RATIO else "FAIL"])
     first = results[0]
-    header = [
-        "lepton_desktop from",
-        "plain CPU us/step",
-        "Lepton CPU us/step",
-        "overhead us/step",
-        "ratio (median of pairs)",
-        f">= {GOAL_RATIO}",
-    ]
-    return "\n".join(
-        [
-            f"### {arch}: in-process A/B, {first['rounds']} rounds of {first['block']} steps "
-            "(plain steps vs Trainer._train_epoch with a RunTracker), process CPU time",
-            "",
-            markdown_table(header, rows),
-        ]
-    )
+    header = ["lepton_desktop from", "plain CPU us/step", "Lepton CPU us/step",
+              "overhead us/step", "ratio (median of pairs)", f">= {GOAL_RATIO}"]
+    return "\n".join([
+        f"### {arch}: in-process A/B, {first['rounds']} rounds of {first['block']} steps "
+        "(plain steps vs Trainer._train_epoch with a RunTracker), process CPU time", "",
+        markdown_table(header, rows)])
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -499,7 +435,8 @@ def child_main(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     if args.child == "ab":
-        result = run_ab(args.arch, args.workdir, args.batch_size, args.ab_seconds, args.ab_block)
+        result = run_ab(args.arch, args.workdir, args.batch_size, args.ab_seconds,
+                        args.ab_block)
     else:
         runner = run_plain if args.child == "plain" else run_lepton
         result = runner(args.arch, args.workdir, args.epochs, args.batch_size)
@@ -517,57 +454,27 @@ def measure(args: argparse.Namespace, arch: str) -> dict[str, list[dict[str, Any
     for round_no in range(args.repeat):
         shift = round_no % len(methods)
         for method in methods[shift:] + methods[:shift]:
-            print(
-                f"  {arch} round {round_no + 1}/{args.repeat}: {method} ...",
-                file=sys.stderr,
-                flush=True,
-            )
-            child_args = [
-                "--child",
-                "plain" if method == "plain" else "lepton",
-                "--arch",
-                arch,
-                "--epochs",
-                str(args.epochs),
-                "--batch-size",
-                str(args.batch_size),
-                "--threads",
-                str(args.threads),
-                "--workdir",
-                str(args.workdir),
-            ]
+            print(f"  {arch} round {round_no + 1}/{args.repeat}: {method} ...",
+                  file=sys.stderr, flush=True)
+            child_args = ["--child", "plain" if method == "plain" else "lepton",
+                          "--arch", arch, "--epochs", str(args.epochs),
+                          "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+                          "--workdir", str(args.workdir)]
             if method == ALT:
                 result = run_child_from(args.lepton_src, args.workdir, child_args)
             else:
                 result = run_child(MODULE, child_args)
             runs[method].append(result)
-            print(
-                f"    steps {_rate(result, 'step'):,.0f} samples/s, "
-                f"end-to-end {_rate(result, 'e2e'):,.0f}",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"    steps {_rate(result, 'step'):,.0f} samples/s, "
+                  f"end-to-end {_rate(result, 'e2e'):,.0f}", file=sys.stderr, flush=True)
     return runs
 
 
 def measure_ab(args: argparse.Namespace, arch: str) -> list[dict[str, Any]]:
     """The in-process A/B with this repository's package, then with ``--lepton-src``'s."""
-    child_args = [
-        "--child",
-        "ab",
-        "--arch",
-        arch,
-        "--batch-size",
-        str(args.batch_size),
-        "--threads",
-        str(args.threads),
-        "--ab-seconds",
-        str(args.ab_seconds),
-        "--ab-block",
-        str(args.ab_block),
-        "--workdir",
-        str(args.workdir),
-    ]
+    child_args = ["--child", "ab", "--arch", arch, "--batch-size", str(args.batch_size),
+                  "--threads", str(args.threads), "--ab-seconds", str(args.ab_seconds),
+                  "--ab-block", str(args.ab_block), "--workdir", str(args.workdir)]
     print(f"  {arch} in-process A/B ...", file=sys.stderr, flush=True)
     results = [run_child(MODULE, child_args)]
     if args.lepton_src:
@@ -588,17 +495,11 @@ def run_child_from(src: Path, workdir: Path, args: list[str]) -> dict[str, Any]:
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(src), str(REPO), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-m", MODULE, *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = subprocess.run([sys.executable, "-m", MODULE, *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, check=False)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return dict(json.loads(line[len(RESULT_MARKER) :]))
+            return dict(json.loads(line[len(RESULT_MARKER):]))
     raise RuntimeError(f"child from {src} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
 
 
@@ -626,33 +527,19 @@ def report(arch: str, runs: dict[str, list[dict[str, Any]]]) -> str:
         named.append((f"Lepton from {runs[ALT][0]['package']}", runs[ALT]))
     rows = []
     for name, results in named:
-        rows.append(
-            [name]
-            + [f"{_median_rate(results, k):,.0f}" for k in KINDS]
-            + [f"{statistics.median(r['final_loss'] for r in results):.4f}"]
-        )
+        rows.append([name] + [f"{_median_rate(results, k):,.0f}" for k in KINDS]
+                    + [f"{statistics.median(r['final_loss'] for r in results):.4f}"])
     for name, results in named[1:]:
         ratios = [_median_rate(results, k) / _median_rate(plain, k) for k in KINDS]
         rows.append([f"ratio ({name}) / plain"] + [f"{r:.3f}" for r in ratios] + [""])
-    header = [
-        "method",
-        "steps samples/s",
-        "median step samples/s",
-        "epochs samples/CPU-s",
-        "fit samples/s",
-        "end-to-end samples/s",
-        "last step loss",
-    ]
+    header = ["method", "steps samples/s", "median step samples/s", "epochs samples/CPU-s",
+              "fit samples/s", "end-to-end samples/s", "last step loss"]
     first = lepton[0]
-    lines = [
-        f"### {arch}: {first['n_train']:,} training rows x {first['epochs']} epochs, "
-        f"batch {first['batch']}, torch threads: plain {plain[0]['threads']}, "
-        f"Lepton {first['threads']} (after its own small-batch rule), "
-        f"medians of {len(plain)} rounds (order rotated)",
-        "",
-        markdown_table(header, rows),
-        "",
-    ]
+    lines = [f"### {arch}: {first['n_train']:,} training rows x {first['epochs']} epochs, "
+             f"batch {first['batch']}, torch threads: plain {plain[0]['threads']}, "
+             f"Lepton {first['threads']} (after its own small-batch rule), "
+             f"medians of {len(plain)} rounds (order rotated)", "",
+             markdown_table(header, rows), ""]
     lines += [_goal_line(name, plain, results) for name, results in named[1:]]
     lines.append(_split_line("Lepton", lepton))
     if ALT in runs:
@@ -666,34 +553,26 @@ def _goal_line(name: str, plain: list[dict[str, Any]], ours: list[dict[str, Any]
     A ratio of two runs minutes apart moves with the machine's load; the median of
     the per-round ratios is steadier than the ratio of the medians.
     """
-    paired = {
-        k: [_rate(q, k) / _rate(p, k) for p, q in zip(plain, ours, strict=True)]
-        for k in ("step", "median_step", "epoch_cpu")
-    }
+    paired = {k: [_rate(q, k) / _rate(p, k) for p, q in zip(plain, ours, strict=True)]
+              for k in ("step", "median_step", "epoch_cpu")}
     median = {k: statistics.median(v) for k, v in paired.items()}
     verdict = "PASS" if median["step"] >= GOAL_RATIO else "FAIL"
-    return (
-        f"- {name}: goal steps ratio >= {GOAL_RATIO}: median of per-round ratios "
-        f"{median['step']:.3f} {verdict} ({', '.join(f'{r:.3f}' for r in paired['step'])})"
-        f"; by the median step {median['median_step']:.3f}, by CPU time "
-        f"{median['epoch_cpu']:.3f}"
-    )
+    return (f"- {name}: goal steps ratio >= {GOAL_RATIO}: median of per-round ratios "
+            f"{median['step']:.3f} {verdict} ({', '.join(f'{r:.3f}' for r in paired['step'])})"
+            f"; by the median step {median['median_step']:.3f}, by CPU time "
+            f"{median['epoch_cpu']:.3f}")
 
 
 def _split_line(name: str, lepton: list[dict[str, Any]]) -> str:
     parts = {
-        "optimizer steps (logged spans)": "step_s",
-        "per-epoch train+val evaluation": "eval_s",
-        "checkpoint serialization": "serialize_s",
-        "whole fit": "fit_s",
+        "optimizer steps (logged spans)": "step_s", "per-epoch train+val evaluation": "eval_s",
+        "checkpoint serialization": "serialize_s", "whole fit": "fit_s",
         "loading the data from the project": "load_s",
         "test evaluation (metrics, baseline, permutation importance)": "test_eval_s",
         "whole Project.train": "e2e_s",
     }
-    text = ", ".join(
-        f"{label} {statistics.median(r[key] for r in lepton):.1f} s"
-        for label, key in parts.items()
-    )
+    text = ", ".join(f"{label} {statistics.median(r[key] for r in lepton):.1f} s"
+                     for label, key in parts.items())
     return f"- {name}, time split (median): {text}"
 
 
@@ -707,25 +586,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch.set_num_threads in both (default 1; see README)",
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="rounds of separate runs (median; 0: only the A/B)"
-    )
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads in both (default 1; see README)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of separate runs (median; 0: only the A/B)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
-    parser.add_argument(
-        "--lepton-src",
-        type=Path,
-        help="a folder holding another (patched) lepton_desktop package: "
-        "also train with it, in the same rounds, as a third row",
-    )
-    parser.add_argument(
-        "--ab-seconds", type=float, default=40, help="time for each in-process A/B (0: skip it)"
-    )
+    parser.add_argument("--lepton-src", type=Path,
+                        help="a folder holding another (patched) lepton_desktop package: "
+                             "also train with it, in the same rounds, as a third row")
+    parser.add_argument("--ab-seconds", type=float, default=40,
+                        help="time for each in-process A/B (0: skip it)")
     parser.add_argument("--ab-block", type=int, default=50, help="steps per A/B block")
     parser.add_argument("--child", choices=(*METHODS, "ab"), help=argparse.SUPPRESS)
     parser.add_argument("--arch", choices=ARCHS, help=argparse.SUPPRESS)
@@ -752,10 +622,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     if set(archs) - set(ARCHS) or args.repeat < 0 or args.ab_seconds < 0:
-        print(
-            f"error: --archs takes {', '.join(ARCHS)}; --repeat and --ab-seconds >= 0",
-            file=sys.stderr,
-        )
+        print(f"error: --archs takes {', '.join(ARCHS)}; --repeat and --ab-seconds >= 0",
+              file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="lepton-train-bench-") as tmp:
         args.workdir = Path(tmp)

@@ -30,7 +30,6 @@ def cmd_export(args: argparse.Namespace) -> None:
     only ``--out``, so a failed one leaves the project exactly as it was.
     """
     from lepton_desktop.cli.progress import TerminalProgress
-
     bar = TerminalProgress(f"exporting {args.model}", unit="step")
     try:
         with open_project(args.project) as project:

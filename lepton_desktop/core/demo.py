@@ -40,16 +40,10 @@ def _steps() -> list[_Step]:
         _Step("iris: prepared", lambda p, d: p.prep("iris", iris_prep)),
         _Step("digits", lambda p, d: p.import_dataset(d / "digits", "digits", kind="images")),
         _Step("digits: split", lambda p, d: p.prep("digits", PrepOptions(split=split, seed=0))),
-        _Step(
-            "nile",
-            lambda p, d: p.import_dataset(
-                d / "nile.csv", "nile", kind="timeseries", target="volume", time_column="year"
-            ),
-        ),
-        _Step(
-            "diabetes",
-            lambda p, d: p.import_dataset(d / "diabetes.csv", "diabetes", target="progression"),
-        ),
+        _Step("nile", lambda p, d: p.import_dataset(
+            d / "nile.csv", "nile", kind="timeseries", target="volume", time_column="year")),
+        _Step("diabetes", lambda p, d: p.import_dataset(
+            d / "diabetes.csv", "diabetes", target="progression")),
     ]
 
 

@@ -37,7 +37,7 @@ def unseal(sealed: str, key_file: Path | None = None) -> str:
     if not sealed.startswith(PREFIX):
         raise LeptonError("not a sealed secret")
     try:
-        return Fernet(_key(key_file)).decrypt(sealed[len(PREFIX) :].encode()).decode()
+        return Fernet(_key(key_file)).decrypt(sealed[len(PREFIX):].encode()).decode()
     except InvalidToken:
         raise LeptonError(
             "this secret was saved on another machine (or its key was replaced): "

@@ -45,9 +45,8 @@ def ask(
     on_no: Callable[[], None] | None = None,
 ) -> QMessageBox:
     """Ask a yes/no question without blocking; ``on_yes`` or ``on_no`` runs after."""
-    box = QMessageBox(
-        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
-    )
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
+                      parent)
     box.setObjectName("questionBox")
     yes = box.addButton(yes_text, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)

@@ -52,9 +52,7 @@ class ProjectOpener(QObject):
     def ask_passphrase(self, path: Path, error: str = "") -> None:
         """Ask an encrypted project's passphrase, then open it with it."""
         ask_passphrase(
-            self._window,
-            path,
-            lambda text, remember: self.open(path, text, remember),
+            self._window, path, lambda text, remember: self.open(path, text, remember),
             error=error,
         )
 
@@ -71,10 +69,7 @@ class ProjectOpener(QObject):
             self._create_demo(path)
 
     def _start(
-        self,
-        session: ProjectSession,
-        create: bool = False,
-        passphrase: str | None = None,
+        self, session: ProjectSession, create: bool = False, passphrase: str | None = None,
         remember: bool = False,
     ) -> ProjectSession:
         session.opened.connect(lambda result: self._on_opened(session, result))
@@ -98,19 +93,11 @@ class ProjectOpener(QObject):
         self.failed.emit(session.path)
 
     def _ask_upgrade(self, session: ProjectSession) -> None:
-        text = (
-            f"“{session.path.name}” was made by an older version of Lepton Desktop. "
-            "Upgrade it to open it here? A backup copy of the file is kept next to it; "
-            "older versions of the app cannot open the upgraded file."
-        )
-        ask(
-            self._window,
-            "Upgrade Project?",
-            text,
-            "Upgrade",
-            lambda: session.open(upgrade=True),
-            lambda: self.discard(session),
-        )
+        text = (f"“{session.path.name}” was made by an older version of Lepton Desktop. "
+                "Upgrade it to open it here? A backup copy of the file is kept next to it; "
+                "older versions of the app cannot open the upgraded file.")
+        ask(self._window, "Upgrade Project?", text, "Upgrade",
+            lambda: session.open(upgrade=True), lambda: self.discard(session))
 
     @staticmethod
     def discard(session: ProjectSession) -> None:
@@ -122,9 +109,8 @@ class ProjectOpener(QObject):
 
     def _create_demo(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        progress = QProgressDialog(
-            "Creating the demo project from the sample data…", "Cancel", 0, 0, self._window
-        )
+        progress = QProgressDialog("Creating the demo project from the sample data…", "Cancel",
+                                   0, 0, self._window)
         progress.setWindowTitle("Lepton Desktop")
         progress.setMinimumDuration(0)
         process = QProcess(self)
@@ -132,11 +118,8 @@ class ProjectOpener(QObject):
         prepare_worker(process)
         process.finished.connect(lambda code, status: self._on_demo_done(path, progress, code))
         process.errorOccurred.connect(
-            lambda error: (
-                self._on_demo_done(path, progress, -1)
-                if error == QProcess.ProcessError.FailedToStart
-                else None
-            )
+            lambda error: self._on_demo_done(path, progress, -1)
+            if error == QProcess.ProcessError.FailedToStart else None
         )
         progress.canceled.connect(process.kill)
         argv = [*launch.cli_argv(), "demo", str(path)]
@@ -156,16 +139,10 @@ class ProjectOpener(QObject):
         if code == 0 and path.exists():
             self.open(path)
             return
-        for leftover in (
-            path,
-            path.with_name(path.name + "-wal"),
-            path.with_name(path.name + "-shm"),
-        ):
+        for leftover in (path, path.with_name(path.name + "-wal"),
+                         path.with_name(path.name + "-shm")):
             leftover.unlink(missing_ok=True)  # a half-built demo must not be found next time
         if not cancelled:
-            show_error(
-                self._window,
-                "Cannot Create the Demo Project",
-                output.splitlines()[-1] if output else "the demo command failed",
-                output,
-            )
+            show_error(self._window, "Cannot Create the Demo Project",
+                       output.splitlines()[-1] if output else "the demo command failed",
+                       output)

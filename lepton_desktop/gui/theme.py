@@ -26,32 +26,17 @@ _SCHEMES = {
 }
 _Role = QPalette.ColorRole
 _DARK = {
-    _Role.Window: "#202227",
-    _Role.WindowText: "#e6e8eb",
-    _Role.Base: "#17181c",
-    _Role.AlternateBase: "#1e2025",
-    _Role.ToolTipBase: "#2b2e35",
-    _Role.ToolTipText: "#e6e8eb",
-    _Role.PlaceholderText: "#8a8f98",
-    _Role.Text: "#e6e8eb",
-    _Role.Button: "#2b2e35",
-    _Role.ButtonText: "#e6e8eb",
-    _Role.BrightText: "#ff6b6b",
-    _Role.Link: "#6ea8fe",
-    _Role.Highlight: "#3a7bd5",
-    _Role.HighlightedText: "#ffffff",
-    _Role.Light: "#3a3d45",
-    _Role.Midlight: "#30333a",
-    _Role.Mid: "#26282e",
-    _Role.Dark: "#121316",
+    _Role.Window: "#202227", _Role.WindowText: "#e6e8eb", _Role.Base: "#17181c",
+    _Role.AlternateBase: "#1e2025", _Role.ToolTipBase: "#2b2e35", _Role.ToolTipText: "#e6e8eb",
+    _Role.PlaceholderText: "#8a8f98", _Role.Text: "#e6e8eb", _Role.Button: "#2b2e35",
+    _Role.ButtonText: "#e6e8eb", _Role.BrightText: "#ff6b6b", _Role.Link: "#6ea8fe",
+    _Role.Highlight: "#3a7bd5", _Role.HighlightedText: "#ffffff", _Role.Light: "#3a3d45",
+    _Role.Midlight: "#30333a", _Role.Mid: "#26282e", _Role.Dark: "#121316",
     _Role.Shadow: "#000000",
 }
 _DARK_DISABLED = {
-    _Role.WindowText: "#6b7079",
-    _Role.Text: "#6b7079",
-    _Role.ButtonText: "#6b7079",
-    _Role.Highlight: "#3a3d45",
-    _Role.HighlightedText: "#9aa0a8",
+    _Role.WindowText: "#6b7079", _Role.Text: "#6b7079", _Role.ButtonText: "#6b7079",
+    _Role.Highlight: "#3a3d45", _Role.HighlightedText: "#9aa0a8",
 }
 
 

@@ -121,30 +121,10 @@ def test_every_part_works_on_an_encrypted_project(encrypted: Path, tmp_path: Pat
         assert project.models.get("iris-mlp").version == 1
     # Tuning: two trials, one of them in a second (trial worker) process.
     tune = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lepton_desktop",
-            "tune",
-            str(encrypted),
-            "iris",
-            "--arch",
-            "mlp",
-            "--trials",
-            "6",
-            "--jobs",
-            "2",
-            "--epochs",
-            "30",
-            "--pruner",
-            "none",
-            "--json",
-        ],
+        [sys.executable, "-m", "lepton_desktop", "tune", str(encrypted), "iris", "--arch", "mlp",
+         "--trials", "6", "--jobs", "2", "--epochs", "30", "--pruner", "none", "--json"],
         env=dict(os.environ, PYTHONPATH=str(REPO), **WITH_PASSPHRASE),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip  (enough trials that the second process surely gets some)
     assert tune.returncode == 0, tune.stderr
     study = json.loads(tune.stdout)

@@ -52,17 +52,8 @@ def _files(project: Path) -> dict[str, bytes]:
             "this MLP has 8,000,000,003 parameters: its checkpoints would take about",
         ),
         (
-            [
-                "train",
-                "{p}",
-                "iris",
-                "--arch",
-                "mlp",
-                "--hidden",
-                "100000",
-                "--batch-size",
-                "10000000",
-            ],
+            ["train", "{p}", "iris", "--arch", "mlp", "--hidden", "100000", "--batch-size",
+             "10000000"],
             "TB of memory, more than the",
         ),
         (
@@ -84,11 +75,7 @@ def test_refused_names_and_imports_leave_the_file_byte_for_byte(
     space = tmp_path / "space.json"
     space.write_text('{"width": {"type": "int", "low": 16, "high": 2000000000}}')
     names = {
-        "p": project,
-        "tmp": tmp_path,
-        "ragged": ragged,
-        "wide": wide,
-        "huge": huge,
+        "p": project, "tmp": tmp_path, "ragged": ragged, "wide": wide, "huge": huge,
         "space": space,
     }
     before = _files(project)

@@ -91,10 +91,8 @@ def test_alert_rules_from_the_command_line(served: Path, tmp_path: Path) -> None
                            "--json", env=env_home).stdout)  # fmt: skip
     (rule,) = added["rules"]
     assert (rule["name"], rule["op"], rule["webhook"]) == ("slow", ">", "(sealed)")
-    assert (
-        "slow: latency_p99_ms of iris over 7d > 1e-06 · webhook"
-        in cli("monitor", "alerts", "list", project, env=env_home).stdout
-    )
+    assert "slow: latency_p99_ms of iris over 7d > 1e-06 · webhook" in cli(
+        "monitor", "alerts", "list", project, env=env_home).stdout
     checked = cli("monitor", "alerts", "check", project, env=env_home).stdout
     assert checked.startswith("firing: slow: latency_p99_ms of iris over 7d is ")
     history = json.loads(cli("monitor", "alerts", "history", project, "--json",
@@ -112,10 +110,8 @@ def test_alert_rules_from_the_command_line(served: Path, tmp_path: Path) -> None
         (("--name", "x", "--metric", "joy", "--above", "1"), "--metric 'joy'"),
         (("--name", "x", "--metric", "accuracy", "--below", "0.9"), "name the model"),
         (("--name", "x", "--metric", "error_rate", "--above", "2"), "share from 0 to 1"),
-        (
-            ("--name", "x", "--metric", "error_rate", "--above", "0.1", "--cooldown", "soon"),
-            "--cooldown 'soon'",
-        ),
+        (("--name", "x", "--metric", "error_rate", "--above", "0.1", "--cooldown", "soon"),
+         "--cooldown 'soon'"),
         (("--name", "x", "--metric", "error_rate"), "one of the arguments --above --below"),
     ],
 )

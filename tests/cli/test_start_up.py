@@ -177,7 +177,8 @@ def test_a_user_error_ends_at_once_with_its_message_and_status(project: Path) ->
         ),
         (
             # A project still open (a connection nobody closed): the ordinary exit closes it.
-            "from lepton_desktop.core.project import Project\nkept = Project.open(sys.argv[3])",
+            "from lepton_desktop.core.project import Project\n"
+            "kept = Project.open(sys.argv[3])",
             "",
         ),
     ],

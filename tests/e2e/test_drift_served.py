@@ -42,7 +42,6 @@ def served(serving_project: Path, tmp_path_factory: pytest.TempPathFactory  # no
     iris, diabetes = rows(), rows("diabetes.csv", "progression")
     sent: dict[str, Any] = {"absurd": [], "all": []}
     with running(project) as runner, httpx.Client(base_url=runner.url, timeout=10) as client:
-
         def predict(model: str, records: list[dict[str, Any]]) -> str:
             answer = client.post("/predict", json={"model": model, "records": records})
             assert answer.status_code == 200, answer.text

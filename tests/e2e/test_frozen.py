@@ -38,12 +38,7 @@ def frozen(*args: object, cwd: Path, timeout: float = 180) -> subprocess.Complet
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     return subprocess.run(
         [str(FROZEN), *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
@@ -55,10 +50,8 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def table(tmp_path: Path) -> Path:
-    rows = [
-        [round(i * 0.37, 2), ["red", "green", "blue"][i % 3], ["yes", "no"][i % 2]]
-        for i in range(40)
-    ]
+    rows = [[round(i * 0.37, 2), ["red", "green", "blue"][i % 3], ["yes", "no"][i % 2]]
+            for i in range(40)]
     rows[5][0] = None  # an empty cell, as real files have
     return write_csv(tmp_path / "small.csv", ["x", "colour", "label"], rows)
 
@@ -76,10 +69,7 @@ def test_new_import_info(tmp_path: Path, table: Path) -> None:
     info = json.loads(ok(frozen("info", project, "--json", cwd=tmp_path)))
     (dataset,) = info["datasets"]
     assert (dataset["name"], dataset["rows"], dataset["columns"], dataset["target"]) == (
-        "t",
-        40,
-        3,
-        "label",
+        "t", 40, 3, "label"
     )
     with Project.open(project) as p:
         version = p.dataset("t")
@@ -134,20 +124,8 @@ def test_train_runs_torch_in_the_bundle(tmp_path: Path) -> None:
     iris = REPO / "resources" / "sample_data" / "iris.csv"
     ok(frozen("new", project, cwd=tmp_path))
     ok(frozen("import", project, iris, "--name", "iris", "--target", "species", cwd=tmp_path))
-    out = ok(
-        frozen(
-            "train",
-            project,
-            "iris",
-            "--arch",
-            "mlp",
-            "--epochs",
-            "2",
-            "--json",
-            cwd=tmp_path,
-            timeout=300,
-        )
-    )
+    out = ok(frozen("train", project, "iris", "--arch", "mlp", "--epochs", "2", "--json",
+                    cwd=tmp_path, timeout=300))
     result = json.loads(out)
     assert set(result["metrics"]) >= {"accuracy", "precision", "recall", "f1"}
     assert result["model"].endswith(":1")
@@ -158,11 +136,7 @@ def test_gui_starts_offscreen(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env.update(QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
     with subprocess.Popen(
-        [str(FROZEN)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [str(FROZEN)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     ) as proc:
         deadline = time.monotonic() + 8
@@ -203,11 +177,7 @@ def test_serve_answers_from_the_bundle(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     with subprocess.Popen(
         [str(FROZEN), "serve", str(project), "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # printed once the server listens
@@ -215,12 +185,8 @@ def test_serve_answers_from_the_bundle(tmp_path: Path) -> None:
             match = re.search(r"127\.0\.0\.1:\d+", line)
             assert match, f"no address printed: {line!r}"
             url = match.group(0)
-            record = {
-                "sepal_length": 5.1,
-                "sepal_width": 3.5,
-                "petal_length": 1.4,
-                "petal_width": 0.2,
-            }
+            record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                      "petal_width": 0.2}
             answer = httpx.post(f"http://{url}/predict", json=[record], timeout=30)
             assert answer.status_code == 200, answer.text
             label = answer.json()["predictions"][0]["label"]
@@ -238,23 +204,7 @@ def test_tune_runs_a_study_in_the_bundle(tmp_path: Path) -> None:
     iris = REPO / "resources" / "sample_data" / "iris.csv"
     ok(frozen("new", project, cwd=tmp_path))
     ok(frozen("import", project, iris, "--name", "iris", "--target", "species", cwd=tmp_path))
-    out = ok(
-        frozen(
-            "tune",
-            project,
-            "iris",
-            "--arch",
-            "mlp",
-            "--trials",
-            "3",
-            "--epochs",
-            "2",
-            "--sampler",
-            "cmaes",
-            "--json",
-            cwd=tmp_path,
-            timeout=300,
-        )
-    )
+    out = ok(frozen("tune", project, "iris", "--arch", "mlp", "--trials", "3", "--epochs", "2",
+                    "--sampler", "cmaes", "--json", cwd=tmp_path, timeout=300))
     result = json.loads(out)
     assert result["n_trials"] >= 3 and result["model"], result

@@ -76,7 +76,9 @@ def pristine(small_project: Path) -> bytes:
     return small_project.read_bytes()
 
 
-def test_a_project_cut_at_every_page_boundary_is_refused(pristine: bytes, tmp_path: Path) -> None:
+def test_a_project_cut_at_every_page_boundary_is_refused(
+    pristine: bytes, tmp_path: Path
+) -> None:
     page = _page_size(pristine)
     assert len(pristine) % page == 0 and len(pristine) // page > 20
     path = tmp_path / "cut.lepton"

@@ -81,12 +81,8 @@ def open_project(qtbot: QtBot, window: MainWindow) -> Callable[[Path], None]:
             expected = len(project.datasets())
         window.open_path(path)
         qtbot.waitUntil(
-            lambda: (
-                window.session is not None
-                and window.session.path == path.resolve()
-                and window.session.is_open
-            ),
-            timeout=10_000,
+            lambda: window.session is not None and window.session.path == path.resolve()
+            and window.session.is_open, timeout=10_000,
         )
         tree = window.datasets_tab.tree
         qtbot.waitUntil(lambda: tree.version_count() == expected, timeout=10_000)

@@ -57,16 +57,10 @@ def test_start_page_when_no_project(
 
 
 def test_menus_and_shortcuts(window: MainWindow) -> None:
-    shortcuts = {
-        a.text(): a.shortcut().toString()
-        for a in (window.new_action, window.open_action, window.close_action, window.quit_action)
-    }
-    assert shortcuts == {
-        "&New Project…": "Ctrl+N",
-        "&Open Project…": "Ctrl+O",
-        "&Close Project": "Ctrl+W",
-        "&Quit": "Ctrl+Q",
-    }
+    shortcuts = {a.text(): a.shortcut().toString() for a in
+                 (window.new_action, window.open_action, window.close_action, window.quit_action)}
+    assert shortcuts == {"&New Project…": "Ctrl+N", "&Open Project…": "Ctrl+O",
+                         "&Close Project": "Ctrl+W", "&Quit": "Ctrl+Q"}
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert tabs[:2] == ["Datasets", "Training"] and "Serving" in tabs
     assert window.datasets_tab.import_action.shortcut().toString() == "Ctrl+I"
@@ -134,7 +128,8 @@ def test_an_older_project_is_upgraded_only_after_asking(
     qtbot.waitUntil(lambda: _box(window, "questionBox") is not None, timeout=10_000)
     box = _box(window, "questionBox")
     next(b for b in box.buttons() if b.text() == "Upgrade").click()
-    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open,
+                    timeout=10_000)
     assert list(tmp_path.glob("old.schema1-*.bak.lepton"))
     assert "Upgraded from schema 1" in window.statusBar().currentMessage()
 
@@ -144,15 +139,11 @@ def test_drop_of_a_project_file_opens_it(
 ) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_project))])
-    event = QDropEvent(
-        QPoint(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open,
+                    timeout=10_000)
     assert window.session.path == tmp_project.resolve()
     assert window.settings.recent_files()[0] == tmp_project.resolve()
 
@@ -190,16 +181,17 @@ def test_theme_switch_is_exclusive_persisted_and_restyles_charts(
     assert [n for n, a in window.theme_actions.items() if a.isChecked()] == ["system"]
 
 
-def test_open_demo_builds_it_in_a_process_then_opens_it(qtbot: QtBot, window: MainWindow) -> None:
+def test_open_demo_builds_it_in_a_process_then_opens_it(
+    qtbot: QtBot, window: MainWindow
+) -> None:
     assert not demo_project_path().exists()
     window.demo_action.trigger()
-    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open, timeout=60_000)
+    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open,
+                    timeout=60_000)
     assert window.session.path == demo_project_path().resolve()
     tab = window.datasets_tab
-    qtbot.waitUntil(
-        lambda: {v.kind for v in tab.versions} == {"tabular", "images", "timeseries"},
-        timeout=10_000,
-    )
+    qtbot.waitUntil(lambda: {v.kind for v in tab.versions} == {"tabular", "images",
+                                                               "timeseries"}, timeout=10_000)
 
 
 def test_gui_arguments() -> None:

@@ -50,13 +50,8 @@ sys.exit(main(sys.argv[2:]))
 
 
 def _start(tmp_path: Path, *args: str) -> tuple[list[str], str]:
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        XDG_DATA_HOME=str(tmp_path / "x"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_DATA_HOME=str(tmp_path / "x"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"))
     env |= {FIRST_PAINT_ENV: "quit", INSTANCE_ENV: f"lepton-test-{tmp_path.name}"}
     proc = subprocess.run(
         [sys.executable, "-c", _WATCH, json.dumps(HEAVY), *args],

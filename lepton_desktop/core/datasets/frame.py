@@ -56,13 +56,8 @@ class Frame:
 
     def take(self, keep: np.ndarray) -> Frame:
         """The rows where the boolean mask ``keep`` is true."""
-        return Frame(
-            {k: v[keep] for k, v in self.columns.items()},
-            dict(self.dtypes),
-            self.split[keep],
-            self.rows[keep],
-            dict(self.extra),
-        )
+        return Frame({k: v[keep] for k, v in self.columns.items()}, dict(self.dtypes),
+                     self.split[keep], self.rows[keep], dict(self.extra))
 
     def missing(self) -> int:
         """How many cells are missing, over all columns."""
@@ -97,9 +92,8 @@ def load_frame(conn: sqlite3.Connection, version: DatasetVersion, reporter: Repo
     # Carried to the new version: one-hot origins, and personal data found or treated.
     extra = {c.name: {k: c.stats[k] for k in _CARRIED if k in c.stats} for c in version.columns}
     extra = {name: stats for name, stats in extra.items() if stats}
-    return Frame(
-        columns, {c.name: c.dtype for c in version.columns}, split, np.arange(len(split)), extra
-    )
+    return Frame(columns, {c.name: c.dtype for c in version.columns}, split,
+                 np.arange(len(split)), extra)
 
 
 def exact_column(conn: sqlite3.Connection, version: DatasetVersion, name: str) -> np.ndarray:
@@ -178,14 +172,9 @@ def write_frame(
     """
     images = parent.kind == "images"
     version_id = store.begin_version(
-        conn,
-        name=parent.name,
-        kind=parent.kind,
-        source=parent.ref,
-        sql_types=[_sql_type(v) for v in frame.columns.values()],
-        parent_id=parent.id,
-        job_id=job_id,
-        with_image=images,
+        conn, name=parent.name, kind=parent.kind, source=parent.ref,
+        sql_types=[_sql_type(v) for v in frame.columns.values()], parent_id=parent.id,
+        job_id=job_id, with_image=images,
     )
     try:
         for done, batch in _batches(frame, parent if images else None):
@@ -195,13 +184,8 @@ def write_frame(
                 store.insert_rows(conn, version_id, len(frame.columns) + 1, batch)
             reporter.update(done, len(frame), "writing rows")
         return store.finish_version(
-            conn,
-            version_id,
-            columns=frame_columns(frame),
-            target=parent.target,
-            time_column=parent.time_column,
-            operations=operations,
-            pipeline=pipeline,
+            conn, version_id, columns=frame_columns(frame), target=parent.target,
+            time_column=parent.time_column, operations=operations, pipeline=pipeline,
         )
     except BaseException:
         store.discard_version(conn, version_id)
@@ -215,7 +199,8 @@ def _batches(
     for start in range(0, len(frame), BATCH_ROWS):
         stop = min(start + BATCH_ROWS, len(frame))
         if image_source is not None:
-            yield stop, list(zip(frame.rows[start:stop].tolist(), splits[start:stop], strict=True))
+            yield stop, list(zip(frame.rows[start:stop].tolist(), splits[start:stop],
+                                 strict=True))
             continue
         cells = [_python(v[start:stop]) for v in frame.columns.values()]
         yield stop, list(zip(*cells, splits[start:stop], strict=True))

@@ -31,12 +31,8 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Formats Pillow must recognise in the bytes (the suffix alone proves nothing).
 IMAGE_FORMATS = ("PNG", "JPEG")
-COLUMNS = (
-    ("path", "TEXT", "text"),
-    ("label", "TEXT", "categorical"),
-    ("width", "INTEGER", "numeric"),
-    ("height", "INTEGER", "numeric"),
-)
+COLUMNS = (("path", "TEXT", "text"), ("label", "TEXT", "categorical"),
+           ("width", "INTEGER", "numeric"), ("height", "INTEGER", "numeric"))
 TARGET = "label"
 #: Rows per insert transaction; also bounded by bytes so big photos keep memory flat.
 _BATCH_ROWS = 256
@@ -147,13 +143,8 @@ def import_images(
         )
     files = find_images(folder)
     version_id = store.begin_version(
-        conn,
-        name=name,
-        kind="images",
-        source=str(folder),
-        sql_types=[sql for _, sql, _ in COLUMNS],
-        job_id=job_id,
-        with_image=True,
+        conn, name=name, kind="images", source=str(folder),
+        sql_types=[sql for _, sql, _ in COLUMNS], job_id=job_id, with_image=True,
     )
     try:
         stats = _copy_images(conn, version_id, files, reporter)
@@ -162,13 +153,9 @@ def import_images(
         ]
         classes = sorted({f.label for f in files})
         return store.finish_version(
-            conn,
-            version_id,
-            columns=columns,
-            target=TARGET,
-            operations=[
-                {"op": "import", "source": str(folder), "kind": "images", "classes": classes}
-            ],
+            conn, version_id, columns=columns, target=TARGET,
+            operations=[{"op": "import", "source": str(folder), "kind": "images",
+                         "classes": classes}],
         )
     except BaseException:
         store.discard_version(conn, version_id)

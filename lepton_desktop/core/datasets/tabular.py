@@ -67,7 +67,9 @@ def import_table(
     raise DataImportError(f"{path}: column types keep changing; cannot import")
 
 
-def check_table(path: Path, *, kind: str, target: str | None, time_column: str | None) -> None:
+def check_table(
+    path: Path, *, kind: str, target: str | None, time_column: str | None
+) -> None:
     """Check a table's header and first rows (12 MB of a CSV) without importing anything.
 
     Raises:
@@ -254,7 +256,7 @@ def _floats(arr: pa.Array) -> np.ndarray:
         return values
     bits = np.frombuffer(floats.buffers()[0], dtype=np.uint8)
     valid = np.unpackbits(bits, count=floats.offset + len(floats), bitorder="little")
-    return np.where(valid[floats.offset :].astype(bool), values, np.nan)
+    return np.where(valid[floats.offset:].astype(bool), values, np.nan)
 
 
 def _widened(source: TableSource, exc: pa.ArrowInvalid) -> dict[str, pa.DataType]:

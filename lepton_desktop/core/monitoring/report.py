@@ -44,9 +44,8 @@ def report(ctx: ProjectContext, window: Window, model: str | None = None,
     """
     chosen = _chosen(ctx, model, version)
     totals = traffic.read(ctx, window, model, version)
-    out = _report(
-        ctx, window, model, version, chosen, totals, every_model=True, build_estimators=True
-    )
+    out = _report(ctx, window, model, version, chosen, totals, every_model=True,
+                  build_estimators=True)
     if last_labelled is not None:
         _add_last_labelled(ctx, out, version, last_labelled)
     return out

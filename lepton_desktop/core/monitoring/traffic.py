@@ -196,7 +196,7 @@ def quantiles(histogram: np.ndarray, bounds: np.ndarray, q: float) -> np.ndarray
     fraction = np.clip(np.divide(target - below, inside, out=np.ones_like(target),
                                  where=inside > 0), 0.0, 1.0)  # fmt: skip
     upper = bounds[bucket]
-    lower = np.where(bucket > 0, bounds[np.maximum(bucket - 1, 0)], bounds[0] / 2**0.25)
+    lower = np.where(bucket > 0, bounds[np.maximum(bucket - 1, 0)], bounds[0] / 2 ** 0.25)
     value = lower * (upper / lower) ** fraction
     return np.where(totals > 0, value, np.nan)
 

@@ -92,10 +92,8 @@ def _image(step: Mapping[str, Any]) -> str | None:
     size = step.get("size")
     if step.get("mode") not in ("L", "RGB"):
         return f"'mode' must be L or RGB, not {step.get('mode')!r}"
-    if (
-        not isinstance(size, list)
-        or len(size) != 2
-        or not all(_count(side, MAX_IMAGE_SIDE) for side in size)
+    if not isinstance(size, list) or len(size) != 2 or not all(
+        _count(side, MAX_IMAGE_SIDE) for side in size
     ):
         return f"'size' must be [width, height], each 1 to {MAX_IMAGE_SIDE} pixels"
     return _spread(step)
@@ -125,10 +123,8 @@ def _count(value: Any, most: int) -> bool:
 
 
 def _strings(value: Any) -> bool:
-    return (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and all(isinstance(v, str) for v in value)
+    return isinstance(value, Sequence) and not isinstance(value, str) and all(
+        isinstance(v, str) for v in value
     )
 
 

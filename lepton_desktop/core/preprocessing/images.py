@@ -56,13 +56,8 @@ def decode_image(data: bytes) -> Image.Image:
         raise ImageDecodeError(
             f"not a readable image ({len(data):,} bytes in no picture format Pillow knows)"
         ) from None
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except (OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(f"not a readable image ({_without_buffer(str(exc))})") from None
     return picture
 

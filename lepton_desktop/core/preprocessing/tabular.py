@@ -124,9 +124,8 @@ def _most_frequent(present: np.ndarray) -> Any:
     if present.size == 0:
         return None
     # np.unique sorts, so ties go to the smallest value: deterministic across runs.
-    uniques, counts = np.unique(
-        present.astype(str if present.dtype.kind == "O" else float), return_counts=True
-    )
+    uniques, counts = np.unique(present.astype(str if present.dtype.kind == "O" else float),
+                                return_counts=True)
     best = uniques[int(np.argmax(counts))]
     return str(best) if present.dtype.kind == "O" else float(best)
 
@@ -329,7 +328,8 @@ def apply_pipeline(
         {"name": k, "dtype": _guess_dtype(records, k)} for k in (records or [{}])[0]
     ]
     columns, lacking = _read_records(records, spec)
-    names = next((list(s["names"]) for s in reversed(steps) if s.get("step") == "features"), None)
+    names = next((list(s["names"]) for s in reversed(steps) if s.get("step") == "features"),
+                 None)
     # Only columns some feature derives from are required: a chain may read columns
     # (an earlier target, an id) that the final features no longer use.
     required = _sources(steps, names) if names is not None else list(columns)
@@ -460,9 +460,8 @@ class NumericPlan:
     @classmethod
     def compile(cls, steps: Sequence[Step]) -> NumericPlan | None:
         """The plan of ``steps``, or None when they hold more than numeric scaling."""
-        names = next(
-            (list(s["names"]) for s in reversed(steps) if s.get("step") == "features"), None
-        )
+        names = next((list(s["names"]) for s in reversed(steps) if s.get("step") == "features"),
+                     None)
         if not names or not _numeric_only(steps, names):
             return None
         scales = []

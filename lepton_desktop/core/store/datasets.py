@@ -158,7 +158,9 @@ def check_kind(conn: sqlite3.Connection, name: str, kind: str) -> None:
         )
 
 
-def check_width(columns: int, what: str, error: type[LeptonError] = InvalidOptionError) -> None:
+def check_width(
+    columns: int, what: str, error: type[LeptonError] = InvalidOptionError
+) -> None:
     """Refuse a version of more than :data:`MAX_COLUMNS` columns, before its table exists.
 
     Raises:
@@ -280,7 +282,9 @@ def sort_rows(conn: sqlite3.Connection, version_id: int, column: Column) -> None
         conn.execute(f"DROP TABLE {table}_unsorted")
 
 
-def repeated_values(conn: sqlite3.Connection, version_id: int, column: Column) -> tuple[int, Any]:
+def repeated_values(
+    conn: sqlite3.Connection, version_id: int, column: Column
+) -> tuple[int, Any]:
     """How many rows repeat an earlier row's value of ``column``, and the first such value."""
     col, table = column.sql_name, f"ds_{version_id}"
     count = conn.execute(f"SELECT COUNT({col}) - COUNT(DISTINCT {col}) FROM {table}").fetchone()

@@ -284,14 +284,8 @@ def _records(inputs: str | None, kind: str) -> list[Any]:
 
 
 #: Derived features: source -> (what measures the record, the measure's position).
-_DERIVED = {
-    "last": ("series", 0),
-    "mean": ("series", 1),
-    "brightness": ("image", 0),
-    "contrast": ("image", 1),
-    "width": ("image", 2),
-    "height": ("image", 3),
-}
+_DERIVED = {"last": ("series", 0), "mean": ("series", 1), "brightness": ("image", 0),
+            "contrast": ("image", 1), "width": ("image", 2), "height": ("image", 3)}
 
 
 def _values(records: list[Any], spec: dict[str, Any], profile: dict[str, Any],

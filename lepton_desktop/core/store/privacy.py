@@ -110,9 +110,8 @@ def strip_copy(conn: sqlite3.Connection, *, without_data: bool) -> dict[str, int
         )
         left_out["feedback"] = conn.execute("DELETE FROM feedback").rowcount
         left_out["served_values_named_in_drift"] = sum(
-            conn.execute(
-                f"UPDATE drift_{grain} SET unseen = NULL WHERE unseen IS NOT NULL"
-            ).rowcount
+            conn.execute(f"UPDATE drift_{grain} SET unseen = NULL WHERE unseen IS NOT NULL")
+            .rowcount
             for grain in ("minutes", "hours")
         )
         if without_data:

@@ -118,7 +118,9 @@ def read_delta(ctx: ProjectContext, cursor: StudyCursor) -> StudyDelta:
         ctx: the open project.
         cursor: from :meth:`StudyView.cursor` (a fresh cursor reads every trial).
     """
-    study = next((s for s in store.list_studies(ctx.conn) if s.study_id == cursor.study_id), None)
+    study = next(
+        (s for s in store.list_studies(ctx.conn) if s.study_id == cursor.study_id), None
+    )
     if study is None:
         raise NotFoundError(f"the Optuna study {cursor.study_id} is gone from this project")
     rows = store.read_trials(

@@ -50,6 +50,8 @@ def start_prep(
     session.jobs.submit("prep", {"dataset": ref, "options": options.to_dict()}, on_error=on_error)
 
 
-def delete_dataset(session: ProjectSession, name: str, on_error: OnError | None = None) -> None:
+def delete_dataset(
+    session: ProjectSession, name: str, on_error: OnError | None = None
+) -> None:
     """Delete a dataset and all its versions."""
     session.command(lambda p: p.delete_dataset(name), Changes(datasets=True), on_error=on_error)

@@ -33,33 +33,19 @@ from lepton_desktop.core.errors import LeptonError
 if TYPE_CHECKING:
     from lepton_desktop.gui.session import ProjectSession
 
-FILLS = (
-    (None, "Leave missing values"),
-    ("mean", "Mean"),
-    ("median", "Median"),
-    ("mode", "Most frequent value"),
-    ("zero", "Zero"),
-    ("drop", "Drop rows with any"),
-)
-SCALES = (
-    ("none", "No scaling"),
-    ("standard", "Standard (mean 0, std 1)"),
-    ("minmax", "Min–max (0 to 1)"),
-)
-PII = (
-    (None, "Keep as they are"),
-    ("drop", "Drop those columns"),
-    ("hash", "Hash (keyed; the key stays on this computer)"),
-    ("mask", "Mask (keep the last digits, the domain, the year)"),
-)
+FILLS = ((None, "Leave missing values"), ("mean", "Mean"), ("median", "Median"),
+         ("mode", "Most frequent value"), ("zero", "Zero"), ("drop", "Drop rows with any"))
+SCALES = (("none", "No scaling"), ("standard", "Standard (mean 0, std 1)"),
+          ("minmax", "Min–max (0 to 1)"))
+PII = ((None, "Keep as they are"), ("drop", "Drop those columns"),
+       ("hash", "Hash (keyed; the key stays on this computer)"),
+       ("mask", "Mask (keep the last digits, the domain, the year)"))
 
 
 def preview_text(preview: PrepPreview) -> str:
     """``Rows: 150 → 147 · Missing cells: 12 → 0``."""
-    return (
-        f"Rows: {preview.rows_before:,} → {preview.rows_after:,}   ·   "
-        f"Missing cells: {preview.missing_before:,} → {preview.missing_after:,}"
-    )
+    return (f"Rows: {preview.rows_before:,} → {preview.rows_after:,}   ·   "
+            f"Missing cells: {preview.missing_before:,} → {preview.missing_after:,}")
 
 
 class PrepDialog(QDialog):
@@ -149,17 +135,12 @@ class PrepDialog(QDialog):
 
     def options(self) -> PrepOptions:
         """The options chosen (may be invalid: see :meth:`problem`)."""
-        split = (
-            tuple(round(b.value(), 4) for b in self.fractions) if self.split.isChecked() else None
-        )
+        split = tuple(round(b.value(), 4) for b in self.fractions) if self.split.isChecked() \
+            else None
         return PrepOptions(
-            dedupe=self.dedupe.isChecked(),
-            fill=self.fill.currentData(),
-            scale=self.scale.currentData(),
-            onehot=self.onehot.isChecked(),
-            split=split,
-            seed=self.seed.value(),
-            pii=self.pii.currentData(),  # type: ignore[arg-type]
+            dedupe=self.dedupe.isChecked(), fill=self.fill.currentData(),
+            scale=self.scale.currentData(), onehot=self.onehot.isChecked(),
+            split=split, seed=self.seed.value(), pii=self.pii.currentData(),  # type: ignore[arg-type]
         )
 
     def problem(self) -> str:
@@ -183,14 +164,9 @@ class PrepDialog(QDialog):
             self._debounce.start()
 
     def _anything_chosen(self) -> bool:
-        return (
-            self.dedupe.isChecked()
-            or self.fill.currentData() is not None
-            or self.scale.currentData() != "none"
-            or self.onehot.isChecked()
-            or self.split.isChecked()
-            or self.pii.currentData() is not None
-        )
+        return (self.dedupe.isChecked() or self.fill.currentData() is not None
+                or self.scale.currentData() != "none" or self.onehot.isChecked()
+                or self.split.isChecked() or self.pii.currentData() is not None)
 
     def _show_problem(self, problem: str, *, is_error: bool = True) -> None:
         self.error_label.setText(problem)

@@ -106,11 +106,8 @@ class PreviewModel(QAbstractTableModel):
         )
 
     def _switch(
-        self,
-        session: ProjectSession | None,
-        version: DatasetVersion | None,
-        first_page: _Page | None,
-        generation: int | None = None,
+        self, session: ProjectSession | None, version: DatasetVersion | None,
+        first_page: _Page | None, generation: int | None = None,
     ) -> None:
         if generation is not None and generation != self._generation:
             return  # another version was chosen meanwhile

@@ -30,9 +30,8 @@ class SeriesData:
 
 def value_columns(version: DatasetVersion) -> list[str]:
     """The numeric columns drawn as lines (every one but the time column)."""
-    return [
-        c.name for c in version.columns if c.dtype == "numeric" and c.name != version.time_column
-    ]
+    return [c.name for c in version.columns
+            if c.dtype == "numeric" and c.name != version.time_column]
 
 
 def load_series(project: Project, version: DatasetVersion) -> SeriesData:
@@ -99,9 +98,8 @@ class SeriesPanel(QWidget):
             return
         title = f"{', '.join(value_columns(version))} over {version.time_column or 'row'}"
         self.chart.set_title(title)
-        session.query(
-            lambda p: load_series(p, version), lambda d: self._on_data(version, d), owner=self
-        )
+        session.query(lambda p: load_series(p, version), lambda d: self._on_data(version, d),
+                      owner=self)
 
     def _on_data(self, version: DatasetVersion, data: SeriesData) -> None:
         if version is not self._version:

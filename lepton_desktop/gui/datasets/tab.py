@@ -56,27 +56,18 @@ class DatasetsTab(QWidget):
         self._update_actions()
 
     def _build_actions(self) -> None:
-        self.import_action = _action(
-            self, "&Import…", "Ctrl+I", "Import a CSV, Parquet or .npz file, or an image folder"
-        )
+        self.import_action = _action(self, "&Import…", "Ctrl+I",
+                                     "Import a CSV, Parquet or .npz file, or an image folder")
         self.import_action.triggered.connect(lambda: self.open_import_dialog())
-        self.prep_action = _action(
-            self,
-            "&Prepare…",
-            "Ctrl+P",
-            "Dedupe, fill, scale, one-hot encode or split the selected version into a new version",
-        )
+        self.prep_action = _action(self, "&Prepare…", "Ctrl+P",
+                                   "Dedupe, fill, scale, one-hot encode or split the selected "
+                                   "version into a new version")
         self.prep_action.triggered.connect(lambda: self.open_prep_dialog())
-        self.delete_action = _action(
-            self,
-            "&Delete Dataset…",
-            QKeySequence.StandardKey.Delete,
-            "Delete the selected dataset with all its versions",
-        )
+        self.delete_action = _action(self, "&Delete Dataset…", QKeySequence.StandardKey.Delete,
+                                     "Delete the selected dataset with all its versions")
         self.delete_action.triggered.connect(self.delete_selected)
-        self.refresh_action = _action(
-            self, "&Refresh", QKeySequence.StandardKey.Refresh, "Read the dataset list again"
-        )
+        self.refresh_action = _action(self, "&Refresh", QKeySequence.StandardKey.Refresh,
+                                      "Read the dataset list again")
         self.refresh_action.triggered.connect(self.refresh)
 
     def _build_layout(self) -> None:
@@ -191,12 +182,8 @@ class DatasetsTab(QWidget):
         return dialog
 
     def _start_prep(self, dialog: PrepDialog) -> None:
-        ops.start_prep(
-            self.session,
-            dialog.version.ref,
-            dialog.options(),  # type: ignore[arg-type]
-            self._show_error,
-        )
+        ops.start_prep(self.session, dialog.version.ref, dialog.options(),  # type: ignore[arg-type]
+                       self._show_error)
 
     def delete_selected(self) -> None:
         """Ask, then delete the selected dataset with every version."""
@@ -204,18 +191,11 @@ class DatasetsTab(QWidget):
         if self.session is None or version is None:
             return
         count = sum(1 for v in self.versions if v.name == version.name)
-        text = (
-            f"Delete the dataset “{version.name}” and its {count} version(s)? "
-            "This cannot be undone."
-        )
+        text = (f"Delete the dataset “{version.name}” and its {count} version(s)? "
+                "This cannot be undone.")
         session, name = self.session, version.name
-        ask(
-            self,
-            "Delete Dataset",
-            text,
-            "Delete",
-            lambda: ops.delete_dataset(session, name, self._show_error),
-        )
+        ask(self, "Delete Dataset", text, "Delete",
+            lambda: ops.delete_dataset(session, name, self._show_error))
 
     def _on_cancel_requested(self, job_id: int) -> None:
         if self.session is not None:
@@ -234,18 +214,15 @@ class DatasetsTab(QWidget):
         if job.status == "cancelled" and session.jobs.cancel_requested(job.id):
             self.banner.show_message(f"{describe_job(job)}: cancelled; nothing was kept.", "info")
         else:
-            self.banner.show_message(
-                f"{describe_job(job)} failed: {_failure(job, session)}", "error"
-            )
+            self.banner.show_message(f"{describe_job(job)} failed: {_failure(job, session)}",
+                                     "error")
         forget_job(session, job.id)
 
     def _show_success(self, job: Job) -> None:
         result = job.result or {}
         self._select_id = result.get("version_id")
-        summary = (
-            f"{describe_job(job)} finished: {result.get('dataset', '')}, "
-            f"{result.get('rows', 0):,} rows."
-        )
+        summary = (f"{describe_job(job)} finished: {result.get('dataset', '')}, "
+                   f"{result.get('rows', 0):,} rows.")
         warnings = result.get("warnings") or []
         if warnings:  # stays until dismissed: it asks the user to look at the data
             self._banner_timer.stop()

@@ -60,11 +60,8 @@ def decode(items: list[tuple[str, bytes]]) -> list[tuple[str, QImage]]:
         image = QImage.fromData(data)
         if not image.isNull():
             small = image.width() < THUMB and image.height() < THUMB
-            mode = (
-                Qt.TransformationMode.FastTransformation
-                if small
-                else Qt.TransformationMode.SmoothTransformation
-            )
+            mode = Qt.TransformationMode.FastTransformation if small else \
+                Qt.TransformationMode.SmoothTransformation
             image = image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, mode)
         out.append((label, image))
     return out
@@ -104,11 +101,8 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.SizeHintRole:
             # Fixed: with uniform sizes the view measures one item, maybe a placeholder.
             return QSize(THUMB + 24, THUMB + 26)
-        if role not in (
-            Qt.ItemDataRole.DisplayRole,
-            Qt.ItemDataRole.DecorationRole,
-            Qt.ItemDataRole.ToolTipRole,
-        ):
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole,
+                        Qt.ItemDataRole.ToolTipRole):
             return None
         item = self._item(index.row())
         if role == Qt.ItemDataRole.DecorationRole:
@@ -143,8 +137,7 @@ class ThumbnailModel(QAbstractListModel):
         session.query(
             lambda p: fetch_page(p, version, page * PAGE),  # type: ignore[arg-type]
             lambda items: session.background(
-                lambda: decode(items),
-                lambda thumbs: self._store(generation, page, thumbs),
+                lambda: decode(items), lambda thumbs: self._store(generation, page, thumbs),
                 owner=self,
             ),
             lambda exc: self._pending.discard(page),

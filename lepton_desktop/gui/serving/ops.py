@@ -138,7 +138,9 @@ def read_update(project: Project, cursor: LogCursor, limit: int = READ_LIMIT) ->
     records = serving.requests_since(viewed.id, after, limit)
     total = serving.request_count(viewed.id)
     job_error = _job_error(project, deployment)
-    return ServingUpdate(deployment, records, total, job_error, viewed, deployments, listed)
+    return ServingUpdate(
+        deployment, records, total, job_error, viewed, deployments, listed
+    )
 
 
 def _pinned(project: Project, deployment_id: int | None) -> Deployment | None:

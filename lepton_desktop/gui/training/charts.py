@@ -45,11 +45,7 @@ class LiveChart(ThemedPlot):
     """
 
     def __init__(
-        self,
-        title: str,
-        parent: QWidget | None = None,
-        *,
-        integer_x: bool = False,
+        self, title: str, parent: QWidget | None = None, *, integer_x: bool = False,
         from_zero: bool = False,
     ) -> None:
         super().__init__(parent, title)
@@ -86,11 +82,8 @@ class LiveChart(ThemedPlot):
             self._range_from_zero()
 
     def _range_from_zero(self) -> None:
-        tops = [
-            np.nanmax(s.buffer.y)
-            for k, s in self._series.items()
-            if k[0] in self._runs and s.buffer.size
-        ]
+        tops = [np.nanmax(s.buffer.y) for k, s in self._series.items()
+                if k[0] in self._runs and s.buffer.size]
         top = max((t for t in tops if np.isfinite(t)), default=0.0)
         if top > 0:
             self.getPlotItem().setYRange(0, top * 1.1, padding=0)
@@ -132,9 +125,8 @@ class LiveChart(ThemedPlot):
         super().apply_palette()
         if hasattr(self, "_legend"):
             self._legend.setLabelTextColor(self.palette().color(QPalette.ColorRole.Text))
-            self._legend.setBrush(
-                pg.mkBrush(_translucent(self.palette().color(QPalette.ColorRole.Base)))
-            )
+            self._legend.setBrush(pg.mkBrush(_translucent(self.palette().color(
+                QPalette.ColorRole.Base))))
             self._fill_legend()
 
     def _add(self, key: Key, label: str, dashed: bool) -> _Series:
@@ -196,14 +188,8 @@ _TITLES = {
     "cpu": "CPU % (no GPU)",
     "memory": "Memory MB",
 }
-_AXES = {
-    "step": ("step", None),
-    "epoch_loss": ("epoch", None),
-    "metric": ("epoch", None),
-    "lr": ("epoch", None),
-    "cpu": ("time", "s"),
-    "memory": ("time", "s"),
-}
+_AXES = {"step": ("step", None), "epoch_loss": ("epoch", None), "metric": ("epoch", None),
+         "lr": ("epoch", None), "cpu": ("time", "s"), "memory": ("time", "s")}
 
 
 class TrainingCharts(QWidget):
@@ -216,9 +202,8 @@ class TrainingCharts(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.charts = {
-            name: LiveChart(
-                title, self, integer_x=_AXES[name][0] in ("step", "epoch"), from_zero=name == "lr"
-            )
+            name: LiveChart(title, self, integer_x=_AXES[name][0] in ("step", "epoch"),
+                            from_zero=name == "lr")
             for name, title in _TITLES.items()
         }
         self._gpu_runs: set[int] = set()

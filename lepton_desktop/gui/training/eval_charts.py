@@ -32,9 +32,8 @@ def category_ticks(labels: Sequence[str], offset: float = 0.0) -> list[tuple[flo
 def fit_left_axis(plot: ThemedPlot, labels: Sequence[str]) -> None:
     """Widen the left axis so that category labels are drawn, not dropped."""
     metrics = QFontMetrics(plot.font())
-    widest = max(
-        (metrics.horizontalAdvance(label) for _, label in category_ticks(labels)), default=20
-    )
+    widest = max((metrics.horizontalAdvance(label) for _, label in category_ticks(labels)),
+                 default=20)
     plot.getPlotItem().getAxis("left").setWidth(widest + 28)
 
 
@@ -77,11 +76,8 @@ class ConfusionMatrixChart(ThemedPlot):
         self.classes = [str(c) for c in classes]
         self.matrix = np.asarray(matrix, dtype=int).reshape(len(classes), len(classes))
         # ImageItem's first axis is x: transpose so that columns are predictions.
-        self.image.setImage(
-            self.matrix.T.astype(float),
-            autoLevels=False,
-            levels=(0, max(1, int(self.matrix.max(initial=0)))),
-        )
+        self.image.setImage(self.matrix.T.astype(float), autoLevels=False,
+                            levels=(0, max(1, int(self.matrix.max(initial=0)))))
         ticks = category_ticks(classes, 0.5)
         for name in ("bottom", "left"):
             self.getPlotItem().getAxis(name).setTicks([ticks])
@@ -146,9 +142,8 @@ class GroupedBarChart(ThemedPlot):
             bar.setOpts(x=x + (i - 1) * 0.28, height=heights)
         self.getPlotItem().getAxis("bottom").setTicks([category_ticks(names)])
         # Headroom above 1 for the legend.
-        self.getPlotItem().setRange(
-            xRange=(-0.6, max(len(names), 1) - 0.4), yRange=(0, 1.3), padding=0
-        )
+        self.getPlotItem().setRange(xRange=(-0.6, max(len(names), 1) - 0.4), yRange=(0, 1.3),
+                                    padding=0)
 
     def apply_palette(self) -> None:
         """Restyle axes and the legend (its labels take the colour when added)."""

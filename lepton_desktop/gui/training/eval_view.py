@@ -172,22 +172,12 @@ class EvaluationView(QWidget):
         """Classification: metrics and confusion above, per-class and importance below.
         Regression: metrics and importance on the left, the scatter on the right.
         Partial dependence, when there is some, in a row of its own at the bottom."""
-        for widget in (
-            self.metrics,
-            self.confusion,
-            self.per_class,
-            self.scatter,
-            self.importance,
-            self.dependence,
-        ):
+        for widget in (self.metrics, self.confusion, self.per_class, self.scatter,
+                       self.importance, self.dependence):
             self.grid.removeWidget(widget)
-        shown = {
-            self.confusion: classification,
-            self.per_class: classification,
-            self.scatter: not classification,
-            self.importance: importance,
-            self.dependence: dependence,
-        }
+        shown = {self.confusion: classification, self.per_class: classification,
+                 self.scatter: not classification, self.importance: importance,
+                 self.dependence: dependence}
         for widget, visible in shown.items():
             widget.setVisible(visible)
         self.grid.setRowStretch(2, 1 if dependence else 0)
@@ -228,12 +218,8 @@ class EvaluationView(QWidget):
 
     def _show(self, evaluation: dict[str, Any]) -> None:
         test, baseline = evaluation["test"], evaluation.get("baseline") or {}
-        self.metrics.show_metrics(
-            test,
-            baseline,
-            evaluation.get("baseline_name", "baseline"),
-            evaluation.get("strong_baseline"),
-        )
+        self.metrics.show_metrics(test, baseline, evaluation.get("baseline_name", "baseline"),
+                                  evaluation.get("strong_baseline"))
         classification = "confusion_matrix" in test
         importance = evaluation.get("importance") or {}
         dependence = evaluation.get("dependence") or {}
@@ -260,18 +246,14 @@ class EvaluationView(QWidget):
             return
         loss = verdict(evaluation)
         if loss:
-            text = (
-                f"<span style='color:{_WORSE}'><b>{loss}</b></span>. A classical model "
-                "does better here: serve it, or give the network more epochs, data or "
-                "tuning."
-            )
+            text = (f"<span style='color:{_WORSE}'><b>{loss}</b></span>. A classical model "
+                    "does better here: serve it, or give the network more epochs, data or "
+                    "tuning.")
         else:
             key = strong["gain"]["metric"]
-            text = (
-                f"<span style='color:{_BETTER}'>This network beats {strong['name']} on "
-                f"the test split: {key} {fmt.format_value(evaluation['test'][key])} vs "
-                f"{fmt.format_value(strong['metrics'][key])}</span>."
-            )
+            text = (f"<span style='color:{_BETTER}'>This network beats {strong['name']} on "
+                    f"the test split: {key} {fmt.format_value(evaluation['test'][key])} vs "
+                    f"{fmt.format_value(strong['metrics'][key])}</span>.")
         self.strong_verdict.setText(text)
         chosen = " (the better on the validation split)" if strong.get("selected_on") else ""
         self.strong_verdict.setToolTip(
@@ -313,11 +295,8 @@ def _empty_text(run: Run | None) -> str:
 
 
 def _summary(run: Run, evaluation: dict[str, Any], model: ModelVersion | None) -> str:
-    parts = [
-        f"<b>{fmt.run_title(run)}</b>",
-        evaluation.get("task", run.task),
-        f"{evaluation.get('n_test', '?')} test rows",
-    ]
+    parts = [f"<b>{fmt.run_title(run)}</b>", evaluation.get("task", run.task),
+             f"{evaluation.get('n_test', '?')} test rows"]
     if evaluation.get("parameters"):
         parts.append(f"{evaluation['parameters']:,} parameters")
     if run.best_epoch:

@@ -76,15 +76,13 @@ class TrainingForm(QWidget):
         self.dataset = QComboBox(self)
         self.dataset.setToolTip("The dataset version to train on")
         self.dataset.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.dataset.setMinimumContentsLength(12)
         self.dataset.currentIndexChanged.connect(self._on_dataset_changed)
         self.arch = combo(self, ARCHS, DEFAULTS.arch, "The model family", ARCH_NAMES)
         self.arch.currentIndexChanged.connect(self._on_arch_changed)
-        self.task = combo(
-            self, ("auto", *TASKS), "auto", "Inferred from the target; override it here"
-        )
+        self.task = combo(self, ("auto", *TASKS), "auto",
+                          "Inferred from the target; override it here")
         self._build_fields()
         self.error = QLabel(self)
         self.error.setObjectName("formError")
@@ -97,86 +95,51 @@ class TrainingForm(QWidget):
 
     def _build_fields(self) -> None:
         d = DEFAULTS
-        self.epochs = int_spin(
-            self,
-            0,
-            100_000,
-            0,
-            "Epochs (auto: about 3000 steps, 5 to 200 epochs, with early stopping)",
-            special="auto",
-        )
+        self.epochs = int_spin(self, 0, 100_000, 0, "Epochs (auto: about 3000 steps, "
+                               "5 to 200 epochs, with early stopping)", special="auto")
         self.batch_size = int_spin(self, 1, 65_536, d.batch_size, "Examples per step")
-        self.lr = float_edit(
-            self, d.lr, FloatValidator(0.0, 10.0, open_low=True), "Learning rate, in (0, 10]"
-        )
+        self.lr = float_edit(self, d.lr, FloatValidator(0.0, 10.0, open_low=True),
+                             "Learning rate, in (0, 10]")
         self.optimizer = combo(self, OPTIMIZERS, d.optimizer, "The optimizer")
         self.momentum = double_spin(self, 0.0, 0.999, d.momentum, 0.05, "SGD momentum")
-        self.weight_decay = float_edit(
-            self, d.weight_decay, FloatValidator(0.0, 1.0), "L2 penalty on the weights, in [0, 1]"
-        )
-        self.loss = combo(
-            self, ("auto", *LOSSES), "auto", "auto: cross-entropy for classes, MSE for numbers"
-        )
-        self.class_weights = check_box(
-            self, d.class_weights, "by rarity", "Weight the loss of each class by its rarity"
-        )
+        self.weight_decay = float_edit(self, d.weight_decay, FloatValidator(0.0, 1.0),
+                                       "L2 penalty on the weights, in [0, 1]")
+        self.loss = combo(self, ("auto", *LOSSES), "auto",
+                          "auto: cross-entropy for classes, MSE for numbers")
+        self.class_weights = check_box(self, d.class_weights, "by rarity",
+                                       "Weight the loss of each class by its rarity")
         self.schedule = combo(self, SCHEDULES, d.schedule, "Learning-rate schedule")
-        self.patience = int_spin(
-            self,
-            0,
-            10_000,
-            d.patience,
-            "Early stopping: epochs without improvement (0: off)",
-            special="off",
-        )
-        self.grad_clip = double_spin(
-            self, 0.0, 1000.0, d.grad_clip, 0.5, "Maximum gradient norm (0: off)", special="off"
-        )
+        self.patience = int_spin(self, 0, 10_000, d.patience,
+                                 "Early stopping: epochs without improvement (0: off)",
+                                 special="off")
+        self.grad_clip = double_spin(self, 0.0, 1000.0, d.grad_clip, 0.5,
+                                     "Maximum gradient norm (0: off)", special="off")
         self.dropout = double_spin(self, 0.0, 0.95, d.dropout, 0.05, "Dropout probability")
         self.hidden = sizes_edit(self, d.hidden, "MLP layer widths, e.g. 128, 64")
         self.activation = combo(self, ACTIVATIONS, d.activation, "MLP activation")
-        self.batch_norm = check_box(
-            self, d.batch_norm, "after each layer", "Batch normalization after each hidden layer"
-        )
+        self.batch_norm = check_box(self, d.batch_norm, "after each layer",
+                                    "Batch normalization after each hidden layer")
         self.channels = sizes_edit(self, d.channels, "CNN channels per block, e.g. 32, 64")
         self.kernel = int_spin(self, 1, 15, d.kernel, "Convolution kernel size")
-        self.augment = check_box(
-            self,
-            d.augment,
-            "flips, shifts, rotations",
-            "Light augmentation of the training images",
-        )
+        self.augment = check_box(self, d.augment, "flips, shifts, rotations",
+                                 "Light augmentation of the training images")
         self.cell = combo(self, CELLS, d.cell, "Recurrent cell")
         self.rnn_layers = int_spin(self, 1, 16, d.rnn_layers, "Stacked recurrent layers")
         self.rnn_hidden = int_spin(self, 1, 4096, d.rnn_hidden, "Recurrent hidden size")
-        self.window = int_spin(
-            self,
-            0,
-            100_000,
-            0,
-            "Input length in steps (auto: from the series' length)",
-            special="auto",
-        )
+        self.window = int_spin(self, 0, 100_000, 0, "Input length in steps (auto: from the "
+                               "series' length)", special="auto")
         self.horizon = int_spin(self, 1, 10_000, d.horizon, "Steps ahead to forecast")
-        self.bidirectional = check_box(
-            self, d.bidirectional, "read both ways", "Read each window forwards and backwards"
-        )
+        self.bidirectional = check_box(self, d.bidirectional, "read both ways",
+                                       "Read each window forwards and backwards")
         self.seed = int_spin(self, 0, 2**31 - 1, d.seed, "Same seed, same CPU run")
         self.device = combo(self, DEVICES, d.device, "auto: CUDA, then MPS, then CPU")
-        self.strong_baseline = check_box(
-            self,
-            d.strong_baseline,
-            "fit one beside the network",
-            "After training, fit a classical model (logistic or "
-            "ridge regression, gradient boosting, an "
-            "autoregressive model) on the same split and compare",
-        )
+        self.strong_baseline = check_box(self, d.strong_baseline, "fit one beside the network",
+                                         "After training, fit a classical model (logistic or "
+                                         "ridge regression, gradient boosting, an "
+                                         "autoregressive model) on the same split and compare")
         self.model_name = QLineEdit(self)
-        self.model_name.setValidator(
-            QRegularExpressionValidator(
-                QRegularExpression(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"), self
-            )
-        )
+        self.model_name.setValidator(QRegularExpressionValidator(
+            QRegularExpression(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"), self))
         self.model_name.setToolTip("The registered model's name (default: DATASET-ARCH)")
         self.optimizer.currentIndexChanged.connect(self._on_optimizer_changed)
         self._build_privacy_fields()
@@ -233,60 +196,28 @@ class TrainingForm(QWidget):
         self.privacy.setLayout(form)
 
     def _build_layout(self) -> None:
-        self.data_form = _form(
-            self, (("Dataset", self.dataset), ("Architecture", self.arch), ("Task", self.task))
-        )
-        self.train_form = _form(
-            self,
-            (
-                ("Epochs", self.epochs),
-                ("Batch size", self.batch_size),
-                ("Learning rate", self.lr),
-                ("Optimizer", self.optimizer),
-                ("Momentum", self.momentum),
-                ("Weight decay", self.weight_decay),
-                ("Loss", self.loss),
-                ("Class weights", self.class_weights),
-                ("Schedule", self.schedule),
-                ("Patience", self.patience),
-                ("Gradient clip", self.grad_clip),
-            ),
-        )
-        self.model_form = _form(
-            self,
-            (
-                ("Hidden sizes", self.hidden),
-                ("Activation", self.activation),
-                ("Batch norm", self.batch_norm),
-                ("Channels", self.channels),
-                ("Kernel", self.kernel),
-                ("Augment", self.augment),
-                ("Cell", self.cell),
-                ("Layers", self.rnn_layers),
-                ("Hidden size", self.rnn_hidden),
-                ("Window", self.window),
-                ("Horizon", self.horizon),
-                ("Bidirectional", self.bidirectional),
-                ("Dropout", self.dropout),
-            ),
-        )
-        self.run_form = _form(
-            self,
-            (
-                ("Seed", self.seed),
-                ("Device", self.device),
-                ("Model name", self.model_name),
-                ("Strong baseline", self.strong_baseline),
-            ),
-        )
+        self.data_form = _form(self, (
+            ("Dataset", self.dataset), ("Architecture", self.arch), ("Task", self.task)))
+        self.train_form = _form(self, (
+            ("Epochs", self.epochs), ("Batch size", self.batch_size), ("Learning rate", self.lr),
+            ("Optimizer", self.optimizer), ("Momentum", self.momentum),
+            ("Weight decay", self.weight_decay), ("Loss", self.loss),
+            ("Class weights", self.class_weights), ("Schedule", self.schedule),
+            ("Patience", self.patience), ("Gradient clip", self.grad_clip)))
+        self.model_form = _form(self, (
+            ("Hidden sizes", self.hidden), ("Activation", self.activation),
+            ("Batch norm", self.batch_norm), ("Channels", self.channels),
+            ("Kernel", self.kernel), ("Augment", self.augment), ("Cell", self.cell),
+            ("Layers", self.rnn_layers), ("Hidden size", self.rnn_hidden),
+            ("Window", self.window), ("Horizon", self.horizon),
+            ("Bidirectional", self.bidirectional), ("Dropout", self.dropout)))
+        self.run_form = _form(self, (
+            ("Seed", self.seed), ("Device", self.device), ("Model name", self.model_name),
+            ("Strong baseline", self.strong_baseline)))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for title, form in (
-            ("Data", self.data_form),
-            ("Training", self.train_form),
-            ("Model", self.model_form),
-            ("Run", self.run_form),
-        ):
+        for title, form in (("Data", self.data_form), ("Training", self.train_form),
+                            ("Model", self.model_form), ("Run", self.run_form)):
             box = QGroupBox(title, self)
             box.setLayout(form)
             layout.addWidget(box)
@@ -331,18 +262,13 @@ class TrainingForm(QWidget):
             fits = kind is None or kind in ARCH_KINDS[arch]
             item = model.item(row)
             item.setEnabled(fits)
-            item.setToolTip(
-                ""
-                if fits
-                else f"{arch.upper()} trains on "
-                f"{' or '.join(ARCH_KINDS[arch])} data; {version.ref} is {kind}"
-            )
+            item.setToolTip("" if fits else f"{arch.upper()} trains on "
+                            f"{' or '.join(ARCH_KINDS[arch])} data; {version.ref} is {kind}")
         fitting = next((a for a in ARCHS if kind in ARCH_KINDS[a]), None)
         if fitting is not None:
             self.arch.setCurrentIndex(ARCHS.index(fitting))
-        self.model_name.setPlaceholderText(
-            f"{version.name}-{self.arch.currentData()}" if version else ""
-        )
+        self.model_name.setPlaceholderText(f"{version.name}-{self.arch.currentData()}"
+                                           if version else "")
         self.changed.emit()
 
     def _on_arch_changed(self) -> None:
@@ -366,12 +292,8 @@ class TrainingForm(QWidget):
         Raises:
             FormError: a field's text is not acceptable (the field is marked).
         """
-        for name, edit in (
-            ("learning rate", self.lr),
-            ("weight decay", self.weight_decay),
-            ("hidden sizes", self.hidden),
-            ("channels", self.channels),
-        ):
+        for name, edit in (("learning rate", self.lr), ("weight decay", self.weight_decay),
+                           ("hidden sizes", self.hidden), ("channels", self.channels)):
             if edit.isVisibleTo(self) and not edit.hasAcceptableInput():
                 edit.setFocus()
                 raise FormError(f"{name.capitalize()}: {edit.toolTip().lower()}")
@@ -398,35 +320,24 @@ class TrainingForm(QWidget):
     def _values(self) -> dict[str, object]:
         arch = self.arch.currentData()
         return {
-            "arch": arch,
-            "task": _auto(self.task.currentData()),
-            "epochs": self.epochs.value() or None,
-            "batch_size": self.batch_size.value(),
-            "lr": float(self.lr.text()),
-            "optimizer": self.optimizer.currentData(),
-            "momentum": self.momentum.value(),
-            "weight_decay": float(self.weight_decay.text()),
+            "arch": arch, "task": _auto(self.task.currentData()),
+            "epochs": self.epochs.value() or None, "batch_size": self.batch_size.value(),
+            "lr": float(self.lr.text()), "optimizer": self.optimizer.currentData(),
+            "momentum": self.momentum.value(), "weight_decay": float(self.weight_decay.text()),
             "loss": _auto(self.loss.currentData()),
             "class_weights": self.class_weights.isChecked(),
             "strong_baseline": self.strong_baseline.isChecked(),
-            "schedule": self.schedule.currentData(),
-            "patience": self.patience.value(),
-            "grad_clip": self.grad_clip.value(),
-            "dropout": self.dropout.value(),
+            "schedule": self.schedule.currentData(), "patience": self.patience.value(),
+            "grad_clip": self.grad_clip.value(), "dropout": self.dropout.value(),
             "hidden": _sizes(self.hidden.text()) if arch == "mlp" else DEFAULTS.hidden,
             "activation": self.activation.currentData(),
             "batch_norm": self.batch_norm.isChecked(),
             "channels": _sizes(self.channels.text()) if arch == "cnn" else DEFAULTS.channels,
-            "kernel": self.kernel.value(),
-            "augment": self.augment.isChecked(),
-            "cell": self.cell.currentData(),
-            "rnn_layers": self.rnn_layers.value(),
-            "rnn_hidden": self.rnn_hidden.value(),
-            "window": self.window.value() or None,
-            "horizon": self.horizon.value(),
-            "bidirectional": self.bidirectional.isChecked(),
-            "seed": self.seed.value(),
-            "device": self.device.currentData(),
+            "kernel": self.kernel.value(), "augment": self.augment.isChecked(),
+            "cell": self.cell.currentData(), "rnn_layers": self.rnn_layers.value(),
+            "rnn_hidden": self.rnn_hidden.value(), "window": self.window.value() or None,
+            "horizon": self.horizon.value(), "bidirectional": self.bidirectional.isChecked(),
+            "seed": self.seed.value(), "device": self.device.currentData(),
             "model_name": self.model_name.text().strip() or None,
         }
 

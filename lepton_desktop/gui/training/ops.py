@@ -168,21 +168,16 @@ def load_datasets(
 
 
 def load_runs(
-    session: ProjectSession,
-    include_archived: bool,
-    on_done: Callable[[RunsSnapshot], None],
-    owner: Any,
+    session: ProjectSession, include_archived: bool,
+    on_done: Callable[[RunsSnapshot], None], owner: Any,
 ) -> None:
     """Read the runs table's content."""
     session.query(lambda p: read_runs(p, include_archived), on_done, owner=owner)
 
 
 def poll_runs(
-    session: ProjectSession,
-    cursors: dict[int, Cursor | None],
-    on_done: Callable[[list[RunUpdate]], None],
-    on_error: OnError,
-    owner: Any,
+    session: ProjectSession, cursors: dict[int, Cursor | None],
+    on_done: Callable[[list[RunUpdate]], None], on_error: OnError, owner: Any,
 ) -> None:
     """Read what changed in these runs since their cursors (see :func:`read_updates`)."""
     session.query(lambda p: read_updates(p, cursors), on_done, on_error, owner)
@@ -196,11 +191,8 @@ def load_run(
 
 
 def start_training(
-    session: ProjectSession,
-    dataset: str,
-    config: TrainConfig,
-    on_done: Callable[[Run], None],
-    on_error: OnError,
+    session: ProjectSession, dataset: str, config: TrainConfig,
+    on_done: Callable[[Run], None], on_error: OnError,
 ) -> None:
     """Validate and queue a run (core refuses bad options), then start its worker."""
 
@@ -228,7 +220,9 @@ def resume_run(session: ProjectSession, run: Run, stale: bool, on_error: OnError
 
 def control_run(session: ProjectSession, run_id: int, request: str, on_error: OnError) -> None:
     """Ask a run's worker to ``pause`` or ``stop`` (it answers within a step)."""
-    session.command(lambda p: getattr(p.runs, request)(run_id), RUNS, on_error=on_error)
+    session.command(
+        lambda p: getattr(p.runs, request)(run_id), RUNS, on_error=on_error
+    )
 
 
 def archive_run(

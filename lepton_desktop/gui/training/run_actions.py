@@ -20,39 +20,26 @@ class RunActions:
     """
 
     def __init__(self, parent: QWidget) -> None:
-        self.train = make_action(
-            parent, "&Train", "Queue a run with these settings and start its worker", "Ctrl+Return"
-        )
+        self.train = make_action(parent, "&Train", "Queue a run with these settings and start "
+                                 "its worker", "Ctrl+Return")
         self.pause = make_action(parent, "&Pause", "Pause the run after its current step")
-        self.resume = make_action(
-            parent, "&Resume", "Continue the run (from its last checkpoint if its worker is gone)"
-        )
-        self.stop = make_action(
-            parent,
-            "&Stop",
-            "Stop the run; it is still evaluated and registered from its best epoch",
-        )
-        self.champion = make_action(
-            parent, "Set as &Champion", "Point the model's “champion” alias at this run's version"
-        )
-        self.archive = make_action(
-            parent,
-            "&Archive",
-            "Hide the run (its metrics and model stay; its checkpoints are freed)",
-        )
-        self.delete = make_action(
-            parent, "&Delete…", "Delete the run with its metrics, checkpoints and model version"
-        )
+        self.resume = make_action(parent, "&Resume", "Continue the run (from its last "
+                                  "checkpoint if its worker is gone)")
+        self.stop = make_action(parent, "&Stop", "Stop the run; it is still evaluated and "
+                                "registered from its best epoch")
+        self.champion = make_action(parent, "Set as &Champion", "Point the model's "
+                                    "“champion” alias at this run's version")
+        self.archive = make_action(parent, "&Archive", "Hide the run (its metrics and model "
+                                   "stay; its checkpoints are freed)")
+        self.delete = make_action(parent, "&Delete…", "Delete the run with its metrics, "
+                                  "checkpoints and model version")
 
     def run_actions(self) -> list[QAction]:
         """The actions on selected runs, in menu order."""
         return [self.pause, self.resume, self.stop, self.champion, self.archive, self.delete]
 
     def update(
-        self,
-        runs: Sequence[Run],
-        current: Run | None,
-        stale: set[int],
+        self, runs: Sequence[Run], current: Run | None, stale: set[int],
         model: ModelVersion | None,
     ) -> None:
         """Enable what the selected runs (``current``: the focused one) allow."""

@@ -121,10 +121,8 @@ def gain_tooltip(run: Run) -> str:
     """Which strong baseline the gain is measured against, or why there is none."""
     strong = (run.evaluation or {}).get("strong_baseline")
     if strong:
-        return (
-            f"Test {strong['gain']['metric']} of the network minus that of "
-            f"{strong['name']} fitted on the same split (positive: the network wins)"
-        )
+        return (f"Test {strong['gain']['metric']} of the network minus that of "
+                f"{strong['name']} fitted on the same split (positive: the network wins)")
     if run.evaluation:
         return "No strong baseline was fitted for this run"
     return "Known once the run is evaluated"

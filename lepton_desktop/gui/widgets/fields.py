@@ -106,12 +106,7 @@ def int_spin(
 
 
 def double_spin(
-    parent: QWidget,
-    low: float,
-    high: float,
-    value: float,
-    step: float,
-    tip: str,
+    parent: QWidget, low: float, high: float, value: float, step: float, tip: str,
     special: str = "",
 ) -> QDoubleSpinBox:
     """A decimal spin box (C locale, so ``0.1`` reads the same everywhere)."""
@@ -127,10 +122,7 @@ def double_spin(
 
 
 def combo(
-    parent: QWidget,
-    values: Sequence[str],
-    current: str,
-    tip: str,
+    parent: QWidget, values: Sequence[str], current: str, tip: str,
     labels: Mapping[str, str] | None = None,
 ) -> QComboBox:
     """A drop-down of ``values`` (item data), shown with ``labels`` where given."""

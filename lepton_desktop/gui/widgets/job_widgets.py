@@ -32,7 +32,7 @@ def set_progress(bar: QProgressBar, job: Job) -> None:
 
 
 def job_text(job: Job) -> str:
-    """ "Importing iris: 12 MB read" style text of a job."""
+    """"Importing iris: 12 MB read" style text of a job."""
     text = describe_job(job)
     if job.cancel_requested:
         return f"{text}: cancelling…"

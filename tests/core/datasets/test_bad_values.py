@@ -123,9 +123,7 @@ def test_repeated_timestamps_warn_at_import_and_training_refuses_them(
     csv = write_csv(tmp_path / "s.csv", ["day", "v"], rows)
     version = project.import_dataset(csv, "s", kind="timeseries")
     assert version.operations[0]["repeated_times"] == {
-        "column": "day",
-        "count": 1,
-        "example": "2024-01-10",
+        "column": "day", "count": 1, "example": "2024-01-10"
     }
     (warning,) = version_warnings(version)
     assert warning.startswith("time column 'day' repeats 1 timestamp(s) (the first: 2024-01-10)")

@@ -60,10 +60,7 @@ def test_sample_digits_import_as_labelled_blobs(tmp_project: Path) -> None:
         assert version.n_rows == 300
         assert version.target == "label"
         assert [(c.name, c.dtype) for c in version.columns] == [
-            ("path", "text"),
-            ("label", "categorical"),
-            ("width", "numeric"),
-            ("height", "numeric"),
+            ("path", "text"), ("label", "categorical"), ("width", "numeric"), ("height", "numeric")
         ]
         assert project.label_counts(version, "label") == {str(d): 30 for d in range(10)}
         path, label, width, height, split = project.rows(version, 0, 1)[0]
@@ -79,10 +76,8 @@ def test_png_and_jpeg_nested_files_and_ignored_files(tmp_project: Path, tmp_path
         version = project.import_dataset(folder, "pets", reporter=recorder)
         rows = project.rows(version, 0, 10)
         assert [r[:4] for r in rows] == [
-            ("cats/a.png", "cats", 6, 4),
-            ("cats/c.jpeg", "cats", 8, 8),
-            ("cats/more/b.PNG", "cats", 3, 5),
-            ("dogs/d.jpg", "dogs", 10, 7),
+            ("cats/a.png", "cats", 6, 4), ("cats/c.jpeg", "cats", 8, 8),
+            ("cats/more/b.PNG", "cats", 3, 5), ("dogs/d.jpg", "dogs", 10, 7),
         ]
         assert Image.open(io.BytesIO(project.image(version, 3))).format == "JPEG"
         assert version.operations[0]["classes"] == ["cats", "dogs"]

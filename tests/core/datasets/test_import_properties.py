@@ -38,7 +38,9 @@ SETTINGS = settings(
 NON_FINITE = ["inf", "-inf", "Infinity", "-Infinity", "1e309", "-1e999", "+inf", "INF"]
 #: Characters of cells and headers: any Unicode letter, number, punctuation, symbol or
 #: space (no control characters; a cell may not span lines in Arrow's CSV reader).
-_TEXT = st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), min_size=0, max_size=12)
+_TEXT = st.text(
+    st.characters(categories=["L", "N", "P", "S", "Zs"]), min_size=0, max_size=12
+)
 
 _counter = itertools.count()
 
@@ -63,10 +65,10 @@ def _text_cell() -> st.SearchStrategy[str]:
 def tables(draw: Any) -> dict[str, Any]:
     width = draw(st.integers(1, 6))
     rows = draw(st.integers(0, 25))
-    header = draw(
-        st.lists(_TEXT.filter(lambda s: s.strip() == s and s), min_size=width, max_size=width)
-    )
-    kinds = draw(st.lists(st.sampled_from(["number", "text"]), min_size=width, max_size=width))
+    header = draw(st.lists(_TEXT.filter(lambda s: s.strip() == s and s), min_size=width,
+                           max_size=width))
+    kinds = draw(st.lists(st.sampled_from(["number", "text"]), min_size=width,
+                          max_size=width))
     cells = {"number": _number_cell(), "text": _text_cell()}
     body = [[draw(cells[kind]) for kind in kinds] for _ in range(rows)]
     return {"header": header, "kinds": kinds, "rows": body}

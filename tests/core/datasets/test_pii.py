@@ -142,11 +142,8 @@ def test_confirmed_on_all_rows_not_just_the_sample() -> None:
 
 
 def prepared_people(project: Project, tmp_path: Path) -> None:
-    columns = {
-        k: v
-        for k, v in people(120).items()
-        if k in ("email", "full_name", "card", "amount", "items", "churned")
-    }
+    columns = {k: v for k, v in people(120).items() if k in ("email", "full_name", "card",
+                                                             "amount", "items", "churned")}
     project.import_dataset(write_people(tmp_path / "p.csv", columns), "people",
                            target="churned")  # fmt: skip
 
@@ -177,9 +174,8 @@ def test_prep_drops_hashes_and_masks(tmp_project: Path, tmp_path: Path, data_hom
     assert ready.column("email").dtype == "text"
     # Nothing left to warn about, and the key is nowhere in the project.
     assert [c.name for c in ready.columns if "pii" in c.stats] == []
-    assert (
-        key.hex().encode() not in tmp_project.read_bytes() and key not in tmp_project.read_bytes()
-    )
+    assert key.hex().encode() not in tmp_project.read_bytes() and key not in \
+        tmp_project.read_bytes()
 
 
 def test_masks_by_kind() -> None:
@@ -220,10 +216,8 @@ def test_pii_on_a_table_without_personal_data_is_refused(
     with Project.open(tmp_project) as project:
         project.import_dataset(source, "plain", target="y")
     before = snapshot(tmp_project)
-    with (
-        Project.open(tmp_project) as project,
-        pytest.raises(InvalidOptionError, match="no column of plain:1"),
-    ):
+    with Project.open(tmp_project) as project, pytest.raises(InvalidOptionError,
+                                                              match="no column of plain:1"):
         project.prep("plain", PrepOptions(pii="mask"))
     assert snapshot(tmp_project) == before
 

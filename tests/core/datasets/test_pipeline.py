@@ -60,9 +60,8 @@ def test_stored_pipeline_reproduces_the_prepared_rows(
     source = raw_csv(tmp_path / "houses.csv")
     with Project.open(tmp_project) as project:
         project.import_dataset(source, "houses", target="price")
-        prepared = project.prep(
-            "houses", PrepOptions(fill="median", scale=scale, onehot=True, split=SPLIT, seed=2)
-        )
+        prepared = project.prep("houses", PrepOptions(fill="median", scale=scale, onehot=True,
+                                                      split=SPLIT, seed=2))
         steps = pipeline_chain(project.conn, prepared)
         names, features = apply_pipeline(steps, csv_records(source))
         assert names == [c.name for c in prepared.columns if c.name != "price"]
@@ -89,13 +88,8 @@ def test_a_chain_of_preparations_replays_in_order(tmp_project: Path, tmp_path: P
 def test_a_version_never_prepared_still_names_its_features(tmp_project: Path) -> None:
     with Project.open(tmp_project) as project:
         iris = project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
-        record = {
-            "sepal_length": "5.1",
-            "sepal_width": 3.5,
-            "petal_length": 1.4,
-            "petal_width": 0.2,
-            "species": "setosa",
-        }
+        record = {"sepal_length": "5.1", "sepal_width": 3.5, "petal_length": 1.4,
+                  "petal_width": 0.2, "species": "setosa"}
         names, features = apply_pipeline(pipeline_chain(project.conn, iris), [record])
         assert names == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
         assert features.tolist() == [[5.1, 3.5, 1.4, 0.2]]
@@ -105,13 +99,8 @@ def test_a_version_never_prepared_still_names_its_features(tmp_project: Path) ->
 
 def test_time_series_features_leave_out_time_and_target(tmp_project: Path) -> None:
     with Project.open(tmp_project) as project:
-        project.import_dataset(
-            SAMPLE_DATA / "diabetes.csv",
-            "d",
-            kind="timeseries",
-            time_column="age",
-            target="progression",
-        )
+        project.import_dataset(SAMPLE_DATA / "diabetes.csv", "d", kind="timeseries",
+                               time_column="age", target="progression")
         prepared = project.prep("d", PrepOptions(scale="minmax", split=SPLIT))
         names, _ = apply_pipeline(prepared.pipeline, [])
         assert names[:2] == ["sex", "bmi"] and "age" not in names and "progression" not in names
@@ -119,10 +108,8 @@ def test_time_series_features_leave_out_time_and_target(tmp_project: Path) -> No
 
 def numeric_steps() -> list[dict[str, Any]]:
     return [
-        {
-            "step": "input",
-            "columns": [{"name": "x", "dtype": "numeric"}, {"name": "c", "dtype": "categorical"}],
-        },
+        {"step": "input", "columns": [{"name": "x", "dtype": "numeric"},
+                                      {"name": "c", "dtype": "categorical"}]},
         {"step": "fill", "method": "mean", "values": {"x": 2.0, "c": "b"}, "columns": ["x", "c"]},
         {"step": "scale", "method": "standard", "columns": {"x": {"mean": 1.0, "std": 2.0}}},
         {"step": "onehot", "columns": {"c": ["a", "b"]}},
@@ -131,13 +118,8 @@ def numeric_steps() -> list[dict[str, Any]]:
 
 
 def test_values_as_numbers_text_or_missing() -> None:
-    records = [
-        {"x": 3, "c": "a"},
-        {"x": "5.0", "c": None},
-        {"x": "", "c": "zebra", "y": 1},
-        {"x": None, "c": ""},
-        {"x": float("nan"), "c": "b"},
-    ]
+    records = [{"x": 3, "c": "a"}, {"x": "5.0", "c": None}, {"x": "", "c": "zebra", "y": 1},
+               {"x": None, "c": ""}, {"x": float("nan"), "c": "b"}]
     names, features = apply_pipeline(numeric_steps(), records)
     assert names == ["x", "c=a", "c=b"]
     assert features.tolist() == [[1.0, 1, 0], [2.0, 0, 1], [0.5, 0, 0], [0.5, 0, 1], [0.5, 0, 1]]
@@ -148,37 +130,28 @@ def test_an_unknown_category_is_all_zeros() -> None:
     assert features.tolist() == [[0.0, 0.0, 0.0]]
 
 
-@pytest.mark.parametrize(
-    ("records", "message"),
-    [
-        ([{"x": 1, "c": "a"}, {"c": "a"}], "record 1: missing feature 'x'"),
-        ([{"x": "ten", "c": "a"}], "record 0: feature 'x' must be a number, got 'ten'"),
-        ([{"x": True, "c": "a"}], "feature 'x' must be a number, got True"),
-        ([{"x": [1], "c": "a"}], "feature 'x' must be a number"),
-    ],
-)
+@pytest.mark.parametrize(("records", "message"), [
+    ([{"x": 1, "c": "a"}, {"c": "a"}], "record 1: missing feature 'x'"),
+    ([{"x": "ten", "c": "a"}], "record 0: feature 'x' must be a number, got 'ten'"),
+    ([{"x": True, "c": "a"}], "feature 'x' must be a number, got True"),
+    ([{"x": [1], "c": "a"}], "feature 'x' must be a number"),
+])
 def test_bad_records_name_the_record_and_the_feature(records: list[Any], message: str) -> None:
     with pytest.raises(RecordError, match=message):
         apply_pipeline(numeric_steps(), records)
 
 
 def test_a_pipeline_that_dropped_missing_rows_refuses_missing_values() -> None:
-    steps = [
-        {"step": "input", "columns": [{"name": "x", "dtype": "numeric"}]},
-        {"step": "fill", "method": "drop", "values": {}, "columns": ["x"]},
-    ]
+    steps = [{"step": "input", "columns": [{"name": "x", "dtype": "numeric"}]},
+             {"step": "fill", "method": "drop", "values": {}, "columns": ["x"]}]
     assert apply_pipeline(steps, [{"x": 1}])[1].tolist() == [[1.0]]
     with pytest.raises(RecordError, match="record 1: feature 'x' is missing"):
         apply_pipeline(steps, [{"x": 1}, {"x": None}])
 
 
 def test_text_features_give_an_object_matrix() -> None:
-    steps = [
-        {
-            "step": "input",
-            "columns": [{"name": "n", "dtype": "numeric"}, {"name": "t", "dtype": "text"}],
-        }
-    ]
+    steps = [{"step": "input", "columns": [{"name": "n", "dtype": "numeric"},
+                                           {"name": "t", "dtype": "text"}]}]
     names, features = apply_pipeline(steps, [{"n": 1, "t": True}])
     assert names == ["n", "t"]
     assert features.dtype == object and features.tolist() == [[1.0, "true"]]
@@ -190,10 +163,8 @@ def test_unknown_steps_are_refused() -> None:
 
 
 def test_constant_columns_scale_without_dividing_by_zero() -> None:
-    steps = [
-        {"step": "input", "columns": [{"name": "x", "dtype": "numeric"}]},
-        {"step": "scale", "method": "minmax", "columns": {"x": {"min": 4.0, "max": 4.0}}},
-    ]
+    steps = [{"step": "input", "columns": [{"name": "x", "dtype": "numeric"}]},
+             {"step": "scale", "method": "minmax", "columns": {"x": {"min": 4.0, "max": 4.0}}}]
     assert apply_pipeline(steps, [{"x": 4}, {"x": 6}])[1].tolist() == [[0.0], [2.0]]
 
 
@@ -204,7 +175,8 @@ def test_only_columns_the_features_use_are_required(tmp_project: Path) -> None:
         assert chain[-1]["names"][-1] == "species"  # a feature, as far as the data knows
         # A model that predicts species appends its own features step without it.
         numeric = {"step": "features", "names": chain[-1]["names"][:4]}
-        record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+        record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                  "petal_width": 0.2}
         assert apply_pipeline([*chain, numeric], [record])[1].shape == (1, 4)
         with pytest.raises(RecordError, match="record 0: missing feature 'species'"):
             apply_pipeline(chain, [record])

@@ -114,14 +114,9 @@ def test_dedupe_runs_before_fill(tmp_project: Path, tmp_path: Path) -> None:
         assert table(project, prepared)["x"] == [1.0, 10.0, 5.5]  # not 3.25
 
 
-@pytest.mark.parametrize(
-    ("method", "x1_fill"),
-    [
-        ("mean", np.nanmean),
-        ("median", np.nanmedian),
-        ("zero", lambda _: 0.0),
-    ],
-)
+@pytest.mark.parametrize(("method", "x1_fill"), [
+    ("mean", np.nanmean), ("median", np.nanmedian), ("zero", lambda _: 0.0),
+])
 def test_fill_numeric_and_categorical(
     shop: tuple[Project, DatasetVersion], method: str, x1_fill: Any
 ) -> None:
@@ -164,16 +159,12 @@ def test_fill_drop_removes_rows_with_any_missing_cell(
     project, source = shop
     prepared = project.prep("shop", PrepOptions(fill="drop"))
     raw = table(project, source)
-    complete = sum(
-        1 for x, c in zip(raw["x1"], raw["color"], strict=True) if x is not None and c is not None
-    )
+    complete = sum(1 for x, c in zip(raw["x1"], raw["color"], strict=True)
+                   if x is not None and c is not None)
     assert prepared.n_rows == complete
     assert [op["op"] for op in prepared.operations] == ["drop_missing"]
-    assert prepared.operations[0] == {
-        "op": "drop_missing",
-        "removed": 63 - complete,
-        "columns": "all",
-    }
+    assert prepared.operations[0] == {"op": "drop_missing", "removed": 63 - complete,
+                                      "columns": "all"}
     assert all(c.stats["missing"] == 0 for c in prepared.columns)
 
 
@@ -204,15 +195,12 @@ def test_fill_and_scale_are_fitted_on_train_rows_only(
     expected = (filled - filled[train].mean()) / filled[train].std()
     assert np.allclose(number(out["x1"]), expected)
     assert np.allclose(number(out["x2"])[train].mean(), 0) and np.isclose(
-        number(out["x2"])[train].std(), 1
-    )
+        number(out["x2"])[train].std(), 1)
     assert not np.isclose(number(out["x2"]).mean(), 0)  # val/test rows were not fitted
     steps = {s["step"]: s for s in prepared.pipeline}
     assert steps["fill"]["values"]["x1"] == pytest.approx(fill_value)
-    assert steps["scale"]["columns"]["x2"] == {
-        "mean": pytest.approx(x2[train].mean()),
-        "std": pytest.approx(x2[train].std()),
-    }
+    assert steps["scale"]["columns"]["x2"] == {"mean": pytest.approx(x2[train].mean()),
+                                              "std": pytest.approx(x2[train].std())}
     assert all(op.get("fitted_on", "train") == "train" for op in prepared.operations)
 
 
@@ -290,9 +278,8 @@ def test_numeric_targets_few_integers_stratify_others_do_not(tmp_project: Path) 
         project.import_dataset(SAMPLE_DATA / "diabetes.csv", "diab", target="progression")
         assert project.prep("diab", PrepOptions(split=SPLIT)).operations[0]["strategy"] == "random"
         project.import_dataset(SAMPLE_DATA / "diabetes.csv", "sex", target="sex")
-        assert (
-            project.prep("sex", PrepOptions(split=SPLIT)).operations[0]["strategy"] == "stratified"
-        )
+        assert project.prep("sex", PrepOptions(split=SPLIT)).operations[0]["strategy"] == \
+            "stratified"
 
 
 def test_an_existing_split_is_kept_unless_a_new_one_is_asked(
@@ -331,21 +318,18 @@ def test_images_dedupe_identical_bytes_and_split(tmp_project: Path, tmp_path: Pa
 # -- refusals ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        (PrepOptions(), "nothing to do"),
-        (PrepOptions(split=(0.7, 0.2, 0.2)), "summing to 1"),
-        (PrepOptions(split=(0.0, 0.5, 0.5)), "train > 0"),
-        (PrepOptions(split=(0.5, 0.5)), "three fractions"),  # type: ignore[arg-type]
-        (PrepOptions(fill="average"), "unknown fill 'average'"),
-        (PrepOptions(scale="robust"), "unknown scale 'robust'"),
-        (PrepOptions(dedupe=True, seed="1"), "seed must be an integer"),  # type: ignore[arg-type]
-        (PrepOptions(split=("0.5", "0.25", "0.25")), "three fractions"),  # type: ignore[arg-type]
-        (PrepOptions(dedupe="yes"), "dedupe must be true or false"),  # type: ignore[arg-type]
-        (PrepOptions(fill=""), "unknown fill ''"),
-    ],
-)
+@pytest.mark.parametrize(("options", "message"), [
+    (PrepOptions(), "nothing to do"),
+    (PrepOptions(split=(0.7, 0.2, 0.2)), "summing to 1"),
+    (PrepOptions(split=(0.0, 0.5, 0.5)), "train > 0"),
+    (PrepOptions(split=(0.5, 0.5)), "three fractions"),  # type: ignore[arg-type]
+    (PrepOptions(fill="average"), "unknown fill 'average'"),
+    (PrepOptions(scale="robust"), "unknown scale 'robust'"),
+    (PrepOptions(dedupe=True, seed="1"), "seed must be an integer"),  # type: ignore[arg-type]
+    (PrepOptions(split=("0.5", "0.25", "0.25")), "three fractions"),  # type: ignore[arg-type]
+    (PrepOptions(dedupe="yes"), "dedupe must be true or false"),  # type: ignore[arg-type]
+    (PrepOptions(fill=""), "unknown fill ''"),
+])
 def test_impossible_options_are_refused_before_writing(
     shop: tuple[Project, DatasetVersion], options: PrepOptions, message: str
 ) -> None:
@@ -370,14 +354,11 @@ def test_scale_and_onehot_need_columns_to_work_on(tmp_project: Path, tmp_path: P
         assert snapshot(project) == before
 
 
-@pytest.mark.parametrize(
-    ("options", "named"),
-    [
-        (PrepOptions(fill="mean"), "not fill"),
-        (PrepOptions(scale="standard", split=SPLIT), "not scale"),
-        (PrepOptions(dedupe=True, onehot=True), "not one-hot"),
-    ],
-)
+@pytest.mark.parametrize(("options", "named"), [
+    (PrepOptions(fill="mean"), "not fill"),
+    (PrepOptions(scale="standard", split=SPLIT), "not scale"),
+    (PrepOptions(dedupe=True, onehot=True), "not one-hot"),
+])
 def test_images_take_only_dedupe_and_split(
     tmp_project: Path, options: PrepOptions, named: str
 ) -> None:
@@ -415,17 +396,15 @@ def test_preview_counts_without_writing(shop: tuple[Project, DatasetVersion]) ->
     project, source = shop
     before = snapshot(project)
     assert project.prep_preview(source, PrepOptions(dedupe=True, fill="mean")) == PrepPreview(
-        rows_before=63, rows_after=60, missing_before=17, missing_after=0
-    )
+        rows_before=63, rows_after=60, missing_before=17, missing_after=0)
     assert project.prep_preview(source, PrepOptions(fill="drop")).rows_after == 47
     assert project.prep_preview(source, PrepOptions(split=SPLIT)).missing_after == 17
     assert snapshot(project) == before
 
 
 def test_options_round_trip_through_json() -> None:
-    options = PrepOptions(
-        dedupe=True, fill="median", scale="minmax", onehot=True, split=SPLIT, seed=4
-    )
+    options = PrepOptions(dedupe=True, fill="median", scale="minmax", onehot=True, split=SPLIT,
+                          seed=4)
     assert PrepOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
     assert PrepOptions(scale="none").scale is None
     with pytest.raises(InvalidOptionError, match="unknown preparation options: colour"):
@@ -435,28 +414,13 @@ def test_options_round_trip_through_json() -> None:
 def test_command_line_prep(tmp_project: Path, cli_env: dict[str, str], python: str) -> None:
     with Project.open(tmp_project) as project:
         project.import_dataset(SAMPLE_DATA / "iris.csv", "iris", target="species")
-    argv = [
-        python,
-        "-m",
-        "lepton_desktop",
-        "prep",
-        str(tmp_project),
-        "iris",
-        "--dedupe",
-        "--fill",
-        "mean",
-        "--scale",
-        "standard",
-        "--split",
-        "0.7,0.15,0.15",
-        "--json",
-    ]
+    argv = [python, "-m", "lepton_desktop", "prep", str(tmp_project), "iris", "--dedupe",
+            "--fill", "mean", "--scale", "standard", "--split", "0.7,0.15,0.15", "--json"]
     done = subprocess.run(argv, env=cli_env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["splits"] == {"train": 104, "val": 24, "test": 21}
-    refused = subprocess.run(
-        [*argv[:5], "iris", "--onehot"], env=cli_env, capture_output=True, text=True, check=False
-    )
+    refused = subprocess.run([*argv[:5], "iris", "--onehot"], env=cli_env, capture_output=True,
+                             text=True, check=False)
     assert refused.returncode == 2
     expected = "error: iris:2: no categorical feature column to one-hot encode"
     assert refused.stderr.strip() == expected

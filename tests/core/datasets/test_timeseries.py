@@ -25,10 +25,8 @@ def test_unsorted_rows_are_sorted_by_the_detected_date_column(
     tmp_project: Path, tmp_path: Path
 ) -> None:
     # The date column is not the first one: detection goes by type, not position.
-    csv = write(
-        tmp_path / "sales.csv",
-        "units,date\n30,2024-01-03\n10,2024-01-01\n40,2024-01-04\n20,2024-01-02\n",
-    )
+    csv = write(tmp_path / "sales.csv", "units,date\n30,2024-01-03\n10,2024-01-01\n"
+                "40,2024-01-04\n20,2024-01-02\n")
     with Project.open(tmp_project) as project:
         version = project.import_dataset(csv, "sales", kind="timeseries")
         assert version.kind == "timeseries"
@@ -56,9 +54,8 @@ def test_an_explicit_time_column_wins(tmp_project: Path, tmp_path: Path) -> None
 
 def test_sample_nile_series(tmp_project: Path) -> None:
     with Project.open(tmp_project) as project:
-        version = project.import_dataset(
-            SAMPLE_DATA / "nile.csv", "nile", kind="timeseries", target="volume"
-        )
+        version = project.import_dataset(SAMPLE_DATA / "nile.csv", "nile", kind="timeseries",
+                                         target="volume")
         rows = project.rows(version, 0, 100)
         assert version.n_rows == 100
         assert [r[0] for r in rows] == list(range(1871, 1971))

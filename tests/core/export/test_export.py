@@ -169,22 +169,11 @@ def test_bundle_round_trip_predicts_like_the_project(project: Project, tmp_path:
     assert manifest["format_version"] == 1 and set(manifest["files"]) == names - {"manifest.json"}
     assert document["lineage"]["dataset"] == "iris:1" and document["lineage"]["run_id"] == 1
     assert document["lineage"]["datasets"][0]["source"].endswith("iris.csv")
-    for fact in (
-        "iris:1",
-        "species",
-        "accuracy",
-        "| epochs | `8` |",
-        "lepton-desktop serve",
-        "## Global importance (test split)",
-        "| petal_length |",
-    ):
+    for fact in ("iris:1", "species", "accuracy", "| epochs | `8` |", "lepton-desktop serve",
+                 "## Global importance (test split)", "| petal_length |"):
         assert fact in card
     assert set(document["lineage"]["importance"]["permutation"]) == {
-        "sepal_length",
-        "sepal_width",
-        "petal_length",
-        "petal_width",
-    }
+        "sepal_length", "sepal_width", "petal_length", "petal_width"}
     predictor = Predictor(parts)
     x = predictor.encode(rows)
     assert check_onnx(onnx_model, predictor, CheckBatch(x, "iris rows"), Tolerance()) < 1e-4

@@ -54,15 +54,13 @@ def test_ece_is_calibration_curves_gap(serving_project: Path, tmp_path: Path) ->
     maps = cbpe.fit_maps(val_p, val_y)
     for k, knots in enumerate(maps):
         fitted = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(
-            val_p[:, k], (val_y == k).astype(float)
-        )
+            val_p[:, k], (val_y == k).astype(float))
         np.testing.assert_allclose(np.interp(probabilities[:, k], knots["x"], knots["y"]),
                                    fitted.predict(probabilities[:, k]))  # fmt: skip
 
 
 def test_served_rows_get_an_estimate_near_the_realised_accuracy(
-    serving_project: Path,
-    tmp_path: Path,  # noqa: F811
+    serving_project: Path, tmp_path: Path  # noqa: F811
 ) -> None:
     project = copy_project(serving_project, tmp_path)
     iris, truth = rows(), _truths()
@@ -85,12 +83,8 @@ def test_served_rows_get_an_estimate_near_the_realised_accuracy(
     assert estimated["versions"]["1"]["calibration"] == estimator["calibration"]
     # The estimate by hand from the logged probabilities and the stored maps.
     conn = sqlite3.connect(project)
-    outputs = [
-        json.loads(o)
-        for (o,) in conn.execute(
-            "SELECT outputs FROM request_log WHERE model = 'iris' AND status = 200"
-        )
-    ]
+    outputs = [json.loads(o) for (o,) in conn.execute(
+        "SELECT outputs FROM request_log WHERE model = 'iris' AND status = 200")]
     conn.close()
     classes = estimator["classes"]
     matrix = np.array([[a["probabilities"][c] for c in classes] for o in outputs for a in o])

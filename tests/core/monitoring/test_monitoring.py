@@ -251,9 +251,8 @@ def test_long_windows_read_the_hourly_rollups_with_the_same_totals(tmp_path: Pat
     with Project.open(path) as opened:
         everything, series = opened.monitor_view(window.between(1_699_999_000.0, 1_701_000_000.0))
     assert series.bin_seconds == 2 * 3600  # 11.6 days in bins of whole hours
-    ((requests, rows, errors),) = _logged(
-        path, "SELECT COUNT(*), SUM(n_rows), SUM(status >= 400) FROM request_log"
-    )
+    (requests, rows, errors), = _logged(
+        path, "SELECT COUNT(*), SUM(n_rows), SUM(status >= 400) FROM request_log")
     assert (everything["requests"], everything["rows"]) == (requests, rows)
     assert everything["errors"]["4xx"] == errors
     assert series.requests.sum() == requests

@@ -133,7 +133,9 @@ def test_table_rows_encode_the_same_in_training_and_serving(
         splits = _splits(project, prepared.ref)
     predictor = _predictor(data, config)
     features = [c for c in table["columns"] if c != "y"]
-    records = [{c: table["columns"][c][r] for c in features} for r in range(table["rows"])]
+    records = [
+        {c: table["columns"][c][r] for c in features} for r in range(table["rows"])
+    ]
     for code, name in enumerate(SPLITS):
         chosen = [records[r] for r in np.flatnonzero(splits == code)]
         served = predictor.encode(chosen)

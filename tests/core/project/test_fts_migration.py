@@ -110,7 +110,9 @@ def test_triggers_index_new_updated_and_deleted_rows(schema6: Path) -> None:
         assert search(search="timeout") == []
         assert _ids(search(search="gone")) == ["new-1"]
         assert search(search="diabetes") == []
-        project.import_dataset(SAMPLE_DATA / "iris.csv", "flowers", target="species")
+        project.import_dataset(
+            SAMPLE_DATA / "iris.csv", "flowers", target="species"
+        )
         found = conn.execute(
             "SELECT d.name FROM datasets_fts JOIN datasets d ON d.id = datasets_fts.rowid "
             "WHERE datasets_fts MATCH 'flowers'"

@@ -30,9 +30,8 @@ def logged(tmp_path: Path) -> Path:
             "n_rows": 1, "inputs": [{"age": 33, "email": SECRET}],
             "outputs": [{"value": 99.5}],
         }])  # fmt: skip
-        serving_store.add_feedbacks(
-            project.conn, NEW, [("private-1", 101.0, 0), ("diab-a", 150.0, 0)]
-        )
+        serving_store.add_feedbacks(project.conn, NEW, [("private-1", 101.0, 0),
+                                                        ("diab-a", 150.0, 0)])
     return path
 
 

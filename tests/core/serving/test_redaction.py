@@ -69,9 +69,8 @@ def test_a_model_opted_in_keeps_them(trained: Path) -> None:
     try:
         with running(trained) as runner:
             request_id = _predict(runner)
-            assert (
-                _logged_inputs(trained, runner, request_id)[0]["email"] == "alice@private.example"
-            )
+            assert _logged_inputs(trained, runner, request_id)[0]["email"] == \
+                "alice@private.example"
     finally:
         with Project.open(trained) as project:
             project.capture_pii("people", False)

@@ -43,10 +43,8 @@ def test_listing_is_newest_first_per_deployment_and_limited(project: Project) ->
         ("setosa", ["iris-c", "iris-b", "iris-a"]),  # captured outputs
         ('"iris-bad"', ["iris-bad"]),  # request id, as a phrase
         ("iris NOT setosa", ["iris-bad"]),
-        (
-            "sepal* OR age",
-            ["diab-b", "diab-slow", "diab-a", "iris-c", "iris-bad", "iris-b", "iris-a"],
-        ),
+        ("sepal* OR age", ["diab-b", "diab-slow", "diab-a", "iris-c", "iris-bad", "iris-b",
+                           "iris-a"]),
         ("error: missing", ["iris-bad"]),  # one column
         ("nothing_like_this", []),
     ],

@@ -28,44 +28,17 @@ from tests.helpers import snapshot
 def _specs() -> list[dict[str, Any]]:
     specs: list[dict[str, Any]] = []
     for hidden, norm in itertools.product([[8], [16, 4], [3, 5, 7]], [False, True]):
-        specs.append(
-            {
-                "arch": "mlp",
-                "input_shape": [5],
-                "n_outputs": 3,
-                "dropout": 0.1,
-                "hidden": hidden,
-                "activation": "relu",
-                "batch_norm": norm,
-            }
-        )
+        specs.append({"arch": "mlp", "input_shape": [5], "n_outputs": 3, "dropout": 0.1,
+                      "hidden": hidden, "activation": "relu", "batch_norm": norm})
     for channels, kernel, shape in itertools.product(
         [[4], [4, 8], [2, 3, 5]], [3, 5], [[1, 8, 8], [3, 10, 6], [1, 3, 3], [3, 28, 28]]
     ):
-        specs.append(
-            {
-                "arch": "cnn",
-                "input_shape": shape,
-                "n_outputs": 10,
-                "dropout": 0.0,
-                "channels": channels,
-                "kernel": kernel,
-            }
-        )
+        specs.append({"arch": "cnn", "input_shape": shape, "n_outputs": 10, "dropout": 0.0,
+                      "channels": channels, "kernel": kernel})
     for cell, layers, both in itertools.product(["lstm", "gru"], [1, 2], [False, True]):
-        specs.append(
-            {
-                "arch": "rnn",
-                "input_shape": [12, 1],
-                "n_outputs": 1,
-                "dropout": 0.1,
-                "cell": cell,
-                "layers": layers,
-                "hidden": 16,
-                "bidirectional": both,
-                "anchor": "last",
-            }
-        )
+        specs.append({"arch": "rnn", "input_shape": [12, 1], "n_outputs": 1, "dropout": 0.1,
+                      "cell": cell, "layers": layers, "hidden": 16, "bidirectional": both,
+                      "anchor": "last"})
     return specs
 
 
@@ -125,19 +98,12 @@ def test_the_largest_point_of_a_space_takes_every_upper_bound() -> None:
         "rnn",
     )
     assert spaces.largest_params(space) == {
-        "rnn_hidden": 64,
-        "batch_size": 128,
-        "cell": "lstm",
-        "bidirectional": True,
+        "rnn_hidden": 64, "batch_size": 128, "cell": "lstm", "bidirectional": True,
         "optimizer": "adam",
     }
 
 
 def test_memory_is_reported_in_readable_units() -> None:
     assert [format_bytes(n) for n in (512, 3 << 10, 5 << 20, int(1.5 * (1 << 30)))] == [
-        "512 B",
-        "3 KB",
-        "5.0 MB",
-        "1.5 GB",
-    ]
+        "512 B", "3 KB", "5.0 MB", "1.5 GB"]
     assert available_bytes() > 0

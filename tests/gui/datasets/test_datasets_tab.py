@@ -42,13 +42,8 @@ def test_import_a_csv_through_a_worker_and_see_its_rows(
     open_project(tmp_project)
     dialog = _fill_import(qtbot, window, IRIS)
     dialog.target.setCurrentText("species")
-    assert dialog.job_args() == {
-        "source": str(IRIS),
-        "name": "iris",
-        "kind": "tabular",
-        "target": "species",
-        "time_column": None,
-    }
+    assert dialog.job_args() == {"source": str(IRIS), "name": "iris", "kind": "tabular",
+                                 "target": "species", "time_column": None}
     with qtbot.waitSignal(window.session.jobs.jobStarted, timeout=10_000):
         dialog.accept()
     tab = window.datasets_tab
@@ -57,12 +52,7 @@ def test_import_a_csv_through_a_worker_and_see_its_rows(
     qtbot.waitUntil(lambda: model.version is not None and model.is_loaded(0), timeout=10_000)
     assert model.rowCount() == 150
     assert [model.headerData(i, Qt.Orientation.Horizontal) for i in range(5)] == [
-        "sepal_length",
-        "sepal_width",
-        "petal_length",
-        "petal_width",
-        "species",
-    ]
+        "sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
     assert model.data(model.index(0, 0)) == "5.1"
     assert model.data(model.index(149, 4)) == "virginica"
     assert tab.banner.level == "success"
@@ -70,9 +60,8 @@ def test_import_a_csv_through_a_worker_and_see_its_rows(
     assert stats.histogram is None  # read only once its tab is shown
     tab.view.tabs.setCurrentWidget(stats)
     qtbot.waitUntil(lambda: stats.histogram is not None, timeout=10_000)
-    assert stats.histogram.labels == ["setosa", "versicolor", "virginica"] or sorted(
-        stats.histogram.labels
-    ) == ["setosa", "versicolor", "virginica"]
+    assert stats.histogram.labels == ["setosa", "versicolor", "virginica"] or \
+        sorted(stats.histogram.labels) == ["setosa", "versicolor", "virginica"]
 
 
 def test_a_new_project_takes_an_import_at_once(
@@ -81,46 +70,33 @@ def test_a_new_project_takes_an_import_at_once(
     # The worker (another process) must be able to open a project the GUI just created.
     path = tmp_path / "fresh.lepton"
     window.opener.create(path)
-    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open, timeout=10_000)
+    qtbot.waitUntil(lambda: window.session is not None and window.session.is_open,
+                    timeout=10_000)
     _fill_import(qtbot, window, IRIS).accept()
     tab = window.datasets_tab
     qtbot.waitUntil(lambda: [v.ref for v in tab.versions] == ["iris:1"], timeout=WORKER_TIMEOUT_MS)
 
 
 def test_a_worker_that_dies_before_starting_its_job_is_reported(
-    qtbot: QtBot,
-    window: MainWindow,
-    tmp_project: Path,
-    open_project: OpenProject,
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from lepton_desktop.workers import launch
 
-    monkeypatch.setattr(
-        launch,
-        "worker_argv",
-        lambda kind, project, job_id: [
-            sys.executable,
-            "-c",
-            "import sys; sys.exit('error: the worker could not start')",
-        ],
-    )
+    monkeypatch.setattr(launch, "worker_argv", lambda kind, project, job_id: [
+        sys.executable, "-c", "import sys; sys.exit('error: the worker could not start')"])
     open_project(tmp_project)
     _fill_import(qtbot, window, IRIS).accept()
     banner = window.datasets_tab.banner
-    qtbot.waitUntil(
-        lambda: banner.isVisible() and banner.level == "error", timeout=WORKER_TIMEOUT_MS
-    )
+    qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "error",
+                    timeout=WORKER_TIMEOUT_MS)
     assert banner.text == "Importing iris failed: error: the worker could not start"
     qtbot.waitUntil(lambda: _jobs(tmp_project) == [], timeout=10_000)
     assert window.session.active_jobs == []
 
 
 def test_the_import_dialog_reports_an_unreadable_source_inline(
-    qtbot: QtBot,
-    window: MainWindow,
-    tmp_project: Path,
-    tmp_path: Path,
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, tmp_path: Path,
     open_project: OpenProject,
 ) -> None:
     ragged = tmp_path / "ragged.csv"
@@ -136,10 +112,7 @@ def test_the_import_dialog_reports_an_unreadable_source_inline(
 
 
 def test_a_failed_import_shows_its_error_and_is_forgotten(
-    qtbot: QtBot,
-    window: MainWindow,
-    tmp_project: Path,
-    tmp_path: Path,
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, tmp_path: Path,
     open_project: OpenProject,
 ) -> None:
     source = tmp_path / "gone.csv"
@@ -149,43 +122,31 @@ def test_a_failed_import_shows_its_error_and_is_forgotten(
     source.unlink()  # gone by the time the worker looks
     dialog.accept()
     banner = window.datasets_tab.banner
-    qtbot.waitUntil(
-        lambda: banner.isVisible() and banner.level == "error", timeout=WORKER_TIMEOUT_MS
-    )
+    qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "error",
+                    timeout=WORKER_TIMEOUT_MS)
     assert "Importing gone failed" in banner.text and "no such file" in banner.text
     qtbot.waitUntil(lambda: _jobs(tmp_project) == [], timeout=10_000)
     assert window.datasets_tab.versions == []
 
 
 def test_cancel_an_import_job(
-    qtbot: QtBot,
-    window: MainWindow,
-    tmp_project: Path,
-    tmp_path: Path,
-    open_project: OpenProject,
-    make_csv: Callable[..., Path],
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, tmp_path: Path,
+    open_project: OpenProject, make_csv: Callable[..., Path],
 ) -> None:
     big = make_csv(tmp_path / "big.csv", rows=1_000_000)
     open_project(tmp_project)
     dialog = _fill_import(qtbot, window, big)
     dialog.accept()
     panel = window.datasets_tab.job_panel
-    qtbot.waitUntil(
-        lambda: (
-            panel.isVisible()
-            and panel.job is not None
-            and panel.job.status == "running"
-            and panel.job.progress_done > 0
-        ),
-        timeout=WORKER_TIMEOUT_MS,
-    )
+    qtbot.waitUntil(lambda: panel.isVisible() and panel.job is not None
+                    and panel.job.status == "running" and panel.job.progress_done > 0,
+                    timeout=WORKER_TIMEOUT_MS)
     assert window.job_status.isVisible()
     assert "1 job running" in window.job_status.label.text()
     panel.cancel.click()
     banner = window.datasets_tab.banner
-    qtbot.waitUntil(
-        lambda: banner.isVisible() and banner.level == "info", timeout=WORKER_TIMEOUT_MS
-    )
+    qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "info",
+                    timeout=WORKER_TIMEOUT_MS)
     assert "cancelled" in banner.text
     qtbot.waitUntil(lambda: not window.session.jobs.running_ids(), timeout=WORKER_TIMEOUT_MS)
     qtbot.waitUntil(lambda: not panel.isVisible(), timeout=10_000)
@@ -196,22 +157,16 @@ def test_cancel_an_import_job(
 
 
 def test_cancel_escalates_to_terminate_then_kill(
-    qtbot: QtBot,
-    window: MainWindow,
-    tmp_project: Path,
-    open_project: OpenProject,
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from lepton_desktop.workers import launch
 
     # A worker that never looks at its cancel flag and ignores SIGTERM.
-    stubborn = (
-        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "print('ready', flush=True); time.sleep(120)"
-    )
-    monkeypatch.setattr(
-        launch, "worker_argv", lambda kind, project, job_id: [sys.executable, "-c", stubborn]
-    )
+    stubborn = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(120)")
+    monkeypatch.setattr(launch, "worker_argv",
+                        lambda kind, project, job_id: [sys.executable, "-c", stubborn])
     open_project(tmp_project)
     runner = window.session.jobs
     runner.grace_ms, runner.kill_ms = 300, 300
@@ -248,17 +203,16 @@ def test_prep_dialog_previews_validates_and_makes_a_version(
     assert dialog.error_label.isVisible() and not _ok(dialog).isEnabled()
     dialog.fractions[0].setValue(0.7)
     dialog.scale.setCurrentIndex(dialog.scale.findData("standard"))
-    qtbot.waitUntil(lambda: dialog.preview is not None and _ok(dialog).isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.preview is not None and _ok(dialog).isEnabled(),
+                    timeout=10_000)
     dialog.accept()
     tab = window.datasets_tab
     qtbot.waitUntil(lambda: "iris:2" in [v.ref for v in tab.versions], timeout=WORKER_TIMEOUT_MS)
-    qtbot.waitUntil(
-        lambda: tab.view.version is not None and tab.view.version.ref == "iris:2", timeout=10_000
-    )
+    qtbot.waitUntil(lambda: tab.view.version is not None and tab.view.version.ref == "iris:2",
+                    timeout=10_000)
     model = tab.view.preview  # switches once the first page of iris:2 is read
-    qtbot.waitUntil(
-        lambda: model.version is tab.view.version and model.is_loaded(0), timeout=10_000
-    )
+    qtbot.waitUntil(lambda: model.version is tab.view.version and model.is_loaded(0),
+                    timeout=10_000)
     assert model.has_split and model.headerData(5, Qt.Orientation.Horizontal) == "split"
     assert model.data(model.index(0, 5)) in ("train", "val", "test")
     assert "from iris:1" in tab.view.summary.text()
@@ -273,17 +227,15 @@ def test_delete_a_dataset_after_confirming(
     box = window.findChild(QMessageBox, "questionBox")
     qtbot.waitUntil(lambda: box.isVisible())
     next(b for b in box.buttons() if b.text() == "Delete").click()
-    qtbot.waitUntil(lambda: tab.versions == [] and tab.tree.version_count() == 0, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.versions == [] and tab.tree.version_count() == 0,
+                    timeout=10_000)
     assert not tab.prep_action.isEnabled()
     assert not tab.view.tabs.isEnabled()
     assert tab.view.summary.text().startswith("Select a dataset version")
 
 
 def test_an_import_with_infinities_shows_its_warning_beside_the_summary(
-    qtbot: QtBot,
-    window: MainWindow,
-    tmp_project: Path,
-    tmp_path: Path,
+    qtbot: QtBot, window: MainWindow, tmp_project: Path, tmp_path: Path,
     open_project: OpenProject,
 ) -> None:
     source = tmp_path / "inf.csv"
@@ -291,9 +243,8 @@ def test_an_import_with_infinities_shows_its_warning_beside_the_summary(
     open_project(tmp_project)
     _fill_import(qtbot, window, source).accept()
     banner = window.datasets_tab.banner
-    qtbot.waitUntil(
-        lambda: banner.isVisible() and banner.level == "info", timeout=WORKER_TIMEOUT_MS
-    )
+    qtbot.waitUntil(lambda: banner.isVisible() and banner.level == "info",
+                    timeout=WORKER_TIMEOUT_MS)
     assert "Importing inf finished: inf:1, 4 rows." in banner.text
     assert "Warning: 3 value(s) that are not finite numbers" in banner.text
     assert "treated as missing: x (3)" in banner.text

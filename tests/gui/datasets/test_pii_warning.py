@@ -27,11 +27,8 @@ def customers(tmp_path: Path) -> Path:
     rows = [[fake.name(), fake.email(), fake.phone_number(), fake.credit_card_number(),
              round(fake.pyfloat(min_value=0, max_value=5000), 2), fake.random_int(1, 40),
              "yes" if i % 3 else "no"] for i in range(200)]  # fmt: skip
-    return write_csv(
-        tmp_path / "customers.csv",
-        ["full_name", "email", "phone", "card", "spend", "visits", "churned"],
-        rows,
-    )
+    return write_csv(tmp_path / "customers.csv", ["full_name", "email", "phone", "card",
+                                                  "spend", "visits", "churned"], rows)
 
 
 def test_import_dialog_warns_from_the_first_rows(

@@ -38,7 +38,9 @@ def test_tab_shows_the_report_of_the_window(
     with Project.open(logged) as project:
         report = project.monitor("1h")
     assert tab.cards["requests"].value.text() == f"{report['requests']:,}"
-    assert tab.cards["errors"].detail.text() == (f"4xx {report['errors']['4xx']:,} · 5xx 0")
+    assert tab.cards["errors"].detail.text() == (
+        f"4xx {report['errors']['4xx']:,} · 5xx 0"
+    )
     items = [tab.model_box.itemText(i) for i in range(tab.model_box.count())]
     assert items == [ALL_MODELS, "iris", "iris:1", "iris:2"]
     assert set(tab.charts.predictions.series_names) == set(CLASSES)
@@ -136,12 +138,7 @@ def test_rule_dialog_fills_a_spec(qtbot: QtBot) -> None:
     dialog.webhook.setText("https://hooks.example/x")
     spec = dialog.spec()
     assert (spec.name, spec.metric, spec.model, spec.op, spec.threshold) == (
-        "slow",
-        "latency_p99_ms",
-        "iris",
-        ">",
-        250.0,
-    )
+        "slow", "latency_p99_ms", "iris", ">", 250.0)
     assert spec.cooldown_s == 600.0 and spec.webhook == "https://hooks.example/x"
 
 
@@ -199,12 +196,10 @@ def test_quality_chart_count_window_and_offline_reference(
     assert any(v is not None for v in series["values"])
     assert tab.quality_chart.reference_value is None  # iris was never registered here
     assert tab.quality_note.text().startswith(
-        f"{tab.view.report['quality']['labelled']:,} labelled rows (this window)"
-    )
+        f"{tab.view.report['quality']['labelled']:,} labelled rows (this window)")
     tab.count_box.setCurrentIndex(1)
     tab.count_box.activated.emit(1)
     qtbot.waitUntil(lambda: tab.view.choice.last_labelled == 100, timeout=10_000)
     assert tab.quality_note.text().startswith("100 labelled rows (the newest labelled rows)")
-    assert (
-        sum(int(tab.per_class.item(r, 4).text()) for r in range(tab.per_class.rowCount())) == 100
-    )
+    assert sum(int(tab.per_class.item(r, 4).text()) for r in range(tab.per_class.rowCount())) \
+        == 100

@@ -29,6 +29,7 @@ def _record(i: int, ts: float, status: int = 200, latency: float = 2.0) -> Reque
     )  # fmt: skip
 
 
+
 def test_log_model_appends_in_batches_caps_rows_and_colours_statuses(qtbot: QtBot) -> None:
     model = RequestLogModel(max_rows=5)
     inserted: list[tuple[int, int]] = []
@@ -114,9 +115,8 @@ def test_model_lists_follow_a_trained_projects_registry(qtbot: QtBot, trained: P
     loaded = LoadedModels()
     qtbot.addWidget(loaded)
     loaded.set_registry(versions)
-    loaded.set_loaded(
-        [{"name": v.name, "version": v.version, "aliases": v.aliases} for v in versions]
-    )
+    loaded.set_loaded([{"name": v.name, "version": v.version, "aliases": v.aliases}
+                       for v in versions])
     loaded.select("iris-mlp:2")
     assert not loaded.promote.isEnabled()  # already the champion
     assert loaded.rollback.isEnabled()

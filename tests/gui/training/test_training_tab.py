@@ -106,12 +106,8 @@ def test_train_watch_live_charts_and_read_the_evaluation(
     assert view.metrics.value(0, 0) == "Accuracy"
     assert "majority class" in view.metrics.horizontalHeaderItem(2).text()
     assert view.per_class.n_classes == 3
-    assert set(view.importance.columns) == {
-        "sepal_length",
-        "sepal_width",
-        "petal_length",
-        "petal_width",
-    }
+    assert set(view.importance.columns) == {"sepal_length", "sepal_width", "petal_length",
+                                            "petal_width"}
     qtbot.waitUntil(lambda: tab.notifier.last is not None, timeout=10_000)
     title, text, where = tab.notifier.last
     assert title == f"Run {run_id} finished"
@@ -128,9 +124,8 @@ def test_bad_values_are_refused_before_anything_is_queued(
     qtbot: QtBot, window: MainWindow, iris_project: Path, open_project: OpenProject
 ) -> None:
     with Project.open(iris_project) as project:
-        project.import_dataset(
-            NILE, "nile", kind="timeseries", target="volume", time_column="year"
-        )
+        project.import_dataset(NILE, "nile", kind="timeseries", target="volume",
+                               time_column="year")
     before = _db_counts(iris_project)
     tab = _open_training(qtbot, window, iris_project, open_project)
     tab.form.select_dataset("iris:1")
@@ -161,12 +156,9 @@ def test_stop_a_long_run_and_overlay_two_runs(
     short = _train(qtbot, tab, epochs=3)
     tab.form.patience.setValue(0)  # no early stop: only Stop ends the long run
     long = _train(qtbot, tab, epochs=5000)
-    qtbot.waitUntil(
-        lambda: (
-            _status(tab, long) == "running" and tab.charts.charts["step"].points(long, "loss") > 0
-        ),
-        timeout=WORKER_TIMEOUT_MS,
-    )
+    qtbot.waitUntil(lambda: _status(tab, long) == "running"
+                    and tab.charts.charts["step"].points(long, "loss") > 0,
+                    timeout=WORKER_TIMEOUT_MS)
     assert tab.current_run().id == long
     assert tab.actions_.stop.isEnabled() and tab.actions_.pause.isEnabled()
     assert not tab.actions_.resume.isEnabled() and not tab.actions_.delete.isEnabled()

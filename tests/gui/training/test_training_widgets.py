@@ -24,9 +24,8 @@ def test_form_offers_the_versions_fits_the_architecture_and_reads_a_config(
     qtbot: QtBot, iris_project: Path
 ) -> None:
     with Project.open(iris_project) as project:
-        project.import_dataset(
-            NILE, "nile", kind="timeseries", target="volume", time_column="year"
-        )
+        project.import_dataset(NILE, "nile", kind="timeseries", target="volume",
+                               time_column="year")
         versions = project.datasets()
     form = TrainingForm()
     qtbot.addWidget(form)
@@ -58,15 +57,10 @@ def test_live_charts_draw_a_runs_points_and_break_the_line_on_a_resume(
     qtbot.addWidget(charts)
     charts.show_runs([run.id])
     steps = np.arange(1.0, 6.0)
-    charts.add(
-        RunUpdate(
-            run,
-            False,
-            {"loss": (steps, 1 / steps), "val_r2": (np.array([1.0]), np.array([0.5]))},
-            {"gpu_percent": (np.array([0.0]), np.array([40.0]))},
-            Cursor(),
-        )
-    )
+    charts.add(RunUpdate(
+        run, False, {"loss": (steps, 1 / steps), "val_r2": (np.array([1.0]), np.array([0.5]))},
+        {"gpu_percent": (np.array([0.0]), np.array([40.0]))}, Cursor(),
+    ))
     charts.redraw()
     assert charts.charts["step"].points(run.id, "loss") == 5
     assert charts.title("cpu") == "CPU and GPU %"

@@ -43,7 +43,9 @@ def test_job_panel_shows_the_newest_job_of_its_kinds_and_asks_to_cancel_it(
     assert panel.job is None and panel.isHidden()
 
 
-def test_job_status_counts_every_job_and_cancels_the_newest(qtbot: QtBot, jobs: list[Job]) -> None:
+def test_job_status_counts_every_job_and_cancels_the_newest(
+    qtbot: QtBot, jobs: list[Job]
+) -> None:
     status = JobStatus()
     qtbot.addWidget(status)
     status.update_jobs(jobs)
