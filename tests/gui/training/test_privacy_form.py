@@ -14,6 +14,7 @@ from lepton_desktop.core.project import Project
 from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.training.form import FormError, TrainingForm
 from lepton_desktop.gui.training.run_table import COLUMNS
+from lepton_desktop.gui.tuning.study_dialog import StudyDialog
 from tests.gui.conftest import WORKER_TIMEOUT_MS
 from tests.gui.training.test_training_tab import _db_counts, _open_training, _status, _train
 
@@ -94,3 +95,18 @@ def test_a_private_run_started_from_the_form_stores_and_shows_its_budget(
         scroll.ensureWidgetVisible(tab.form.privacy)
         qtbot.wait(300)
         window.grab().save(str(SCREENSHOTS / "training-privacy-light.png"))
+
+
+def test_the_new_study_dialog_fixes_epsilon_for_every_trial(
+    qtbot: QtBot, iris_project: Path
+) -> None:
+    with Project.open(iris_project) as project:
+        versions = project.datasets()
+        dialog = StudyDialog(versions)
+        qtbot.addWidget(dialog)
+        assert dialog.dp_epsilon.text() == "off" and "dp_epsilon" not in dialog.options()
+        dialog.dp_epsilon.setValue(3.0)
+        options = dialog.options()
+        assert options["dp_epsilon"] == 3.0
+        study = project.tuning.create(**options)
+        assert study.options["dp_epsilon"] == 3.0
