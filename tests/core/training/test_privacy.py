@@ -18,7 +18,7 @@ from opacus.accountants.utils import get_noise_multiplier
 from opacus.optimizers import DPOptimizer
 from torch import nn
 
-from lepton_desktop.core.errors import InvalidOptionError
+from lepton_desktop.core.errors import CancelledError, InvalidOptionError
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.training import privacy
 from lepton_desktop.core.training.config import TrainConfig
@@ -228,3 +228,30 @@ def _card(project: Project, ref: str, folder: Path) -> str:
     project.export(ref, "bundle", out)
     with zipfile.ZipFile(out) as archive:
         return archive.read("models/0/MODEL_CARD.md").decode()
+
+
+class _CancelAfter:
+    """A reporter that cancels the run when its ``epoch``-th epoch ends (the worker's
+    cancel arrives the same way)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def update(self, done: int, total: int | None, message: str = "") -> None:
+        if "epoch" in message and done >= self.epoch:
+            raise CancelledError("cancelled by the test")
+
+
+def test_a_resumed_private_run_keeps_counting_its_budget(project: Project) -> None:
+    from lepton_desktop.core.training.service import run_training
+
+    config = TrainConfig(arch="mlp", epochs=3, dp_epsilon=3.0, strong_baseline=False)
+    run, _ = project.runs.queue("iris", config)
+    with pytest.raises(CancelledError):
+        run_training(project.ctx, run.id, _CancelAfter(2))
+    assert project.runs.get(run.id).status == "interrupted"
+    result = run_training(project.ctx, run.id, resume=True)
+    spent = result["privacy"]
+    # Epoch 1 from the checkpoint, epochs 2 and 3 after it: every planned step counted.
+    assert spent["steps"] == int(3 / spent["sample_rate"])
+    assert spent["epsilon"] == pytest.approx(3.0, abs=0.05) and spent["epsilon"] <= 3.0
