@@ -152,14 +152,14 @@ def check_planned_privacy(version: DatasetVersion, config: TrainConfig) -> None:
     Raises:
         InvalidOptionError: see :func:`lepton_desktop.core.training.privacy.plan`.
     """
+    if config.dp_epsilon is None:
+        return  # (before the imports: queueing a plain run never loads torch or Opacus)
     import torch
 
     from lepton_desktop.core.training import privacy
     from lepton_desktop.core.training.loop import effective_batch_size, planned_epochs
     from lepton_desktop.core.training.models import build
 
-    if config.dp_epsilon is None:
-        return
     with torch.device("meta"):  # the layers only: no memory for the weights
         model = build(planned_spec(version, config))
     privacy.check_architecture(model, config.dp_batch_norm)
