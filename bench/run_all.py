@@ -46,6 +46,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "train_throughput": ([], ["--rows", "50000", "--images", "3000", "--repeat", "1",
                               "--ab-seconds", "10"]),
     "train_quality": ([], ["--seeds", "0"]),
+    "dp_training": ([], ["--quick"]),
     "strong_baseline_cost": ([], ["--quick"]),
     "drift_vs_evidently": ([], ["--rows", "100000", "--reference", "20000",
                                 "--write-rows", "20000"]),

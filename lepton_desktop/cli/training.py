@@ -36,7 +36,13 @@ TRAIN_OPTIONS = (
     "seed",
     "model_name",
     "strong_baseline",
+    "dp_epsilon",
+    "dp_delta",
+    "dp_max_grad_norm",
+    "dp_batch_norm",
 )
+#: The options of private training, which mean nothing without --dp-epsilon.
+DP_OPTIONS = ("dp_delta", "dp_max_grad_norm", "dp_batch_norm")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -90,8 +96,38 @@ def _add_train(sub: Any) -> argparse.ArgumentParser:
         help="do not fit a classical model (logistic/ridge, gradient boosting, "
         "autoregressive) beside the network",
     )
+    _add_privacy(p)
     p.add_argument("--json", action="store_true")
     return p
+
+
+def _add_privacy(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("differential privacy (DP-SGD with Opacus)")
+    group.add_argument(
+        "--dp-epsilon",
+        type=float,
+        metavar="E",
+        help="train with differential privacy, spending at most this ε (e.g. 1, 3, 8: "
+        "smaller is more private and less accurate)",
+    )
+    group.add_argument(
+        "--dp-delta",
+        type=float,
+        metavar="D",
+        help="δ of the guarantee, below 1/training rows (default: the power of ten "
+        "below 1/n, at most 1e-5)",
+    )
+    group.add_argument(
+        "--dp-max-grad-norm",
+        type=float,
+        metavar="C",
+        help="clip each example's gradient to this L2 norm (default 1.0)",
+    )
+    group.add_argument(
+        "--dp-batch-norm",
+        choices=("replace", "refuse"),
+        help="batch norm cannot be private: replace it by group norm (default) or refuse",
+    )
 
 
 def _add_models(sub: Any) -> argparse.ArgumentParser:
@@ -120,6 +156,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             if not args.dataset or not args.arch:
                 raise LeptonError("train: give DATASET and --arch (or --resume RUN_ID)")
             options = {k: v for k in TRAIN_OPTIONS if (v := getattr(args, k)) is not None}
+            _check_privacy_options(options)
             project.check_intact(project.dataset(args.dataset))
             _, job_id = project.runs.queue(args.dataset, TrainConfig.from_dict(options))
     result = run_in_foreground(args.project, job_id, "train", "training", unit="epoch")
@@ -135,10 +172,35 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"  test:     {metrics}")
     print(f"  baseline: {baseline}")
     _print_strong_baseline(result)
+    _print_privacy(result)
+
+
+def _check_privacy_options(options: dict[str, Any]) -> None:
+    given = [k for k in DP_OPTIONS if k in options]
+    if given and "dp_epsilon" not in options:
+        flag = "--" + given[0].replace("_", "-")
+        raise LeptonError(f"train: {flag} applies to private training; give --dp-epsilon E")
+
+
+def _print_privacy(result: dict[str, Any]) -> None:
+    private = result.get("privacy")
+    if not private:
+        return
+    print(
+        f"  privacy:  ε = {private['epsilon']:.3g} spent of {private['target_epsilon']:g}, "
+        f"δ = {private['delta']:g}, clipping C = {private['max_grad_norm']:g}, noise σ = "
+        f"{private['noise_multiplier']:.3g} ({private['accountant'].upper()} accountant)"
+    )
+    for change in private.get("changes", []):
+        print(f"  note: {change}")
 
 
 def _check_resume_options(args: argparse.Namespace) -> None:
     # A resumed run keeps the options it was queued with: a new one would be ignored.
+    if args.dp_epsilon is not None or any(getattr(args, k) is not None for k in DP_OPTIONS):
+        raise LeptonError(
+            "train: --dp-* options apply to a new run; a resumed run keeps its privacy settings"
+        )
     if args.strong_baseline is not None:
         raise LeptonError(
             "train: --no-strong-baseline applies to a new run; a resumed run keeps the "

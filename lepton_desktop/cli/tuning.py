@@ -31,6 +31,12 @@ def _add_tune(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--study", help="the study's name (join it on a shared --storage)")
     p.add_argument("--resume", metavar="STUDY", help="extend a study with --trials more")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--dp-epsilon",
+        type=float,
+        metavar="E",
+        help="train every trial privately (DP-SGD) at this ε, fixed for the study",
+    )
     p.add_argument("--json", action="store_true")
     return p
 
@@ -42,6 +48,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
         if args.resume is not None:
             if args.dataset is not None:
                 raise LeptonError("tune: give DATASET or --resume STUDY, not both")
+            if args.dp_epsilon is not None:
+                raise LeptonError("tune: --dp-epsilon is fixed when a study is created")
             name = args.resume
             job_id = project.tuning.queue(name, args.trials, jobs=args.jobs)
         else:
@@ -77,6 +85,7 @@ def _create(project: Any, args: argparse.Namespace) -> str:
         name=args.study,
         epochs=args.epochs,
         seed=args.seed,
+        dp_epsilon=args.dp_epsilon,
     )
     return str(study.name)
 

@@ -215,10 +215,9 @@ def _training(parts: ModelParts, story: dict[str, Any]) -> str:
         for k, v in parts.params.get("config", {}).items()
         if _ONLY_FOR.get(k, parts.arch) == parts.arch
     }
-    lines = [
-        "## Training",
-        "",
-        f"- Run {story.get('run_id')}.",
+    lines = ["## Training", "", f"- Run {story.get('run_id')}."]
+    lines += _privacy_lines(parts.params.get("privacy"))
+    lines += [
         "",
         "| hyperparameter | value |",
         "|---|---|",
@@ -233,6 +232,25 @@ def _training(parts: ModelParts, story: dict[str, Any]) -> str:
         "```",
     ]
     return "\n".join(lines)
+
+
+def _privacy_lines(privacy: dict[str, Any] | None) -> list[str]:
+    """What a private run spent, and what it changed in the model to train privately."""
+    if not privacy:
+        return ["- Trained without differential privacy."]
+    accountant = {"rdp": "Rényi DP", "prv": "PRV"}.get(
+        privacy["accountant"], privacy["accountant"]
+    )
+    lines = [
+        f"- Trained with differential privacy: ε={privacy['epsilon']:.3g}, "
+        f"δ={privacy['delta']:g}, clipping C={privacy['max_grad_norm']:g}, "
+        f"{accountant} accountant ({privacy.get('library', 'Opacus')}): DP-SGD with "
+        f"noise σ={privacy['noise_multiplier']:.3g} over {privacy['steps']:,} steps of "
+        f"Poisson-sampled batches (sample rate {privacy['sample_rate']:.3g}); the target "
+        f"was ε={privacy['target_epsilon']:g}. The guarantee covers the training rows."
+    ]
+    lines += [f"  - {change}" for change in privacy.get("changes", [])]
+    return lines
 
 
 def _metrics(parts: ModelParts) -> str:

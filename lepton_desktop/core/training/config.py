@@ -7,6 +7,7 @@ messages that name the option as the command line spells it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from lepton_desktop.core.errors import InvalidOptionError
@@ -18,6 +19,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 LOSSES = ("cross_entropy", "mse", "huber")
 SCHEDULES = ("none", "cosine", "step", "plateau")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DP_BATCH_NORM = ("replace", "refuse")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 CELLS = ("lstm", "gru")
 #: What the model trains on: the train split, or train and validation together (a
@@ -66,6 +68,14 @@ class TrainConfig:
     train_on: str = "train"
     #: Fit a strong classical model beside the network (core/training/strong_baseline).
     strong_baseline: bool = True
+    #: Differential privacy (core/training/privacy): DP-SGD for this target ε when set.
+    dp_epsilon: float | None = None
+    #: δ of the guarantee; None: the power of ten below 1/n, at most 1e-5.
+    dp_delta: float | None = None
+    #: Each example's gradient is clipped to this L2 norm.
+    dp_max_grad_norm: float = 1.0
+    #: Batch norm under DP: ``replace`` it by group norm (said in the run), or ``refuse``.
+    dp_batch_norm: str = "replace"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists)."""
@@ -91,6 +101,15 @@ class TrainConfig:
         self._check_numbers()
         if self.model_name is not None:
             check_name(self.model_name, "--name")
+        if self.private:
+            check_numbers(self.dp_epsilon, self.dp_delta, self.dp_max_grad_norm)
+        elif self.dp_delta is not None:
+            raise InvalidOptionError("--dp-delta applies to private training; give --dp-epsilon")
+
+    @property
+    def private(self) -> bool:
+        """Whether this run trains with differential privacy (``--dp-epsilon``)."""
+        return self.dp_epsilon is not None
 
     def _check_choices(self) -> None:
         choices = {
@@ -101,6 +120,7 @@ class TrainConfig:
             "--activation": (self.activation, ACTIVATIONS),
             "--cell": (self.cell, CELLS),
             "--train-on": (self.train_on, TRAIN_ON),
+            "--dp-batch-norm": (self.dp_batch_norm, DP_BATCH_NORM),
         }
         if self.task is not None:
             choices["--task"] = (self.task, TASKS)
@@ -144,3 +164,21 @@ class TrainConfig:
                 continue  # decided from the data
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidOptionError(f"{flag} {value}: must be a whole number of at least 1")
+
+
+def check_numbers(epsilon: Any, delta: Any, max_grad_norm: Any) -> None:
+    """Refuse an ε, δ or clipping norm that is not a positive finite number.
+
+    Raises:
+        InvalidOptionError: naming the option as the command line spells it.
+    """
+    for flag, value in (("--dp-epsilon", epsilon), ("--dp-max-grad-norm", max_grad_norm)):
+        if not _positive_number(value):
+            raise InvalidOptionError(f"{flag} {value!r}: must be a number greater than 0")
+    if delta is not None and not (_positive_number(delta) and delta < 1):
+        raise InvalidOptionError(f"--dp-delta {delta!r}: must be a number between 0 and 1")
+
+
+def _positive_number(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0

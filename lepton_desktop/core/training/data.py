@@ -143,6 +143,53 @@ def check_planned_memory(version: DatasetVersion, config: TrainConfig) -> None:
     check_training_memory(planned_spec(version, config), config.batch_size)
 
 
+def check_planned_privacy(version: DatasetVersion, config: TrainConfig) -> None:
+    """Refuse, before a private run is queued, settings it cannot meet: δ not below 1/n,
+    an ε too small for the data and epochs, or a model Opacus cannot (or, with
+    ``--dp-batch-norm refuse``, may not) make private. The worker checks again on the
+    exact training examples.
+
+    Raises:
+        InvalidOptionError: see :func:`lepton_desktop.core.training.privacy.plan`.
+    """
+    if config.dp_epsilon is None:
+        return  # (before the imports: queueing a plain run never loads torch or Opacus)
+    import torch
+
+    from lepton_desktop.core.training import privacy
+    from lepton_desktop.core.training.loop import effective_batch_size, planned_epochs
+    from lepton_desktop.core.training.models import build
+
+    with torch.device("meta"):  # the layers only: no memory for the weights
+        model = build(planned_spec(version, config))
+    privacy.check_architecture(model, config.dp_batch_norm)
+    n_train = planned_train_examples(version, config)
+    privacy.plan(
+        config.dp_epsilon,
+        config.dp_delta,
+        config.dp_max_grad_norm,
+        n_train,
+        effective_batch_size(config, n_train),
+        planned_epochs(config, n_train),
+    )
+
+
+def planned_train_examples(version: DatasetVersion, config: TrainConfig) -> int:
+    """About how many examples ``config`` trains on: the train split's rows (with the
+    validation rows for ``train+val``), or a series' training windows."""
+    splits = version.splits or {}
+    fractions = dict(zip(SPLITS, DEFAULT_FRACTIONS, strict=True))
+    parts = ("train", "val") if config.train_on == "train+val" else ("train",)
+    if splits.get("train"):
+        n = sum(int(splits.get(p) or 0) for p in parts)
+    else:
+        n = int(version.n_rows * sum(fractions[p] for p in parts))
+    if version.kind == "timeseries":
+        window = config.window or min(24, max(2, n // 8))
+        n -= window + config.horizon - 1
+    return max(n, 0)
+
+
 def planned_spec(version: DatasetVersion, config: TrainConfig) -> dict[str, Any]:
     """The model spec ``config`` would give on ``version``, from its column statistics."""
     target = config.target or version.target

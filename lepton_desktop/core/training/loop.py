@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import io
 import math
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +25,7 @@ from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.training.data import TrainData
 from lepton_desktop.core.training.models import augment
 from lepton_desktop.core.training.optim import eager_optimizer
+from lepton_desktop.core.training.privacy import PrivacyPlan, PrivateTraining, quiet
 
 EVAL_BATCH = 4096
 #: Evaluation batches hold about this many first-layer activations (floats): a CNN's
@@ -170,6 +172,7 @@ class Trainer:
         config: TrainConfig,
         hooks: Hooks,
         device: torch.device,
+        privacy: PrivacyPlan | None = None,
     ) -> None:
         self.model = model.to(device)
         self.data, self.config, self.hooks, self.device = data, config, hooks, device
@@ -183,7 +186,15 @@ class Trainer:
         self.optimizer = make_optimizer(config, self.model)
         self.schedule = make_schedule(config, self.optimizer, self.epochs)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.amp = config.amp and device.type == "cuda"
+        # DP-SGD: Opacus clips each example's gradient and adds noise in its optimizer,
+        # and draws the batches (Poisson sampling); the loop's own clipping stays off.
+        self.private: PrivateTraining | None = None
+        if privacy is not None:
+            self.private = PrivateTraining(
+                self.model, self.optimizer, n_train, self.batch, privacy, config.seed
+            )
+            self.optimizer = self.private.optimizer
+        self.amp = config.amp and device.type == "cuda" and self.private is None
         self.augment = config.augment and config.arch == "cnn"
         self.classify = data.task == "classification"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -214,7 +225,7 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue from the end of the current epoch."""
-        return {
+        state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule else {},
@@ -227,6 +238,10 @@ class Trainer:
             "rng": torch.get_rng_state(),
             "generator": self.generator.get_state(),
         }
+        if self.private is not None:
+            state["privacy_history"] = [list(h) for h in self.private.history()]
+            state["privacy_sampling"] = self.private.sampling.get_state()
+        return state
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a ``last`` checkpoint."""
@@ -239,6 +254,8 @@ class Trainer:
         self.best_epoch, self.best_state = state["best_epoch"], state["best_state"]
         torch.set_rng_state(state["rng"])
         self.generator.set_state(state["generator"])
+        if self.private is not None:
+            self.private.restore(state.get("privacy_history", []), state.get("privacy_sampling"))
 
     # -- the loop --------------------------------------------------------------------
 
@@ -271,15 +288,25 @@ class Trainer:
         # of its early-stopping epoch (killed before it was registered) stops there too.
         return bool(self.config.patience) and self.bad_epochs >= self.config.patience
 
-    def _train_epoch(self) -> str | None:
-        self.model.train()
+    def _batches(self) -> Iterator[torch.Tensor]:
+        if self.private is not None:
+            # Poisson sampling: every batch is drawn, whatever its size (even empty),
+            # as the privacy analysis counts it.
+            for index in self.private.batches():
+                yield index.to(self.device)
+            return
         n = len(self.y["train"])
         order = torch.randperm(n, generator=self.generator).to(self.device)
-        total = torch.zeros((), device=self.device)
         for start in range(0, n, self.batch):
             index = order[start : start + self.batch]
             if len(index) < 2 and n > 1:
                 continue  # a batch of one breaks batch norm and says little
+            yield index
+
+    def _train_epoch(self) -> str | None:
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        for index in self._batches():
             loss = self._step(self.x["train"][index], self.y["train"][index])
             total += loss
             self.step_no += 1
@@ -301,6 +328,8 @@ class Trainer:
         if self.augment:
             x = augment(x, self.generator, flip=self.config.flip)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.private is not None:
+            return self._private_step(x, y)
         if not self.amp:
             # No autocast context and no scaler calls: both would be no-ops here, yet
             # cost ~10-15 us a step, which is several % of a small model's step on a CPU.
@@ -318,6 +347,17 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        return loss.detach()
+
+    def _private_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        assert self.private is not None
+        out = self.private.module(x)
+        # An empty Poisson batch still takes its noisy step; its loss is 0, not a mean
+        # over nothing (NaN).
+        loss = self._loss(out, y) if len(y) else out.sum() * 0.0
+        with quiet():
+            loss.backward()
+            self.optimizer.step()
         return loss.detach()
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

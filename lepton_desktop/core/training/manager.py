@@ -61,12 +61,17 @@ class RunManager:
             InvalidOptionError: impossible options or a dataset that does not fit;
                 nothing is written.
         """
-        from lepton_desktop.core.training.data import check_fits, check_planned_memory
+        from lepton_desktop.core.training.data import (
+            check_fits,
+            check_planned_memory,
+            check_planned_privacy,
+        )
 
         version = dataset_store.resolve(self._conn, dataset)
         config.validate()
         check_fits(version, config)
         check_planned_memory(version, config)
+        check_planned_privacy(version, config)
         _check_window(version.n_rows, config)
         with transaction(self._conn):  # a run never exists without its job
             run_id = run_store.create(

@@ -56,6 +56,14 @@ def _dropout(p: float) -> nn.Module:
     return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
+def _norm(features: int, spec: dict[str, Any], batch_norm: type[nn.Module]) -> nn.Module:
+    """Batch norm, or (``spec["norm"] == "group"``: a private run's model) the group norm
+    Opacus' ``ModuleValidator.fix`` puts in its place: ``gcd(32, features)`` groups."""
+    if spec.get("norm") == "group":
+        return nn.GroupNorm(math.gcd(32, features), features)
+    return batch_norm(features)
+
+
 def build(spec: dict[str, Any]) -> nn.Module:
     """A fresh model for ``spec`` (unchecked: see :func:`build_for_training`)."""
     return {"mlp": MLP, "cnn": CNN, "rnn": RNN}[spec["arch"]](spec)
@@ -137,7 +145,7 @@ class MLP(nn.Module):
         for size in spec["hidden"]:
             layers.append(nn.Linear(width, size))
             if spec["batch_norm"]:
-                layers.append(nn.BatchNorm1d(size))
+                layers.append(_norm(size, spec, nn.BatchNorm1d))
             layers += [_ACTIVATIONS[spec["activation"]](), _dropout(spec["dropout"])]
             width = size
         layers.append(nn.Linear(width, spec["n_outputs"]))
@@ -158,7 +166,7 @@ class CNN(nn.Module):
         for out in spec["channels"]:
             blocks += [
                 nn.Conv2d(channels, out, spec["kernel"], padding=spec["kernel"] // 2),
-                nn.BatchNorm2d(out),
+                _norm(out, spec, nn.BatchNorm2d),
                 nn.ReLU(),
             ]
             if min(height, width) >= 4:

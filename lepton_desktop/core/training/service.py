@@ -25,7 +25,7 @@ from lepton_desktop.core.store import datasets as dataset_store
 from lepton_desktop.core.store import models as model_store
 from lepton_desktop.core.store import runs as run_store
 from lepton_desktop.core.training import data as training_data
-from lepton_desktop.core.training import strong_baseline
+from lepton_desktop.core.training import privacy, strong_baseline
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.training.dependence import partial_dependence
 from lepton_desktop.core.training.evaluate import evaluate
@@ -102,13 +102,19 @@ def _train(
     seed_everything(config.seed)
     _limit_threads(data, config)
     spec = model_spec(config, data.input_shape, data.n_outputs)
+    network = build_for_training(spec, config.batch_size)
+    setup = private_setup(network, spec, config, data) if config.private else None
+    if setup is not None:
+        network, spec = setup.model, setup.spec
     tracker = RunTracker(
         ctx.path,
         run.id,
         (device.index or 0) if device.type == "cuda" else None,
         on_epoch=_progress(reporter, run, config, data),
     )
-    trainer = Trainer(build_for_training(spec, config.batch_size), data, config, tracker, device)
+    trainer = Trainer(
+        network, data, config, tracker, device, setup.plan if setup is not None else None
+    )
     if resume:
         _restore(ctx, run.id, trainer)
     run_store.update(
@@ -133,10 +139,12 @@ def _train(
     evaluation = evaluate(data, predict)
     evaluation["parameters"] = parameter_count(trainer.model)
     evaluation["network_fit_seconds"] = network_seconds
+    state = result.best_state
+    if setup is not None and trainer.private is not None:
+        evaluation["privacy"] = trainer.private.report(setup.changes)
+        state = privacy.plain_state(state, spec)
     _global_views(data, config, evaluation, predict, _AfterEpochs(reporter, result.epochs_done))
-    model = _register(
-        ctx, run, version, config, data, spec, result.best_state, evaluation, lineage
-    )
+    model = _register(ctx, run, version, config, data, spec, state, evaluation, lineage)
     kill_point("after-register")
     status = "stopped" if result.stopped else "finished"
     _finish(ctx, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
@@ -151,7 +159,27 @@ def _train(
         "epochs": result.epochs_done,
         "best_epoch": result.best_epoch,
         "device": str(device),
-    }
+    } | ({"privacy": evaluation["privacy"]} if "privacy" in evaluation else {})
+
+
+def private_setup(
+    model: torch.nn.Module,
+    spec: dict[str, Any],
+    config: TrainConfig,
+    data: training_data.TrainData,
+) -> privacy.PrivateSetup:
+    """The model and noise plan of a private run on ``data``; see :func:`privacy.prepare`."""
+    from lepton_desktop.core.training.loop import effective_batch_size, planned_epochs
+
+    n_train = len(data.y["train"])
+    return privacy.prepare(
+        model,
+        spec,
+        config,
+        n_train,
+        effective_batch_size(config, n_train),
+        planned_epochs(config, n_train),
+    )
 
 
 def _global_views(
@@ -274,6 +302,8 @@ def _register(
         "feature_names": data.feature_names,
         "dataset": version.ref,
     }
+    if "privacy" in evaluation:
+        params["privacy"] = evaluation["privacy"]
     signature = {
         "inputs": _inputs(data, version),
         "input_shape": list(data.input_shape),

@@ -63,6 +63,7 @@ class TuningManager:
         name: str | None = None,
         epochs: int | None = None,
         seed: int = 0,
+        dp_epsilon: float | None = None,
     ) -> Study:
         """Check everything, then create the Optuna study and our record of it.
 
@@ -81,6 +82,8 @@ class TuningManager:
             name: the study's name (default ``DATASET-ARCH``, made unique).
             epochs: epochs per trial (default: as training decides).
             seed: seeds the sampler and every trial's training.
+            dp_epsilon: train every trial (and the retrained best) with differential
+                privacy at this ε (a fixed option of the study).
 
         Raises:
             InvalidOptionError: any bad option, naming it; nothing is written.
@@ -114,7 +117,9 @@ class TuningManager:
             objectives=objectives,
             storage=storages.normalize(storage, self._ctx.path),
             name=name,
-            options={"seed": seed} | ({"epochs": epochs} if epochs is not None else {}),
+            options={"seed": seed}
+            | ({"epochs": epochs} if epochs is not None else {})
+            | ({"dp_epsilon": dp_epsilon} if dp_epsilon is not None else {}),
         )
         return create_study(self._ctx, request)
 

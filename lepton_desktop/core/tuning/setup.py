@@ -20,7 +20,11 @@ from lepton_desktop.core.errors import InvalidOptionError, LeptonError
 from lepton_desktop.core.store import optuna_trials
 from lepton_desktop.core.store import tuning as tuning_store
 from lepton_desktop.core.training.config import TrainConfig
-from lepton_desktop.core.training.data import check_fits, check_planned_memory
+from lepton_desktop.core.training.data import (
+    check_fits,
+    check_planned_memory,
+    check_planned_privacy,
+)
 from lepton_desktop.core.tuning import objectives as objs
 from lepton_desktop.core.tuning import space as spaces
 from lepton_desktop.core.tuning import storage as storages
@@ -175,6 +179,9 @@ def _check_largest_fits(
         check_planned_memory(version, TrainConfig.from_dict(options))
     except InvalidOptionError as exc:
         raise InvalidOptionError(f"search space: at its upper bounds, {exc}") from None
+    # A fixed ε must be reachable: checked on the fixed options (the space's batch
+    # sizes change it a little; a trial that cannot meet it is pruned, saying why).
+    check_planned_privacy(version, base)
 
 
 def _train_points(version: DatasetVersion) -> int:

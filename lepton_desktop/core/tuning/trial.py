@@ -37,7 +37,7 @@ from lepton_desktop.core.training.models import (
     model_spec,
     parameter_count,
 )
-from lepton_desktop.core.training.service import small_batches
+from lepton_desktop.core.training.service import private_setup, small_batches
 from lepton_desktop.core.tuning import space as spaces
 
 if TYPE_CHECKING:
@@ -146,13 +146,17 @@ class TrialObjective:
         spec = model_spec(config, data.input_shape, data.n_outputs)
         try:
             model = build_for_training(spec, config.batch_size)
+            setup = private_setup(model, spec, config, data) if config.private else None
         except InvalidOptionError as exc:
             # Too large for this machine now (the space was checked up front, on an
             # estimate of the data's shape): a poor configuration, pruned.
             trial.set_user_attr("failed_reason", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         hooks = TrialHooks(trial, self.study.metric, not self.study.multi_objective, self.on_epoch)
-        trainer = Trainer(model, data, config, hooks, select_device(config.device))
+        plan = None
+        if setup is not None:  # the study fixed ε: every trial trains privately
+            model, plan = setup.model, setup.plan
+        trainer = Trainer(model, data, config, hooks, select_device(config.device), plan)
         hooks.trainer = trainer
         try:
             result = trainer.fit()

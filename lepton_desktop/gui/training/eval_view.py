@@ -9,6 +9,7 @@ classical baseline beats the network on the test split, a line above says so.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -132,6 +133,10 @@ class EvaluationView(QWidget):
         self.strong_verdict.setObjectName("strongVerdict")
         self.strong_verdict.setWordWrap(True)
         self.strong_verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.privacy = QLabel(self)
+        self.privacy.setObjectName("evalPrivacy")
+        self.privacy.setWordWrap(True)
+        self.privacy.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.empty = QLabel(self)
         self.empty.setObjectName("emptyHint")
         self.empty.setWordWrap(True)
@@ -148,6 +153,7 @@ class EvaluationView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
         layout.addWidget(self.strong_verdict)
+        layout.addWidget(self.privacy)
         layout.addWidget(self.stack, 1)
         self.set_run(None)
 
@@ -199,12 +205,14 @@ class EvaluationView(QWidget):
             self.summary.setText(fmt.run_title(run) if run else "")
             self.summary.setVisible(run is not None)
             self.strong_verdict.hide()
+            self.privacy.hide()
             self.empty.setText(_empty_text(run))
             self.stack.setCurrentIndex(0)
             return
         self.summary.setText(_summary(run, evaluation, model))
         self.summary.show()
         self._show_strong(evaluation)
+        self._show_privacy(evaluation)
         self._show(evaluation)
         self.stack.setCurrentIndex(1)
 
@@ -226,7 +234,6 @@ class EvaluationView(QWidget):
             self.scatter.show_points(scatter.get("true", []), scatter.get("pred", []))
         if importance:
             self.importance.show_importance(importance)
-
 
     def _show_strong(self, evaluation: dict[str, Any]) -> None:
         """Say, in words, how the network did against its strong baseline."""
@@ -254,6 +261,27 @@ class EvaluationView(QWidget):
             f"in {strong['fit_seconds']:.2f} s"
         )
         self.strong_verdict.show()
+
+    def _show_privacy(self, evaluation: dict[str, Any]) -> None:
+        """The privacy budget a private run spent, and what Opacus changed in the model."""
+        spent = evaluation.get("privacy")
+        self.privacy.setVisible(bool(spent))
+        if not spent:
+            return
+        text = (
+            f"<b>Trained with differential privacy</b>: ε = {spent['epsilon']:.3g} spent "
+            f"(target {spent['target_epsilon']:g}), δ = {spent['delta']:g}, clipping "
+            f"C = {spent['max_grad_norm']:g}, noise σ = {spent['noise_multiplier']:.3g}, "
+            f"{spent['steps']:,} steps ({spent['accountant'].upper()} accountant)."
+        )
+        changes = spent.get("changes") or []
+        if changes:
+            text += "<br>" + "<br>".join(f"Note: {html.escape(c)}" for c in changes)
+        self.privacy.setText(text)
+        self.privacy.setToolTip(
+            "DP-SGD (Opacus): each training row's gradient was clipped to C and Gaussian "
+            "noise added, so no single row changes the model much; smaller ε is more private"
+        )
 
 
 def _empty_text(run: Run | None) -> str:

@@ -30,6 +30,7 @@ from lepton_desktop.core.training.config import (
     ARCHS,
     CELLS,
     DEVICES,
+    DP_BATCH_NORM,
     LOSSES,
     OPTIMIZERS,
     SCHEDULES,
@@ -141,6 +142,58 @@ class TrainingForm(QWidget):
             QRegularExpression(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"), self))
         self.model_name.setToolTip("The registered model's name (default: DATASET-ARCH)")
         self.optimizer.currentIndexChanged.connect(self._on_optimizer_changed)
+        self._build_privacy_fields()
+
+    def _build_privacy_fields(self) -> None:
+        d = DEFAULTS
+        self.privacy = QGroupBox("Train with privacy", self)
+        self.privacy.setObjectName("privacyGroup")
+        self.privacy.setCheckable(True)
+        self.privacy.setChecked(False)
+        self.privacy.setToolTip(
+            "Differentially private training (DP-SGD with Opacus): each row's gradient is "
+            "clipped and noise is added, so the model reveals little about any one row. "
+            "It costs accuracy and time"
+        )
+        self.dp_epsilon = float_edit(
+            self,
+            3.0,
+            FloatValidator(0.0, 1000.0, open_low=True),
+            "Privacy budget ε, above 0: how much one row may change what the model does "
+            "(1: strong, 3: good, 8: weaker privacy, better accuracy)",
+        )
+        self.dp_delta = QLineEdit(self)
+        self.dp_delta.setValidator(FloatValidator(0.0, 1.0, open_low=True))
+        self.dp_delta.setPlaceholderText("auto")
+        self.dp_delta.setToolTip(
+            "δ, the small chance the ε guarantee fails; below 1 / training rows "
+            "(auto: the power of ten below 1/n, at most 1e-5)"
+        )
+        self.dp_max_grad_norm = float_edit(
+            self,
+            d.dp_max_grad_norm,
+            FloatValidator(0.0, 1000.0, open_low=True),
+            "Clipping C: each row's gradient is scaled down to at most this L2 norm (it "
+            "takes the place of Gradient clip, which a private run does not use)",
+        )
+        self.dp_batch_norm = combo(
+            self,
+            DP_BATCH_NORM,
+            d.dp_batch_norm,
+            "Batch norm mixes the rows of a batch and cannot be private: replace it by "
+            "group norm (the run says so), or refuse to train",
+            {"replace": "replace by group norm", "refuse": "refuse"},
+        )
+        form = _form(
+            self,
+            (
+                ("ε (epsilon)", self.dp_epsilon),
+                ("δ (delta)", self.dp_delta),
+                ("Clipping C", self.dp_max_grad_norm),
+                ("Batch norm", self.dp_batch_norm),
+            ),
+        )
+        self.privacy.setLayout(form)
 
     def _build_layout(self) -> None:
         self.data_form = _form(self, (
@@ -168,6 +221,7 @@ class TrainingForm(QWidget):
             box = QGroupBox(title, self)
             box.setLayout(form)
             layout.addWidget(box)
+        layout.addWidget(self.privacy)
         layout.addWidget(self.error)
         layout.addStretch(1)
 
@@ -243,7 +297,25 @@ class TrainingForm(QWidget):
             if edit.isVisibleTo(self) and not edit.hasAcceptableInput():
                 edit.setFocus()
                 raise FormError(f"{name.capitalize()}: {edit.toolTip().lower()}")
-        return dataclasses.replace(DEFAULTS, **self._values())
+        return dataclasses.replace(DEFAULTS, **self._values(), **self._privacy_values())
+
+    def _privacy_values(self) -> dict[str, object]:
+        if not self.privacy.isChecked():
+            return {}
+        for name, edit in (("ε", self.dp_epsilon), ("clipping C", self.dp_max_grad_norm)):
+            if not edit.hasAcceptableInput():
+                edit.setFocus()
+                raise FormError(f"Privacy {name}: {edit.toolTip()}")
+        delta = self.dp_delta.text().strip()
+        if delta and not self.dp_delta.hasAcceptableInput():
+            self.dp_delta.setFocus()
+            raise FormError(f"Privacy δ: {self.dp_delta.toolTip()}")
+        return {
+            "dp_epsilon": float(self.dp_epsilon.text()),
+            "dp_delta": float(delta) if delta else None,
+            "dp_max_grad_norm": float(self.dp_max_grad_norm.text()),
+            "dp_batch_norm": self.dp_batch_norm.currentData(),
+        }
 
     def _values(self) -> dict[str, object]:
         arch = self.arch.currentData()

@@ -144,3 +144,36 @@ def outcome_text(run: Run) -> str:
     elif run.error:
         text += f": {run.error}"
     return text + "."
+
+
+def epsilon(run: Run) -> float | None:
+    """The ε a private run spent (or, before it is evaluated, its target); None if the run
+    is not private."""
+    spent = (run.evaluation or {}).get("privacy")
+    if spent:
+        return float(spent["epsilon"])
+    target = run.config.get("dp_epsilon")
+    return None if target is None else float(target)
+
+
+def epsilon_text(run: Run) -> str:
+    """The runs table's ε: ``2.99`` spent, ``≤ 3`` while training, empty if not private."""
+    value = epsilon(run)
+    if value is None:
+        return ""
+    return f"{value:.3g}" if (run.evaluation or {}).get("privacy") else f"≤ {value:g}"
+
+
+def privacy_tooltip(run: Run) -> str:
+    """What the ε column means for this run."""
+    spent = (run.evaluation or {}).get("privacy")
+    if spent:
+        return (
+            f"Trained with differential privacy: ε = {spent['epsilon']:.3g} spent of "
+            f"{spent['target_epsilon']:g}, δ = {spent['delta']:g}, clipping C = "
+            f"{spent['max_grad_norm']:g}, noise σ = {spent['noise_multiplier']:.3g} "
+            f"({spent['accountant'].upper()} accountant). Smaller ε: more private"
+        )
+    if run.config.get("dp_epsilon") is not None:
+        return f"Private run: it will spend at most ε = {run.config['dp_epsilon']:g}"
+    return "Trained without differential privacy"

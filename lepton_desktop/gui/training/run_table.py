@@ -29,8 +29,18 @@ from lepton_desktop.gui.training.ops import RunsSnapshot
 from lepton_desktop.gui.widgets.formatting import format_duration
 from lepton_desktop.gui.widgets.table_model import FlatTableModel, Index, setup_sorted_table
 
-COLUMNS = ("Run", "Dataset", "Arch", "Status", "Epochs", "Duration", "Best", "Gain vs strong",
-           "Model")
+COLUMNS = (
+    "Run",
+    "Dataset",
+    "Arch",
+    "Status",
+    "Epochs",
+    "Duration",
+    "Best",
+    "Gain vs strong",
+    "ε",
+    "Model",
+)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole
 
@@ -142,6 +152,7 @@ class RunTableModel(FlatTableModel):
             "Duration": format_duration(fmt.live_duration(run)),
             "Best": fmt.best_text(run),
             "Gain vs strong": fmt.gain_text(run),
+            "ε": fmt.epsilon_text(run),
             "Model": _model_text(model),
         }
         return texts[column]
@@ -159,6 +170,9 @@ class RunTableModel(FlatTableModel):
         if column == "Gain vs strong":
             gain = strong_baseline.gain(run.evaluation)
             return float("-inf") if gain is None else gain
+        if column == "ε":
+            epsilon = fmt.epsilon(run)
+            return float("inf") if epsilon is None else epsilon  # not private: least private
         return self._text(run, column)
 
     def _decoration(self, run: Run, column: str, role: int) -> Any:
@@ -170,6 +184,8 @@ class RunTableModel(FlatTableModel):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == "ε":
+                return fmt.privacy_tooltip(run)
             return fmt.gain_tooltip(run) if column == "Gain vs strong" else _tooltip(run, stale)
         if role == Qt.ItemDataRole.ForegroundRole and column == "Gain vs strong":
             gain = strong_baseline.gain(run.evaluation)

@@ -13,13 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QLocale, Qt, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -226,6 +227,16 @@ class StudyDialog(QDialog):
         self.jobs.setToolTip("Trials trained at once on this machine")
         self.epochs = _spin(self, 0, 100_000, 0)
         self.epochs.setSpecialValueText("automatic")
+        self.dp_epsilon = QDoubleSpinBox(self)
+        self.dp_epsilon.setLocale(QLocale.c())
+        self.dp_epsilon.setRange(0.0, 1000.0)
+        self.dp_epsilon.setDecimals(2)
+        self.dp_epsilon.setSingleStep(1.0)
+        self.dp_epsilon.setSpecialValueText("off")
+        self.dp_epsilon.setToolTip(
+            "Train every trial (and the retrained best) with differential privacy at this "
+            "ε (DP-SGD with Opacus; smaller is more private); off: no privacy"
+        )
         self.metric_choice = QComboBox(self)
         self.second_objective = QComboBox(self)
         self.second_objective.addItem("none (one objective)", "")
@@ -251,6 +262,7 @@ class StudyDialog(QDialog):
             ("Trials", self.trials),
             ("Parallel jobs", self.jobs),
             ("Epochs per trial", self.epochs),
+            ("Privacy ε", self.dp_epsilon),
             ("Metric", self.metric_choice),
             ("Second objective", self.second_objective),
         ):
@@ -347,6 +359,8 @@ class StudyDialog(QDialog):
             options["name"] = self.name.text().strip()
         if self.epochs.value():
             options["epochs"] = self.epochs.value()
+        if self.dp_epsilon.value():
+            options["dp_epsilon"] = self.dp_epsilon.value()
         metric, second = self.metric_choice.currentData(), self.second_objective.currentData()
         if second:
             options["objectives"] = [metric or _default_metric(self.metric_choice), second]
