@@ -2,12 +2,13 @@
 
 The page lists the selected run's test rows (true answer, the model's answer, the raw
 values), narrowed to one confusion-matrix cell when one is clicked; for a table, a
-second page holds a form with one field per source column (:mod:`.record_form`), where
-a record is typed, or a chosen test row changed, and explained as ``explain --record``
-explains it. Choosing a row or pressing "Explain" explains it on the session's DB
-thread (Captum: torch never runs on the GUI thread) and draws the attributions: a bar
-per source column for tables, the heat map over the picture for CNNs, a bar per time
-step under the window for RNNs, with the method and the baseline named above the chart.
+second page holds a form with one field per source column
+(:mod:`~lepton_desktop.gui.widgets.record_form`), where a record is typed, or a chosen
+test row changed, and explained as ``explain --record`` explains it. Choosing a row or
+pressing "Explain" explains it on the session's DB thread (Captum: torch never runs on
+the GUI thread) and draws the attributions: a bar per source column for tables, the
+heat map over the picture for CNNs, a bar per time step under the window for RNNs,
+with the method and the baseline named above the chart.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.explain.form import RecordField, record_fields
-from lepton_desktop.gui.training.record_form import RecordForm
 from lepton_desktop.gui.widgets.explanation import ExplanationView
+from lepton_desktop.gui.widgets.record_form import RecordForm
 
 if TYPE_CHECKING:
     from lepton_desktop.core.explain import Explanation

@@ -1,4 +1,5 @@
-"""A record typed by hand on the Explain page: one field per source column of the model.
+"""A record typed by hand, one field per source column of a model (the Explain page and
+the Serving tab's explanation of a logged request).
 
 Numbers are line edits showing the training range; categories are combo boxes of the
 values training saw. The fields start at the training means and most frequent values,
