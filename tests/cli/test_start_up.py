@@ -107,7 +107,8 @@ def test_scikit_learn_is_imported_beside_the_epochs_not_after_them(project: Path
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("FIRST "), proc.stderr
     assert json.loads(line.removeprefix("FIRST ")) == {
-        "sklearn": "import-sklearn", "sklearn.ensemble": "import-sklearn"
+        "sklearn": "import-sklearn",
+        "sklearn.ensemble": "import-sklearn",
     }
 
 

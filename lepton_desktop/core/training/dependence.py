@@ -131,8 +131,9 @@ def partial_dependence(
             mean, std = scale.get(column, (0.0, 1.0))
             shown_grid = rounded(values * std + mean)
         shown, names = outputs(data, raw)
-        entry = {"column": column, "grid": shown_grid, "average": rounded(shown.mean(axis=0).T),
-                 "ice": rounded(shown[lines].transpose(2, 0, 1))}  # fmt: skip
+        entry: dict[str, Any] = {"column": column, "grid": shown_grid,
+                                 "average": rounded(shown.mean(axis=0).T),
+                                 "ice": rounded(shown[lines].transpose(2, 0, 1))}  # fmt: skip
         if _categorical(data, column):
             entry["categorical"] = True
         columns.append(entry)

@@ -97,8 +97,11 @@ def test_many_categories_keep_those_of_the_most_rows(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(dependence, "MAX_CATEGORIES", 2)
     counts = {"a": 5, "b": 1, "c": 3}
     rows = [[1.0 if k == c else 0.0 for k in counts] for c, n in counts.items() for _ in range(n)]
-    data = SimpleNamespace(x={"train": np.array(rows, dtype=np.float32)},
-                           groups={"k": [0, 1, 2]}, feature_names=["k=a", "k=b", "k=c"])
+    data = SimpleNamespace(
+        x={"train": np.array(rows, dtype=np.float32)},
+        groups={"k": [0, 1, 2]},
+        feature_names=["k=a", "k=b", "k=c"],
+    )
     categories, switches = dependence.one_hot_switches(data, "k")  # type: ignore[arg-type]
     assert categories == ["a", "c"]
     assert switches.tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]

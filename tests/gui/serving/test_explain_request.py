@@ -92,8 +92,10 @@ def test_a_logged_request_is_explained_and_one_without_inputs_cannot_be(
     form.editors["colour"].setCurrentText("blue")
     form.explain_button.click()
     qtbot.waitUntil(
-        lambda: dialog.view.explanation is not None
-        and dialog.view.explanation.features[0]["value"] in (2.0, "blue"),
+        lambda: (
+            dialog.view.explanation is not None
+            and dialog.view.explanation.features[0]["value"] in (2.0, "blue")
+        ),
         timeout=30_000,
     )
     with Project.open(project) as opened:

@@ -113,9 +113,7 @@ def test_a_typed_record_is_explained_as_explain_record_does(
     before = snapshot(project)
     price.setText("cheap")
     form.explain_button.click()
-    assert form.error("price") == (
-        f"'cheap' is not a number (training range {low} to {high})"
-    )
+    assert form.error("price") == (f"'cheap' is not a number (training range {low} to {high})")
     assert form.error("colour") is None and panel.explanation is None
     price.setText("2.5")
     colour.setCurrentText("green")
