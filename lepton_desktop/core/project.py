@@ -71,6 +71,7 @@ class Project(MonitoringFacade):
         self.ctx = ProjectContext(path, conn)
         self.upgraded_from: int | None = None
         self.backup_path: Path | None = None
+        self._explaining: dict[int, Any] = {}  # versions kept loaded (core.explain)
 
     # -- opening -------------------------------------------------------------------
 
@@ -337,7 +338,7 @@ class Project(MonitoringFacade):
         from lepton_desktop.core.explain import explain
 
         return explain(self.ctx, model, row=row, record=record, image=image,
-                       request_id=request_id, method=method)  # fmt: skip
+                       request_id=request_id, method=method, loaded=self._explaining)  # fmt: skip
 
     def explain_rows(self, model: str) -> tuple[Any, list[Any], Any]:
         """A model version's test rows (raw records, true answers), its answers to them,
@@ -350,7 +351,7 @@ class Project(MonitoringFacade):
         """
         from lepton_desktop.core.explain import predicted_test_rows
 
-        return predicted_test_rows(self.ctx, model)
+        return predicted_test_rows(self.ctx, model, self._explaining)
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

@@ -4,6 +4,11 @@
 resolves the model version (an archived one is refused), finds the input (a test row,
 a raw record, an image file or a logged request's captured inputs) and explains it.
 Nothing is written to the project.
+
+Loading a version to explain it (its weights, its test rows, the encoded training mean)
+takes 0.4-0.7 s on a 4,000-row table, 20 times the explanation itself; a ``Project``
+keeps the last :data:`CACHED_VERSIONS` loaded (a version's weights and data never
+change; archiving is checked on every call).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ if TYPE_CHECKING:
 PREDICT_BATCH = 256
 #: An image file larger than this is refused before it is read.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
+#: Versions a Project keeps loaded for explaining (the most recently explained).
+CACHED_VERSIONS = 4
+
+#: Loaded versions by id: their test rows (None until needed) and explainer.
+Loaded = dict[int, tuple[RowSet | None, Explainer]]
 
 __all__ = ["METHODS", "Explainer", "Explanation", "explain", "explainer_for", "test_rows"]
 
@@ -41,6 +51,7 @@ def explain(
     request_id: str | None = None,
     request_row: int = 0,
     method: str = "ig",
+    loaded: Loaded | None = None,
 ) -> Explanation:
     """Explain ``model``'s answer to one input; exactly one of the inputs is given.
 
@@ -53,6 +64,7 @@ def explain(
         request_id: a logged request whose captured inputs are explained
             (``request_row``: which of its records).
         method: ig (Integrated Gradients, the default), gradcam (images) or occlusion.
+        loaded: the versions kept loaded between calls (see the module docstring).
 
     Raises:
         InvalidOptionError: no input or several, an unknown method, an archived model,
@@ -69,11 +81,10 @@ def explain(
         )
     version = _active_version(ctx, model)
     check_method(method, _kind(version))
-    rows = _rows_or_none(ctx, version, needed=row is not None)
     if image is not None and _kind(version) != "images":
         raise InvalidOptionError(f"{version.ref} reads {_kind(version)} data, not images: "
                                  "give a row or a record")  # fmt: skip
-    explainer = explainer_for(ctx, version, rows)
+    rows, explainer = _load(ctx, version, loaded, needed=row is not None)
     if row is not None:
         assert rows is not None
         source: Any = rows.record(row)
@@ -103,18 +114,36 @@ def test_rows(ctx: ProjectContext, model: str) -> RowSet:
     return load_rows(ctx, _active_version(ctx, model))
 
 
-def predicted_test_rows(ctx: ProjectContext, model: str) -> tuple[RowSet, list[Any], Explainer]:
+def predicted_test_rows(
+    ctx: ProjectContext, model: str, loaded: Loaded | None = None
+) -> tuple[RowSet, list[Any], Explainer]:
     """:func:`test_rows`, the model's answer (a label or a value) to each, and an
     explainer of the version loaded once (``explainer.explain(rows.record(n), method)``
     explains row ``n`` as ``explain(..., row=n)`` does)."""
-    version = _active_version(ctx, model)
-    rows = load_rows(ctx, version)
-    explainer = explainer_for(ctx, version, rows)
+    rows_or_none, explainer = _load(ctx, _active_version(ctx, model), loaded, needed=True)
+    assert rows_or_none is not None  # needed: loaded or NoTrainingDataError
+    rows = rows_or_none
     answers: list[Any] = []
     for start in range(0, len(rows.records), PREDICT_BATCH):
         for answer in explainer.predictor.predict(rows.records[start : start + PREDICT_BATCH]):
             answers.append(answer.get("label", answer.get("value")))
     return rows, answers, explainer
+
+
+def _load(
+    ctx: ProjectContext, version: ModelVersion, loaded: Loaded | None, *, needed: bool
+) -> tuple[RowSet | None, Explainer]:
+    """The version's rows (when ``needed``, or a table's) and explainer, from ``loaded``
+    when it has them; ``loaded`` keeps the :data:`CACHED_VERSIONS` used last."""
+    entry = loaded.pop(version.id, None) if loaded is not None else None
+    if entry is None or (needed and entry[0] is None):
+        rows = _rows_or_none(ctx, version, needed=needed)
+        entry = (rows, explainer_for(ctx, version, rows))
+    if loaded is not None:
+        loaded[version.id] = entry  # the most recent last
+        while len(loaded) > CACHED_VERSIONS:
+            del loaded[next(iter(loaded))]
+    return entry
 
 
 def _active_version(ctx: ProjectContext, model: str) -> ModelVersion:

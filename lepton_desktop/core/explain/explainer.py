@@ -116,6 +116,7 @@ class Explainer:
         self.train_mean = train_mean
         names = predictor.feature_names
         self._sources = feature_sources(predictor.parts.pipeline, names) if names else []
+        self._table_baseline_outputs: np.ndarray | None = None
 
     @classmethod
     def with_training_rows(
@@ -159,7 +160,7 @@ class Explainer:
         output = self._output(outputs, target)
         baseline_output = delta = None
         if baseline is not None:
-            baseline_output = self._output(predictor.forward(baseline), target)
+            baseline_output = self._output(self._baseline_outputs(baseline), target)
         if method == "ig" and baseline_output is not None:
             delta = float(attributions.sum()) - (output - baseline_output)
         explanation = Explanation(
@@ -176,7 +177,7 @@ class Explainer:
         module = self.predictor.module
         if method == "ig":
             assert baseline is not None
-            return methods.integrated_gradients(module, x, baseline, target)
+            return methods.integrated_gradients(self.predictor.run, x, baseline, target)
         if method == "gradcam":
             cam = methods.gradcam(module, x, target)
             return np.broadcast_to(cam, (1, 1, *x.shape[-2:])).copy()
@@ -220,6 +221,15 @@ class Explainer:
         if self.train_mean is not None:
             return self.train_mean[None].copy(), "the training mean of every column"
         return np.zeros_like(x), "zeros (the training data is not at hand)"
+
+    def _baseline_outputs(self, baseline: np.ndarray) -> np.ndarray:
+        # A table's baseline is the same for every row (the training mean, or zeros):
+        # its outputs are computed once. Images and windows have their own.
+        if self.kind != "tabular":
+            return self.predictor.forward(baseline)
+        if self._table_baseline_outputs is None:
+            self._table_baseline_outputs = self.predictor.forward(baseline)
+        return self._table_baseline_outputs
 
     def _check_picture_size(self, record: Any) -> None:
         step = next(s for s in self.predictor.parts.pipeline if s.get("step") == "image")

@@ -6,10 +6,19 @@ the baseline, and returns attributions shaped like ``x`` (Grad-CAM: ``(1, 1, H, 
 Integrated Gradients runs :data:`IG_STEPS` steps in batches holding at most
 :data:`MAX_BATCH_VALUES` input values, so its memory stays bounded however large the
 input (a table row or a small picture takes all its steps in one pass).
+
+A one-pass Integrated Gradients computes the Gauss-Legendre rule (nodes and weights:
+an eigenvalue problem, 5-10 ms for 50 steps, twice per call through ``attribute``)
+once per step count and hands it to Captum's own single-pass step,
+``IntegratedGradients._attribute(..., step_sizes_and_alphas=...)``, as Captum's
+internal batching does: the same attributions (a test checks it against ``attribute``)
+in a third of the time on a table row.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,19 +67,39 @@ def check_method(method: Any, kind: str) -> str:
 
 
 def integrated_gradients(
-    module: nn.Module, x: torch.Tensor, baseline: torch.Tensor, target: int
+    forward: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    baseline: torch.Tensor,
+    target: int,
 ) -> np.ndarray:
-    """IG attributions (Gauss-Legendre steps; the caller measures completeness)."""
+    """IG attributions (Gauss-Legendre steps; the caller measures completeness).
+
+    ``forward``: the model, or a function computing what it computes (the predictor's
+    hook-free chain of layers).
+    """
     from captum.attr import IntegratedGradients
 
-    attributions = IntegratedGradients(module).attribute(
-        x,
-        baselines=baseline,
-        target=target,
-        n_steps=IG_STEPS,
-        internal_batch_size=internal_batch_size(int(x[0].numel())),
-    )
+    explainer = IntegratedGradients(forward)
+    batch = internal_batch_size(int(x[0].numel()))
+    if batch >= IG_STEPS and x.shape[0] == 1:  # every step in one pass (see the docstring)
+        (attributions,) = explainer._attribute(
+            (x,), (baseline,), target=target, n_steps=IG_STEPS,
+            step_sizes_and_alphas=gauss_legendre(IG_STEPS),
+        )  # fmt: skip
+    else:
+        attributions = explainer.attribute(
+            x, baselines=baseline, target=target, n_steps=IG_STEPS, internal_batch_size=batch
+        )
     return attributions.detach().numpy()
+
+
+@functools.cache
+def gauss_legendre(steps: int) -> tuple[list[float], list[float]]:
+    """Captum's Gauss-Legendre step sizes and alphas for ``steps`` steps (computed once)."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    step_sizes, alphas = approximation_parameters("gausslegendre")
+    return list(step_sizes(steps)), list(alphas(steps))
 
 
 def gradcam(module: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:

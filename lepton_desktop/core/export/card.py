@@ -71,6 +71,7 @@ def _global_views(ctx: ProjectContext, run_id: int | None) -> dict[str, Any]:
             "kind": dependence["kind"],
             "columns": [
                 {"column": c["column"], "grid": c["grid"], "average": c["average"]}
+                | ({"categorical": True} if c.get("categorical") else {})
                 for c in dependence["columns"]
             ],
         }
@@ -306,6 +307,11 @@ def _global_section(views: dict[str, Any]) -> str:
 
 def _curve(column: dict[str, Any], outputs: list[str]) -> str:
     grid = column["grid"]
+    if column.get("categorical"):  # one average per category
+        return "; ".join(
+            f"{name}: " + ", ".join(f"{c} {v:.3g}" for c, v in zip(grid, curve, strict=True))
+            for name, curve in zip(outputs, column["average"], strict=True)
+        )
     ends = [
         f"{name} {curve[0]:.3g} → {curve[-1]:.3g}"
         for name, curve in zip(outputs, column["average"], strict=True)

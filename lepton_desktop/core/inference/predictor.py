@@ -172,6 +172,12 @@ class Predictor:
         return int(self._step["window"]) if self.kind == "timeseries" else None
 
     @property
+    def run(self) -> Callable[[Any], Any]:
+        """The module's eval-mode forward without hook handling (see :func:`eval_forward`);
+        hold :attr:`exclusive` to call it."""
+        return self._run
+
+    @property
     def exclusive(self) -> threading.Lock:
         """Hold it to use :attr:`module` directly (a torch module is not re-entrant)."""
         return self._lock

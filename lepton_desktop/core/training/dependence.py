@@ -8,8 +8,15 @@ scikit-learn's ``partial_dependence(kind="both", method="brute")`` on the networ
 own inputs (the test suite checks we agree with it on a wrapped model); all grid
 points of a column go through the network in one batch.
 
+A categorical column one-hot encoded by training is varied as a whole: for each of its
+categories, every test row gets that category's one-hot input on and the group's
+others off (scikit-learn's ``partial_dependence`` on the raw column listed in
+``categorical_features``, through the same encoding: a test checks we agree), giving
+one average per category (drawn as bars) and ICE values per category.
+
 Values are shown in the units of the dataset version's columns: the grid is mapped
-back through the standard scaling training fitted. Classification gives class
+back through the standard scaling training fitted; a categorical grid is its
+categories. Classification gives class
 probabilities (binary: the second class only, as scikit-learn does); regression the
 target in its own units.
 """
@@ -36,6 +43,9 @@ MAX_ROWS = 1000
 SIGNIFICANT_DIGITS = 5
 #: Classes whose curves are kept (the first ones beyond).
 MAX_CLASSES = 10
+#: Categories of one column varied (those of the most training rows beyond): the batch
+#: holds categories x rows x inputs values.
+MAX_CATEGORIES = 20
 
 
 def grid(values: np.ndarray, points: int = GRID_POINTS) -> np.ndarray:
@@ -105,24 +115,66 @@ def partial_dependence(
     scale = _scaling(data)
     columns: list[dict[str, Any]] = []
     names: list[str] = []
-    for column in [c for c in ranked if _numeric(data, c)][:TOP_COLUMNS]:
-        index = data.groups[column][0]
-        try:
-            values = grid(x[:, index])
-        except ValueError:
-            continue  # a constant column: nothing to vary
-        shown, names = outputs(data, column_dependence(x, index, predict, values))
-        mean, std = scale.get(column, (0.0, 1.0))
-        columns.append(
-            {
-                "column": column,
-                "grid": rounded(values * std + mean),
-                "average": rounded(shown.mean(axis=0).T),
-                "ice": rounded(shown[lines].transpose(2, 0, 1)),
-            }
-        )
+    varied = [c for c in ranked if _numeric(data, c) or _categorical(data, c)]
+    for column in varied[:TOP_COLUMNS]:
+        if _categorical(data, column):
+            categories, switches = one_hot_switches(data, column)
+            raw = group_dependence(x, data.groups[column], predict, switches)
+            shown_grid: list[Any] = categories
+        else:
+            index = data.groups[column][0]
+            try:
+                values = grid(x[:, index])
+            except ValueError:
+                continue  # a constant column: nothing to vary
+            raw = column_dependence(x, index, predict, values)
+            mean, std = scale.get(column, (0.0, 1.0))
+            shown_grid = rounded(values * std + mean)
+        shown, names = outputs(data, raw)
+        entry: dict[str, Any] = {"column": column, "grid": shown_grid,
+                                 "average": rounded(shown.mean(axis=0).T),
+                                 "ice": rounded(shown[lines].transpose(2, 0, 1))}  # fmt: skip
+        if _categorical(data, column):
+            entry["categorical"] = True
+        columns.append(entry)
     kind = "probability" if data.task == "classification" else "prediction"
     return {"outputs": names, "kind": kind, "rows": len(x), "columns": columns}
+
+
+def one_hot_switches(data: TrainData, column: str) -> tuple[list[str], np.ndarray]:
+    """The categories of one-hot ``column`` varied (at most :data:`MAX_CATEGORIES`, those
+    of the most training rows) and, per category, the group's inputs set to it:
+    ``[categories, group inputs]``, its own input on and the others off.
+
+    "On" and "off" are each input's largest and smallest training value: 1 and 0, or
+    their images when a later step scaled the one-hot inputs.
+    """
+    indices = data.groups[column]
+    train = data.x["train"][:, indices]
+    on, off = train.max(axis=0), train.min(axis=0)
+    rows_on = (train > (on + off) / 2).sum(axis=0)
+    keep = sorted(np.argsort(-rows_on, kind="stable")[:MAX_CATEGORIES])
+    prefix = f"{column}="
+    categories = [data.feature_names[indices[k]].removeprefix(prefix) for k in keep]
+    switches = np.repeat(off[None, :], len(keep), axis=0)
+    for row, k in enumerate(keep):
+        switches[row, k] = on[k]
+    return categories, switches
+
+
+def group_dependence(
+    x: np.ndarray,
+    indices: list[int],
+    predict: Callable[[np.ndarray], np.ndarray],
+    switches: np.ndarray,
+) -> np.ndarray:
+    """Predictions ``[rows, categories, outputs]`` with the inputs ``indices`` set to each
+    row of ``switches`` (one category on)."""
+    n, points = len(x), len(switches)
+    batch = np.repeat(x[None, :, :], points, axis=0)  # [categories, rows, features]
+    batch[:, :, indices] = switches[:, None, :]
+    out = predict(batch.reshape(points * n, -1).astype(np.float32))
+    return out.reshape(points, n, -1).transpose(1, 0, 2)
 
 
 def rounded(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> list[Any]:
@@ -136,6 +188,13 @@ def _numeric(data: TrainData, column: str) -> bool:
     # A one-hot group has several inputs or a name "column=value": not a numeric axis.
     indices = data.groups.get(column, [])
     return len(indices) == 1 and data.feature_names[indices[0]] == column
+
+
+def _categorical(data: TrainData, column: str) -> bool:
+    # The inputs training's one-hot made of one source column: "column=category" each.
+    indices = data.groups.get(column, [])
+    prefix = f"{column}="
+    return bool(indices) and all(data.feature_names[i].startswith(prefix) for i in indices)
 
 
 def _scaling(data: TrainData) -> dict[str, tuple[float, float]]:

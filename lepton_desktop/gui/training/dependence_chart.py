@@ -2,7 +2,8 @@
 
 The curves were computed by the training worker (``core/training/dependence.py``) and
 stored with the run; this only draws them: thin translucent ICE lines (one test row
-each, the column varied) under the thick partial-dependence line (their mean).
+each, the column varied) under the thick partial-dependence line (their mean), or, for
+a categorical (one-hot) column, one bar per category (the average with that category).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class DependenceChart(QWidget):
         self.plot.getPlotItem().setMouseEnabled(x=False, y=False)
         self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # probabilities
         self.ice_items: list[pg.PlotDataItem] = []
+        self.bars: pg.BarGraphItem | None = None
         self.average_item = self.plot.getPlotItem().plot([], [])
         pickers = QHBoxLayout()
         pickers.setContentsMargins(0, 0, 0, 0)
@@ -81,10 +83,34 @@ class DependenceChart(QWidget):
         for line in self.ice_items:
             item.removeItem(line)
         self.ice_items = []
+        if self.bars is not None:
+            item.removeItem(self.bars)
+            self.bars = None
+        item.getAxis("bottom").setTicks(None)
         if not 0 <= index < len(columns):
             self.average_item.setData([], [])
             return
         column = columns[index]
+        if column.get("categorical"):
+            self._draw_bars(column, output)
+        else:
+            self._draw_lines(column, output)
+        self._label(column, output)
+        item.enableAutoRange()
+
+    def _draw_bars(self, column: dict[str, Any], output: int) -> None:
+        """One bar per category: the average prediction with every row set to it."""
+        self.average_item.setData([], [])
+        heights = column["average"][output]
+        self.bars = pg.BarGraphItem(x=list(range(len(heights))), height=heights, width=0.6,
+                                    brush=_AVERAGE_COLOR, pen=pg.mkPen(None))  # fmt: skip
+        item = self.plot.getPlotItem()
+        item.addItem(self.bars)
+        item.getAxis("bottom").setTicks([list(enumerate(str(c) for c in column["grid"]))])
+
+    def _draw_lines(self, column: dict[str, Any], output: int) -> None:
+        """ICE lines under their average."""
+        item = self.plot.getPlotItem()
         accent = self.plot.accent()
         faint = QColor(accent)
         faint.setAlpha(_ICE_ALPHA)
@@ -93,6 +119,9 @@ class DependenceChart(QWidget):
         self.average_item.setData(column["grid"], column["average"][output])
         self.average_item.setPen(pg.mkPen(_AVERAGE_COLOR, width=3))
         self.average_item.setZValue(10)
+
+    def _label(self, column: dict[str, Any], output: int) -> None:
+        item = self.plot.getPlotItem()
         names = self.dependence.get("outputs", [])
         kind = self.dependence.get("kind", "prediction")
         if kind == "probability":
@@ -101,7 +130,6 @@ class DependenceChart(QWidget):
             label = f"{names[0]} (predicted)" if names else kind
         item.setLabel("left", label)
         item.setLabel("bottom", column["column"])
-        item.enableAutoRange()
 
     @property
     def line_count(self) -> int:

@@ -1,11 +1,14 @@
 """Why the model answered one test row: the Training tab's "Explain" page.
 
 The page lists the selected run's test rows (true answer, the model's answer, the raw
-values), narrowed to one confusion-matrix cell when one is clicked. Choosing a row
-explains it on the session's DB thread (Captum: torch never runs on the GUI thread)
-and draws the attributions: a bar per source column for tables, the heat map over the
-picture for CNNs, a bar per time step under the window for RNNs, with the method and
-the baseline named above the chart.
+values), narrowed to one confusion-matrix cell when one is clicked; for a table, a
+second page holds a form with one field per source column
+(:mod:`~lepton_desktop.gui.widgets.record_form`), where a record is typed, or a chosen
+test row changed, and explained as ``explain --record`` explains it. Choosing a row or
+pressing "Explain" explains it on the session's DB thread (Captum: torch never runs on
+the GUI thread) and draws the attributions: a bar per source column for tables, the
+heat map over the picture for CNNs, a bar per time step under the window for RNNs,
+with the method and the baseline named above the chart.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from lepton_desktop.core.explain.form import RecordField, record_fields
 from lepton_desktop.gui.widgets.explanation import ExplanationView
+from lepton_desktop.gui.widgets.record_form import RecordForm
 
 if TYPE_CHECKING:
     from lepton_desktop.core.explain import Explanation
@@ -47,21 +53,34 @@ class TestRows:
 
     Attributes:
         truth, answers, summaries: per row its true answer, the model's, its values.
+        records: per row its raw record (what the form is filled with).
+        fields: tables: the form's fields (one per source column); else none.
         explain: ``(row, method) -> Explanation``, run on the DB thread only (the
             model stays loaded between clicks).
+        explain_record: ``(record, method) -> Explanation`` of a typed record (DB
+            thread only), as ``explain --record`` explains it.
     """
 
     truth: list[Any]
     answers: list[Any]
     summaries: list[str]
+    records: list[dict[str, Any]]
+    fields: list[RecordField]
     explain: Callable[[int, str], Explanation]
+    explain_record: Callable[[dict[str, Any], str], Explanation]
 
 
 def read_rows(project: Project, model: str) -> TestRows:
     """DB thread: the test rows, the model's answers, and the loaded explainer."""
     rows, answers, explainer = project.explain_rows(model)
-    return TestRows(rows.truth, answers, [_summary(r) for r in rows.records],
-                    lambda row, method: explainer.explain(rows.record(row), method))  # fmt: skip
+    fields = []
+    if rows.kind == "tabular":
+        fields = record_fields(explainer.predictor.raw_inputs, rows.train_records)
+    return TestRows(
+        rows.truth, answers, [_summary(r) for r in rows.records], rows.records, fields,
+        lambda row, method: explainer.explain(rows.record(row), method),
+        explainer.explain,
+    )  # fmt: skip
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -102,11 +121,15 @@ class ExplainPanel(QWidget):
         self.filter_label = QLabel(self)
         self.show_all = QPushButton("Show all rows", self)
         self.view = ExplanationView(self)
+        self.form = RecordForm(self)
+        self.inputs = QTabWidget(self)
+        self.inputs.setDocumentMode(True)
         self.view.show_message("Choose a test row to see why the model answered it.")
         self._build()
         self.rows.itemSelectionChanged.connect(self._on_row_chosen)
-        self.method.currentIndexChanged.connect(self._on_row_chosen)
+        self.method.currentIndexChanged.connect(self._on_method_changed)
         self.show_all.clicked.connect(lambda: self.show_cell(None))
+        self.form.explainRequested.connect(self.explain_record)
 
     def _build(self) -> None:
         left = QWidget(self)
@@ -117,6 +140,8 @@ class ExplainPanel(QWidget):
         bar.addWidget(self.show_all)
         column.addLayout(bar)
         column.addWidget(self.rows, 1)
+        self.inputs.addTab(left, "Test rows")
+        self.inputs.addTab(self.form, "Type a record")
         right = QWidget(self)
         side = QVBoxLayout(right)
         side.setContentsMargins(0, 0, 0, 0)
@@ -126,7 +151,7 @@ class ExplainPanel(QWidget):
         side.addLayout(methods)
         side.addWidget(self.view, 1)
         split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(left)
+        split.addWidget(self.inputs)
         split.addWidget(right)
         split.setSizes([420, 520])
         layout = QVBoxLayout(self)
@@ -145,6 +170,7 @@ class ExplainPanel(QWidget):
             self._test = None
             hint = "Choose a test row to see why the model answered it."
             self.view.show_message(hint if model else "Select a run with a registered model.")
+            self._show_form([], "Reading the model's columns…" if model else "")
         if self.isVisible():
             self.load()
 
@@ -190,8 +216,22 @@ class ExplainPanel(QWidget):
             f"{len(truth):,} test rows. Choose one to see why the model answered it."
         )
         self.show_cell(self._cell)
+        self._show_form(result.fields, "" if result.fields else
+                        "Only a table's model takes a typed record here; explain an image "
+                        "or a window with `lepton-desktop explain --image/--record`.")  # fmt: skip
+
+    def _show_form(self, fields: list[RecordField], note: str) -> None:
+        self.form.set_fields(fields, note)
+        self.inputs.setTabEnabled(1, bool(fields))
 
     # -- explaining ----------------------------------------------------------------
+
+    def _on_method_changed(self) -> None:
+        # Explain again what is shown: the typed record on the form's page, else the row.
+        if self.inputs.currentWidget() is self.form:
+            self.form.request()
+        else:
+            self._on_row_chosen()
 
     def _on_row_chosen(self) -> None:
         selected = self.rows.selectionModel().selectedRows()
@@ -200,8 +240,20 @@ class ExplainPanel(QWidget):
             return
         row = int(self.rows.item(selected[0].row(), 0).text())
         method = METHODS[self.method.currentText()]
+        if test.fields:
+            self.form.fill(test.records[row])  # to change a value and explain it again
         self.view.show_message(f"Explaining row {row}…")
         self.session.query(lambda _p: test.explain(row, method),
+                           self.view.show_explanation, self._on_failed, owner=self)  # fmt: skip
+
+    def explain_record(self, record: dict[str, Any]) -> None:
+        """Explain a typed record (DB thread) with the chosen method."""
+        test = self._test
+        if self.session is None or test is None:
+            return
+        method = METHODS[self.method.currentText()]
+        self.view.show_message("Explaining the typed record…")
+        self.session.query(lambda _p: test.explain_record(record, method),
                            self.view.show_explanation, self._on_failed, owner=self)  # fmt: skip
 
     def _on_failed(self, exc: BaseException) -> None:

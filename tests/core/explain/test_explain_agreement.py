@@ -127,3 +127,26 @@ def test_heat_map_deletion_falls_faster_than_random(project) -> None:
         random.append(np.mean([_deletion_area(explainer, x, rng.permutation(order.size), target)
                                for _ in range(5)]))  # fmt: skip
     assert np.mean(ours) < np.mean(random)
+
+
+@pytest.mark.parametrize("model", ["wide", "shop", "nile"])
+def test_the_one_pass_shortcut_is_captums_attribute(project, model: str) -> None:
+    # Our single pass hands Captum's own step its Gauss-Legendre rule, computed once;
+    # it must give what IntegratedGradients.attribute gives, with the module itself.
+    import torch
+    from captum.attr import IntegratedGradients
+
+    from lepton_desktop.core.explain import explainer_for, methods, test_rows
+
+    explainer = explainer_for(project.ctx, project.models.get(model))
+    predictor = explainer.predictor
+    x = predictor.encode([test_rows(project.ctx, model).record(1)])
+    baseline, _ = explainer._baseline(x, "ig")
+    target = int(predictor.forward(x).argmax())
+    tensors = torch.from_numpy(x), torch.from_numpy(baseline)
+    with torch.enable_grad():
+        ours = methods.integrated_gradients(predictor.run, *tensors, target)
+        theirs = IntegratedGradients(predictor.module).attribute(
+            tensors[0], baselines=tensors[1], target=target, n_steps=methods.IG_STEPS
+        )
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -143,3 +143,26 @@ def _escaped(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+def test_a_project_keeps_the_versions_it_explained_loaded(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lepton_desktop.core import explain as explaining
+    from lepton_desktop.core.errors import InvalidOptionError
+    from lepton_desktop.core.project import Project
+
+    monkeypatch.setattr(explaining, "CACHED_VERSIONS", 2)
+    with Project.open(path) as project:
+        first = project.explain("shop", row=2)
+        loaded = project._explaining[project.models.get("shop").id]
+        again = project.explain("shop", record=project.explain_rows("shop")[0].record(2))
+        assert project._explaining[project.models.get("shop").id] is loaded  # not reloaded
+        assert again.features == first.features and again.prediction == first.prediction
+        project.explain("wide", row=0)
+        project.explain("nile", row=0)
+        kept = {project.models.get(m).id for m in ("wide", "nile")}
+        assert set(project._explaining) == kept  # the two used last
+        project.models.archive("nile")
+        with pytest.raises(InvalidOptionError, match="is archived"):
+            project.explain("nile:1", row=0)  # a loaded version is still checked

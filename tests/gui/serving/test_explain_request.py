@@ -81,3 +81,26 @@ def test_a_logged_request_is_explained_and_one_without_inputs_cannot_be(
     assert {f["column"] for f in explanation.features} == {"price", "colour"}
     assert "Integrated Gradients" in dialog.view.title.text()
     assert "the training mean of every column" in dialog.view.title.text()
+    # A table's model: the request's record fills a form; one value changed, explained again.
+    form = dialog.form
+    qtbot.waitUntil(form.isVisible, timeout=30_000)
+    assert form.texts() == {"price": "7.5", "colour": "red"}
+    form.editors["price"].setText("")
+    form.explain_button.click()
+    assert form.error("price").startswith("enter a number (training range ")
+    form.editors["price"].setText("2")
+    form.editors["colour"].setCurrentText("blue")
+    form.explain_button.click()
+    qtbot.waitUntil(
+        lambda: (
+            dialog.view.explanation is not None
+            and dialog.view.explanation.features[0]["value"] in (2.0, "blue")
+        ),
+        timeout=30_000,
+    )
+    with Project.open(project) as opened:
+        expected = opened.explain("shop:1", record={"price": 2.0, "colour": "blue"})
+    shown = {f["column"]: f for f in dialog.view.explanation.features}
+    for feature in expected.features:
+        assert shown[feature["column"]]["value"] == feature["value"]
+        assert shown[feature["column"]]["attribution"] == pytest.approx(feature["attribution"])

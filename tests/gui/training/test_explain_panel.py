@@ -14,6 +14,7 @@ from lepton_desktop.core.project import Project
 from lepton_desktop.gui.main_window import MainWindow
 from lepton_desktop.gui.training.tab import TrainingTab
 from tests.explain_factory import explain_project  # noqa: F401 (a fixture)
+from tests.helpers import snapshot
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 #: Set to a folder to keep the pictures the README shows.
@@ -89,3 +90,50 @@ def test_an_image_row_is_drawn_as_a_heat_map_by_the_chosen_method(
     if SHOTS:
         qtbot.wait(300)
         panel.grab().save(str(Path(SHOTS) / "explain-image-light.png"))
+
+
+def test_a_typed_record_is_explained_as_explain_record_does(
+    qtbot: QtBot, window: MainWindow, project: Path, open_project: Callable[[Path], None]
+) -> None:
+    tab = _explain_page(qtbot, window, project, "shop", open_project)
+    tab.views.setCurrentWidget(tab.explain)
+    panel, form = tab.explain, tab.explain.form
+    qtbot.waitUntil(lambda: bool(form.fields), timeout=30_000)
+    assert panel.inputs.isTabEnabled(1)
+    panel.inputs.setCurrentWidget(form)
+    with Project.open(project) as opened:
+        rows = opened.explain_rows("shop")[0]
+    prices = [r["price"] for r in rows.train_records]
+    price, colour = form.editors["price"], form.editors["colour"]
+    low, high = f"{min(prices):.10g}", f"{max(prices):.10g}"
+    assert f"training range {low} to {high}" in price.placeholderText()
+    assert float(price.text()) == pytest.approx(sum(prices) / len(prices), rel=1e-3)
+    seen = {r["colour"] for r in rows.train_records}
+    assert {colour.itemText(i) for i in range(colour.count())} == seen
+    before = snapshot(project)
+    price.setText("cheap")
+    form.explain_button.click()
+    assert form.error("price") == (f"'cheap' is not a number (training range {low} to {high})")
+    assert form.error("colour") is None and panel.explanation is None
+    price.setText("2.5")
+    colour.setCurrentText("green")
+    form.explain_button.click()
+    assert form.error("price") is None
+    qtbot.waitUntil(lambda: panel.explanation is not None, timeout=30_000)
+    with Project.open(project) as opened:
+        expected = opened.explain("shop", record={"price": 2.5, "colour": "green"})
+    shown = panel.explanation
+    assert shown.prediction == expected.prediction
+    assert [(f["column"], f["value"]) for f in shown.features] == [
+        (f["column"], f["value"]) for f in expected.features
+    ]
+    for ours, theirs in zip(shown.features, expected.features, strict=True):
+        assert ours["attribution"] == pytest.approx(theirs["attribution"], rel=1e-5, abs=1e-7)
+    assert snapshot(project) == before  # nothing is written by explaining
+    if SHOTS:
+        qtbot.wait(300)
+        panel.grab().save(str(Path(SHOTS) / "explain-record-light.png"))
+    panel.inputs.setCurrentIndex(0)  # a chosen test row is copied into the form
+    panel.rows.selectRow(3)
+    assert float(price.text()) == pytest.approx(rows.records[3]["price"])
+    assert colour.currentText() == rows.records[3]["colour"]

@@ -3,6 +3,9 @@ runs table, on runs trained for real (in this process) in a real project file.""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -12,9 +15,13 @@ from lepton_desktop.gui.training.eval_view import EvaluationView
 from lepton_desktop.gui.training.ops import RunsSnapshot
 from lepton_desktop.gui.training.run_table import COLUMNS, RunTable
 from tests.core.training.test_strong_baseline import SAMPLES, checkerboard_csv
+from tests.explain_factory import shop_rows
+from tests.helpers import write_csv
 
 pytestmark = pytest.mark.gui
 GAIN = COLUMNS.index("Gain vs strong")
+#: Set to a folder to keep a picture of the categorical chart.
+SHOTS = os.environ.get("LEPTON_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +107,30 @@ def test_the_runs_table_sorts_by_gain_over_the_strong_baseline(
     assert "HistGradientBoosting" in tip
     skipped_row = table.runs.row_of(runs["skipped"].id)
     assert table.runs.data(table.runs.index(skipped_row, GAIN)) == ""
+
+
+def test_a_categorical_column_is_drawn_as_one_bar_per_category(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    with Project.create(tmp_path / "shop.lepton") as project:
+        project.import_dataset(write_csv(tmp_path / "shop.csv", *shop_rows()), "shop",
+                               target="bought")  # fmt: skip
+        run = project.train("shop", arch="mlp", epochs=3, strong_baseline=False).run
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    view.set_run(run)
+    chart = view.dependence
+    columns = run.evaluation["dependence"]["columns"]
+    colour = next(c for c in columns if c.get("categorical"))
+    chart.column.setCurrentIndex(columns.index(colour))
+    assert chart.bars is not None and chart.line_count == 0
+    assert list(chart.bars.opts["height"]) == colour["average"][0]
+    ticks = chart.plot.getPlotItem().getAxis("bottom")._tickLevels[0]
+    assert [label for _, label in ticks] == colour["grid"] == ["blue", "green", "red"]
+    if SHOTS:
+        view.resize(900, 700)
+        qtbot.wait(200)
+        chart.grab().save(str(Path(SHOTS) / "dependence-categorical-light.png"))
+    numeric = next(c for c in columns if not c.get("categorical"))
+    chart.column.setCurrentIndex(columns.index(numeric))  # back to lines: the bars go
+    assert chart.bars is None and chart.line_count == len(numeric["ice"][0])

@@ -47,7 +47,9 @@ def _train(qtbot: QtBot, tab: TrainingTab, epochs: int) -> int:
     known = {r.id for r in tab.table.runs.runs}
     qtbot.waitUntil(tab.train_button.isEnabled, timeout=10_000)
     qtbot.mouseClick(tab.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(set(tab.table.selected_ids()) - known), timeout=10_000)
+    # The first queue imports torch on the database thread (the memory check builds the
+    # model's layers): seconds on a loaded machine.
+    qtbot.waitUntil(lambda: bool(set(tab.table.selected_ids()) - known), timeout=60_000)
     (run_id,) = set(tab.table.selected_ids()) - known
     return run_id
 
