@@ -115,7 +115,7 @@ class ForgetRequestsDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
-        self.resize(480, self.sizeHint().height())
+        self.setMinimumWidth(480)
 
     def set_models(self, names: list[str]) -> None:
         """Offer these models (beside all of them)."""
@@ -191,6 +191,7 @@ class ForgetRequestsDialog(QDialog):
         self.message.setText(text)
         self.message.setStyleSheet("color: #d64545;" if error else "")
         self.message.setProperty("error", error)
+        self.adjustSize()  # room for the message's lines
 
     def reject(self) -> None:
         """Close, unless the work runs (its progress and result come here)."""

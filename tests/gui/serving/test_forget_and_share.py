@@ -3,6 +3,7 @@ Copy for Sharing, on a real project file with a request log (no server)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.request_log_factory import NEW, OLD
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "resources" / "screenshots"
 
 
 @pytest.fixture
@@ -149,5 +151,7 @@ def test_forget_range_forgets_one_models_requests_and_their_feedback(
         assert serving_store.feedback_for(project.conn, "iris-a") == []
         assert len(serving_store.feedback_for(project.conn, "diab-a")) == 1
     assert b"sepal_length" not in logged.read_bytes()  # secure_delete: the bytes are gone
+    if os.environ.get("LEPTON_SCREENSHOTS"):  # for the README, never on ordinary runs
+        dialog.grab().save(str(SCREENSHOTS / "forget-requests-light.png"))
     dialog.reject()
     assert not dialog.isVisible()

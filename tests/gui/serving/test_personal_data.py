@@ -5,6 +5,7 @@ in clear; switched off again, it redacts again."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from tests.gui.conftest import WORKER_TIMEOUT_MS
 from tests.helpers import write_csv
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "resources" / "screenshots"
 SECRET = "alice@private.example"
 REDACTED = "<redacted email>"
 
@@ -112,6 +114,10 @@ def test_the_switch_follows_the_stored_setting_and_the_running_server_follows_it
                     timeout=WORKER_TIMEOUT_MS)  # fmt: skip
     url = tab.panel.url.text()
     assert _logged_email(people, _predict(url)) == REDACTED
+    qtbot.waitUntil(lambda: tab.log.log.rowCount() == 1, timeout=WORKER_TIMEOUT_MS)
+    tab.log.selectRow(0)
+    qtbot.waitUntil(lambda: REDACTED in tab.detail.toPlainText(), timeout=10_000)
+    _save(window, "serving-personal-data-light.png")
 
     # Switching on asks first; Cancel stores nothing and the box stays off.
     box.capture.click()
@@ -137,3 +143,11 @@ def test_the_switch_follows_the_stored_setting_and_the_running_server_follows_it
     while _logged_email(people, _predict(url)) != REDACTED:
         assert time.monotonic() < deadline, "the running server kept capturing"
         time.sleep(0.2)
+
+
+def _save(window: MainWindow, name: str) -> None:
+    # Rendered for the README when asked (LEPTON_SCREENSHOTS=1), never on ordinary runs.
+    if os.environ.get("LEPTON_SCREENSHOTS"):
+        window.resize(1400, 820)
+        QApplication.processEvents()
+        window.grab().save(str(SCREENSHOTS / name))
