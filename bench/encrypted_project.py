@@ -24,8 +24,9 @@ after the first answer (it imports torch and profiles the served model's trainin
 data for drift, once): each server is left to settle (its processes idle) before it
 is timed, or that start-up work, which the one started second is still doing when
 the timing begins, is counted as its serving cost. (It was: an earlier version of
-this bench reported 0.69x at one connection, which profiling the encrypted server
-showed to be this start-up overlap, not encryption.)
+this bench reported 0.69x at one connection; profiling showed the encrypted server's
+supervisor still importing and profiling during the first timed round, the only one
+``run_all`` runs.)
 
 Usage: ``python -m bench.encrypted_project [--rows 200000] [--metrics 100000]
 [--rounds 3] [--seconds 5]``
