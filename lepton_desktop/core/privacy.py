@@ -23,6 +23,7 @@ from typing import Any
 
 from lepton_desktop.core.context import ProjectContext
 from lepton_desktop.core.errors import InvalidOptionError, LeptonError, NotFoundError
+from lepton_desktop.core.progress import NullReporter, Reporter
 from lepton_desktop.core.store import privacy as privacy_store
 from lepton_desktop.core.store.db import connect
 
@@ -34,10 +35,13 @@ def forget_requests(
     since: float | None = None,
     until: float | None = None,
     model: str | None = None,
+    reporter: Reporter | None = None,
 ) -> dict[str, Any]:
     """Forget one request (``request_id``) or every request logged in ``[since, until)``.
 
-    Returns ``{"requests", "inputs_cleared", "feedback_deleted"}``.
+    ``reporter`` hears ``(requests forgotten, requests found)`` after each transaction
+    (a window's progress bar). Returns ``{"requests", "inputs_cleared",
+    "feedback_deleted"}``.
 
     Raises:
         InvalidOptionError: neither a request nor a time range, both, or an empty range.
@@ -53,11 +57,14 @@ def forget_requests(
             + (f" of model {model!r}" if model else "")
             + " (lepton-desktop requests PROJECT --search ID finds one)"
         )
+    reporter = reporter or NullReporter()
     cleared = deleted = 0
     batch = privacy_store.FORGET_BATCH
+    reporter.update(0, len(found), "forgetting requests")
     for start in range(0, len(found), batch):
         done, gone = privacy_store.forget_batch(ctx.conn, found[start : start + batch])
         cleared, deleted = cleared + done, deleted + gone
+        reporter.update(min(start + batch, len(found)), len(found), "forgetting requests")
     if found:
         privacy_store.purge_leftovers(ctx.conn)
     return {"requests": len(found), "inputs_cleared": cleared, "feedback_deleted": deleted}

@@ -240,13 +240,15 @@ class MonitoringFacade:
         since: float | None = None,
         until: float | None = None,
         model: str | None = None,
+        reporter: Reporter | None = None,
     ) -> dict[str, Any]:
         """Clear captured inputs and delete feedback of requests (see core/privacy.py)."""
         from lepton_desktop.core.privacy import forget_requests
 
         return forget_requests(
-            self.ctx, request_id=request_id, since=since, until=until, model=model
-        )
+            self.ctx, request_id=request_id, since=since, until=until, model=model,
+            reporter=reporter,
+        )  # fmt: skip
 
     def share(self, out: Path | str, *, without_data: bool = False) -> dict[str, Any]:
         """Write a copy for sharing, without request inputs and feedback (core/privacy.py)."""
@@ -266,3 +268,17 @@ class MonitoringFacade:
         from lepton_desktop.core.store import serving as serving_store
 
         return serving_store.capture_pii_models(self.conn)
+
+    def personal_data_of_models(self) -> dict[str, dict[str, str]]:
+        """Model name -> the personal-data columns (column -> kind) a server redacts from
+        its captured inputs: those found in any of its versions' training data, back to
+        the raw import. Every registered model is listed (an empty dict: none found)."""
+        from lepton_desktop.core.datasets.pii_found import personal_columns_of
+
+        found: dict[str, dict[str, str]] = {}
+        for version in self.models.list(include_archived=False):
+            columns = found.setdefault(version.name, {})
+            found_here = personal_columns_of(self.conn, version.dataset_version_id)
+            for column, kind in found_here.items():
+                columns.setdefault(column, kind)
+        return found

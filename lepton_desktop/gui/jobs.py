@@ -86,6 +86,7 @@ class JobRunner(QObject):
 
     def start(self, kind: str, job_id: int) -> None:
         """Start the worker process of an existing, queued job."""
+        self._let_go(job_id)
         argv = launch.worker_argv(kind, self._session.path, job_id)
         proc = QProcess(self)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
@@ -143,6 +144,23 @@ class JobRunner(QObject):
             proc.finished.connect(proc.deleteLater)
             proc.terminate()
         self._procs.clear()
+
+    def _let_go(self, job_id: int) -> None:
+        """Forget the process of an earlier job with this id, still exiting.
+
+        A job's row is deleted once its outcome was shown (``forget_job``), and SQLite
+        gives the next job the same id when that row was the newest. The earlier
+        worker may still be exiting then: its ``finished`` must not end the new job
+        (it would pop and delete the new job's process, whose end was then never
+        reported), so it is disconnected and left to delete itself.
+        """
+        old = self._procs.pop(job_id, None)
+        if old is None:
+            return
+        old.readyReadStandardOutput.disconnect()
+        old.finished.disconnect()
+        old.errorOccurred.disconnect()
+        old.finished.connect(old.deleteLater)
 
     def _terminate(self, job_id: int) -> None:
         proc = self._procs.get(job_id)

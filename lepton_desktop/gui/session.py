@@ -45,6 +45,8 @@ class Changes:
     runs: bool = False
     models: bool = False
     studies: bool = False
+    #: The request log's captured inputs or feedback (forgotten, say).
+    requests: bool = False
 
     def __or__(self, other: Changes) -> Changes:
         return Changes(

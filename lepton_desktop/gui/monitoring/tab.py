@@ -52,7 +52,7 @@ from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
 from lepton_desktop.gui.monitoring.quality_chart import QualityChart
 from lepton_desktop.gui.monitoring.requests_panel import PAGE_ROWS, RequestsPanel
 from lepton_desktop.gui.monitoring.update_panel import UpdatePanel
-from lepton_desktop.gui.session import ProjectSession, describe_job
+from lepton_desktop.gui.session import Changes, ProjectSession, describe_job
 from lepton_desktop.gui.widgets.actions import make_action
 from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
@@ -247,7 +247,16 @@ class MonitoringTab(VisiblePollingTab):
         self.requests.forget()
         if session is not None:
             session.jobEnded.connect(self._on_job_ended)
+            session.changed.connect(self._on_changed)
         self.refresh_if_needed()
+
+    def _on_changed(self, changes: Changes) -> None:
+        # Requests forgotten (in the Serving tab): their feedback went from live quality,
+        # their captured inputs from the page's rows.
+        if changes.requests:
+            if self.requests.page is not None:
+                self.requests.reread()
+            self.refresh_if_needed()
 
     def _catch_up(self, session: ProjectSession) -> None:
         self.poller.poll()

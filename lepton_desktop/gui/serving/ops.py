@@ -23,6 +23,7 @@ from lepton_desktop.core.errors import NotFoundError
 from lepton_desktop.gui.session import Changes, ProjectSession
 
 if TYPE_CHECKING:
+    from lepton_desktop.core.progress import Reporter
     from lepton_desktop.core.project import Project
     from lepton_desktop.gui.tasks import OnError
 
@@ -36,6 +37,7 @@ SEARCH_LIMIT = 1000
 SAMPLE_ROWS_SCANNED = 100
 MODELS = Changes(models=True)
 JOBS = Changes(jobs=True)
+REQUESTS = Changes(requests=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +100,22 @@ class LogCursor:
     log_id: int | None = None
     after_id: int = 0
     listed: tuple[Any, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonalData:
+    """A model's personal data in the request log.
+
+    Attributes:
+        model: the model's name.
+        columns: column -> kind of personal data found in its training data (what a
+            server redacts from the captured inputs unless ``capture`` is on).
+        capture: the user opted in to keeping those values in clear.
+    """
+
+    model: str
+    columns: dict[str, str]
+    capture: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +196,13 @@ def _job_error(project: Project, deployment: Deployment) -> str | None:
 def read_models(project: Project) -> list[ModelVersion]:
     """DB thread: the registered, unarchived model versions (by name, then number)."""
     return project.models.list(include_archived=False)
+
+
+def read_personal_data(project: Project) -> list[PersonalData]:
+    """DB thread: every model's personal-data columns and capture setting, by name."""
+    capturing = set(project.capture_pii_models())
+    found = project.personal_data_of_models()
+    return [PersonalData(name, found[name], name in capturing) for name in sorted(found)]
 
 
 def read_snippet_sample(project: Project, ref: str) -> SnippetSample:
@@ -324,6 +349,49 @@ def forget_request(
 ) -> None:
     """Clear a request's captured inputs and outputs and delete its feedback (DB thread)."""
     session.query(lambda p: p.forget_requests(request_id=request_id), on_done, on_error)
+
+
+def load_personal_data(
+    session: ProjectSession, on_done: Callable[[list[PersonalData]], None], owner: Any
+) -> None:
+    """Read each model's personal-data columns and whether the log keeps them."""
+    session.query(read_personal_data, on_done, owner=owner)
+
+
+def set_capture_pii(
+    session: ProjectSession,
+    model: str,
+    capture: bool,
+    on_done: Callable[[None], None],
+    on_error: OnError,
+) -> None:
+    """Store whether ``model``'s captured inputs keep their personal data (a running
+    server follows the setting within a second, as it follows an alias)."""
+    session.command(lambda p: p.capture_pii(model, capture), MODELS, on_done, on_error)
+
+
+def load_logged_models(
+    session: ProjectSession, on_done: Callable[[list[str]], None], owner: Any
+) -> None:
+    """Read the names of the models that answered logged requests."""
+    session.query(lambda p: sorted({name for name, _ in p.served_models()}), on_done, owner=owner)
+
+
+def forget_range(
+    session: ProjectSession,
+    since: float,
+    until: float,
+    model: str | None,
+    reporter: Reporter,
+    on_done: Callable[[dict[str, Any]], None],
+    on_error: OnError,
+) -> None:
+    """Forget every request logged in ``[since, until)`` (of ``model``) on the DB thread;
+    ``reporter`` hears each transaction's progress (from that thread)."""
+    session.command(
+        lambda p: p.forget_requests(since=since, until=until, model=model, reporter=reporter),
+        REQUESTS, on_done, on_error,
+    )  # fmt: skip
 
 
 def new_token(session: ProjectSession, on_done: Callable[[str], None], owner: Any) -> None:

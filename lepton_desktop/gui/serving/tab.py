@@ -34,9 +34,11 @@ from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.charts import ServingCharts
 from lepton_desktop.gui.serving.explain_dialog import ExplainDialog, explainable
 from lepton_desktop.gui.serving.export_dialog import ExportDialog
+from lepton_desktop.gui.serving.forget_dialog import ForgetRequestsDialog, result_text
 from lepton_desktop.gui.serving.log_panel import RequestLogPanel
 from lepton_desktop.gui.serving.model_lists import LoadedModels, ModelPicker
-from lepton_desktop.gui.serving.ops import ServingUpdate
+from lepton_desktop.gui.serving.ops import PersonalData, ServingUpdate
+from lepton_desktop.gui.serving.personal_data import PersonalDataBox, confirmation_text
 from lepton_desktop.gui.serving.poller import ServingPoller
 from lepton_desktop.gui.serving.request_log import RequestDetail
 from lepton_desktop.gui.serving.server_panel import OptionsError, ServerPanel
@@ -71,6 +73,7 @@ class ServingTab(VisiblePollingTab):
         self._exports: dict[int, str] = {}  # export job id -> what it writes
         self.panel = ServerPanel(self)
         self.picker = ModelPicker(self)
+        self.personal = PersonalDataBox(self)
         self.loaded = LoadedModels(self)
         self.snippets = SnippetView(self)
         self.charts = ServingCharts(self)
@@ -91,6 +94,12 @@ class ServingTab(VisiblePollingTab):
             "and delete its feedback; its line (time, status, latency) stays counted"
         )
         self.forget_button.setEnabled(False)
+        self.forget_range_button = QPushButton("Forget requests…", self)
+        self.forget_range_button.setToolTip(
+            "Clear what the server captured of every request in a time range (of one "
+            "model, or all) and delete their feedback"
+        )
+        self.forget_range_button.setEnabled(False)
         self.poller = ServingPoller(self)
         self.notifier = Notifier(self)
         self.toggle_action = make_action(
@@ -108,6 +117,7 @@ class ServingTab(VisiblePollingTab):
         column.setContentsMargins(0, 0, 6, 0)
         column.addWidget(self.panel)
         column.addWidget(self.picker, 1)
+        column.addWidget(self.personal)
         scroll = QScrollArea(self)
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
@@ -123,6 +133,7 @@ class ServingTab(VisiblePollingTab):
         buttons = QHBoxLayout()
         buttons.addWidget(self.explain_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.forget_range_button)
         buttons.addWidget(self.forget_button)
         detail_column.addLayout(buttons)
         log_split.addWidget(detail)
@@ -174,6 +185,8 @@ class ServingTab(VisiblePollingTab):
         self.snippets.modelChanged.connect(self._load_sample)
         self.export_button.clicked.connect(self.open_export_dialog)
         self.forget_button.clicked.connect(self.forget_selected_request)
+        self.forget_range_button.clicked.connect(self.open_forget_dialog)
+        self.personal.captureRequested.connect(self.set_capture_pii)
 
     # -- session and refreshing ------------------------------------------------------------
 
@@ -198,6 +211,7 @@ class ServingTab(VisiblePollingTab):
         if self._dirty_models:
             self._dirty_models = False
             ops.load_models(session, self._on_models, self)
+            ops.load_personal_data(session, self.personal.set_models, self)
         self.poller.poll()
 
     def _update_timer(self) -> None:
@@ -236,6 +250,7 @@ class ServingTab(VisiblePollingTab):
         self.errors += sum(1 for r in update.records if r.status >= 400)
         self.total = update.total
         self.panel.show_deployment(update.deployment, update.job_error)
+        self.personal.set_server(update.deployment)
         if self._stopping and not self.panel.running:
             self._stopping = self._busy = False
         elif self._stopping:
@@ -281,6 +296,7 @@ class ServingTab(VisiblePollingTab):
         self.toggle_action.setEnabled(self.panel.toggle.isEnabled())
         self.picker.setEnabled(not self.panel.running)
         self.export_button.setEnabled(self.session is not None and has_models)
+        self.forget_range_button.setEnabled(self.session is not None)
         if not has_models and self.session is not None and not self.panel.running:
             self.panel.status.setText("No model to serve yet: train one in the Training tab.")
 
@@ -429,6 +445,45 @@ class ServingTab(VisiblePollingTab):
 
     def _on_forget_failed(self, exc: BaseException) -> None:
         self.banner.show_message(f"Forgetting the request failed: {exc}", "error")
+
+    def open_forget_dialog(self) -> ForgetRequestsDialog | None:
+        """Ask for a time range (and a model) and forget its requests."""
+        if self.session is None:
+            return None
+        dialog = ForgetRequestsDialog(self.session, self)
+        dialog.forgotten.connect(self._on_range_forgotten)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _on_range_forgotten(self, result: dict[str, int]) -> None:
+        self.banner.show_message(result_text(result), "success")
+        request_id = self.detail.request_id
+        if self.session is not None and request_id is not None:
+            ops.load_request(self.session, request_id, self._on_request_loaded, self)
+
+    # -- personal data -----------------------------------------------------------------------
+
+    def set_capture_pii(self, model: str, capture: bool) -> None:
+        """Store whether ``model``'s request log keeps personal data (asked first when on)."""
+        data = self.personal.models.get(model)
+        if self.session is None or data is None:
+            return
+        if capture:
+            ask(self, "Capture Personal Data", confirmation_text(data), "Capture",
+                lambda: self._store_capture(data, True))  # fmt: skip
+        else:
+            self._store_capture(data, False)
+
+    def _store_capture(self, data: PersonalData, capture: bool) -> None:
+        if self.session is None:
+            return
+        session = self.session
+
+        def stored(_: None) -> None:
+            ops.load_personal_data(session, self.personal.set_models, self)
+
+        ops.set_capture_pii(session, data.model, capture, stored, self._show_error)
 
     # -- export ------------------------------------------------------------------------------
 

@@ -83,6 +83,45 @@ def test_forgetting_a_time_range_of_one_model(logged: Path) -> None:
     assert gone is not None and gone.inputs is None
 
 
+class _Heard:
+    """A reporter that keeps what it hears."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int | None]] = []
+
+    def update(self, done: int, total: int | None, message: str = "") -> None:
+        self.updates.append((done, total))
+
+
+def test_forgetting_reports_each_transaction(logged: Path) -> None:
+    now = time.time()
+    rows = [{"deployment_id": NEW, "ts": now - 100 + i * 0.01, "request_id": f"bulk-{i}",
+             "method": "POST", "path": "/predict", "protocol": "predict", "model": "bulk",
+             "version": 1, "status": 200, "latency_ms": 1.0, "n_rows": 1,
+             "inputs": [{"x": i}]} for i in range(1200)]  # fmt: skip
+    with Project.open(logged) as project:
+        serving_store.add_requests(project.conn, rows)
+        heard = _Heard()
+        result = project.forget_requests(since=now - 200, until=now, model="bulk",
+                                         reporter=heard)  # fmt: skip
+    assert result["requests"] == result["inputs_cleared"] == 1200
+    # Before the first transaction, then after each of the three (500, 500, 200 requests).
+    assert heard.updates == [(0, 1200), (500, 1200), (1000, 1200), (1200, 1200)]
+
+
+def test_personal_data_of_models_follows_the_training_data(tmp_path: Path) -> None:
+    rows = [[f"user{i}@mail.example", i % 10, "ab"[i % 2]] for i in range(60)]
+    people = write_csv(tmp_path / "people.csv", ["email", "x", "y"], rows)
+    plain = write_csv(tmp_path / "plain.csv", ["x", "z", "y"],
+                      [[i % 10, i % 3, "ab"[i % 2]] for i in range(60)])  # fmt: skip
+    with Project.create(tmp_path / "p.lepton") as project:
+        project.import_dataset(people, "people", target="y")
+        project.import_dataset(plain, "plain", target="y")
+        project.train("people", arch="mlp", epochs=1, model_name="people")
+        project.train("plain", arch="mlp", epochs=1, model_name="plain")
+        assert project.personal_data_of_models() == {"people": {"email": "email"}, "plain": {}}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
