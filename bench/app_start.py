@@ -184,8 +184,8 @@ def report(
         walls = [wall for wall, _ in runs]
         median, cpu = statistics.median(walls), statistics.median(c for _, c in runs)
         kind = "frozen" if label.endswith("frozen") else "source"
-        goal = "" if label == ANCHOR else GOALS[kind]
-        verdict = f"<= {goal} s: {'met' if median <= goal else 'missed'}" if goal else ""
+        goal = None if label == ANCHOR else GOALS[kind]
+        verdict = "" if goal is None else f"<= {goal} s: {'met' if median <= goal else 'missed'}"
         rows.append([label, f"{median:.2f}", f"{min(walls):.2f}", f"{median / anchor:.2f}x",
                      f"{cpu:.2f}", f"{cpu / anchor_cpu:.2f}x", verdict])  # fmt: skip
     header = ["launch to first paint", "median s", "min s", "vs anchor", "CPU s",
