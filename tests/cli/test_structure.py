@@ -85,7 +85,7 @@ def test_the_job_machinery_is_imported_in_one_module(name: str, home: str) -> No
 
 
 def test_every_subcommand_is_declared_once_and_listed() -> None:
-    declared = [command.name for group in entry.GROUPS for command in group.COMMANDS]
+    declared = [command.name for group in entry.groups() for command in group.COMMANDS]
     assert sorted(declared) == sorted(entry.COMMANDS)  # none twice, none left out
     assert list(entry.commands()) == list(entry.COMMANDS)
     parser = entry.build_parser()

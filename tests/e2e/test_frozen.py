@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -131,6 +132,18 @@ def test_train_runs_torch_in_the_bundle(tmp_path: Path) -> None:
     assert result["model"].endswith(":1")
 
 
+def test_private_training_runs_opacus_in_the_bundle(tmp_path: Path) -> None:
+    """Opacus imports parts of torch the spec would otherwise leave out (fsdp, sympy)."""
+    project = tmp_path / "p.lepton"
+    iris = REPO / "resources" / "sample_data" / "iris.csv"
+    ok(frozen("new", project, cwd=tmp_path))
+    ok(frozen("import", project, iris, "--name", "iris", "--target", "species", cwd=tmp_path))
+    out = ok(frozen("train", project, "iris", "--arch", "mlp", "--epochs", "2",
+                    "--dp-epsilon", "8", "--json", cwd=tmp_path, timeout=300))  # fmt: skip
+    privacy = json.loads(out)["privacy"]
+    assert 0 < privacy["epsilon"] <= 8
+
+
 def test_gui_starts_offscreen(tmp_path: Path) -> None:
     # Qt's plugins (platforms, image formats) must be bundled for the window to exist.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
@@ -208,3 +221,25 @@ def test_tune_runs_a_study_in_the_bundle(tmp_path: Path) -> None:
                     "--sampler", "cmaes", "--json", cwd=tmp_path, timeout=300))
     result = json.loads(out)
     assert result["n_trials"] >= 3 and result["model"], result
+
+
+def test_explain_draws_the_same_attributions_as_the_source(tmp_path: Path) -> None:
+    # captum and matplotlib (with only the fonts the bundle keeps) inside the bundle.
+    from PIL import Image
+
+    project = tmp_path / "p.lepton"
+    iris = REPO / "resources" / "sample_data" / "iris.csv"
+    with Project.create(project) as p:
+        p.import_dataset(iris, "iris", target="species")
+        p.train("iris", arch="mlp", epochs=2, model_name="iris")
+    args = ("explain", project, "iris", "--row", "3", "--json")
+    bundled = json.loads(ok(frozen(*args, "--out", tmp_path / "e.png", cwd=tmp_path, timeout=300)))
+    source = subprocess.run([sys.executable, "-m", "lepton_desktop", *map(str, args)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+    expected = json.loads(source.stdout)
+    assert len(bundled["features"]) == len(expected["features"]) == 4
+    for got, want in zip(bundled["features"], expected["features"], strict=True):
+        assert got["column"] == want["column"], (got, want)
+        assert got["attribution"] == pytest.approx(want["attribution"], abs=1e-5), (got, want)
+    with Image.open(tmp_path / "e.png") as png:
+        assert png.format == "PNG" and png.width > 200 and png.height > 100

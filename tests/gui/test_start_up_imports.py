@@ -22,9 +22,11 @@ from lepton_desktop.gui.instance import INSTANCE_ENV
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 #: What a painted window must not have imported: the tuning importances' chain, the
-#: table reader, the training library, the server.
+#: table reader, the training library, the server, numpy (the drift sketches' through
+#: Project), the headless commands' modules (the command line's parser).
 HEAVY = ("optuna", "optuna.importance", "sklearn", "scipy", "pandas", "torch", "pyarrow",
-         "fastapi", "uvicorn", "pyqtgraph")  # fmt: skip
+         "fastapi", "uvicorn", "pyqtgraph", "numpy", "lepton_desktop.cli.selftest",
+         "lepton_desktop.cli.monitor", "lepton_desktop.cli.datasets")  # fmt: skip
 
 # Notes which of the watched modules are loaded when the main window is first painted
 # (an application-wide event filter sees the paint event before the window does).

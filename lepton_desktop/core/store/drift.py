@@ -16,12 +16,14 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from lepton_desktop.core.store import drift_sketch
 from lepton_desktop.core.store.db import transaction
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lepton_desktop.core.store import drift_sketch
 
 #: The grains kept: table suffix -> seconds per bucket.
 GRAINS = {"minutes": 60, "hours": 3600}
@@ -32,6 +34,10 @@ _ROWS = "SELECT id, model, version, ts, inputs, outputs FROM request_log"
 
 def layout_key(profile: dict[str, Any]) -> str:
     """What must be equal for two versions' sketches to be added: features and bins."""
+    # Imported here, as in every function that needs it: numpy (drift_sketch's) would
+    # otherwise be imported at the GUI's start, through Project -> jobs -> serving.
+    from lepton_desktop.core.store import drift_sketch
+
     specs = [{k: v for k, v in s.items() if k in ("name", "dtype", "mode", "edges", "categories")}
              for s in drift_sketch.Layout.of(profile).specs]  # fmt: skip
     return hashlib.sha1(json.dumps(specs, sort_keys=True).encode()).hexdigest()
@@ -102,6 +108,8 @@ def roll_up(conn: sqlite3.Connection, after_id: int) -> None:
 
 def _add(conn: sqlite3.Connection, model: str, version: int, profile: dict[str, Any],
          rows: Sequence[tuple[int, float, str | None, str | None]]) -> None:  # fmt: skip
+    from lepton_desktop.core.store import drift_sketch
+
     batch = drift_sketch.sketch(profile, rows, tuple(GRAINS.values()))
     for grain, seconds in GRAINS.items():
         for bucket, (count, slots) in batch.buckets[seconds].items():
@@ -118,6 +126,8 @@ def _add(conn: sqlite3.Connection, model: str, version: int, profile: dict[str, 
 def _merge(conn: sqlite3.Connection, grain: str, model: str, version: int, bucket: int,
            rows: int, slots: drift_sketch.Slots,
            unseen: dict[str, dict[str, int]]) -> None:  # fmt: skip
+    from lepton_desktop.core.store import drift_sketch
+
     old = conn.execute(
         f"SELECT rows, slots, counts, sums, unseen FROM drift_{grain} "
         "WHERE model = ? AND version = ? AND minute = ?", (model, version, bucket),
@@ -150,6 +160,10 @@ def sketch(
     ``counts`` and ``sums`` are dense, one entry per slot. ``grain`` ``hours`` reads the
     hourly sketches (``first_minute`` should start an hour).
     """
+    import numpy as np
+
+    from lepton_desktop.core.store import drift_sketch
+
     counts, sums = np.zeros(size, dtype=np.int64), np.zeros(size)
     unseen: dict[str, dict[str, int]] = {}
     rows = 0
@@ -175,6 +189,8 @@ def anomaly_counts(
     last_minute: int,
 ) -> tuple[int, int, dict[str, int]]:
     """``(requests flagged, rows flagged, {kind: requests})`` over minutes ``first..last``."""
+    from lepton_desktop.core.store import drift_sketch
+
     where, args = ("model != ''", ()) if model is None else ("model = ?", (model,))
     if version:
         where, args = f"{where} AND version = ?", (*args, version)
