@@ -10,8 +10,7 @@ and records both times:
 - the anchor: the network's own training time (``network_fit_seconds``, the epochs) in
   a run of the same case and seed with ``--no-strong-baseline``;
 - ours: the wall time the strong baseline added to the run: the epochs of the run with
-  it (scikit-learn is imported on a thread while they run, so they may take longer)
-  plus its stage after them (``stage_seconds``: what is left of the import, every
+  it plus its stage after them (``stage_seconds``: importing scikit-learn, every
   candidate's fit, scoring on validation and test), minus the anchor; and the fits
   alone (``fit_seconds``).
 

@@ -80,38 +80,6 @@ def test_the_strong_baseline_brings_scikit_learn_but_no_compiler(project: Path) 
     assert "sklearn" in loaded and not {"torch._dynamo", "torch._inductor"} & set(loaded)
 
 
-# Records which thread first imported scikit-learn (a finder that finds nothing itself).
-_WHO = """
-import atexit, json, sys, threading
-first = {}
-class Spy:
-    def find_spec(self, name, path=None, target=None):
-        if name in ("sklearn", "sklearn.ensemble"):
-            first.setdefault(name, threading.current_thread().name)
-sys.meta_path.insert(0, Spy())
-atexit.register(lambda: print("FIRST", json.dumps(first), file=sys.stderr))
-from lepton_desktop.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def test_scikit_learn_is_imported_beside_the_epochs_not_after_them(project: Path) -> None:
-    # The strong baseline's import (seconds in a fresh worker) overlaps the training.
-    proc = subprocess.run(
-        [sys.executable, "-c", _WHO, "train", str(project), "iris", "--arch", "mlp",
-         "--epochs", "1", "--json"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["strong_baseline"]["name"]
-    line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("FIRST "), proc.stderr
-    assert json.loads(line.removeprefix("FIRST ")) == {
-        "sklearn": "import-sklearn",
-        "sklearn.ensemble": "import-sklearn",
-    }
-
-
 @pytest.mark.parametrize("format", ["torchscript", "bundle"])
 def test_export_imports_no_compiler_and_no_sklearn_or_pandas(
     project: Path, tmp_path: Path, format: str

@@ -94,8 +94,6 @@ def _train(
     resume: bool,
     lineage: dict[str, Any],
 ) -> dict[str, Any]:
-    # scikit-learn loads while the network trains (see strong_baseline's docstring).
-    imports = strong_baseline.import_in_background() if config.strong_baseline else None
     version = dataset_store.get_version(ctx.conn, run.dataset_version_id or 0)
     data = training_data.load(ctx.conn, version, config)
     if config.train_on == "train+val":
@@ -145,9 +143,7 @@ def _train(
     if setup is not None and trainer.private is not None:
         evaluation["privacy"] = trainer.private.report(setup.changes)
         state = privacy.plain_state(state, spec)
-    _global_views(
-        data, config, evaluation, predict, _AfterEpochs(reporter, result.epochs_done), imports
-    )
+    _global_views(data, config, evaluation, predict, _AfterEpochs(reporter, result.epochs_done))
     model = _register(ctx, run, version, config, data, spec, state, evaluation, lineage)
     kill_point("after-register")
     status = "stopped" if result.stopped else "finished"
@@ -192,11 +188,9 @@ def _global_views(
     evaluation: dict[str, Any],
     predict: Callable[[np.ndarray], np.ndarray],
     reporter: Reporter,
-    imports: strong_baseline.BackgroundImport | None = None,
 ) -> None:
     """Add the strong baseline (unless the run skips it) and, for tables, partial
-    dependence of the most important columns to ``evaluation`` (``imports``:
-    scikit-learn being imported since training started)."""
+    dependence of the most important columns to ``evaluation``."""
     if config.strong_baseline:
         try:
             evaluation["strong_baseline"] = strong_baseline.fit_strong_baseline(
@@ -205,7 +199,6 @@ def _global_views(
                 network_seconds=evaluation["network_fit_seconds"],
                 seed=config.seed,
                 reporter=reporter,
-                imports=imports,
             )
         except (ValueError, ArithmeticError, MemoryError) as exc:
             # A comparison that cannot be made (one class in the training rows, say)

@@ -16,18 +16,17 @@ Only the metrics, the model's name and its fit time are kept: nothing to unpickl
 The cost is bounded: rows and pixels are capped, and a candidate is not started once
 the time budget is spent.
 
-Importing scikit-learn's estimators costs a fresh worker 3-10 s (scipy.stats and
-pandas come with them), more than the fits on most tables. So the worker starts that
-import on a thread of its own when training starts (:func:`import_in_background`): it
-runs while the network trains (torch's kernels let go of the interpreter lock), and
-the stage only waits for what is left of it.
+Importing scikit-learn's estimators costs a fresh worker about 2 s on a quiet machine
+(scipy.stats and pandas come with them), more than the fits on most tables. Importing
+them on a thread while the network trains was tried and measured (bench/
+strong_baseline_cost.py, quiet 2-core machine): the import holds the interpreter lock
+between torch's small kernels, so the epochs slowed by more than the overlap saved
+(added wall time 2.5-3.7 s against 1.9-2.6 s importing after the epochs), and it stays
+after the epochs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -59,34 +58,6 @@ HEADLINE = {
 
 Estimator = Any
 Candidate = tuple[str, Callable[[], Estimator]]
-#: What the stage imports (see :func:`candidates` and :func:`fit`).
-ESTIMATOR_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.exceptions",
-                     "threadpoolctl")  # fmt: skip
-
-
-class BackgroundImport:
-    """scikit-learn's estimators being imported on a thread (see the module docstring)."""
-
-    def __init__(self) -> None:
-        # Not a daemon: an interpreter exiting mid-import could die holding import locks.
-        self._thread = threading.Thread(target=_import_estimators, name="import-sklearn")
-        self._thread.start()
-
-    def wait(self) -> None:
-        """Return once the import is over (whether it worked: the stage imports again,
-        from the modules already loaded, and meets any failure itself)."""
-        self._thread.join()
-
-
-def import_in_background() -> BackgroundImport:
-    """Start importing what :func:`fit_strong_baseline` needs; ``.wait()`` before it."""
-    return BackgroundImport()
-
-
-def _import_estimators() -> None:
-    for name in ESTIMATOR_MODULES:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
 
 
 def candidates(data: TrainData, seed: int) -> list[Candidate]:
@@ -171,12 +142,8 @@ def fit_strong_baseline(
     network_seconds: float = 0.0,
     seed: int = 0,
     reporter: Reporter | None = None,
-    imports: BackgroundImport | None = None,
 ) -> dict[str, Any]:
     """Fit the candidates, keep the best on validation, score it on the test split.
-
-    ``imports``: scikit-learn being imported in the background; waited for first (the
-    wait counts in ``stage_seconds``: it is wall time the run spends here).
 
     Returns:
         ``{name, metrics, fit_seconds, selected_on, candidates: {name: {validation,
@@ -189,9 +156,6 @@ def fit_strong_baseline(
     """
     stage = time.perf_counter()  # the whole stage: scikit-learn's import included
     reporter = reporter or NullReporter()
-    if imports is not None:
-        reporter.update(0, 1, "strong baseline: importing scikit-learn")
-        imports.wait()
     budget = max(MIN_BUDGET_SECONDS, BUDGET_SHARE * network_seconds)
     x, y = training_rows(data, seed)
     key, higher = HEADLINE[data.task]
