@@ -209,7 +209,9 @@ def read_snippet_sample(project: Project, ref: str) -> SnippetSample:
     """DB thread: the raw inputs of version ``ref`` and a raw row of its source dataset."""
     version = project.models.get(ref)
     inputs = raw_inputs(version)
-    record = _sample_record(project, version)
+    record = _without_personal_data(
+        _sample_record(project, version), project.personal_data_of_models().get(version.name, {})
+    )
     # The server's V2 outputs: label and probabilities for classes, else value.
     outputs = ("label", "probabilities") if version.params.get("classes") else ("value",)
     return SnippetSample(version.name, version.version, inputs, record, outputs)
@@ -223,6 +225,28 @@ def raw_inputs(version: ModelVersion) -> list[dict[str, str]]:
     if "window" in steps:
         return [{"name": str(steps["window"].get("column", "value")), "dtype": "series"}]
     return [dict(i) for i in version.signature.get("inputs", [])]
+
+
+#: What a snippet sends in place of a personal-data column's real value (reserved or
+#: documented example values), so a copied snippet never carries a person's data.
+EXAMPLE_PERSONAL_DATA = {
+    "email": "someone@example.com",
+    "phone": "+1 202 555 0143",
+    "card": "4111 1111 1111 1111",
+    "iban": "GB82 WEST 1234 5698 7654 32",
+    "national_id": "078-05-1120",
+    "ip": "192.0.2.1",
+    "date_of_birth": "1970-01-01",
+    "name": "Jane Doe",
+}
+
+
+def _without_personal_data(record: dict[str, Any], found: dict[str, str]) -> dict[str, Any]:
+    """``record`` with each personal-data column (column -> kind) set to an example."""
+    return {
+        name: EXAMPLE_PERSONAL_DATA.get(found[name], "<personal data>") if name in found else value
+        for name, value in record.items()
+    }
 
 
 def _sample_record(project: Project, version: ModelVersion) -> dict[str, Any]:

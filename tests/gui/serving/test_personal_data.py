@@ -19,8 +19,10 @@ from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
 from lepton_desktop.gui.main_window import MainWindow
+from lepton_desktop.gui.serving import ops
 from lepton_desktop.gui.serving.personal_data import CAPTURE_TEXT
 from lepton_desktop.gui.serving.poller import ServingPoller
+from lepton_desktop.gui.serving.snippets import snippet
 from lepton_desktop.gui.serving.tab import ServingTab
 from tests.gui.conftest import WORKER_TIMEOUT_MS
 from tests.helpers import write_csv
@@ -151,3 +153,12 @@ def _save(window: MainWindow, name: str) -> None:
         window.resize(1400, 820)
         QApplication.processEvents()
         window.grab().save(str(SCREENSHOTS / name))
+
+
+def test_the_snippets_example_record_carries_no_personal_data(people: Path) -> None:
+    with Project.open(people) as project:
+        sample = ops.read_snippet_sample(project, "people")
+    assert sample.record["email"] == ops.EXAMPLE_PERSONAL_DATA["email"]
+    assert isinstance(sample.record["x1"], float)  # the other columns: a real row's values
+    curl = snippet("curl", "http://127.0.0.1:9999", sample, None)
+    assert "@mail.example" not in curl and "someone@example.com" in curl
