@@ -11,22 +11,12 @@ import pytest
 from tests.cli.test_cli import assert_user_error, cli
 from tests.helpers import snapshot
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "sample_data"
-
-
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("cli-train") / "template.lepton"
-    cli("new", path)
-    cli("import", path, SAMPLES / "iris.csv", "--name", "iris", "--target", "species")
-    cli("import", path, SAMPLES / "nile.csv", "--name", "nile", "--kind", "timeseries")
-    return path
 
 
 @pytest.fixture
-def project(_template: Path, tmp_path: Path) -> Path:
+def project(cli_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "p.lepton"
-    shutil.copy(_template, path)
+    shutil.copy(cli_template, path)
     return path
 
 
