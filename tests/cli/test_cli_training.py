@@ -12,7 +12,6 @@ from tests.cli.test_cli import assert_user_error, cli
 from tests.helpers import snapshot
 
 
-
 @pytest.fixture
 def project(cli_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "p.lepton"
