@@ -1,4 +1,4 @@
-"""Where things live: bundled resources and per-user data (see workers.launch for processes)."""
+"""Where things live: bundled resources and per-user data (processes: core.system.launch)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def demo_project_path() -> Path:
 
 
 def worker_dir() -> Path:
-    """A private, empty folder that worker processes run in (see ``workers.launch``).
+    """A private, empty folder that worker processes run in (see ``core.system.launch``).
 
     Never the folder the user launched from: a worker (or a process it spawns) must
     not find modules, or anything else, that happen to sit there.

@@ -1,7 +1,7 @@
 """The frozen app's entry point: the same ``cli.run()`` as ``lepton-desktop``.
 
 One executable serves the GUI, every headless command and ``worker ...`` (the GUI
-starts its workers through this very executable, see ``workers.launch.cli_argv``).
+starts its workers through this very executable, see ``core.system.launch.cli_argv``).
 """
 
 from __future__ import annotations

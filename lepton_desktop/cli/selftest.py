@@ -5,7 +5,7 @@ the sample iris table imported and prepared, one short training run in a real
 worker process, a two-trial tuning study, a real server on 127.0.0.1 answering a
 real HTTP client, a bundle exported and served without its project. Each step runs
 as the app would run it (worker and commands through this installation's own
-executable, :func:`~lepton_desktop.workers.launch.cli_argv`), each has a time limit,
+executable, :func:`~lepton_desktop.core.system.launch.cli_argv`), each has a time limit,
 and the first failure ends the test naming its step (exit status 1).
 
 The human output is one line per step, flushed as it ends (the GUI's Help → Run
@@ -31,7 +31,7 @@ from typing import Any
 
 from lepton_desktop import __version__, paths
 from lepton_desktop.cli.common import Command, print_json
-from lepton_desktop.workers import launch
+from lepton_desktop.core.system import launch
 
 #: Seconds a step may take before it counts as failed (a worker starts a fresh Python
 #: and imports torch; a loaded 2-core machine needs tens of seconds for some steps).

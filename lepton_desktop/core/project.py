@@ -239,11 +239,15 @@ class Project(MonitoringFacade):
             InvalidOptionError: impossible options; nothing is written.
             LeptonError: training failed (the run records why).
         """
+        from lepton_desktop.core.training import strong_baseline
         from lepton_desktop.core.training.config import TrainConfig
         from lepton_desktop.core.training.manager import TrainResult
-        from lepton_desktop.core.training.service import run_training
 
-        run, job_id = self.runs.queue(dataset, TrainConfig.from_dict(options))
+        config = TrainConfig.from_dict(options)
+        run, job_id = self.runs.queue(dataset, config)
+        if config.strong_baseline:  # scikit-learn's import beside torch's, in a child
+            strong_baseline.prewarm()
+        from lepton_desktop.core.training.service import run_training
 
         def train(ctx: ProjectContext, job: Job, job_reporter: Reporter) -> dict[str, Any]:
             return run_training(ctx, run.id, job_reporter)

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop.core.store.keys import MAX_PASSPHRASE_CHARS, MIN_PASSPHRASE_CHARS
+from lepton_desktop.core.system import launch
 from lepton_desktop.gui.jobs import prepare_worker
-from lepton_desktop.workers import launch
 
 PASSPHRASE_ENV = "LEPTON_PASSPHRASE"
 

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from lepton_desktop import __version__, paths
+from lepton_desktop.core.system import launch
 from lepton_desktop.gui.crash import open_folder
 from lepton_desktop.gui.jobs import prepare_worker
-from lepton_desktop.workers import launch
 
 if TYPE_CHECKING:
     from lepton_desktop.gui.main_window import MainWindow

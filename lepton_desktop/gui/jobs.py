@@ -17,7 +17,7 @@ import psutil
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from lepton_desktop.workers import launch
+from lepton_desktop.core.system import launch
 
 if TYPE_CHECKING:
     from lepton_desktop.core.project import Project
@@ -218,7 +218,7 @@ def lower_priority(pid: int) -> None:
 def prepare_worker(process: QProcess) -> None:
     """Give a ``lepton-desktop`` child process its environment and its own folder.
 
-    Never the folder the GUI was started from (see ``workers.launch``): a worker must
+    Never the folder the GUI was started from (see ``core.system.launch``): a worker must
     not find modules that happen to sit there.
     """
     env = QProcessEnvironment()

@@ -15,11 +15,11 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from lepton_desktop import paths
 from lepton_desktop.core.errors import PassphraseNeededError, WrongPassphraseError
+from lepton_desktop.core.system import launch
 from lepton_desktop.gui.dialogs import ask, show_error, show_exception
 from lepton_desktop.gui.encryption import ask_passphrase
 from lepton_desktop.gui.jobs import prepare_worker
 from lepton_desktop.gui.session import OpenResult, ProjectSession
-from lepton_desktop.workers import launch
 
 
 class ProjectOpener(QObject):

@@ -10,7 +10,15 @@ from lepton_desktop.core.progress import Reporter
 
 
 def train_job(ctx: ProjectContext, job: Job, reporter: Reporter) -> dict[str, Any]:
-    """Args ``{"run_id": N, "resume": bool, "lineage": {...}}`` (torch is imported only now)."""
+    """Args ``{"run_id": N, "resume": bool, "lineage": {...}}`` (torch is imported only now,
+    after the strong baseline's process has started importing scikit-learn beside)."""
+    from lepton_desktop.core.store import runs as run_store
+    from lepton_desktop.core.training import strong_baseline
+    from lepton_desktop.core.training.config import TrainConfig
+
+    config = TrainConfig.from_dict(run_store.get(ctx.conn, int(job.args["run_id"])).config)
+    if config.strong_baseline:
+        strong_baseline.prewarm()
     from lepton_desktop.core.training.service import run_training
 
     return run_training(

@@ -23,7 +23,7 @@ from lepton_desktop.core.jobs import recover_stale_jobs
 from lepton_desktop.core.progress import Reporter
 from lepton_desktop.core.store import jobs as job_store
 from lepton_desktop.core.store import tuning as tuning_store
-from lepton_desktop.workers.launch import worker_argv, worker_cwd, worker_env
+from lepton_desktop.core.system.launch import worker_argv, worker_cwd, worker_env
 
 #: Seconds a trial worker gets to stop after its cancel flag, before SIGTERM/SIGKILL.
 STOP_GRACE_S = 10.0

@@ -23,9 +23,9 @@ import pytest
 
 from lepton_desktop.core.project import Project
 from lepton_desktop.core.store import keys
+from lepton_desktop.core.system import launch
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.core.tuning.storage import open_storage
-from lepton_desktop.workers import launch
 from tests.cli.test_cli import assert_user_error, cli
 from tests.serving_factory import rows
 

@@ -1,7 +1,7 @@
 """The frozen app (PyInstaller one-folder build) runs the CLI and its worker entry.
 
 The GUI starts workers through its own executable (``<exe> worker KIND --project P
---job N``, see ``lepton_desktop.workers.launch.cli_argv``), so a bundle that misses a module
+--job N``, see ``lepton_desktop.core.system.launch.cli_argv``), so a bundle that misses a module
 or a data file fails only there. These tests run ``dist/lepton-desktop/lepton-desktop``
 and check the results in the project file through :class:`Project` from the source
 tree. They are skipped when no build exists: run ``packaging/build.sh`` first.

@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from lepton_desktop.core.project import Project
+from lepton_desktop.core.system.launch import worker_argv, worker_cwd, worker_env
 from lepton_desktop.core.training.config import TrainConfig
 from lepton_desktop.paths import worker_dir
-from lepton_desktop.workers.launch import worker_argv, worker_cwd, worker_env
 from tests.faults.harness import CLI
 from tests.faults.scenarios import BIG_ROWS
 
@@ -45,6 +45,8 @@ PLANTED = (
     "multiprocessing",
     "numpy",
     "pandas",
+    "sklearn",
+    "scipy",
     "pyarrow",
     "torch",
     "optuna",

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from lepton_desktop.core.project import Project
-from lepton_desktop.workers.launch import worker_argv
+from lepton_desktop.core.system.launch import worker_argv
 from tests.serving_factory import copy_project, rows, serving_project
 
 __all__ = ["serving_project"]

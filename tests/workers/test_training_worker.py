@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from lepton_desktop.core.project import Project
+from lepton_desktop.core.system.launch import worker_argv
 from lepton_desktop.core.training.config import TrainConfig
-from lepton_desktop.workers.launch import worker_argv
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 
 from lepton_desktop.core.jobs import run_job
 from lepton_desktop.core.project import Project
-from lepton_desktop.workers.launch import worker_argv
+from lepton_desktop.core.system.launch import worker_argv
 from lepton_desktop.workers.tuning import tune_job
 
 pytestmark = pytest.mark.slow

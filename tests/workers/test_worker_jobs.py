@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from lepton_desktop.core.project import Project
-from lepton_desktop.workers.launch import worker_argv
+from lepton_desktop.core.system.launch import worker_argv
 from tests.helpers import snapshot, write_csv
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ or a non-daemon thread, such as Optuna's trial heartbeat, that keeps the interpr
 from exiting), the watchdog ends it outright; the next opening of the project
 recovers its job.
 
-The launcher names itself in ``LEPTON_PARENT_PID`` (see ``workers.launch``); a child
+The launcher names itself in ``LEPTON_PARENT_PID`` (see ``core.system.launch``); a child
 started without it watches the parent it has.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -98,68 +98,70 @@ def _train(
     data = training_data.load(ctx.conn, version, config)
     if config.train_on == "train+val":
         data = training_data.with_val_in_train(data)
-    device = select_device(config.device)
-    seed_everything(config.seed)
-    _limit_threads(data, config)
-    spec = model_spec(config, data.input_shape, data.n_outputs)
-    network = build_for_training(spec, config.batch_size)
-    setup = private_setup(network, spec, config, data) if config.private else None
-    if setup is not None:
-        network, spec = setup.model, setup.spec
-    tracker = RunTracker(
-        ctx.path,
-        run.id,
-        (device.index or 0) if device.type == "cuda" else None,
-        on_epoch=_progress(reporter, run, config, data),
-    )
-    trainer = Trainer(
-        network, data, config, tracker, device, setup.plan if setup is not None else None
-    )
-    if resume:
-        _restore(ctx, run.id, trainer)
-    run_store.update(
-        ctx.conn,
-        run.id,
-        status="running",
-        device=str(device),
-        error=None,
-        started_at=run.started_at or time.time(),
-        control=None,
-    )
-    began = time.perf_counter()
-    try:
-        result = trainer.fit()
-    finally:
-        tracker.close()
-    network_seconds = time.perf_counter() - began
+    with _baseline_beside(data, config) as beside:
+        device = select_device(config.device)
+        seed_everything(config.seed)
+        _limit_threads(data, config)
+        spec = model_spec(config, data.input_shape, data.n_outputs)
+        network = build_for_training(spec, config.batch_size)
+        setup = private_setup(network, spec, config, data) if config.private else None
+        if setup is not None:
+            network, spec = setup.model, setup.spec
+        tracker = RunTracker(
+            ctx.path,
+            run.id,
+            (device.index or 0) if device.type == "cuda" else None,
+            on_epoch=_progress(reporter, run, config, data),
+        )
+        trainer = Trainer(
+            network, data, config, tracker, device, setup.plan if setup is not None else None
+        )
+        if resume:
+            _restore(ctx, run.id, trainer)
+        run_store.update(
+            ctx.conn,
+            run.id,
+            status="running",
+            device=str(device),
+            error=None,
+            started_at=run.started_at or time.time(),
+            control=None,
+        )
+        began = time.perf_counter()
+        try:
+            result = trainer.fit()
+        finally:
+            tracker.close()
+        network_seconds = time.perf_counter() - began
 
-    def predict(x: np.ndarray) -> np.ndarray:
-        return _predict(trainer, result.best_state, x)
+        def predict(x: np.ndarray) -> np.ndarray:
+            return _predict(trainer, result.best_state, x)
 
-    evaluation = evaluate(data, predict)
-    evaluation["parameters"] = parameter_count(trainer.model)
-    evaluation["network_fit_seconds"] = network_seconds
-    state = result.best_state
-    if setup is not None and trainer.private is not None:
-        evaluation["privacy"] = trainer.private.report(setup.changes)
-        state = privacy.plain_state(state, spec)
-    _global_views(data, config, evaluation, predict, _AfterEpochs(reporter, result.epochs_done))
-    model = _register(ctx, run, version, config, data, spec, state, evaluation, lineage)
-    kill_point("after-register")
-    status = "stopped" if result.stopped else "finished"
-    _finish(ctx, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
-    return {
-        "run_id": run.id,
-        "status": status,
-        "model": model.ref,
-        "task": data.task,
-        "metrics": model.metrics,
-        "baseline": _flat(evaluation["baseline"], data.task),
-        "strong_baseline": strong_baseline.summary(evaluation, HEADLINE[data.task]),
-        "epochs": result.epochs_done,
-        "best_epoch": result.best_epoch,
-        "device": str(device),
-    } | ({"privacy": evaluation["privacy"]} if "privacy" in evaluation else {})
+        evaluation = evaluate(data, predict)
+        evaluation["parameters"] = parameter_count(trainer.model)
+        evaluation["network_fit_seconds"] = network_seconds
+        state = result.best_state
+        if setup is not None and trainer.private is not None:
+            evaluation["privacy"] = trainer.private.report(setup.changes)
+            state = privacy.plain_state(state, spec)
+        after = _AfterEpochs(reporter, result.epochs_done)
+        _global_views(data, config, evaluation, predict, after, beside)
+        model = _register(ctx, run, version, config, data, spec, state, evaluation, lineage)
+        kill_point("after-register")
+        status = "stopped" if result.stopped else "finished"
+        _finish(ctx, run.id, status, evaluation=evaluation, epochs_done=result.epochs_done)
+        return {
+            "run_id": run.id,
+            "status": status,
+            "model": model.ref,
+            "task": data.task,
+            "metrics": model.metrics,
+            "baseline": _flat(evaluation["baseline"], data.task),
+            "strong_baseline": strong_baseline.summary(evaluation, HEADLINE[data.task]),
+            "epochs": result.epochs_done,
+            "best_epoch": result.best_epoch,
+            "device": str(device),
+        } | ({"privacy": evaluation["privacy"]} if "privacy" in evaluation else {})
 
 
 def private_setup(
@@ -182,15 +184,41 @@ def private_setup(
     )
 
 
+@contextlib.contextmanager
+def _baseline_beside(
+    data: training_data.TrainData, config: TrainConfig
+) -> Iterator[strong_baseline.BaselineProcess | None]:
+    """The process that fits the strong baseline while the network trains, given the
+    run's arrays now (None when the run has none, or fits it here: see
+    :mod:`.strong_baseline`); ended however the run ends."""
+    if not config.strong_baseline:
+        strong_baseline.discard_warm()
+        yield None
+        return
+    beside = strong_baseline.claim()
+    if beside is not None:
+        beside.send(strong_baseline.inputs(data, config.seed))
+    try:
+        yield beside
+    finally:
+        if beside is not None:
+            beside.close()
+
+
 def _global_views(
     data: training_data.TrainData,
     config: TrainConfig,
     evaluation: dict[str, Any],
     predict: Callable[[np.ndarray], np.ndarray],
     reporter: Reporter,
+    beside: strong_baseline.BaselineProcess | None = None,
 ) -> None:
-    """Add the strong baseline (unless the run skips it) and, for tables, partial
-    dependence of the most important columns to ``evaluation``."""
+    """Add, for tables, partial dependence of the most important columns and then the
+    strong baseline (unless the run skips it; last, so that a process ``beside`` has
+    had the most time) to ``evaluation``."""
+    if evaluation.get("importance"):
+        ranked = list(evaluation["importance"])
+        evaluation["dependence"] = partial_dependence(data, predict, ranked, config.seed)
     if config.strong_baseline:
         try:
             evaluation["strong_baseline"] = strong_baseline.fit_strong_baseline(
@@ -199,14 +227,12 @@ def _global_views(
                 network_seconds=evaluation["network_fit_seconds"],
                 seed=config.seed,
                 reporter=reporter,
+                beside=beside,
             )
-        except (ValueError, ArithmeticError, MemoryError) as exc:
+        except strong_baseline.NO_COMPARISON as exc:
             # A comparison that cannot be made (one class in the training rows, say)
             # must not cost the user the network: the run says why there is none.
             evaluation["strong_baseline_error"] = f"{type(exc).__name__}: {exc}"
-    if evaluation.get("importance"):
-        ranked = list(evaluation["importance"])
-        evaluation["dependence"] = partial_dependence(data, predict, ranked, config.seed)
 
 
 class _AfterEpochs:

@@ -81,7 +81,7 @@ def test_a_worker_that_dies_before_starting_its_job_is_reported(
     qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lepton_desktop.workers import launch
+    from lepton_desktop.core.system import launch
 
     monkeypatch.setattr(launch, "worker_argv", lambda kind, project, job_id: [
         sys.executable, "-c", "import sys; sys.exit('error: the worker could not start')"])
@@ -160,7 +160,7 @@ def test_cancel_escalates_to_terminate_then_kill(
     qtbot: QtBot, window: MainWindow, tmp_project: Path, open_project: OpenProject,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lepton_desktop.workers import launch
+    from lepton_desktop.core.system import launch
 
     # A worker that never looks at its cancel flag and ignores SIGTERM.
     stubborn = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
