@@ -61,7 +61,7 @@ class MonitorWatcher(threading.Thread):
     def run(self) -> None:
         from lepton_desktop.core.store.db import connect
 
-        processes.lower_thread_priority(10)  # never ahead of the server's answers
+        processes.lower_thread_priority(19)  # never ahead of the server's answers
         conn = connect(self.path)
         ctx = ProjectContext(self.path, conn)
         try:

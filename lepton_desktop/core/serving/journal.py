@@ -295,7 +295,7 @@ class JournalShipper:
         # Every row is durable in a journal before its answer goes out, so shipping can
         # wait: under load the server processes get the CPU first, and the shipper
         # catches up when they idle.
-        processes.lower_thread_priority(10)
+        processes.lower_thread_priority(19)
         # The connection belongs to this thread: SQLite objects stay in their thread.
         self._conn = self._connect()
         try:

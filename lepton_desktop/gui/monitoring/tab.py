@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -38,19 +38,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lepton_desktop.core.entities import AlertEvent, Deployment, Job
+from lepton_desktop.core.entities import AlertEvent, Job
 from lepton_desktop.core.monitoring.alerts import RuleSpec
 from lepton_desktop.core.monitoring.labels import LabelImport
 from lepton_desktop.core.monitoring.quality import MIN_LABELLED
 from lepton_desktop.core.monitoring.requests import RequestFilter
 from lepton_desktop.gui.dialogs import show_exception
-from lepton_desktop.gui.monitoring import ops, routing_ops
+from lepton_desktop.gui.monitoring import ops
 from lepton_desktop.gui.monitoring.alerts_panel import AlertsPanel
 from lepton_desktop.gui.monitoring.charts import MonitoringCharts
 from lepton_desktop.gui.monitoring.drift_panel import DriftPanel
 from lepton_desktop.gui.monitoring.ops import Choice, MonitoringView
 from lepton_desktop.gui.monitoring.quality_chart import QualityChart
 from lepton_desktop.gui.monitoring.requests_panel import PAGE_ROWS, RequestsPanel
+from lepton_desktop.gui.monitoring.update_control import UpdateController
 from lepton_desktop.gui.monitoring.update_panel import UpdatePanel
 from lepton_desktop.gui.session import Changes, ProjectSession, describe_job
 from lepton_desktop.gui.widgets.actions import make_action
@@ -131,6 +132,9 @@ class MonitoringTab(VisiblePollingTab):
         self.requests = RequestsPanel(self)
         self.update_page = UpdatePanel(self)
         self._request_jobs: set[int] = set()
+        self.updates = UpdateController(
+            self.update_page, lambda: self.session, self._request_jobs.add, self._refused, self
+        )
         self.side_tabs = QTabWidget(self)
         self.notifier = Notifier(self)
         for table in (self.per_class, self.confusion):
@@ -223,14 +227,6 @@ class MonitoringTab(VisiblePollingTab):
         self.requests.retentionRequested.connect(self._set_retention)
         self.side_tabs.currentChanged.connect(lambda _i: self._requests_shown())
         self.side_tabs.currentChanged.connect(lambda _i: self._update_shown())
-        self.update_page.compareRequested.connect(
-            lambda model, v: self._update_job({"action": "compare", "model": model,
-                                               "candidate": v}))  # fmt: skip
-        self.update_page.retrainRequested.connect(
-            lambda model: self._update_job({"action": "feedback_dataset", "model": model})
-        )
-        self.update_page.promoteRequested.connect(self._promote)
-        self.update_page.routing.applyRequested.connect(self._route)
         self.refresh_action = make_action(self, "&Refresh", "Read the project again", "F5")
         self.refresh_action.triggered.connect(self.poller.poll)
 
@@ -313,9 +309,8 @@ class MonitoringTab(VisiblePollingTab):
                                         view.report.get("estimated_series"))  # fmt: skip
         models = view.report["models"]
         self.drift.show_drift(models[0]["drift"] if len(models) == 1 else None)
-        if self.session is not None and self.side_tabs.currentWidget() is self.update_page:
-            routing_ops.load_server(self.session, self.update_page.routing.set_server,
-                                    self._refused, self)  # fmt: skip
+        if self.side_tabs.currentWidget() is self.update_page:
+            self.updates.reload_server()
         self.alerts.models = sorted({name for name, _ in view.served})
         self.alerts.show_view(view.alerts)
         firing = sum(e.state == "firing" for e in view.alerts.history)
@@ -339,75 +334,8 @@ class MonitoringTab(VisiblePollingTab):
                               self.requests.show_page, self._refused, self)  # fmt: skip
 
     def _update_shown(self) -> None:
-        if self.session is not None and self.side_tabs.currentWidget() is self.update_page:
-            ops.load_versions(self.session, self.update_page.set_versions, self._refused, self)
-            routing_ops.load_server(self.session, self.update_page.routing.set_server,
-                                    self._refused, self)  # fmt: skip
-
-    def _route(self, mode: str, version: int, share: float) -> None:
-        box, page = self.update_page.routing, self.update_page
-        if self.session is None or box.deployment is None:
-            return
-        canary = (version, share) if mode == "canary" else None
-        shadow = version if mode == "shadow" else None
-        page.status.setText("Restarting the server with the new routing (a running server "
-                            "reads its candidates when it starts)…")  # fmt: skip
-        routing_ops.restart_with_candidates(
-            self.session, box.deployment, box.model, canary, shadow, self._rerouted,
-            lambda exc: page.status.setText(str(exc)))  # fmt: skip
-
-    def _rerouted(self, deployment: Deployment) -> None:
-        self.update_page.status.setText(
-            f"The server was restarted as deployment {deployment.id} on port "
-            f"{deployment.port} with the new routing.")  # fmt: skip
-        self.update_page.routing.set_server(deployment)
-        self._follow_server(time.monotonic() + routing_ops.STOP_WAIT_S)
-
-    def _follow_server(self, deadline: float) -> None:
-        """Re-read the server until the restarted one runs (the box shows its routing)."""
-
-        def read(found: Deployment | None) -> None:
-            self.update_page.routing.set_server(found)
-            if (found is None or found.status != "running") and time.monotonic() < deadline:
-                QTimer.singleShot(routing_ops.POLL_MS, lambda: self._follow_server(deadline))
-
-        if self.session is not None:
-            routing_ops.load_server(self.session, read, self._refused, self)
-
-    def _update_job(self, args: dict[str, Any]) -> None:
-        if self.session is not None:
-            ops.start_requests_job(
-                self.session,
-                {"filter": {}, **args},
-                self._request_jobs.add,
-                lambda exc: self.update_page.status.setText(str(exc)),
-            )
-
-    def _promote(self, model: str, candidate: int) -> None:
-        if self.session is not None:
-            ops.promote(self.session, model, candidate, self._promoted,
-                        lambda exc: self.update_page.status.setText(str(exc)))  # fmt: skip
-
-    def _promoted(self, result: dict[str, Any]) -> None:
-        self.update_page.status.setText(
-            f"{result['model']}:{result['champion']} is the champion now (was "
-            f"{result['model']}:{result['previous']}); a running server follows it"
-        )
-        self._update_shown()
-
-    def _retrain_built(self, built: dict[str, Any]) -> None:
-        if self.session is None:
-            return
-        self.update_page.status.setText(
-            f"{built['dataset']}: {built['parent']} + {built['feedback_rows']:,} labelled served "
-            f"rows; training with {built['champion']}'s settings…")  # fmt: skip
-        ops.queue_retrain_run(
-            self.session, built,
-            lambda run_id: self.update_page.status.setText(
-                f"{built['dataset']}: {built['parent']} + {built['feedback_rows']:,} labelled "
-                f"rows; training run {run_id} started (Training tab); compare its model here "
-                "when it is registered"),
-            lambda exc: self.update_page.status.setText(str(exc)))  # fmt: skip
+        if self.side_tabs.currentWidget() is self.update_page:
+            self.updates.reload()
 
     def _requests_job(self, action: str, selection: RequestFilter, **args: Any) -> None:
         if self.session is None:
@@ -431,15 +359,11 @@ class MonitoringTab(VisiblePollingTab):
             return
         self._request_jobs.discard(job.id)
         action = job.args.get("action")
-        if job.status != "succeeded" or job.result is None:
+        if action in UpdateController.ACTIONS:
+            self.updates.job_ended(job)
+        elif job.status != "succeeded" or job.result is None:
             detail = job.error or self.session.jobs.output(job.id).strip() or job.status
-            shown = self.update_page.status.setText if action in (
-                "compare", "feedback_dataset") else self.requests.show_done  # fmt: skip
-            shown(f"{describe_job(job)} failed: {detail}")
-        elif action == "compare":
-            self.update_page.show_comparison(job.result)
-        elif action == "feedback_dataset":
-            self._retrain_built(job.result)
+            self.requests.show_done(f"{describe_job(job)} failed: {detail}")
         elif action == "export":
             self.requests.show_done(f"Exported {job.result['rows']:,} requests to "
                                     f"{job.result['path']}")  # fmt: skip
