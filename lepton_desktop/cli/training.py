@@ -145,8 +145,13 @@ def _add_models(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """``train PROJECT DATASET --arch A [...]`` or ``train PROJECT --resume RUN``."""
+    from lepton_desktop.core.training import strong_baseline
     from lepton_desktop.core.training.config import TrainConfig
 
+    if args.strong_baseline is not False and args.resume is None:
+        # First of all: checking the options imports torch, and scikit-learn's import
+        # in the strong baseline's own process should run beside that one.
+        strong_baseline.prewarm()
     with open_project(args.project) as project:
         if args.resume is not None:
             _check_resume_options(args)

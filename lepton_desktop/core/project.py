@@ -244,9 +244,9 @@ class Project(MonitoringFacade):
         from lepton_desktop.core.training.manager import TrainResult
 
         config = TrainConfig.from_dict(options)
-        run, job_id = self.runs.queue(dataset, config)
         if config.strong_baseline:  # scikit-learn's import beside torch's, in a child
             strong_baseline.prewarm()
+        run, job_id = self.runs.queue(dataset, config)
         from lepton_desktop.core.training.service import run_training
 
         def train(ctx: ProjectContext, job: Job, job_reporter: Reporter) -> dict[str, Any]:
