@@ -308,10 +308,35 @@ def _tail(process: subprocess.Popen[bytes]) -> str:
     return process.stderr.read().decode(errors="replace")[-300:]
 
 
+def settle(project: Path, timeout: float = 120.0) -> None:
+    """Wait until the servers' request log is shipped (neither the journals nor the
+    log's newest row change for a second): a server catching up on its log must not run
+    beside the next measurement."""
+    import sqlite3
+
+    journals = project.with_name(project.name + "-requests")
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(f"file:{project}?mode=ro", uri=True, timeout=30)
+        try:
+            newest = conn.execute("SELECT max(rowid) FROM request_log").fetchone()[0]
+        finally:
+            conn.close()
+        sizes = sorted((p.name, p.stat().st_size) for p in journals.glob("*.journal")
+                       if p.exists())  # fmt: skip
+        if (newest, sizes) == last:
+            return
+        last = (newest, sizes)
+        time.sleep(1.0)
+
+
 def measure_rounds(
-    targets_: list[Target], results: list[Result], rounds: int, seconds: float
+    targets_: list[Target], results: list[Result], rounds: int, seconds: float,
+    project: Path | None = None,
 ) -> None:
-    """Each round: every live server at c1, then at c32; keep the medians."""
+    """Each round: every live server at c1, then at c32; keep the medians. With
+    ``project``, each run waits until its request log is shipped (see :func:`settle`)."""
     runs: dict[str, dict[int, list[Load]]] = {t.label: {1: [], 32: []} for t in targets_}
     live = [(t, r) for t, r in zip(targets_, results, strict=True) if r.cold_start_s]
     for target, result in live:  # warm-up: caches, allocators, the first batches
@@ -320,6 +345,8 @@ def measure_rounds(
     for _ in range(rounds):
         for target, result in live:
             for connections in (1, 32):
+                if project is not None:
+                    settle(project)
                 load = wrk(target, connections, seconds)
                 runs[target.label][connections].append(load)
                 result.answered += load.requests
@@ -488,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [r for _, r in started]
     load_before = os.getloadavg()[0]
     try:
-        measure_rounds(found, results, args.rounds, args.seconds)
+        measure_rounds(found, results, args.rounds, args.seconds, project)
     finally:
         for process, _ in started:
             _stop(process)

@@ -6,7 +6,12 @@ answer it appends the request's row to its own journal file (one ``write`` call 
 even SIGKILL, because it is in the operating system's cache once ``write`` returns).
 The :class:`JournalShipper`, in the server's parent process (the supervisor of its
 worker processes, see :mod:`.runner`), tails the journals and copies their rows into the
-project in batches, one short transaction each, then deletes what it shipped. Journals
+project in batches, one short transaction each, then deletes what it shipped. Shipping
+costs about 150 µs of CPU a row (the log's full-text index, rollups, drift sketches):
+at thousands of requests a second that is most of a core, taken from the answers. So
+while the servers are writing (their journals grew since the last pass) the shipper
+waits, up to :data:`MAX_LAG_S` behind, and catches up when they pause; under load that
+lasts longer, it ships anyway, a pass at a time, at the lowest thread priority. Journals
 left by a killed server are shipped by the next server of the project, or by
 :func:`replay_orphans` whenever the project is opened, so a request answered is a
 request logged. Rows are keyed by their request id, so shipping one twice stores it
@@ -61,6 +66,9 @@ SUFFIX = ".journal"
 SEGMENT_BYTES = 64 << 20
 #: Rows per shipping transaction (a busy server ships a few transactions a second).
 SHIP_ROWS = 5000
+#: While requests keep coming, shipping waits at most this long (the Monitoring tab
+#: and the alert rules see a busy server's requests this much later at worst).
+MAX_LAG_S = 10.0
 _NAME = re.compile(r"^(\d+)-(\d+)-(\d+)\.journal$")
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -281,7 +289,10 @@ class JournalShipper:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
-        self._passes = 0
+        self._ships = 0  # shipping passes done (a pass let go by a busy server is not one)
+        self._seen_bytes = 0
+        self._behind_since: float | None = None
+        self._force_until = 0.0  # drain() makes the passes ship, busy or not, till then
         self._seal = LineSeal.of(folder.with_name(folder.name.removesuffix("-requests")))
         #: Request rows stored so far (duplicates not counted).
         self.shipped = 0
@@ -301,11 +312,14 @@ class JournalShipper:
         try:
             while True:
                 stopping = self._stop.is_set()
-                try:
-                    self.ship()
-                except Exception:  # a busy or damaged file: try again next pass
-                    log.exception("shipping the request journal failed")
-                self._passes += 1
+                forced = stopping or time.monotonic() < self._force_until
+                if forced or not self._servers_busy():
+                    try:
+                        self.ship()
+                        self._behind_since = None
+                    except Exception:  # a busy or damaged file: try again next pass
+                        log.exception("shipping the request journal failed")
+                    self._ships += 1
                 if stopping:
                     break  # that was the last pass, after the writers had stopped
                 self._wake.wait(self._interval)
@@ -333,13 +347,35 @@ class JournalShipper:
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until what was journaled before this call is in the project."""
-        goal = self._passes + 2  # the pass running now may have read the files already
+        goal = self._ships + 2  # the pass running now may have read the files already
         deadline = time.monotonic() + timeout
-        while self._passes < goal and self._thread is not None and self._thread.is_alive():
+        self._force_until = max(self._force_until, deadline)  # now, busy servers or not
+        while self._ships < goal and self._thread is not None and self._thread.is_alive():
             self._wake.set()
             if time.monotonic() > deadline:
                 return
             time.sleep(0.01)
+
+    def _servers_busy(self) -> bool:
+        """Whether to let this pass go by: the journals grew since the last look (the
+        servers are answering) and the oldest row waiting is under MAX_LAG_S old."""
+        size = self._journal_bytes()
+        grew, self._seen_bytes = size > self._seen_bytes, size
+        if not grew:
+            return False
+        now = time.monotonic()
+        if self._behind_since is None:
+            self._behind_since = now
+        return now - self._behind_since < MAX_LAG_S
+
+    def _journal_bytes(self) -> int:
+        total = 0
+        with contextlib.suppress(OSError):  # no folder yet, or a segment just shipped
+            for entry in os.scandir(self.folder):
+                if entry.name.endswith(SUFFIX):
+                    with contextlib.suppress(OSError):
+                        total += entry.stat().st_size
+        return total
 
     def stop(self) -> None:
         """Stop the thread after a last pass (the writers must have stopped first)."""
