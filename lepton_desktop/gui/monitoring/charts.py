@@ -38,6 +38,8 @@ class MonitoringCharts(QWidget):
         self.predictions = LineChart(self, "Predictions")
         self.versions = LineChart(self, "Requests / s per version")
         self._marks: list[list[pg.InfiniteLine]] = [[] for _ in range(4)]
+        self._events: list[float] = []
+        self._spikes: tuple[list[float], ...] = ()
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for i, chart in enumerate(self.charts):
@@ -81,6 +83,9 @@ class MonitoringCharts(QWidget):
 
     def show_events(self, times: list[float]) -> None:
         """Mark server restarts (Unix seconds) with vertical lines on every chart."""
+        if times == self._events:
+            return  # the same marks: nothing to repaint
+        self._events = list(times)
         for chart, lines in zip(self.charts, self._marks, strict=True):
             for line in lines:
                 chart.removeItem(line)
@@ -96,13 +101,17 @@ class MonitoringCharts(QWidget):
         """Mark the latency spikes (at their p95) and error spikes (at their errors/s)."""
         half = series.bin_seconds / 2
         latency = anomalies.get("latency_spikes", [])
-        self.latency_spikes.setData([s["start"] + half for s in latency],
-                                    [s["value"] for s in latency])  # fmt: skip
         errors = anomalies.get("error_spikes", [])
         index = {float(start): i for i, start in enumerate(series.start)}
         rate = series.per_second(series.errors_4xx + series.errors_5xx)
         bins = [index[s["start"]] for s in errors if s["start"] in index]
-        self.error_spikes.setData([series.start[i] + half for i in bins], [rate[i] for i in bins])
+        marks = ([s["start"] + half for s in latency], [s["value"] for s in latency],
+                 [series.start[i] + half for i in bins], [rate[i] for i in bins])  # fmt: skip
+        if marks == self._spikes:
+            return  # the same marks: nothing to repaint
+        self._spikes = marks
+        self.latency_spikes.setData(marks[0], marks[1])
+        self.error_spikes.setData(marks[2], marks[3])
 
     def _chosen(self, chart: LineChart) -> None:
         low, high = chart.getPlotItem().getViewBox().viewRange()[0]

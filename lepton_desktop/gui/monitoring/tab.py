@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -60,6 +60,10 @@ from lepton_desktop.gui.widgets.tick_poller import TickPoller
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
 
 REFRESH_MS = 2000
+#: Milliseconds between the steps of showing a read (see MonitoringTab.show_view): more
+#: than the 5 ms Qt waits before it repaints a window after a change (a frame), so that
+#: each step's repaint comes before the next step.
+SHOW_STEP_MS = 20
 WINDOWS = (("Last 15 minutes", "15m"), ("Last hour", "1h"), ("Last 24 hours", "24h"),
            ("Last 7 days", "7d"), ("Everything", "all"))  # fmt: skip
 ALL_MODELS = "All models"
@@ -106,6 +110,7 @@ class MonitoringTab(VisiblePollingTab):
         self.session: ProjectSession | None = None
         self.choice = Choice()
         self.view: MonitoringView | None = None
+        self._showing = 0  # which read show_view is showing (a newer one stops an older)
         self.poller = MonitoringPoller(self, self)
         self.model_box = QComboBox(self)
         self.model_box.setMinimumContentsLength(18)
@@ -237,6 +242,7 @@ class MonitoringTab(VisiblePollingTab):
         self.session = session
         self.poller.session = session
         self.view = None
+        self._showing += 1  # a read of the last project still being shown stops
         self.choice = Choice(since=self.choice.since)
         self.model_box.clear()
         self.alerts.reset()
@@ -288,11 +294,31 @@ class MonitoringTab(VisiblePollingTab):
     # -- showing -----------------------------------------------------------------------
 
     def show_view(self, view: MonitoringView) -> None:
-        """Show one read (the poller calls this on the GUI thread)."""
+        """Show one read (the poller calls this on the GUI thread).
+
+        In three steps, an event-loop turn apart: the cards and the traffic charts,
+        then live quality, then drift, alerts and the rest. Each step's widgets are
+        painted before the next one changes others, so no single turn repaints the
+        whole tab (on a first read, together they blocked the GUI for 150 ms and more).
+        :attr:`view` is set once the last step has run.
+        """
         if view.choice != self.choice:
             self.poller.poll()  # the choice changed while reading: read it again
             return
-        self.view = view
+        self._showing += 1
+        steps = [self._show_traffic, self._show_quality, self._show_rest]
+        self._show_step(self._showing, view, steps)
+
+    def _show_step(self, showing: int, view: MonitoringView, steps: list[Any]) -> None:
+        if showing != self._showing:
+            return  # a newer read (or another project) replaced this one meanwhile
+        steps.pop(0)(view)
+        if steps:
+            QTimer.singleShot(SHOW_STEP_MS, self, lambda: self._show_step(showing, view, steps))
+        else:
+            self.view = view
+
+    def _show_traffic(self, view: MonitoringView) -> None:
         self._fill_models(view.served)
         self.empty.setVisible(not view.served)
         self._fill_cards(view.report)
@@ -300,6 +326,8 @@ class MonitoringTab(VisiblePollingTab):
         server = view.report.get("server", {"restarts": 0, "events": []})
         self.charts.show_events([e["ts"] for e in server["events"] if e["kind"] == "restarted"])
         self.charts.show_spikes(view.series, view.report["anomalies"])
+
+    def _show_quality(self, view: MonitoringView) -> None:
         counted = view.report.get("quality_last_labelled") or view.report.get("quality")
         self._fill_quality(counted)
         self._note_quality(counted, view.report.get("quality_last_labelled") is not None,
@@ -307,6 +335,8 @@ class MonitoringTab(VisiblePollingTab):
         self.quality_chart.show_quality(view.report.get("quality_series"),
                                         (view.report.get("quality") or {}).get("reference"),
                                         view.report.get("estimated_series"))  # fmt: skip
+
+    def _show_rest(self, view: MonitoringView) -> None:
         models = view.report["models"]
         self.drift.show_drift(models[0]["drift"] if len(models) == 1 else None)
         if self.side_tabs.currentWidget() is self.update_page:

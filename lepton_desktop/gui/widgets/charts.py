@@ -169,6 +169,7 @@ class LineChart(ThemedPlot):
     def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
         super().__init__(parent, title)
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve shows
         self._legend = self.getPlotItem().addLegend(offset=(10, 10))
         self._dates = False
         item = self.getPlotItem()
@@ -187,12 +188,21 @@ class LineChart(ThemedPlot):
                 self._legend.addItem(curve, curve.name())
 
     def show_series(self, x: np.ndarray, series: dict[str, np.ndarray], dates: bool) -> None:
-        """Draw ``series`` (name -> y) against ``x``; ``dates``: x holds epoch seconds."""
+        """Draw ``series`` (name -> y) against ``x``; ``dates``: x holds epoch seconds.
+
+        A curve whose data did not change is left alone: a poller redraws its charts
+        every few seconds, and repainting them unchanged would block the GUI for
+        nothing (tens of milliseconds for a tab of charts).
+        """
         self._set_date_axis(dates)
+        changed = False
         for name in list(self._curves):
             if name not in series:
                 self._remove(name)
+                changed = True
         for i, (name, y) in enumerate(series.items()):
+            if name in self._curves and _same(self._drawn.get(name), x, y):
+                continue
             color = SERIES_COLORS[i % len(SERIES_COLORS)]
             curve = self._curves.get(name) or self._add(name, color)
             # A line needs two points: with only a few (one minute of traffic), each is
@@ -200,7 +210,10 @@ class LineChart(ThemedPlot):
             dots = {"symbol": "o", "symbolSize": 6, "symbolBrush": color, "symbolPen": None}
             few = len(x) <= FEW_POINTS
             curve.setData(x, y, connect="finite", **(dots if few else {"symbol": None}))
-        self.getPlotItem().enableAutoRange()
+            self._drawn[name] = (np.array(x, copy=True), np.array(y, copy=True))
+            changed = True
+        if changed:
+            self.getPlotItem().enableAutoRange()
 
     @property
     def series_names(self) -> list[str]:
@@ -214,6 +227,7 @@ class LineChart(ThemedPlot):
 
     def _remove(self, name: str) -> None:
         self.getPlotItem().removeItem(self._curves.pop(name))
+        self._drawn.pop(name, None)
 
     def _set_date_axis(self, dates: bool) -> None:
         if dates == self._dates:
@@ -222,6 +236,14 @@ class LineChart(ThemedPlot):
         axis = pg.DateAxisItem("bottom", utcOffset=0) if dates else pg.AxisItem("bottom")
         self.getPlotItem().setAxisItems({"bottom": axis})
         self.apply_palette()
+
+
+def _same(drawn: tuple[np.ndarray, np.ndarray] | None, x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether a curve already shows ``x, y`` (NaN gaps compare equal)."""
+    if drawn is None:
+        return False
+    return bool(np.array_equal(drawn[0], x, equal_nan=True)
+                and np.array_equal(drawn[1], y, equal_nan=True))  # fmt: skip
 
 
 def category_ticks(labels: Sequence[str]) -> list[tuple[float, str]]:

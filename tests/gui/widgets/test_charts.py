@@ -64,3 +64,23 @@ def test_a_line_chart_with_one_point_draws_it_as_a_dot(qtbot: QtBot) -> None:
     assert curve.opts["symbol"] == "o"
     chart.show_series(np.arange(100.0), {"rate": np.arange(100.0)}, dates=True)
     assert curve.opts["symbol"] is None  # a long series is a plain line again
+
+
+def test_a_line_chart_leaves_unchanged_curves_alone(qtbot: QtBot) -> None:
+    # A poller redraws every few seconds: unchanged data must not repaint the chart.
+    chart = LineChart(title="requests")
+    qtbot.addWidget(chart)
+    x, y = np.arange(50.0), np.arange(50.0)
+    y[7] = np.nan  # a gap (NaN) compares equal to itself here
+    chart.show_series(x, {"rate": y, "p50": y * 2}, dates=True)
+    rate, p50 = chart.getPlotItem().listDataItems()
+    redrawn: list[str] = []
+    rate.sigPlotChanged.connect(lambda *_: redrawn.append("rate"))
+    p50.sigPlotChanged.connect(lambda *_: redrawn.append("p50"))
+    chart.show_series(x.copy(), {"rate": y.copy(), "p50": y * 2}, dates=True)
+    assert redrawn == []
+    changed = y * 2
+    changed[-1] += 1  # the newest bin grew
+    chart.show_series(x, {"rate": y, "p50": changed}, dates=True)
+    assert redrawn == ["p50"]
+    np.testing.assert_array_equal(p50.getData()[1][-1:], changed[-1:])
