@@ -130,6 +130,10 @@ def test_train_runs_torch_in_the_bundle(tmp_path: Path) -> None:
     result = json.loads(out)
     assert set(result["metrics"]) >= {"accuracy", "precision", "recall", "f1"}
     assert result["model"].endswith(":1")
+    # The strong baseline fits in its own process, the bundle's executable started as
+    # `worker strong-baseline` (a frozen app has no `python -m`): it must have answered.
+    strong = result["strong_baseline"]
+    assert strong["name"] and set(strong["metrics"]) >= {"accuracy", "f1"}, strong
 
 
 def test_private_training_runs_opacus_in_the_bundle(tmp_path: Path) -> None:
