@@ -7,9 +7,10 @@ even SIGKILL, because it is in the operating system's cache once ``write`` retur
 The :class:`JournalShipper`, in the server's parent process (the supervisor of its
 worker processes, see :mod:`.runner`), tails the journals and copies their rows into the
 project in batches, one short transaction each, then deletes what it shipped. Shipping
-costs about 150 µs of CPU a row (the log's full-text index, rollups, drift sketches):
-at thousands of requests a second that is most of a core, taken from the answers. So
-while the servers are writing (their journals grew since the last pass) the shipper
+costs 25-35 µs of CPU a row (the log's full-text index, rollups, drift sketches) plus
+the file's writes and checkpoints, and on a loaded machine that comes out of the
+answers (p99 at one connection was 2.2x the unlogged bundle's). So while the servers
+are writing (their journals grew since the last pass) the shipper
 waits, up to :data:`MAX_LAG_S` behind, and catches up when they pause; under load that
 lasts longer, it ships anyway, a pass at a time, at the lowest thread priority. Journals
 left by a killed server are shipped by the next server of the project, or by
