@@ -81,3 +81,16 @@ def lower_thread_priority(niceness: int = 5) -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
+def lower_process_priority() -> None:
+    """Make this whole process yield the CPU to others under load (a helper process
+    beside the real work); a lower priority is a courtesy, so failing is silent."""
+    try:
+        me = psutil.Process()
+        if os.name == "nt":
+            me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            me.nice(10)
+    except (psutil.Error, OSError):
+        pass

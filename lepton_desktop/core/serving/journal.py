@@ -10,9 +10,9 @@ project in batches, one short transaction each, then deletes what it shipped. Sh
 costs 25-35 µs of CPU a row (the log's full-text index, rollups, drift sketches) plus
 the file's writes and checkpoints, and on a loaded machine that comes out of the
 answers (p99 at one connection was 2.2x the unlogged bundle's). So while the servers
-are writing (their journals grew since the last pass) the shipper
-waits, up to :data:`MAX_LAG_S` behind, and catches up when they pause; under load that
-lasts longer, it ships anyway, a pass at a time, at the lowest thread priority. Journals
+are writing (their journals grew since the last pass) the shipper waits, up to
+:data:`MAX_LAG_S` behind, and catches up when they pause; under load that lasts longer,
+it ships anyway, a pass at a time, at the lowest thread priority. Journals
 left by a killed server are shipped by the next server of the project, or by
 :func:`replay_orphans` whenever the project is opened, so a request answered is a
 request logged. Rows are keyed by their request id, so shipping one twice stores it
@@ -371,11 +371,9 @@ class JournalShipper:
 
     def _journal_bytes(self) -> int:
         total = 0
-        with contextlib.suppress(OSError):  # no folder yet, or a segment just shipped
-            for entry in os.scandir(self.folder):
-                if entry.name.endswith(SUFFIX):
-                    with contextlib.suppress(OSError):
-                        total += entry.stat().st_size
+        for segment in self._scan():
+            with contextlib.suppress(FileNotFoundError):  # a segment just shipped
+                total += segment.path.stat().st_size
         return total
 
     def stop(self) -> None:

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
-import json
 import os
 import queue
 import subprocess
@@ -42,11 +40,13 @@ import sys
 import threading
 import time
 import warnings
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lepton_desktop.core import processes
 from lepton_desktop.core.progress import NullReporter, Reporter
+from lepton_desktop.core.training.pipe_frames import frame, read_frame
 
 if TYPE_CHECKING:  # the GUI reads verdicts from here without loading torch
     from lepton_desktop.core.training.data import TrainData
@@ -65,9 +65,6 @@ SMALL_FIT_VALUES = 2_000_000
 POLL_S = 0.2
 #: ``lepton-desktop worker KIND``: the process beside (see :class:`BaselineProcess`).
 STRONG_BASELINE_KIND = "strong-baseline"
-#: The longest message of the pipe protocol: the arrays of the largest capped input
-#: (rows and pixels are capped, validation and test splits are not) with room to spare.
-MAX_FRAME_BYTES = 1 << 36
 #: Headline metric of each task, and whether higher is better.
 HEADLINE = {
     "classification": ("accuracy", True),
@@ -472,37 +469,6 @@ class BaselineProcess:
                     stream.close()
 
 
-def frame(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
-    """One message of the pipe protocol: its length, then an ``.npz`` of ``arrays`` with
-    ``meta`` as a JSON string."""
-    buffer = io.BytesIO()
-    named: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **arrays}
-    np.savez(buffer, **named)
-    payload = buffer.getvalue()
-    return len(payload).to_bytes(8, "little") + payload
-
-
-def read_frame(stream: IO[bytes]) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-    """The next message of ``stream`` (None at its end).
-
-    Raises:
-        ValueError: a frame longer than :data:`MAX_FRAME_BYTES`, cut short, or not an
-            ``.npz`` of plain arrays.
-    """
-    head = stream.read(8)
-    if len(head) < 8:
-        return None
-    size = int.from_bytes(head, "little")
-    if size > MAX_FRAME_BYTES:
-        raise ValueError(f"a strong-baseline frame of {size:,} bytes is over the limit")
-    payload = stream.read(size)
-    if len(payload) < size:
-        raise ValueError("a strong-baseline frame was cut short")
-    with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-        meta = json.loads(str(archive["meta"]))
-        return meta, {key: archive[key] for key in archive.files if key != "meta"}
-
-
 def _rebuilt(type_name: str, message: str) -> BaseException:
     """The child's fit error as an exception of the same kind, where it is one of
     :data:`FIT_ERRORS` (ZeroDivisionError is an ArithmeticError); else
@@ -520,7 +486,7 @@ def serve_stdio() -> int:
     scikit-learn, then fit what stdin brings and answer on stdout. Exit status 0."""
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not tear a frame
-    _lower_priority()
+    processes.lower_process_priority()  # yield the CPU to the training process
     make_estimator("HistGradientBoosting", "classification", 0)  # the import, early
     received = read_frame(sys.stdin.buffer)
     if received is None:
@@ -547,20 +513,6 @@ def serve_stdio() -> int:
         out.write(frame({"kind": "failed", "error": type(exc).__name__, "message": str(exc)}, {}))
         out.flush()
     return 0
-
-
-def _lower_priority() -> None:
-    """Yield the CPU to the training process when both want it."""
-    import psutil
-
-    try:
-        me = psutil.Process()
-        if os.name == "nt":
-            me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
-        else:
-            me.nice(10)
-    except (psutil.Error, OSError):
-        pass  # a lower priority is a courtesy, not a need
 
 
 def verdict(evaluation: dict[str, Any]) -> str | None:

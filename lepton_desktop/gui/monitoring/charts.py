@@ -61,25 +61,27 @@ class MonitoringCharts(QWidget):
         """Draw a read's series (x: the middle of each bin)."""
         x = series.start + series.bin_seconds / 2
         rate = series.per_second
-        self.requests.show_series(x, {
+        changed = [self.requests.show_series(x, {
             "requests/s": rate(series.requests),
             "4xx/s": rate(series.errors_4xx),
             "5xx/s": rate(series.errors_5xx),
-        }, dates=True)  # fmt: skip
-        self.latency.show_series(
+        }, dates=True)]  # fmt: skip
+        changed.append(self.latency.show_series(
             x, {f"p{p}": values for p, values in series.latency_ms.items()}, dates=True
-        )
+        ))  # fmt: skip
         if series.classes:
             shares = {label: 100 * share for label, share in series.classes.items()}
             self.predictions.set_title("Predictions (% of rows per class)")
-            self.predictions.show_series(x, shares, dates=True)
+            changed.append(self.predictions.show_series(x, shares, dates=True))
         else:
             self.predictions.set_title("Predicted value")
             values = {"mean": series.value_mean, "min": series.value_min, "max": series.value_max}
-            self.predictions.show_series(x, values if len(series.value_mean) else {}, dates=True)
+            values = values if len(series.value_mean) else {}
+            changed.append(self.predictions.show_series(x, values, dates=True))
         versions = {name: rate(counts) for name, counts in series.versions.items()}
-        self.versions.show_series(x, versions, dates=True)
-        self.requests.getPlotItem().getViewBox().enableAutoRange()
+        changed.append(self.versions.show_series(x, versions, dates=True))
+        if any(changed):  # the shared x axis follows the data (unchanged: no repaint)
+            self.requests.getPlotItem().getViewBox().enableAutoRange()
 
     def show_events(self, times: list[float]) -> None:
         """Mark server restarts (Unix seconds) with vertical lines on every chart."""

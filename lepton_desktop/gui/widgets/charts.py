@@ -90,7 +90,9 @@ class ThemedPlot(pg.PlotWidget):
         return QColor(self.backgroundBrush().color())
 
     def set_title(self, title: str) -> None:
-        """Change the chart's title."""
+        """Change the chart's title (the same title again repaints nothing)."""
+        if title == self._title:
+            return
         self._title = title
         self._draw_title()
 
@@ -187,8 +189,9 @@ class LineChart(ThemedPlot):
                 self._legend.removeItem(curve)
                 self._legend.addItem(curve, curve.name())
 
-    def show_series(self, x: np.ndarray, series: dict[str, np.ndarray], dates: bool) -> None:
+    def show_series(self, x: np.ndarray, series: dict[str, np.ndarray], dates: bool) -> bool:
         """Draw ``series`` (name -> y) against ``x``; ``dates``: x holds epoch seconds.
+        Returns whether anything changed.
 
         A curve whose data did not change is left alone: a poller redraws its charts
         every few seconds, and repainting them unchanged would block the GUI for
@@ -214,6 +217,7 @@ class LineChart(ThemedPlot):
             changed = True
         if changed:
             self.getPlotItem().enableAutoRange()
+        return changed
 
     @property
     def series_names(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,11 @@ from lepton_desktop.core.serving.context import RequestContext
 from lepton_desktop.core.store.db import connect
 
 
-def _logged(path: Path) -> int:
+def _logged(path: Path) -> set[str]:
+    """The request ids in the project's request log."""
     conn = connect(path)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM request_log").fetchone()[0])
+        return {row[0] for row in conn.execute("SELECT request_id FROM request_log")}
     finally:
         conn.close()
 
@@ -37,7 +39,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def busy(project: Path):  # a server answering a request every 20 ms
+def busy(project: Path) -> Iterator[journal.RequestJournal]:
+    """A server answering a request every 10 ms (its journal grows between any two of
+    the shipper's passes, 0.25 s apart, unless this thread is starved that long)."""
     log = journal.RequestJournal(project, None, capture_inputs=False)
     stop = threading.Event()
 
@@ -46,7 +50,7 @@ def busy(project: Path):  # a server answering a request every 20 ms
         while not stop.is_set():
             _answer(log, n)
             n += 1
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
@@ -56,61 +60,54 @@ def busy(project: Path):  # a server answering a request every 20 ms
     log.close()
 
 
-def _shipper(project: Path) -> journal.JournalShipper:
-    return journal.JournalShipper(
-        journal.journal_dir(project), lambda: connect(project), set, interval=0.05
+@pytest.fixture
+def shipper(project: Path) -> Iterator[journal.JournalShipper]:
+    """The project's shipper, running its passes on its thread."""
+    running = journal.JournalShipper(
+        journal.journal_dir(project), lambda: connect(project), set, interval=0.25
     )
+    running.start()
+    yield running
+    running.stop()
 
 
+def _wait_for(done: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.usefixtures("busy")
 def test_a_busy_server_ships_at_most_max_lag_late(
-    project: Path, busy: journal.RequestJournal, monkeypatch: pytest.MonkeyPatch
+    project: Path, shipper: journal.JournalShipper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(journal, "MAX_LAG_S", 1.0)
-    shipper = _shipper(project)
-    shipper.start()
-    try:
-        time.sleep(0.6)  # the journal grows at every pass: shipping waits
-        assert _logged(project) == 0
-        deadline = time.monotonic() + 5
-        while _logged(project) == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _logged(project) > 0  # past MAX_LAG_S it ships though requests keep coming
-    finally:
-        shipper.stop()
+    time.sleep(0.6)  # the journal grows at every pass: shipping waits
+    assert _logged(project) == set()
+    _wait_for(lambda: bool(_logged(project)), 5)
+    assert _logged(project)  # past MAX_LAG_S it ships though requests keep coming
 
 
 def test_drain_ships_what_was_answered_while_the_server_stays_busy(
-    project: Path, busy: journal.RequestJournal, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    project: Path, busy: journal.RequestJournal, shipper: journal.JournalShipper,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     monkeypatch.setattr(journal, "MAX_LAG_S", 60.0)
-    shipper = _shipper(project)
-    shipper.start()
-    try:
-        time.sleep(0.3)
-        assert _logged(project) == 0
-        _answer(busy, 10**6)
-        shipper.drain(timeout=5)
-        conn = connect(project)
-        try:
-            ids = {r[0] for r in conn.execute("SELECT request_id FROM request_log")}
-        finally:
-            conn.close()
-        assert f"r{10**6}" in ids
-    finally:
-        shipper.stop()
+    time.sleep(0.6)
+    assert _logged(project) == set()
+    _answer(busy, 10**6)
+    shipper.drain(timeout=5)
+    assert f"r{10**6}" in _logged(project)
 
 
-def test_an_idle_server_ships_at_the_next_pass(project: Path) -> None:
+def test_an_idle_server_ships_at_the_next_pass(
+    project: Path, shipper: journal.JournalShipper
+) -> None:
     log = journal.RequestJournal(project, None, capture_inputs=False)
-    shipper = _shipper(project)
-    shipper.start()
     try:
         for n in range(5):
             _answer(log, n)
-        deadline = time.monotonic() + 2
-        while _logged(project) < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _logged(project) == 5
+        _wait_for(lambda: len(_logged(project)) == 5, 2)
+        assert _logged(project) == {f"r{n}" for n in range(5)}
     finally:
         log.close()
-        shipper.stop()

@@ -18,7 +18,7 @@ import pytest
 
 from lepton_desktop.core.progress import NullReporter
 from lepton_desktop.core.project import Project
-from lepton_desktop.core.training import service
+from lepton_desktop.core.training import pipe_frames, service
 from lepton_desktop.core.training import strong_baseline as strong
 from lepton_desktop.core.training.config import TrainConfig
 from tests.core.training.test_strong_baseline import SAMPLES, arrays
@@ -95,15 +95,15 @@ def test_a_killed_process_beside_costs_the_comparison_not_the_run(project: Proje
 
 
 def test_the_pipe_refuses_an_oversized_or_torn_frame() -> None:
-    whole = strong.frame({"kind": "fitting", "name": "Ridge"}, {"v": np.arange(3.0)})
-    meta, arrays_ = strong.read_frame(io.BytesIO(whole))
+    whole = pipe_frames.frame({"kind": "fitting", "name": "Ridge"}, {"v": np.arange(3.0)})
+    meta, arrays_ = pipe_frames.read_frame(io.BytesIO(whole))
     assert meta == {"kind": "fitting", "name": "Ridge"} and arrays_["v"].tolist() == [0, 1, 2]
-    assert strong.read_frame(io.BytesIO(b"")) is None
+    assert pipe_frames.read_frame(io.BytesIO(b"")) is None
     with pytest.raises(ValueError, match="cut short"):
-        strong.read_frame(io.BytesIO(whole[:-5]))
-    huge = (strong.MAX_FRAME_BYTES + 1).to_bytes(8, "little")
+        pipe_frames.read_frame(io.BytesIO(whole[:-5]))
+    huge = (pipe_frames.MAX_FRAME_BYTES + 1).to_bytes(8, "little")
     with pytest.raises(ValueError, match="over the limit"):
-        strong.read_frame(io.BytesIO(huge + b"x" * 10))
+        pipe_frames.read_frame(io.BytesIO(huge + b"x" * 10))
 
 
 def test_a_job_worker_still_needs_its_project_and_job() -> None:
