@@ -13,7 +13,8 @@ in a fresh process:
   latency_ms`` of the whole log and bins it per minute with percentiles, and joins the
   feedback to the logged answers for scikit-learn's metrics;
 - ``gui``: the real Monitoring tab offscreen, a 5 ms probe timer measuring event-loop
-  stalls from opening the project to the tab showing the whole log;
+  stalls from opening the project to the tab showing its default window (the last
+  hour), then "Everything" picked and drawn (the whole log), and a second after;
 - ``write``: the cost of the triggers: shipping 200,000 rows with and without them.
 
 Goals (issue 11): the tab opens in under a second on 10 million requests with stalls
@@ -124,11 +125,20 @@ def child_gui(path: Path, workdir: Path) -> dict[str, Any]:
     tab = window.monitoring_tab
     _run_until(app, lambda: tab.view is not None, 60)
     shown = time.perf_counter() - t0
+    # The tab opens on the last hour (empty when the log is older); then the user picks
+    # "Everything": all 10 million requests drawn, the read the goal is about.
+    everything = tab.window_box.findData("all")
+    tab.window_box.setCurrentIndex(everything)
+    tab.window_box.activated.emit(everything)  # as a user's pick does
+    chosen = time.perf_counter()
+    _run_until(app, lambda: tab.view is not None and tab.view.choice.since == "all", 60)
+    everything_s = time.perf_counter() - chosen
     later = time.perf_counter() + 1.0  # a second of the tab showing, polling
     _run_until(app, lambda: time.perf_counter() >= later, 5.0)
     probe.stop()
     window.session.close()
-    return {"shown_s": shown, **probe.summary()}
+    return {"shown_s": shown, "everything_s": everything_s,
+            "requests_shown": tab.view.report.get("requests"), **probe.summary()}  # fmt: skip
 
 
 def child_write(workdir: Path) -> dict[str, Any]:
@@ -204,7 +214,9 @@ def report(results: dict[str, dict[str, Any]], path: Path, built: float | None) 
          "≤ 1 s: " + ("met" if ours["quality_s"] <= 1.0 else "NOT met")],
         ["peak memory", f"{ours['rss_mb']:.0f} MB", f"{anchor['rss_mb']:.0f} MB",
          f"{anchor['rss_mb'] / ours['rss_mb']:.1f}× less", ""],
-        ["GUI: open to tab shown", f"{gui['shown_s']:.2f} s", "", "", ""],
+        ["GUI: open to tab shown (last hour)", f"{gui['shown_s']:.2f} s", "", "", ""],
+        ["GUI: \"Everything\" chosen to drawn", f"{gui['everything_s']:.2f} s "
+         f"({gui['requests_shown']:,} requests)", "", "", ""],
         ["GUI: longest event-loop stall", f"{gui['max_ms']:.0f} ms", "", "",
          "≤ 50 ms: " + ("met" if gui["max_ms"] <= GOAL_STALL_MS else "NOT met")],
         ["shipping 200,000 rows: with rollup triggers vs without", f"{write['with_s']:.2f} s",
