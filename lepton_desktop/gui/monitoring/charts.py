@@ -11,6 +11,7 @@ the tab reads the range again at a finer grain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,10 @@ class MonitoringCharts(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.requests = LineChart(self, "Requests / s")
-        self.latency = LineChart(self, "Latency (ms)")
-        self.predictions = LineChart(self, "Predictions")
-        self.versions = LineChart(self, "Requests / s per version")
+        self.requests = LineChart(self, "Requests / s", dates=True)
+        self.latency = LineChart(self, "Latency (ms)", dates=True)
+        self.predictions = LineChart(self, "Predictions", dates=True)
+        self.versions = LineChart(self, "Requests / s per version", dates=True)
         self._marks: list[list[pg.InfiniteLine]] = [[] for _ in range(4)]
         self._events: list[float] = []
         self._spikes: tuple[list[float], ...] = ()
@@ -58,30 +59,48 @@ class MonitoringCharts(QWidget):
         return (self.requests, self.latency, self.predictions, self.versions)
 
     def show_series(self, series: Series) -> None:
-        """Draw a read's series (x: the middle of each bin)."""
-        x = series.start + series.bin_seconds / 2
+        """Draw a read's series on all four charts (x: the middle of each bin)."""
+        for show in self.steps(series):
+            show()
+
+    def steps(self, series: Series) -> list[Callable[[], None]]:
+        """Drawing ``series``, one chart a step: a caller may let the window repaint
+        between steps, so that no event-loop turn lays out and paints all four."""
+        return [lambda: self.show_requests(series), lambda: self.show_latency(series),
+                lambda: self.show_predictions(series),
+                lambda: self.show_versions(series)]  # fmt: skip
+
+    def show_requests(self, series: Series) -> None:
+        """Requests per second, with 4xx and 5xx per second."""
         rate = series.per_second
-        changed = [self.requests.show_series(x, {
+        self.requests.show_series(_middles(series), {
             "requests/s": rate(series.requests),
             "4xx/s": rate(series.errors_4xx),
             "5xx/s": rate(series.errors_5xx),
-        }, dates=True)]  # fmt: skip
-        changed.append(self.latency.show_series(
-            x, {f"p{p}": values for p, values in series.latency_ms.items()}, dates=True
-        ))  # fmt: skip
+        }, dates=True)  # fmt: skip
+
+    def show_latency(self, series: Series) -> None:
+        """Latency percentiles."""
+        latency = {f"p{p}": values for p, values in series.latency_ms.items()}
+        self.latency.show_series(_middles(series), latency, dates=True)
+
+    def show_predictions(self, series: Series) -> None:
+        """Each class's share of the rows, or the predicted values' mean, min and max."""
+        x = _middles(series)
         if series.classes:
             shares = {label: 100 * share for label, share in series.classes.items()}
             self.predictions.set_title("Predictions (% of rows per class)")
-            changed.append(self.predictions.show_series(x, shares, dates=True))
+            self.predictions.show_series(x, shares, dates=True)
         else:
             self.predictions.set_title("Predicted value")
             values = {"mean": series.value_mean, "min": series.value_min, "max": series.value_max}
             values = values if len(series.value_mean) else {}
-            changed.append(self.predictions.show_series(x, values, dates=True))
-        versions = {name: rate(counts) for name, counts in series.versions.items()}
-        changed.append(self.versions.show_series(x, versions, dates=True))
-        if any(changed):  # the shared x axis follows the data (unchanged: no repaint)
-            self.requests.getPlotItem().getViewBox().enableAutoRange()
+            self.predictions.show_series(x, values, dates=True)
+
+    def show_versions(self, series: Series) -> None:
+        """The requests each version answered, per second."""
+        versions = {name: series.per_second(counts) for name, counts in series.versions.items()}
+        self.versions.show_series(_middles(series), versions, dates=True)
 
     def show_events(self, times: list[float]) -> None:
         """Mark server restarts (Unix seconds) with vertical lines on every chart."""
@@ -119,6 +138,11 @@ class MonitoringCharts(QWidget):
         low, high = chart.getPlotItem().getViewBox().viewRange()[0]
         if np.isfinite(low) and np.isfinite(high) and high > low:
             self.rangeChosen.emit(float(low), float(high))
+
+
+def _middles(series: Series) -> np.ndarray:
+    """The x of each bin: its middle, in Unix seconds."""
+    return series.start + series.bin_seconds / 2
 
 
 def _spike_marks(chart: LineChart) -> pg.ScatterPlotItem:

@@ -25,7 +25,7 @@ class QualityChart(LineChart):
     """The quality of one model over the window's bins."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, "Live quality")
+        super().__init__(parent, "Live quality", dates=True)
         pen = pg.mkPen("#6c757d", width=1.4, style=Qt.PenStyle.DashLine)
         label = {"position": 0.92, "anchors": [(1, 1), (1, 1)]}  # right, clear of the legend
         self.reference = pg.InfiniteLine(angle=0, pen=pen, movable=False, label="",
@@ -50,11 +50,15 @@ class QualityChart(LineChart):
         if estimated is not None and len(estimated.get("values", [])) == len(x):
             lines[f"{name} (estimated)"] = _values(estimated["values"])
         self.set_title(f"Live {name.lower()} (bins with ≥ {series.get('min', 20)} labels)")
-        self.show_series(x, lines, dates=True)
         value = (reference or {}).get("metrics", {}).get(metric)
         label = f"offline test {value:.3f} (v{reference['version']})" if reference and \
             value is not None else ""  # fmt: skip
-        self._show_reference(value, label)
+        self._show_reference(value, label)  # first: the y range holds it
+        self.show_series(x, lines, dates=True)
+
+    def extra_y(self) -> list[float]:
+        """The offline reference line, kept in view."""
+        return [] if self.reference_value is None else [self.reference_value]
 
     def _show_reference(self, value: float | None, label: str) -> None:
         self.reference_value = value

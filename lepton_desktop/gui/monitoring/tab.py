@@ -128,6 +128,9 @@ class MonitoringTab(VisiblePollingTab):
             "<code>lepton-desktop serve</code>): its traffic, latency and live quality "
             "show here, also after it stopped.", self)  # fmt: skip
         self.empty.setWordWrap(True)
+        # Shown once a read finds nothing served: shown before the first read, hiding
+        # it then would re-lay out (and repaint) the whole tab on a busy project.
+        self.empty.setVisible(False)
         self.cards = {name: _Card(_CARD_TITLES[name], self) for name in CARDS}
         self.charts = MonitoringCharts(self)
         self.per_class = QTableWidget(0, 5, self)
@@ -296,9 +299,9 @@ class MonitoringTab(VisiblePollingTab):
     def show_view(self, view: MonitoringView) -> None:
         """Show one read (the poller calls this on the GUI thread).
 
-        In three steps, an event-loop turn apart: the cards and the traffic charts,
-        then live quality, then drift, alerts and the rest. Each step's widgets are
-        painted before the next one changes others, so no single turn repaints the
+        In steps, an event-loop turn apart: the cards, each of the four traffic charts,
+        live quality, then drift, alerts and the rest. Each step's widgets are laid out
+        and painted before the next one changes others, so no single turn repaints the
         whole tab (on a first read, together they blocked the GUI for 150 ms and more).
         :attr:`view` is set once the last step has run.
         """
@@ -306,7 +309,9 @@ class MonitoringTab(VisiblePollingTab):
             self.poller.poll()  # the choice changed while reading: read it again
             return
         self._showing += 1
-        steps = [self._show_traffic, self._show_quality, self._show_rest]
+        charts = [lambda _view, show=show: show() for show in self.charts.steps(view.series)]
+        steps = [self._show_cards, *charts, self._show_marks, self._show_quality,
+                 self._show_rest]  # fmt: skip
         self._show_step(self._showing, view, steps)
 
     def _show_step(self, showing: int, view: MonitoringView, steps: list[Any]) -> None:
@@ -318,11 +323,12 @@ class MonitoringTab(VisiblePollingTab):
         else:
             self.view = view
 
-    def _show_traffic(self, view: MonitoringView) -> None:
+    def _show_cards(self, view: MonitoringView) -> None:
         self._fill_models(view.served)
         self.empty.setVisible(not view.served)
         self._fill_cards(view.report)
-        self.charts.show_series(view.series)
+
+    def _show_marks(self, view: MonitoringView) -> None:
         server = view.report.get("server", {"restarts": 0, "events": []})
         self.charts.show_events([e["ts"] for e in server["events"] if e["kind"] == "restarted"])
         self.charts.show_spikes(view.series, view.report["anomalies"])
@@ -566,6 +572,10 @@ class _Card(QFrame):
         font.setBold(True)
         self.value.setFont(font)
         self.detail = QLabel("", self)
+        # An empty detail keeps its line: a card that grew when its detail appeared
+        # would re-lay out the whole tab, charts included (a repaint of every chart).
+        self.detail.setMinimumHeight(self.detail.fontMetrics().height())
+        self._alert = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.addWidget(self.title)
@@ -575,5 +585,7 @@ class _Card(QFrame):
     def set_value(self, value: str, detail: str = "", alert: bool = False) -> None:
         """Show ``value`` (red when ``alert``) and ``detail``."""
         self.value.setText(value)
-        self.value.setStyleSheet("color: #d62828;" if alert else "")
+        if alert != self._alert:  # a style sheet re-polishes the label: only on change
+            self._alert = alert
+            self.value.setStyleSheet("color: #d62828;" if alert else "")
         self.detail.setText(detail)

@@ -13,13 +13,16 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QFontMetrics, QPalette
 from PySide6.QtWidgets import QWidget
 
 #: Line colours that read well on both light and dark backgrounds.
 SERIES_COLORS = ("#3a7bd5", "#e76f51", "#2a9d8f", "#e9c46a", "#9b5de5", "#f15bb5", "#00bbf9")
 _MAX_TICK_LABELS = 16
 _LABEL_CHARS = 12
+#: Tick levels drawn (0: major, 1: minor too). pyqtgraph's default adds a third, finer
+#: level whose grid lines, nearly invisible, made a chart's repaint 3-7x slower.
+_TICK_LEVELS = 1
 
 
 class SeriesBuffer:
@@ -111,6 +114,7 @@ class ThemedPlot(pg.PlotWidget):
             axis = self.getPlotItem().getAxis(name)
             axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
             axis.setTextPen(pg.mkPen(text))
+            axis.setStyle(maxTickLevel=_TICK_LEVELS)
         self._draw_title()
 
     def _draw_title(self) -> None:
@@ -168,12 +172,17 @@ FEW_POINTS = 3
 class LineChart(ThemedPlot):
     """One line per series over a shared x (numbers or epoch seconds)."""
 
-    def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
+    def __init__(
+        self, parent: QWidget | None = None, title: str = "", dates: bool = False
+    ) -> None:
         super().__init__(parent, title)
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve shows
         self._legend = self.getPlotItem().addLegend(offset=(10, 10))
         self._dates = False
+        # A chart of dates gets its date axis now: swapped in at the first data, the new
+        # axis re-lays out the plot and repaints it again.
+        self._set_date_axis(dates)
         item = self.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setDownsampling(auto=True, mode="peak")
@@ -216,8 +225,47 @@ class LineChart(ThemedPlot):
             self._drawn[name] = (np.array(x, copy=True), np.array(y, copy=True))
             changed = True
         if changed:
-            self.getPlotItem().enableAutoRange()
+            self._fit_view(x, series)
         return changed
+
+    def extra_y(self) -> list[float]:
+        """Values besides the series that the y range must hold (a reference line)."""
+        return []
+
+    def _fit_view(self, x: np.ndarray, series: dict[str, np.ndarray]) -> None:
+        """Range the view on the data now, as auto-range would at the next paint.
+
+        pyqtgraph's auto-range runs while painting: a new range re-ticks the axes and
+        moves the x-linked charts, which repaint and re-range in turn, a chain of 4-5
+        repaints of every chart in one go (100+ ms of a frozen window on a tab of
+        charts). Set here, the range is final before the first paint.
+        """
+        ys = [np.asarray(y, dtype=float) for y in series.values()] + [np.asarray(self.extra_y())]
+        y = np.concatenate([v[np.isfinite(v)] for v in ys]) if ys else np.array([])
+        xs = np.asarray(x, dtype=float)
+        xs = xs[np.isfinite(xs)]
+        if not len(xs) or not len(y):
+            self.getPlotItem().enableAutoRange()
+            return
+        box = self.getPlotItem().getViewBox()
+        box.disableAutoRange()
+        box.setRange(xRange=_span(xs.min(), xs.max()), yRange=_span(y.min(), y.max()))
+        self._reserve_tick_text(*box.viewRange()[1])
+
+    def _reserve_tick_text(self, low: float, high: float) -> None:
+        """Size the y axis for the tick labels of ``low..high`` now.
+
+        Left to itself, pyqtgraph measures its tick labels while painting, and a new
+        width re-lays out the plot, which paints again: every chart twice.
+        """
+        axis = self.getPlotItem().getAxis("left")
+        levels = axis.tickValues(low, high, max(axis.geometry().height(), 100.0))
+        labels = [text for spacing, values in levels
+                  for text in axis.tickStrings(values, axis.scale, spacing)]  # fmt: skip
+        metrics = QFontMetrics(axis.style["tickFont"] or self.font())
+        width = max((metrics.horizontalAdvance(text) for text in labels), default=0) + 4
+        if axis.style["autoExpandTextSpace"] or width != axis.style["tickTextWidth"]:
+            axis.setStyle(autoExpandTextSpace=False, tickTextWidth=int(width))
 
     @property
     def series_names(self) -> list[str]:
@@ -225,7 +273,9 @@ class LineChart(ThemedPlot):
         return list(self._curves)
 
     def _add(self, name: str, color: str) -> pg.PlotDataItem:
-        curve = self.getPlotItem().plot(name=name, pen=pg.mkPen(color, width=1.6))
+        # Width 1: a wider antialiased pen strokes each segment as a polygon, several
+        # times the cost of a thin line (40 ms for one chart of spiky data).
+        curve = self.getPlotItem().plot(name=name, pen=pg.mkPen(color, width=1))
         self._curves[name] = curve
         return curve
 
@@ -240,6 +290,14 @@ class LineChart(ThemedPlot):
         axis = pg.DateAxisItem("bottom", utcOffset=0) if dates else pg.AxisItem("bottom")
         self.getPlotItem().setAxisItems({"bottom": axis})
         self.apply_palette()
+
+
+def _span(low: float, high: float) -> tuple[float, float]:
+    """A range holding ``low..high`` that is never empty (one point, a flat line)."""
+    if high > low:
+        return float(low), float(high)
+    half = max(abs(low) * 0.05, 0.5)
+    return float(low) - half, float(high) + half
 
 
 def _same(drawn: tuple[np.ndarray, np.ndarray] | None, x: np.ndarray, y: np.ndarray) -> bool:

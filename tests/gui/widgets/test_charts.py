@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtGui import QColor, QPalette
 from pytestqt.qtbot import QtBot
 
+from lepton_desktop.gui.monitoring.quality_chart import QualityChart
 from lepton_desktop.gui.widgets.charts import BarChart, IntegerAxis, LineChart, SeriesBuffer
 
 pytestmark = pytest.mark.gui
@@ -84,3 +86,42 @@ def test_a_line_chart_leaves_unchanged_curves_alone(qtbot: QtBot) -> None:
     chart.show_series(x, {"rate": y, "p50": changed}, dates=True)
     assert redrawn == ["p50"]
     np.testing.assert_array_equal(p50.getData()[1][-1:], changed[-1:])
+
+
+def test_a_line_chart_is_ranged_and_sized_before_it_paints(qtbot: QtBot) -> None:
+    # Left to pyqtgraph, the range and the tick labels' width are found while painting,
+    # and each change re-lays out the chart and paints it again (a frozen window).
+    chart = LineChart(title="latency", dates=True)
+    qtbot.addWidget(chart)
+    chart.resize(420, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    assert isinstance(chart.getPlotItem().getAxis("bottom"), pg.DateAxisItem)  # from the start
+    x = 1.7e9 + np.arange(120.0) * 60
+    y = np.linspace(10.0, 12_000.0, 120)
+    y[5] = np.nan
+    chart.show_series(x, {"p99": y}, dates=True)
+    box = chart.getPlotItem().getViewBox()
+    (x0, x1), (y0, y1) = box.viewRange()
+    assert x0 <= x[0] and x1 >= x[-1] and y0 <= 10 and y1 >= 12_000
+    axis = chart.getPlotItem().getAxis("left")
+    reserved = axis.style["tickTextWidth"]
+    labels = [text for spacing, values in axis.tickValues(y0, y1, axis.height())
+              for text in axis.tickStrings(values, 1.0, spacing)]  # fmt: skip
+    assert reserved >= chart.fontMetrics().horizontalAdvance(max(labels, key=len))
+    ranged = box.viewRange()
+    chart.grab()  # a paint
+    qtbot.wait(20)
+    assert box.viewRange() == ranged  # the paint changed nothing: no second paint
+    assert axis.style["tickTextWidth"] == reserved and not axis.style["autoExpandTextSpace"]
+
+
+def test_the_quality_chart_keeps_its_reference_line_in_view(qtbot: QtBot) -> None:
+    chart = QualityChart()
+    qtbot.addWidget(chart)
+    series = {"metric": "accuracy", "start": [0.0, 60.0, 120.0], "bin_seconds": 60,
+              "values": [0.80, None, 0.82], "min": 20}  # fmt: skip
+    chart.show_quality(series, {"version": 2, "metrics": {"accuracy": 0.95}})
+    (_, _), (y0, y1) = chart.getPlotItem().getViewBox().viewRange()
+    assert y0 <= 0.80 and y1 >= 0.95
+    assert chart.reference.isVisible() and chart.reference_value == 0.95
