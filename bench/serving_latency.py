@@ -368,8 +368,8 @@ def targets(
 ) -> list[Target]:
     """Every server this run measures (anchors whose venv is missing are noted).
 
-    ``variants`` adds Lepton without the captured inputs and without any request log,
-    to see what logging costs.
+    ``variants`` adds Lepton without the captured inputs, and the same bundle without
+    and with its request log (monitoring off and on), to see what logging costs.
     """
     raw = json.dumps({"records": [record]}).encode()
     tensor = json.dumps({"inputs": [features]}).encode()
@@ -389,6 +389,11 @@ def targets(
             Target("Lepton bundle, no log", [sys.executable, "-m", "lepton_desktop", "serve",
                    str(OUT / "syn.zip"), "--port", "18107"], 18107, "/predict", raw,
                    note="the same model from a bundle, nothing logged"),
+            # Monitoring on vs off on one server: the same bundle, its log on (inputs
+            # captured, shipped into the project, rollups and drift sketches kept).
+            Target("Lepton bundle, log on", [sys.executable, "-m", "lepton_desktop", "serve",
+                   str(OUT / "syn.zip"), "--port", "18108", "--log", str(project)], 18108,
+                   "/predict", raw, note="the same bundle, --log PROJECT: monitoring on"),
         ]  # fmt: skip
     if MLFLOW_PYTHON.exists():
         mlflow = [str(MLFLOW_PYTHON), "-m", "mlflow", "models", "serve", "-m",
@@ -461,6 +466,15 @@ def goals(results: list[Result]) -> list[str]:
         ("req/s at c32 >= 1.5x floor (--workers 2)", two.rps, floor.rps, 1.5, "ge"),
         ("p99 at c1 <= 1.5x floor (--workers 2)", two.p99_ms, floor.p99_ms, 1.5, "le"),
     ]
+    off = next((r for r in results if r.label == "Lepton bundle, no log"), None)
+    on = next((r for r in results if r.label == "Lepton bundle, log on"), None)
+    if off is not None and on is not None:  # issue 11: monitoring on vs off
+        checks += [
+            ("monitoring on vs off: p99 at c1 <= 1.1x", on.p99_ms, off.p99_ms, 1.1, "le"),
+            ("monitoring on vs off: p99 at c32 <= 1.1x", on.p99_c32_ms, off.p99_c32_ms, 1.1,
+             "le"),
+            ("monitoring on vs off: req/s at c32 >= 0.95x", on.rps, off.rps, 0.95, "ge"),
+        ]  # fmt: skip
     lines = []
     for name, ours, anchor, bound, sense in checks:
         if not ours or not anchor:
