@@ -9,6 +9,9 @@ One 16-feature MLP classifier (trained here on synthetic data) served by:
   applied), labels and probabilities out, with its request log ON (every request is
   written into the project file; the count is checked afterwards), dynamic batching
   on; once with one process and once with ``--workers 2``;
+* with ``--variants``: Lepton without its captured inputs (``--no-capture``), and the
+  same model exported as a bundle, served without and with ``--log PROJECT``: monitoring
+  off vs on on one server, checked against the issue's goals (p99 <= 1.1x, req/s >= 0.95x);
 * **MLflow** ``mlflow models serve --env-manager local`` and a **leptonai Photon**, when
   their venvs exist (``bench/out/venv-mlflow``, ``bench/out/venv-photon``).
 

@@ -58,17 +58,13 @@ class MonitoringCharts(QWidget):
     def charts(self) -> tuple[LineChart, ...]:
         return (self.requests, self.latency, self.predictions, self.versions)
 
-    def show_series(self, series: Series) -> None:
-        """Draw a read's series on all four charts (x: the middle of each bin)."""
-        for show in self.steps(series):
-            show()
-
-    def steps(self, series: Series) -> list[Callable[[], None]]:
-        """Drawing ``series``, one chart a step: a caller may let the window repaint
-        between steps, so that no event-loop turn lays out and paints all four."""
-        return [lambda: self.show_requests(series), lambda: self.show_latency(series),
-                lambda: self.show_predictions(series),
-                lambda: self.show_versions(series)]  # fmt: skip
+    @property
+    def steps(self) -> tuple[Callable[[Series], None], ...]:
+        """The four charts' drawing methods, in order: a caller runs one an event-loop
+        turn, letting the window repaint between them, so that no turn lays out and
+        paints all four."""
+        return (self.show_requests, self.show_latency, self.show_predictions,
+                self.show_versions)  # fmt: skip
 
     def show_requests(self, series: Series) -> None:
         """Requests per second, with 4xx and 5xx per second."""

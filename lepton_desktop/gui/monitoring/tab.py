@@ -309,7 +309,7 @@ class MonitoringTab(VisiblePollingTab):
             self.poller.poll()  # the choice changed while reading: read it again
             return
         self._showing += 1
-        charts = [lambda _view, show=show: show() for show in self.charts.steps(view.series)]
+        charts = [lambda v, show=show: show(v.series) for show in self.charts.steps]
         steps = [self._show_cards, *charts, self._show_marks, self._show_quality,
                  self._show_rest]  # fmt: skip
         self._show_step(self._showing, view, steps)

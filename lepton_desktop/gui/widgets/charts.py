@@ -240,8 +240,8 @@ class LineChart(ThemedPlot):
         repaints of every chart in one go (100+ ms of a frozen window on a tab of
         charts). Set here, the range is final before the first paint.
         """
-        ys = [np.asarray(y, dtype=float) for y in series.values()] + [np.asarray(self.extra_y())]
-        y = np.concatenate([v[np.isfinite(v)] for v in ys]) if ys else np.array([])
+        ys = [np.asarray(y, dtype=float) for y in [*series.values(), self.extra_y()]]
+        y = np.concatenate([v[np.isfinite(v)] for v in ys])
         xs = np.asarray(x, dtype=float)
         xs = xs[np.isfinite(xs)]
         if not len(xs) or not len(y):
