@@ -9,7 +9,8 @@ One 16-feature MLP classifier (trained here on synthetic data) served by:
   applied), labels and probabilities out, with its request log ON (every request is
   written into the project file; the count is checked afterwards), dynamic batching
   on; once with one process and once with ``--workers 2``;
-* with ``--variants``: Lepton without its captured inputs (``--no-capture``), and the
+* with ``--variants``: Lepton without its captured inputs (``--no-capture``); then, in a
+  phase of their own (the other servers stopped, runs of at least ``PAIR_SECONDS``), the
   same model exported as a bundle, served without and with ``--log PROJECT``: monitoring
   off vs on on one server, checked against the issue's goals (p99 <= 1.1x, req/s >= 0.95x);
 * **MLflow** ``mlflow models serve --env-manager local`` and a **leptonai Photon**, when
@@ -45,6 +46,10 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out" / "serving"
 MLFLOW_PYTHON = REPO / "bench" / "out" / "venv-mlflow" / "bin" / "python"
 PHOTON_PYTHON = REPO / "bench" / "out" / "venv-photon" / "bin" / "python"
+#: Seconds per wrk run of the monitoring on/off pair at least: three times the time the
+#: journal shipper waits while a server is busy (``journal.MAX_LAG_S``), so that most of
+#: each run ships under load instead of waiting it out.
+PAIR_SECONDS = 30.0
 FEATURES = 16
 
 
@@ -371,8 +376,8 @@ def targets(
 ) -> list[Target]:
     """Every server this run measures (anchors whose venv is missing are noted).
 
-    ``variants`` adds Lepton without the captured inputs, and the same bundle without
-    and with its request log (monitoring off and on), to see what logging costs.
+    ``variants`` adds Lepton without the captured inputs (the monitoring on/off pair is
+    :func:`monitoring_pair`).
     """
     raw = json.dumps({"records": [record]}).encode()
     tensor = json.dumps({"inputs": [features]}).encode()
@@ -386,18 +391,9 @@ def targets(
                18103, "/predict", raw, note="raw record, log on"),
     ]  # fmt: skip
     if variants:
-        found += [
-            Target("Lepton /predict --no-capture", [*serve, "--port", "18106", "--no-capture"],
-                   18106, "/predict", raw, note="log on, inputs not kept"),
-            Target("Lepton bundle, no log", [sys.executable, "-m", "lepton_desktop", "serve",
-                   str(OUT / "syn.zip"), "--port", "18107"], 18107, "/predict", raw,
-                   note="the same model from a bundle, nothing logged"),
-            # Monitoring on vs off on one server: the same bundle, its log on (inputs
-            # captured, shipped into the project, rollups and drift sketches kept).
-            Target("Lepton bundle, log on", [sys.executable, "-m", "lepton_desktop", "serve",
-                   str(OUT / "syn.zip"), "--port", "18108", "--log", str(project)], 18108,
-                   "/predict", raw, note="the same bundle, --log PROJECT: monitoring on"),
-        ]  # fmt: skip
+        found.append(Target("Lepton /predict --no-capture",
+                            [*serve, "--port", "18106", "--no-capture"], 18106, "/predict",
+                            raw, note="log on, inputs not kept"))  # fmt: skip
     if MLFLOW_PYTHON.exists():
         mlflow = [str(MLFLOW_PYTHON), "-m", "mlflow", "models", "serve", "-m",
                   str(OUT / "mlflow-model"), "--env-manager", "local", "-p", "18104",
@@ -410,6 +406,21 @@ def targets(
         photon = [str(PHOTON_PYTHON), "-m", "bench.serving_latency", "--photon", "18105"]
         found.append(Target("leptonai Photon 0.27.3", photon, 18105, "/predict", tensor))
     return found
+
+
+def monitoring_pair(project: Path, record: dict[str, Any]) -> list[Target]:
+    """Monitoring off and on, on one server: the same exported bundle served without a
+    log and with ``--log PROJECT`` (inputs captured, shipped into the project, rollups
+    and drift sketches kept). Measured in a phase of their own, see :func:`main`."""
+    raw = json.dumps({"records": [record]}).encode()
+    serve = [sys.executable, "-m", "lepton_desktop", "serve", str(OUT / "syn.zip")]
+    return [
+        Target("Lepton bundle, no log", [*serve, "--port", "18107"], 18107, "/predict", raw,
+               note="the same model from a bundle, nothing logged"),
+        Target("Lepton bundle, log on", [*serve, "--port", "18108", "--log", str(project)],
+               18108, "/predict", raw,
+               note="the same bundle, --log PROJECT: monitoring on"),
+    ]  # fmt: skip
 
 
 def _export_bundle(project: Path) -> None:
@@ -497,6 +508,20 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "-" if not a or not b else f"{a / b:.2f}x"
 
 
+def run_phase(
+    found: list[Target], args: argparse.Namespace, project: Path, seconds: float | None = None
+) -> list[Result]:
+    """Start ``found``, measure them in rounds, stop them; their results."""
+    started = [start(t) for t in found]
+    results = [r for _, r in started]
+    try:
+        measure_rounds(found, results, args.rounds, seconds or args.seconds, project)
+    finally:
+        for process, _ in started:
+            _stop(process)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -525,17 +550,17 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, PYTHONPATH=str(REPO), MLFLOW_DISABLE_TELEMETRY="true")
         subprocess.run([str(MLFLOW_PYTHON), "-m", "bench.serving_latency", "--save-mlflow"],
                        cwd=REPO, env=env, check=True)  # fmt: skip
-    if args.variants:
-        _export_bundle(project)
-    found = targets(project, record, features, args.variants)
-    started = [start(t) for t in found]
-    results = [r for _, r in started]
     load_before = os.getloadavg()[0]
-    try:
-        measure_rounds(found, results, args.rounds, args.seconds, project)
-    finally:
-        for process, _ in started:
-            _stop(process)
+    results = run_phase(targets(project, record, features, args.variants), args, project)
+    if args.variants:
+        # Monitoring on vs off is measured with only those two servers up: the other
+        # servers of the project would check its alerts and gauges over the rows the
+        # logging one ships, work that is theirs, not this server's monitoring. Each run
+        # lasts long enough that the shipper, which waits up to MAX_LAG_S while the
+        # server is busy, ships under load for most of it.
+        _export_bundle(project)
+        seconds = max(args.seconds, PAIR_SECONDS)
+        results += run_phase(monitoring_pair(project, record), args, project, seconds)
     logged, deployments = logged_requests(project)
     answered = sum(r.answered for r in results if r.label.startswith("Lepton"))
     print(table(results))

@@ -7,13 +7,15 @@ even SIGKILL, because it is in the operating system's cache once ``write`` retur
 The :class:`JournalShipper`, in the server's parent process (the supervisor of its
 worker processes, see :mod:`.runner`), tails the journals and copies their rows into the
 project in batches, one short transaction each, then deletes what it shipped. Shipping
-costs 25-35 µs of CPU a row (the log's full-text index, rollups, drift sketches) plus
-the file's writes and checkpoints, and on a loaded machine that comes out of the
-answers (p99 at one connection was 2.2x the unlogged bundle's). So while the servers
-are writing (their journals grew since the last pass) the shipper waits, up to
-:data:`MAX_LAG_S` behind, and catches up when they pause; under load that lasts longer,
-it ships anyway, a pass at a time, at the lowest thread priority. Journals
-left by a killed server are shipped by the next server of the project, or by
+costs 25-35 µs of CPU a row on a fresh log, about 50 on a log of millions of rows (the
+log's full-text index, rollups, drift sketches) plus the file's writes and checkpoints,
+and on a loaded machine that comes out of the answers (p99 at one connection was 2.2x
+the unlogged bundle's). So while the servers are writing (their journals grew since
+the last pass) the shipper waits, up to :data:`MAX_LAG_S` behind, and catches up when
+they pause; under load that lasts longer, it ships anyway, a pass at a time, at the
+lowest thread priority. The full-text index merges its segments only in passes with
+nothing to ship (not a little at every batch, which was a quarter of a row's cost on a
+long log). Journals left by a killed server are shipped by the next server of the project, or by
 :func:`replay_orphans` whenever the project is opened, so a request answered is a
 request logged. Rows are keyed by their request id, so shipping one twice stores it
 once.
@@ -295,6 +297,7 @@ class JournalShipper:
         self._behind_since: float | None = None
         self._force_until = 0.0  # drain() makes the passes ship, busy or not, till then
         self._seal = LineSeal.of(folder.with_name(folder.name.removesuffix("-requests")))
+        self._merging = True  # the search index may have segments to merge
         #: Request rows stored so far (duplicates not counted).
         self.shipped = 0
 
@@ -309,14 +312,15 @@ class JournalShipper:
         # catches up when they idle.
         processes.lower_thread_priority(19)
         # The connection belongs to this thread: SQLite objects stay in their thread.
-        self._conn = self._connect()
+        self._conn = self._open()
         try:
             while True:
                 stopping = self._stop.is_set()
                 forced = stopping or time.monotonic() < self._force_until
                 if forced or not self._servers_busy():
                     try:
-                        self.ship()
+                        if not self.ship() and not forced:
+                            self._tidy()
                         self._behind_since = None
                     except Exception:  # a busy or damaged file: try again next pass
                         log.exception("shipping the request journal failed")
@@ -336,7 +340,7 @@ class JournalShipper:
         connection it opens on first use).
         """
         if self._conn is None:
-            self._conn = self._connect()
+            self._conn = self._open()
         writing = self._mine()
         stored = 0
         for segment in self._scan():
@@ -345,6 +349,24 @@ class JournalShipper:
                 segment.path.unlink(missing_ok=True)
                 self._segments.pop(segment.path, None)
         return stored
+
+    def _open(self) -> sqlite3.Connection:
+        from lepton_desktop.core.store import serving as serving_store
+
+        conn = self._connect()
+        # The full-text index's merges are done by _tidy, while the servers idle, not a
+        # little on every shipped batch (a third of a row's cost on a long log).
+        serving_store.defer_search_merges(conn)
+        return conn
+
+    def _tidy(self) -> None:
+        """A pass with nothing to ship and the servers idle: one step of merging the
+        request log's full-text index, until it has nothing left to merge."""
+        from lepton_desktop.core.store import serving as serving_store
+
+        if self._merging:
+            assert self._conn is not None
+            self._merging = serving_store.merge_search_index(self._conn)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until what was journaled before this call is in the project."""
@@ -426,6 +448,7 @@ class JournalShipper:
         requests, feedback = parse_lines(lines, self._seal)
         assert self._conn is not None
         stored = serving_store.ship_journal(self._conn, requests, feedback)
+        self._merging = self._merging or stored > 0
         self.shipped += stored
         return stored
 

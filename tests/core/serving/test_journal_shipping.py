@@ -111,3 +111,47 @@ def test_an_idle_server_ships_at_the_next_pass(
         assert _logged(project) == {f"r{n}" for n in range(5)}
     finally:
         log.close()
+
+
+def _segments(path: Path) -> int:
+    """Segments of the request log's full-text index (FTS5's ``%_idx`` table)."""
+    conn = connect(path)
+    try:
+        return int(
+            conn.execute("SELECT COUNT(DISTINCT segid) FROM request_log_fts_idx").fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+def test_the_search_index_is_merged_when_the_servers_idle_not_at_every_batch(
+    project: Path,
+) -> None:
+    log = journal.RequestJournal(project, None, capture_inputs=False)
+    shipper = journal.JournalShipper(journal.journal_dir(project), lambda: connect(project), set)
+    try:
+        for batch in range(6):  # six shipping passes: six segments, none merged meanwhile
+            for n in range(batch * 10, batch * 10 + 10):
+                _answer(log, n)
+            assert shipper.ship() == 10
+        unmerged = _segments(project)
+        assert unmerged >= 6
+        steps = 0
+        while shipper._merging and steps < 100:  # what the idle passes do
+            shipper._tidy()
+            steps += 1
+        assert _segments(project) < unmerged
+        with Project.open(project) as opened:
+            for first_and_last in ("r0", "r59"):  # rows of the first batch and of the last
+                found = opened.serving.list_requests(search=first_and_last)
+                assert [r.request_id for r in found] == [first_and_last]
+            opened.conn.execute(
+                "INSERT INTO request_log_fts (request_log_fts) VALUES ('integrity-check')"
+            )
+            automerge = opened.conn.execute(
+                "SELECT v FROM request_log_fts_config WHERE k = 'automerge'"
+            ).fetchone()[0]
+        assert automerge == 0  # kept in the file: other writers do not merge either
+    finally:
+        shipper.stop()
+        log.close()
