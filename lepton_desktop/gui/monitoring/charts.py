@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from lepton_desktop.core.monitoring.traffic import Series
-from lepton_desktop.gui.widgets.charts import LineChart
+from lepton_desktop.gui.widgets.charts import LineChart, hide_until_drawn
 
 
 class MonitoringCharts(QWidget):
@@ -49,8 +49,7 @@ class MonitoringCharts(QWidget):
             box.setMouseMode(pg.ViewBox.RectMode)  # drag = choose a range
             box.setMouseEnabled(x=True, y=False)
             box.sigRangeChangedManually.connect(lambda *_a, c=chart: self._chosen(c))
-            if i:
-                chart.setXLink(self.requests)
+            hide_until_drawn(chart)
         self.latency_spikes = _spike_marks(self.latency)
         self.error_spikes = _spike_marks(self.requests)
 
@@ -74,11 +73,13 @@ class MonitoringCharts(QWidget):
             "4xx/s": rate(series.errors_4xx),
             "5xx/s": rate(series.errors_5xx),
         }, dates=True)  # fmt: skip
+        self.requests.show()
 
     def show_latency(self, series: Series) -> None:
         """Latency percentiles."""
         latency = {f"p{p}": values for p, values in series.latency_ms.items()}
         self.latency.show_series(_middles(series), latency, dates=True)
+        self.latency.show()
 
     def show_predictions(self, series: Series) -> None:
         """Each class's share of the rows, or the predicted values' mean, min and max."""
@@ -92,11 +93,13 @@ class MonitoringCharts(QWidget):
             values = {"mean": series.value_mean, "min": series.value_min, "max": series.value_max}
             values = values if len(series.value_mean) else {}
             self.predictions.show_series(x, values, dates=True)
+        self.predictions.show()
 
     def show_versions(self, series: Series) -> None:
         """The requests each version answered, per second."""
         versions = {name: series.per_second(counts) for name, counts in series.versions.items()}
         self.versions.show_series(_middles(series), versions, dates=True)
+        self.versions.show()
 
     def show_events(self, times: list[float]) -> None:
         """Mark server restarts (Unix seconds) with vertical lines on every chart."""
@@ -131,8 +134,14 @@ class MonitoringCharts(QWidget):
         self.error_spikes.setData(marks[2], marks[3])
 
     def _chosen(self, chart: LineChart) -> None:
+        # The charts share their x range only when the user changes one (pyqtgraph's
+        # setXLink would also move every chart each time one gets new data: the steps
+        # of a read, one chart a turn, became every chart each turn).
         low, high = chart.getPlotItem().getViewBox().viewRange()[0]
         if np.isfinite(low) and np.isfinite(high) and high > low:
+            for other in self.charts:
+                if other is not chart:
+                    other.getPlotItem().getViewBox().setXRange(low, high, padding=0)
             self.rangeChosen.emit(float(low), float(high))
 
 

@@ -55,6 +55,7 @@ from lepton_desktop.gui.monitoring.update_control import UpdateController
 from lepton_desktop.gui.monitoring.update_panel import UpdatePanel
 from lepton_desktop.gui.session import Changes, ProjectSession, describe_job
 from lepton_desktop.gui.widgets.actions import make_action
+from lepton_desktop.gui.widgets.charts import hide_until_drawn
 from lepton_desktop.gui.widgets.notifier import Notifier
 from lepton_desktop.gui.widgets.tick_poller import TickPoller
 from lepton_desktop.gui.widgets.visible_poller import VisiblePollingTab
@@ -158,6 +159,7 @@ class MonitoringTab(VisiblePollingTab):
         self.import_result = QLabel(self)
         self.import_result.setWordWrap(True)
         self.quality_chart = QualityChart(self)
+        hide_until_drawn(self.quality_chart)
         self.count_box = QComboBox(self)
         for label, count in COUNT_WINDOWS:
             self.count_box.addItem(label, count)
@@ -341,6 +343,7 @@ class MonitoringTab(VisiblePollingTab):
         self.quality_chart.show_quality(view.report.get("quality_series"),
                                         (view.report.get("quality") or {}).get("reference"),
                                         view.report.get("estimated_series"))  # fmt: skip
+        self.quality_chart.show()
 
     def _show_rest(self, view: MonitoringView) -> None:
         models = view.report["models"]

@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from lepton_desktop.core.project import Project
 from lepton_desktop.gui.main_window import MainWindow
-from lepton_desktop.gui.monitoring.tab import ALL_MODELS
+from lepton_desktop.gui.monitoring.tab import ALL_MODELS, MonitoringTab
 from lepton_desktop.gui.session import ProjectSession
 from tests.gui.monitoring.conftest import shown_tab
 from tests.helpers import write_csv
@@ -75,6 +75,45 @@ def test_choosing_a_version_a_window_and_a_range(
     tab.whole_button.click()
     qtbot.waitUntil(lambda: tab.view.choice.range is None, timeout=10_000)
     assert not tab.whole_button.isEnabled()
+
+
+def test_the_charts_appear_with_their_data_and_keep_their_place_until_then(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    tab = MonitoringTab()
+    qtbot.addWidget(tab)
+    tab.set_session(open_session(logged))
+    tab.show()
+    charts = [*tab.charts.charts, tab.quality_chart]
+    # Before the first read: not painted empty, and their room kept in the layout.
+    assert not any(chart.isVisible() for chart in charts)
+    assert all(chart.sizePolicy().retainSizeWhenHidden() for chart in charts)
+    qtbot.waitUntil(lambda: tab.view is not None, timeout=20_000)
+    assert all(chart.isVisible() for chart in charts)
+    assert tab.charts.requests.series_names  # shown with their data
+    # Each is shown in its own step, in its own place: the first one shown does not
+    # take the room of the others still hidden (and move when they appear).
+    places = [chart.geometry() for chart in tab.charts.charts]
+    for chart in tab.charts.charts:
+        chart.hide()
+    tab.charts.requests.show()
+    qtbot.wait(50)
+    assert tab.charts.requests.geometry() == places[0]
+
+
+def test_a_range_dragged_on_one_chart_moves_the_others_and_is_read(
+    qtbot: QtBot, logged: Path, open_session: Callable[[Path], ProjectSession]
+) -> None:
+    tab = shown_tab(qtbot, open_session(logged))
+    now = time.time()
+    box = tab.charts.latency.getPlotItem().getViewBox()
+    box.setXRange(now - 300, now, padding=0)
+    box.sigRangeChangedManually.emit([True, False])  # what a drag or a wheel turn sends
+    for chart in tab.charts.charts:
+        low, high = chart.getPlotItem().getViewBox().viewRange()[0]
+        assert (low, high) == pytest.approx((now - 300, now), abs=1e-3)
+    qtbot.waitUntil(lambda: tab.view.choice.range is not None, timeout=10_000)
+    assert tab.view.choice.range == pytest.approx((now - 300, now), abs=1e-3)
 
 
 def test_an_empty_project_says_how_to_get_data(
