@@ -310,9 +310,17 @@ class JournalShipper:
         # Every row is durable in a journal before its answer goes out, so shipping can
         # wait: under load the server processes get the CPU first, and the shipper
         # catches up when they idle.
+        from lepton_desktop.core.store import serving as serving_store
+
         processes.lower_thread_priority(19)
         # The connection belongs to this thread: SQLite objects stay in their thread.
-        self._conn = self._open()
+        self._conn = self._connect()
+        # This thread merges the full-text index's segments in its idle passes (_tidy),
+        # not a little at every shipped batch (a quarter of a row's cost on a long log).
+        try:
+            serving_store.defer_search_merges(self._conn)
+        except Exception:  # a busy file: FTS5 keeps merging as it writes; shipping goes on
+            log.exception("the request log's search index keeps its own merging")
         try:
             while True:
                 stopping = self._stop.is_set()
@@ -340,7 +348,7 @@ class JournalShipper:
         connection it opens on first use).
         """
         if self._conn is None:
-            self._conn = self._open()
+            self._conn = self._connect()
         writing = self._mine()
         stored = 0
         for segment in self._scan():
@@ -349,15 +357,6 @@ class JournalShipper:
                 segment.path.unlink(missing_ok=True)
                 self._segments.pop(segment.path, None)
         return stored
-
-    def _open(self) -> sqlite3.Connection:
-        from lepton_desktop.core.store import serving as serving_store
-
-        conn = self._connect()
-        # The full-text index's merges are done by _tidy, while the servers idle, not a
-        # little on every shipped batch (a third of a row's cost on a long log).
-        serving_store.defer_search_merges(conn)
-        return conn
 
     def _tidy(self) -> None:
         """A pass with nothing to ship and the servers idle: one step of merging the

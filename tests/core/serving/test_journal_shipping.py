@@ -124,22 +124,46 @@ def _segments(path: Path) -> int:
         conn.close()
 
 
+def _automerge(path: Path) -> int | None:
+    """The request log index's ``automerge`` setting kept in the file (None: the default)."""
+    conn = connect(path)
+    try:
+        found = conn.execute(
+            "SELECT v FROM request_log_fts_config WHERE k = 'automerge'"
+        ).fetchone()
+        return None if found is None else int(found[0])
+    finally:
+        conn.close()
+
+
+def _running_shipper(project: Path) -> journal.JournalShipper:
+    shipper = journal.JournalShipper(
+        journal.journal_dir(project), lambda: connect(project), set, interval=0.05
+    )
+    shipper.start()
+    return shipper
+
+
 def test_the_search_index_is_merged_when_the_servers_idle_not_at_every_batch(
     project: Path,
 ) -> None:
+    first = _running_shipper(project)  # a server's shipper turns FTS5's own merging off
+    _wait_for(lambda: _automerge(project) == 0, 5)
+    first.stop()
+    assert _automerge(project) == 0  # kept in the file: other writers do not merge either
     log = journal.RequestJournal(project, None, capture_inputs=False)
-    shipper = journal.JournalShipper(journal.journal_dir(project), lambda: connect(project), set)
+    batches = journal.JournalShipper(journal.journal_dir(project), lambda: connect(project), set)
     try:
         for batch in range(6):  # six shipping passes: six segments, none merged meanwhile
             for n in range(batch * 10, batch * 10 + 10):
                 _answer(log, n)
-            assert shipper.ship() == 10
+            assert batches.ship() == 10
+        batches.stop()
         unmerged = _segments(project)
         assert unmerged >= 6
-        steps = 0
-        while shipper._merging and steps < 100:  # what the idle passes do
-            shipper._tidy()
-            steps += 1
+        idle = _running_shipper(project)  # nothing to ship: its passes merge
+        _wait_for(lambda: _segments(project) < unmerged, 10)
+        idle.stop()
         assert _segments(project) < unmerged
         with Project.open(project) as opened:
             for first_and_last in ("r0", "r59"):  # rows of the first batch and of the last
@@ -148,10 +172,5 @@ def test_the_search_index_is_merged_when_the_servers_idle_not_at_every_batch(
             opened.conn.execute(
                 "INSERT INTO request_log_fts (request_log_fts) VALUES ('integrity-check')"
             )
-            automerge = opened.conn.execute(
-                "SELECT v FROM request_log_fts_config WHERE k = 'automerge'"
-            ).fetchone()[0]
-        assert automerge == 0  # kept in the file: other writers do not merge either
     finally:
-        shipper.stop()
         log.close()
